@@ -1,0 +1,33 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+VS := $(VENV)/bin/vidsearch
+DEMO_DB ?= .demo-library
+export HF_HUB_OFFLINE ?= 1
+
+.PHONY: install demo test test-fast bench fixtures clean
+
+install:
+	@bash scripts/setup.sh
+
+demo: install
+	$(VS) index --db $(DEMO_DB) fixtures/videos
+	$(VS) search --db $(DEMO_DB) -k 5 "猫咪玩毛线球"
+	$(VS) search --db $(DEMO_DB) -k 5 "the rocket is about to launch"
+	$(VS) search --db $(DEMO_DB) -k 3 --json "weasels ate the phones"
+
+test: install
+	$(PY) -m pytest -q
+
+test-fast: install
+	$(PY) -m pytest -q -m "not slow"
+
+bench: install
+	$(PY) benchmarks/index_rtf.py
+
+fixtures:
+	$(PY) -m pip install -q -e ".[fixtures]"
+	$(PY) fixtures/build.py
+
+clean:
+	rm -rf $(DEMO_DB) .pytest_cache

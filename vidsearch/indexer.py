@@ -1,0 +1,148 @@
+"""Index files into a library: skip what is unchanged, record what fails, commit in batches,
+then find bumpers recurring across the library."""
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .pipeline import VideoProcessor, content_hash
+from .store import Library
+from .trim import find_bumpers
+from .types import VideoError
+
+VIDEO_EXTENSIONS = frozenset(
+    ".mp4 .m4v .mov .mkv .webm .avi .ts .mts .m2ts .flv .mpg .mpeg .3gp .wmv .ogv".split()
+)
+
+
+@dataclass
+class IndexReport:
+    indexed: list[Path] = field(default_factory=list)
+    skipped: list[Path] = field(default_factory=list)
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+    removed: list[Path] = field(default_factory=list)
+    media_seconds: float = 0.0
+    wall_seconds: float = 0.0
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {
+            "indexed": [os.fsdecode(p) for p in self.indexed],
+            "skipped": [os.fsdecode(p) for p in self.skipped],
+            "failed": [{"path": os.fsdecode(p), "reason": r} for p, r in self.failed],
+            "media_seconds": round(self.media_seconds, 3),
+            "wall_seconds": round(self.wall_seconds, 3),
+            "stage_seconds": {k: round(v, 3) for k, v in self.stage_seconds.items()},
+        }
+
+
+def collect_files(paths: Iterable[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Files named directly, plus video files found recursively in folders (sorted, de-duplicated)."""
+    found: list[Path] = []
+    missing: list[tuple[Path, str]] = []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            for root, dirs, files in os.walk(p):
+                dirs.sort()
+                for name in sorted(files):
+                    if Path(name).suffix.lower() in VIDEO_EXTENSIONS:
+                        found.append(Path(root) / name)
+        elif p.exists():
+            found.append(p)
+        else:
+            missing.append((p, "no such file or directory"))
+    seen: set[Path] = set()
+    unique = []
+    for f in found:
+        key = f.resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append(key)
+    return unique, missing
+
+
+ProgressFn = Callable[[str, Path | None], None]
+
+
+def index_paths(
+    library: Library,
+    paths: Iterable[Path],
+    processor: VideoProcessor,
+    *,
+    progress: ProgressFn | None = None,
+    commit_every: int = 8,
+    commit_seconds: float = 60.0,
+    retry_failed: bool = False,
+) -> IndexReport:
+    """Index ``paths`` into ``library``; a bad file is recorded and never stops the batch.
+
+    ``progress(event, path)`` is called with "start", "done", "skip" or "fail" per file.
+    """
+    t_start = time.perf_counter()
+    report = IndexReport()
+    files, missing = collect_files(paths)
+    report.failed.extend(missing)
+    notify = progress or (lambda event, path: None)
+    pending = 0
+    last_commit = time.monotonic()
+    for path in files:
+        stat = path.stat()
+        row = library.lookup(path)
+        if row is not None and row.size == stat.st_size and row.mtime_ns == stat.st_mtime_ns:
+            if row.status == "indexed" or not retry_failed:
+                report.skipped.append(path)
+                if row.status == "failed":
+                    report.failed.append((path, f"{row.error} (unchanged since it failed; use --retry-failed)"))
+                notify("skip", path)
+                continue
+        if row is not None and row.status == "indexed" and row.size == stat.st_size:
+            # mtime moved but the bytes may be the same (copied, touched): confirm by hash.
+            if content_hash(path) == row.content_hash:
+                library.touch(row.id, stat.st_size, stat.st_mtime_ns)
+                pending += 1
+                report.skipped.append(path)
+                notify("skip", path)
+                continue
+        notify("start", path)
+        try:
+            iv = processor.process(path)
+        except VideoError as exc:
+            library.record_failure(path, exc.reason, size=stat.st_size, mtime_ns=stat.st_mtime_ns)
+            report.failed.append((path, exc.reason))
+            pending += 1
+            notify("fail", path)
+            continue
+        library.add_video(
+            iv,
+            processor.fused_vectors(iv),
+            size=stat.st_size,
+            mtime_ns=stat.st_mtime_ns,
+            utterance_vectors=processor.utterance_vectors(iv),
+        )
+        report.indexed.append(path)
+        report.media_seconds += iv.info.duration
+        for name, secs in iv.stage_seconds.items():
+            report.stage_seconds[name] = report.stage_seconds.get(name, 0.0) + secs
+        pending += 1
+        notify("done", path)
+        if pending >= commit_every or time.monotonic() - last_commit > commit_seconds:
+            library.commit()
+            pending, last_commit = 0, time.monotonic()
+    if report.indexed or pending:
+        refresh_bumpers(library)
+        library.commit()
+    report.wall_seconds = time.perf_counter() - t_start
+    return report
+
+
+def refresh_bumpers(library: Library) -> dict[int, list]:
+    """Re-run the library-wide bumper search and store the spans (segments inside are hidden)."""
+    fingerprints = dict(library.fingerprints())
+    bumpers = find_bumpers(fingerprints)
+    for video_id in fingerprints:
+        library.set_library_spans(video_id, bumpers.get(video_id, []))
+    return bumpers

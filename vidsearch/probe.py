@@ -1,0 +1,108 @@
+"""Probe a file with ffprobe: streams, duration, rotation; bad input becomes one-line VideoError."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from fractions import Fraction
+from pathlib import Path
+
+from .types import VideoError, VideoInfo
+
+
+def _fps(stream: dict) -> float:
+    for key in ("avg_frame_rate", "r_frame_rate"):
+        raw = stream.get(key) or "0/0"
+        try:
+            value = Fraction(raw)
+        except (ValueError, ZeroDivisionError):
+            continue
+        if value > 0:
+            return float(value)
+    return 0.0
+
+
+def _rotation(stream: dict) -> int:
+    # Newer ffmpeg reports rotation in the display matrix side data, older in a tag.
+    for side in stream.get("side_data_list", []) or []:
+        if "rotation" in side:
+            return int(round(float(side["rotation"]))) % 360
+    tag = (stream.get("tags") or {}).get("rotate")
+    return int(tag) % 360 if tag not in (None, "") else 0
+
+
+def _first_error_line(stderr: str) -> str:
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    # ffprobe prefixes errors with the path; keep the part after the last ': '.
+    return lines[-1].split(": ")[-1] if lines else "unknown error"
+
+
+def probe(path: Path) -> VideoInfo:
+    """Describe a video file, or raise VideoError saying in one line why it cannot be used."""
+    path = Path(path)
+    if not path.exists():
+        raise VideoError(path, "no such file")
+    if not path.is_file():
+        raise VideoError(path, "not a regular file")
+    if path.stat().st_size == 0:
+        raise VideoError(path, "empty file (0 bytes)")
+    ffprobe = shutil.which("ffprobe")
+    if ffprobe is None:
+        raise VideoError(path, "ffprobe not found: install ffmpeg (apt-get install -y ffmpeg)")
+    proc = subprocess.run(
+        [ffprobe, "-v", "error", "-print_format", "json", "-show_format", "-show_streams", "--", str(path)],
+        capture_output=True,
+        text=True,
+        errors="replace",
+    )
+    if proc.returncode != 0:
+        reason = _first_error_line(proc.stderr)
+        if "moov atom not found" in reason:
+            reason = "truncated or corrupt file (moov atom not found)"
+        raise VideoError(path, f"not a readable media file: {reason}")
+    data = json.loads(proc.stdout or "{}")
+    streams = data.get("streams", [])
+    video = next(
+        (s for s in streams if s.get("codec_type") == "video" and not (s.get("disposition") or {}).get("attached_pic")),
+        None,
+    )
+    if video is None:
+        kinds = sorted({s.get("codec_type", "?") for s in streams}) or ["none"]
+        raise VideoError(path, f"no video stream (streams: {', '.join(kinds)})")
+    audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
+
+    duration = 0.0
+    for source in (data.get("format", {}), video):
+        try:
+            duration = max(duration, float(source.get("duration") or 0.0))
+        except ValueError:
+            pass
+    if duration <= 0:
+        raise VideoError(path, "no duration: truncated or not a video")
+    fps = _fps(video)
+    if fps <= 0 or fps > 1000:
+        raise VideoError(path, f"unusable frame rate {video.get('avg_frame_rate')!r}")
+    width, height = int(video.get("width") or 0), int(video.get("height") or 0)
+    if width <= 0 or height <= 0:
+        raise VideoError(path, "video stream has no picture size")
+    rotation = _rotation(video)
+    if rotation in (90, 270):
+        width, height = height, width
+    try:
+        n_frames = int(video.get("nb_frames") or 0)
+    except ValueError:
+        n_frames = 0
+    return VideoInfo(
+        path=path,
+        duration=duration,
+        width=width,
+        height=height,
+        fps=fps,
+        n_frames=n_frames or int(round(duration * fps)),
+        rotation=rotation,
+        has_audio=audio is not None,
+        video_codec=str(video.get("codec_name", "?")),
+        pix_fmt=str(video.get("pix_fmt", "?")),
+        audio_codec=audio.get("codec_name") if audio else None,
+        audio_sample_rate=int(audio["sample_rate"]) if audio and audio.get("sample_rate") else None,
+    )

