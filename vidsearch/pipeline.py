@@ -98,6 +98,9 @@ class VideoProcessor:
             # The container's duration can exceed the last decodable frame (truncated files).
             duration = min(info.duration, stats.times[-1] + 1.0 / info.fps) if stats.times else info.duration
             scenes = cutter.scenes(duration)
+        warnings = []
+        if duration < info.duration - max(1.0, 0.05 * info.duration):
+            warnings.append(f"truncated: only {duration:.1f} of {info.duration:.1f} s could be decoded; indexed that part")
         with stage("audio"):
             track = audio_mod.load_audio(path, info)
             analysis = audio_mod.analyse(track) if track is not None else None
@@ -132,6 +135,7 @@ class VideoProcessor:
             transcript=transcript,
             fingerprint=fingerprint,
             stage_seconds=timings,
+            warnings=warnings,
         )
 
     def fused_vectors(self, iv: IndexedVideo) -> np.ndarray:

@@ -1,0 +1,102 @@
+"""Indexing speed on the fixture library: real-time factor per stage, against a naive baseline.
+
+Run: `make bench` (or `.venv/bin/python benchmarks/index_rtf.py [VIDEO_DIR]`).
+Both are measured in this one run on this machine, after models are loaded, and reported as
+"x faster than real time" (media seconds / processing seconds) and as a ratio to the baseline.
+
+Baseline ("the obvious script"): decode every frame at full size to RGB, and transcribe the whole
+audio track with the same Whisper model (no VAD, default beam 5, word timestamps).
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import av  # noqa: E402
+from faster_whisper import WhisperModel  # noqa: E402
+
+from vidsearch import audio as audio_mod  # noqa: E402
+from vidsearch.indexer import collect_files  # noqa: E402
+from vidsearch.models import resolve_whisper  # noqa: E402
+from vidsearch.pipeline import VideoProcessor  # noqa: E402
+from vidsearch.probe import probe  # noqa: E402
+
+
+def naive_decode(path: Path) -> int:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        n = 0
+        for frame in container.decode(stream):
+            frame.to_ndarray(format="rgb24")
+            n += 1
+    return n
+
+
+def main() -> None:
+    folder = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "fixtures" / "videos"
+    files, _ = collect_files([folder])
+    processor = VideoProcessor()
+    # Load every model before timing (the target is "after models are loaded").
+    _ = processor.text_encoder, processor.transcriber.model
+    whisper = WhisperModel(resolve_whisper(None), device="cpu", compute_type="int8")
+
+    stages: dict[str, float] = {}
+    media = pipeline_s = 0.0
+    base_decode = base_asr = 0.0
+    for path in files:
+        info = probe(path)
+        media += info.duration
+        t0 = time.perf_counter()
+        iv = processor.process(path)
+        processor.fused_vectors(iv)
+        pipeline_s += time.perf_counter() - t0
+        for k, v in iv.stage_seconds.items():
+            stages[k] = stages.get(k, 0.0) + v
+
+        t0 = time.perf_counter()
+        naive_decode(path)
+        base_decode += time.perf_counter() - t0
+        track = audio_mod.load_audio(path, info)
+        if track is not None:
+            t0 = time.perf_counter()
+            segments, _ = whisper.transcribe(track.samples, vad_filter=False, word_timestamps=True)
+            for _ in segments:
+                pass
+            base_asr += time.perf_counter() - t0
+
+    base_total = base_decode + base_asr
+    result = {
+        "videos": len(files),
+        "media_seconds": round(media, 2),
+        "pipeline_seconds": round(pipeline_s, 2),
+        "pipeline_x_realtime": round(media / pipeline_s, 1),
+        "stage_x_realtime": {k: round(media / v, 1) for k, v in sorted(stages.items(), key=lambda kv: -kv[1])},
+        "stage_seconds": {k: round(v, 2) for k, v in stages.items()},
+        "baseline_seconds": {"decode_full_frames": round(base_decode, 2), "transcribe_whole_track": round(base_asr, 2)},
+        "baseline_x_realtime": round(media / base_total, 1),
+        "speedup_vs_baseline": round(base_total / pipeline_s, 1),
+        "cpu_count": os.cpu_count(),
+    }
+    print(f"{len(files)} videos, {media:.1f} s of media on {os.cpu_count()} cores")
+    print(f"pipeline: {pipeline_s:.1f} s = {media / pipeline_s:.1f}x real time")
+    for k, v in result["stage_x_realtime"].items():
+        print(f"  {k:<14} {stages[k]:6.2f} s  {v:7.1f}x real time")
+    print(f"baseline: {base_total:.1f} s = {media / base_total:.1f}x real time "
+          f"(decode {base_decode:.1f} s, transcribe {base_asr:.1f} s)")
+    print(f"pipeline is {base_total / pipeline_s:.1f}x faster than the baseline")
+    out = ROOT / "benchmarks" / "results"
+    out.mkdir(exist_ok=True)
+    (out / "index_rtf.json").write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""Shared test fixtures: the real fixture videos, their ground truth, and one indexed library."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+ROOT = Path(__file__).resolve().parent.parent
+VIDEOS = ROOT / "fixtures" / "videos"
+GROUND_TRUTH = VIDEOS / "ground_truth.json"
+
+
+@pytest.fixture(scope="session")
+def truth() -> dict:
+    """fixtures/videos/ground_truth.json (built by fixtures/build.py)."""
+    return json.loads(GROUND_TRUTH.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="session")
+def processor():
+    """One VideoProcessor (models loaded once) for the whole session."""
+    from vidsearch.pipeline import VideoProcessor
+
+    return VideoProcessor()
+
+
+@pytest.fixture(scope="session")
+def fixture_library(tmp_path_factory, processor):
+    """The whole fixture folder indexed once into a fresh library: (db_dir, IndexReport, videos_dir).
+
+    The videos are copied so that tests may add bad files beside them without touching fixtures/.
+    """
+    from vidsearch.indexer import index_paths
+    from vidsearch.store import Library
+
+    base = tmp_path_factory.mktemp("lib")
+    videos = base / "videos"
+    shutil.copytree(VIDEOS, videos, ignore=shutil.ignore_patterns("*.json"))
+    db = base / "db"
+    with Library.open(db, processor.layout.as_dict()) as library:
+        report = index_paths(library, [videos], processor)
+    return db, report, videos
+
+
+@pytest.fixture(scope="session")
+def searcher(fixture_library):
+    from vidsearch.search import Searcher
+    from vidsearch.store import Library
+
+    db, _, _ = fixture_library
+    library = Library.open(db, readonly=True)
+    yield Searcher(library)
+    library.close()

@@ -1,0 +1,68 @@
+"""Probe on real fixtures and on the bad inputs users throw at it: one clear reason each."""
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from vidsearch.probe import probe
+from vidsearch.types import VideoError
+
+from .conftest import VIDEOS
+
+
+def make_bad_files(folder: Path) -> dict[str, str]:
+    """Bad inputs built from real media: file name -> the reason fragment we expect."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "empty.mp4").write_bytes(b"")
+    # A recording cut short before its index was written (moov at the end, as cameras write it).
+    moov_last = folder / "moov_last.tmp"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(VIDEOS / "rocket_launch.mp4"), "-c", "copy",
+                    "-f", "mp4", str(moov_last)], check=True)
+    good = moov_last.read_bytes()
+    moov_last.unlink()
+    (folder / "truncated.mp4").write_bytes(good[: len(good) // 3])
+    (folder / "notes.mp4").write_text("this is not a video, just text\n" * 20)
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-i", str(VIDEOS / "rocket_launch.mp4"), "-vn", "-c:a", "aac",
+         str(folder / "audio only.m4a")],
+        check=True,
+    )
+    return {
+        "empty.mp4": "empty file",
+        "truncated.mp4": "truncated",
+        "notes.mp4": "not a readable media file",
+        "audio only.m4a": "no video stream",
+    }
+
+
+def test_probe_fixtures(truth):
+    for name, gt in truth["videos"].items():
+        info = probe(VIDEOS / name)
+        assert info.has_audio == gt["has_audio"], name
+        assert (info.width, info.height) == (gt["width"], gt["height"]), name
+        assert info.duration == pytest.approx(gt["duration"], abs=0.1), name
+        assert info.fps == pytest.approx(truth["fps"], abs=0.01)
+
+
+def test_probe_bad_files_give_one_line_reasons(tmp_path):
+    expected = make_bad_files(tmp_path)
+    for name, fragment in expected.items():
+        with pytest.raises(VideoError) as err:
+            probe(tmp_path / name)
+        message = str(err.value)
+        assert "\n" not in message
+        assert message.startswith(str(tmp_path / name)), message
+        assert fragment in message, message
+
+
+def test_rotated_video_reports_display_size(tmp_path):
+    # A landscape stream flagged with a 90-degree display matrix is portrait for the viewer.
+    src = VIDEOS / "rocket_launch.mp4"
+    rotated = tmp_path / "rotated.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(src), "-c", "copy", "-metadata:s:v:0", "rotate=270",
+                    str(rotated)], check=True)
+    info = probe(rotated)
+    base = probe(src)
+    assert info.rotation in (90, 270)
+    assert (info.width, info.height) == (base.height, base.width)

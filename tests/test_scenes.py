@@ -1,0 +1,83 @@
+"""Scene cuts and keyframes on the real fixture videos, against the ground truth."""
+import subprocess
+
+import numpy as np
+import pytest
+
+from vidsearch.frames import decode_frames, hamming
+from vidsearch.probe import probe
+from vidsearch.scenes import FrameSampler, SceneCutter, pick_keyframes
+
+from .conftest import VIDEOS
+
+
+def _scan(path):
+    info = probe(path)
+    cutter, sampler = SceneCutter(info.fps), FrameSampler()
+    for frame in decode_frames(info):
+        cutter.feed(frame)
+        sampler.feed(frame)
+    return info, cutter.scenes(info.duration), sampler
+
+
+@pytest.fixture(scope="module")
+def scans(truth):
+    return {name: _scan(VIDEOS / name) for name in truth["videos"]}
+
+
+def test_cuts_within_two_frames_of_truth(truth, scans):
+    for name, gt in truth["videos"].items():
+        _, scenes, _ = scans[name]
+        found = [s.start_frame for s in scenes[1:]]
+        expected = gt["cut_frames"]
+        missed = [c for c in expected if not any(abs(c - f) <= 2 for f in found)]
+        spurious = [f for f in found if not any(abs(c - f) <= 2 for c in expected)]
+        assert not missed and not spurious, f"{name}: missed {missed}, spurious {spurious} (found {found})"
+
+
+def test_scenes_tile_the_video(scans):
+    for name, (info, scenes, _) in scans.items():
+        assert scenes[0].start == 0.0
+        assert scenes[-1].end == pytest.approx(info.duration, abs=0.1), name
+        for a, b in zip(scenes, scenes[1:]):
+            assert a.end == b.start and a.end_frame == b.start_frame
+
+
+def test_keyframes_are_inside_sharp_and_distinct(scans):
+    for name, (_, scenes, sampler) in scans.items():
+        for scene in scenes:
+            kfs = pick_keyframes(sampler, scene.start, scene.end)
+            assert 1 <= len(kfs) <= 4, name
+            assert all(scene.start <= k.time < scene.end for k in kfs)
+            hashes = [int(h) for h in [sampler.frames[[f[0] for f in sampler.frames].index(k.time)][3] for k in kfs]]
+            for i in range(len(hashes)):
+                for j in range(i):
+                    assert hamming(hashes[i], hashes[j]) >= 8
+            # Keyframes are among the sharper frames of their scene, never a blurred outlier.
+            candidates = [f[2] for f in sampler.frames if scene.start <= f[0] < scene.end]
+            assert min(k.sharpness for k in kfs) >= 0.75 * max(candidates), name
+
+
+def test_portrait_and_rotated_frames_come_out_upright(tmp_path):
+    portrait = probe(VIDEOS / "coffee_portrait.mp4")
+    frame = next(iter(decode_frames(portrait)))
+    assert frame.rgb.shape[0] > frame.rgb.shape[1]  # taller than wide
+    # The same landscape content stored sideways with a rotation flag decodes back upright.
+    src = VIDEOS / "rocket_launch.mp4"
+    rotated = tmp_path / "rotated.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(src), "-vf", "transpose=2", "-c:v", "libx264",
+                    "-t", "2", "-an", str(rotated)], check=True)
+    flagged = tmp_path / "flagged.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(rotated), "-c", "copy", "-metadata:s:v:0", "rotate=270",
+                    str(flagged)], check=True)
+    info = probe(flagged)
+    upright = next(iter(decode_frames(info))).rgb.astype(np.float32)
+    original = next(iter(decode_frames(probe(src)))).rgb.astype(np.float32)
+    assert upright.shape == original.shape
+    assert np.abs(upright - original).mean() < 12  # same picture, not rotated or mirrored
+    # And it agrees with ffmpeg's own autorotation of the same file.
+    h, w = upright.shape[:2]
+    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", str(flagged), "-frames:v", "1", "-vf", f"scale={w}:{h}",
+                          "-f", "rawvideo", "-pix_fmt", "rgb24", "-"], capture_output=True, check=True).stdout
+    reference = np.frombuffer(raw, np.uint8).reshape(h, w, 3).astype(np.float32)
+    assert np.abs(upright - reference).mean() < 12

@@ -1,0 +1,466 @@
+"""Storage layer: real hnswlib + SQLite on a temp directory, synthetic videos and vectors."""
+from __future__ import annotations
+
+import hashlib
+import inspect
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vidsearch.store import HnswIndex, Library, LibraryError
+from vidsearch.types import (
+    Fingerprint,
+    IndexedVideo,
+    Keyframe,
+    Scene,
+    Segment,
+    Span,
+    Transcript,
+    Utterance,
+    VideoInfo,
+    Word,
+)
+
+LAYOUT = {"speech": 8, "ocr": 8, "audio": 4}
+DIM = sum(LAYOUT.values())
+REPO = Path(__file__).resolve().parents[1]
+
+
+def fused(rng: np.random.Generator, n: int) -> np.ndarray:
+    """n fused vectors, each channel L2-normalised (like the fusion stage produces)."""
+    parts = []
+    for width in LAYOUT.values():
+        v = rng.normal(size=(n, width)).astype(np.float32)
+        parts.append(v / np.linalg.norm(v, axis=1, keepdims=True))
+    return np.concatenate(parts, axis=1)
+
+
+def make_video(path: Path | str, n: int, *, seg_len: float = 2.0, removed: list[Span] | None = None,
+               thumbs: bool = True, fingerprint: bool = True) -> IndexedVideo:
+    path = Path(path)
+    segs, utts = [], []
+    for i in range(n):
+        start, end = i * seg_len, (i + 1) * seg_len
+        u = Utterance(f"word{i} again{i}", start, end - 0.5, "en",
+                      [Word(f"word{i}", start, start + 0.5, 0.9), Word(f"again{i}", start + 0.5, end - 0.5, 0.8)])
+        utts.append(u)
+        segs.append(Segment(start=start, end=end, scene_index=i,
+                            keyframes=[Keyframe(start + 0.5, np.zeros((2, 2, 3), np.uint8), 1.0)],
+                            utterances=[u], ocr_text=f"ocr {i}", tags=[f"tag{i}", "猫"],
+                            thumbnail_jpeg=(b"\xff\xd8jpeg" + bytes([i % 256])) if thumbs else None))
+    info = VideoInfo(path=path, duration=n * seg_len, width=640, height=360, fps=25.0, n_frames=int(n * seg_len * 25),
+                     rotation=90, has_audio=True, video_codec="h264", pix_fmt="yuv420p")
+    fp = None
+    if fingerprint:
+        fp = Fingerprint(head_hashes=np.arange(5, dtype=np.uint64) * np.uint64(2**61),
+                         tail_hashes=np.arange(3, dtype=np.uint64), hash_fps=4.0,
+                         head_audio=np.array([1, 2**32 - 1], np.uint32), tail_audio=np.zeros(0, np.uint32),
+                         audio_fps=8.0, duration=n * seg_len)
+    return IndexedVideo(info=info, content_hash=hashlib.sha1(os.fsencode(path) + bytes([n])).hexdigest(), segments=segs,
+                        removed=list(removed or []),
+                        scenes=[Scene(s.start, s.end, 0, 1) for s in segs],
+                        transcript=Transcript("en", utts), fingerprint=fp)
+
+
+def ids_of(lib: Library, video_id: int) -> list[int]:
+    return [s.id for s in lib.video_segments(video_id)]
+
+
+def top1(lib: Library, vec: np.ndarray) -> int | None:
+    hits = lib.search(vec, 1)
+    return hits[0][0] if hits else None
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(1234)
+
+
+def test_add_commit_reopen_readonly_finds_exact_vectors(tmp_path: Path, rng) -> None:
+    db = tmp_path / "lib"
+    vecs = {}
+    with Library.open(db, LAYOUT) as lib:
+        for name, n in (("a.mp4", 3), ("b.mp4", 4), ("c.mp4", 2)):
+            iv = make_video(tmp_path / name, n)
+            v = fused(rng, n)
+            uv = rng.normal(size=(n, 6)).astype(np.float32)
+            vid = lib.add_video(iv, v, size=100 + n, mtime_ns=10**18 + n, utterance_vectors=uv)
+            vecs[vid] = (v, uv)
+        lib.commit()
+    assert {p.name for p in db.iterdir()} >= {"index.hnsw", "index.json", "meta.sqlite", "thumbs", ".lock"}
+
+    with Library.open(db, readonly=True) as ro:
+        assert ro.layout == LAYOUT and ro.dim == DIM
+        for vid, (v, uv) in vecs.items():
+            seg_ids = ids_of(ro, vid)
+            assert len(seg_ids) == len(v)
+            for sid, vec in zip(seg_ids, v):
+                hits = ro.search(vec, 3)
+                assert hits[0][0] == sid
+                assert hits[0][1] == pytest.approx(len(LAYOUT), abs=1e-4)  # sum of per-channel cosines
+                assert [s for s, _ in hits] == sorted({s for s, _ in hits}, key=[s for s, _ in hits].index)
+            np.testing.assert_allclose(ro.vectors(seg_ids), v, atol=1e-6)
+            utts = ro.utterances(vid, 0.0, 1e9)
+            assert len(utts) == len(v)
+            np.testing.assert_array_equal(np.stack([u.embedding for u in utts]), uv)
+            w = utts[0].words[1]
+            assert (w.text, w.start, w.end) == ("again0", 0.5, 1.5) and w.probability == pytest.approx(0.8)
+            assert w[1] == w.start and tuple(w) == ("again0", 0.5, 1.5, w.probability)
+            # only utterances overlapping [2, 3.9) -> the second one
+            assert [u.text for u in ro.utterances(vid, 2.0, 3.9)] == ["word1 again1"]
+
+        row = ro.lookup(tmp_path / "b.mp4")
+        assert row is not None and row.status == "indexed" and row.n_segments == 4
+        assert (row.size, row.mtime_ns, row.rotation, row.has_audio, row.language) == (104, 10**18 + 4, 90, True, "en")
+        seg = ro.segments([ids_of(ro, row.id)[1]])[ids_of(ro, row.id)[1]]
+        assert (seg.start, seg.end, seg.scene_index, seg.tags, seg.ocr_text) == (2.0, 4.0, 1, ["tag1", "猫"], "ocr 1")
+        assert seg.speech_text == "word1 again1" and seg.video_path == tmp_path / "b.mp4"
+        assert seg.thumbnail is not None and seg.thumbnail.read_bytes() == b"\xff\xd8jpeg\x01"
+        assert seg.keyframe_times == [2.5]
+        fps = dict(ro.fingerprints())
+        assert set(fps) == set(vecs)
+        fp = fps[row.id]
+        assert fp.head_hashes.dtype == np.uint64 and fp.head_hashes[4] == np.uint64(4 * 2**61)
+        assert fp.head_audio.tolist() == [1, 2**32 - 1] and fp.tail_audio.size == 0
+        assert (fp.hash_fps, fp.audio_fps, fp.duration) == (4.0, 8.0, 8.0)
+        st = ro.stats()
+        assert (st["videos"], st["failed"], st["segments"], st["live_segments"], st["vector_width"]) == (3, 0, 9, 9, DIM)
+        assert st["layout"] == LAYOUT
+        # k larger than the index, and a query of the wrong width
+        assert len(ro.search(fused(rng, 1)[0], 100)) == 9
+        with pytest.raises(ValueError):
+            ro.search(np.zeros(DIM + 1, np.float32), 1)
+
+
+def test_empty_library_search_and_readonly_empty(tmp_path: Path, rng) -> None:
+    with Library.open(tmp_path / "lib", LAYOUT) as lib:
+        assert lib.search(fused(rng, 1)[0], 5) == []
+    with Library.open(tmp_path / "lib", readonly=True) as ro:
+        assert ro.search(fused(rng, 1)[0], 5) == [] and ro.videos() == []
+
+
+def test_replace_same_path_leaves_no_stale_segments(tmp_path: Path, rng) -> None:
+    db = tmp_path / "lib"
+    old_v, new_v = fused(rng, 3), fused(rng, 2)
+    with Library.open(db, LAYOUT) as lib:
+        vid = lib.add_video(make_video(tmp_path / "a.mp4", 3), old_v, size=1, mtime_ns=1)
+        other = lib.add_video(make_video(tmp_path / "b.mp4", 2), fused(rng, 2), size=1, mtime_ns=1)
+        lib.commit()
+        old_ids = ids_of(lib, vid)
+        old_thumbs = [s.thumbnail for s in lib.segments(old_ids).values()]
+        assert all(t.exists() for t in old_thumbs)
+        iv = make_video(tmp_path / "a.mp4", 2, fingerprint=False)
+        assert lib.add_video(iv, new_v, size=2, mtime_ns=2) == vid  # same path keeps its id
+        lib.commit()
+        new_ids = ids_of(lib, vid)
+        assert not set(new_ids) & set(old_ids)
+        assert not any(t.exists() for t in old_thumbs)
+        assert lib.segments(old_ids) == {}
+        assert len(ids_of(lib, other)) == 2
+    with Library.open(db, readonly=True) as ro:
+        for vec in old_v:
+            assert all(s not in old_ids for s, _ in ro.search(vec, 10))
+        assert [top1(ro, v) for v in new_v] == new_ids
+        assert ro.lookup(tmp_path / "a.mp4").n_segments == 2
+        assert len(ro.utterances(vid)) == 2
+        assert [v for v, _ in ro.fingerprints()] == [other]  # replaced one had none
+        assert ro.stats()["segments"] == 4
+
+
+def test_delete_removes_from_search(tmp_path: Path, rng) -> None:
+    db = tmp_path / "lib"
+    va, vb = fused(rng, 3), fused(rng, 2)
+    with Library.open(db, LAYOUT) as lib:
+        a = lib.add_video(make_video(tmp_path / "a.mp4", 3), va, size=1, mtime_ns=1)
+        lib.add_video(make_video(tmp_path / "b.mp4", 2), vb, size=1, mtime_ns=1)
+        lib.commit()
+        a_ids = ids_of(lib, a)
+        thumbs = [s.thumbnail for s in lib.segments(a_ids).values()]
+        assert lib.delete_video(tmp_path / "a.mp4") is True
+        assert lib.delete_video(tmp_path / "a.mp4") is False
+        lib.commit()
+        assert not any(t.exists() for t in thumbs)
+    with Library.open(db, readonly=True) as ro:
+        assert ro.lookup(tmp_path / "a.mp4") is None
+        assert ro.segments(a_ids) == {} and ro.removed_spans(a) == [] and ro.utterances(a) == []
+        for vec in va:
+            assert all(s not in a_ids for s, _ in ro.search(vec, 10))
+        assert len(ro.search(va[0], 10)) == 2  # only b's segments remain
+        with pytest.raises(KeyError):
+            ro.vectors(a_ids[:1])
+
+
+def test_uncommitted_changes_are_dropped_on_close(tmp_path: Path, rng) -> None:
+    db = tmp_path / "lib"
+    with Library.open(db, LAYOUT) as lib:
+        lib.add_video(make_video(tmp_path / "a.mp4", 2), fused(rng, 2), size=1, mtime_ns=1)
+    assert list((db / "thumbs").iterdir()) == []
+    with Library.open(db, readonly=True) as ro:
+        assert ro.videos() == [] and ro.search(fused(rng, 1)[0], 3) == []
+
+
+def test_layout_mismatch_is_one_clear_error(tmp_path: Path) -> None:
+    db = tmp_path / "lib"
+    Library.open(db, LAYOUT).close()
+    other = {"speech": 8, "ocr": 8, "audio": 48}
+    for readonly in (False, True):
+        with pytest.raises(LibraryError) as e:
+            Library.open(db, other, readonly=readonly)
+        msg = str(e.value)
+        assert "\n" not in msg and "rebuild" in msg
+        assert "speech:8,ocr:8,audio:4" in msg and "audio:48" in msg
+    # same widths, other order: still another layout
+    with pytest.raises(LibraryError):
+        Library.open(db, {"ocr": 8, "speech": 8, "audio": 4})
+    Library.open(db, dict(LAYOUT)).close()
+    Library.open(db).close()  # no layout: use the stored one
+
+
+def test_readonly_missing_library(tmp_path: Path) -> None:
+    db = tmp_path / "nope"
+    with pytest.raises(LibraryError, match=r"no library at .*nope: run `vidsearch index` first"):
+        Library.open(db, readonly=True)
+    assert not db.exists()  # readers never create anything
+    with pytest.raises(LibraryError):
+        Library.open(db)  # a writer cannot create one without a layout
+
+
+def test_second_writer_gets_lock_error(tmp_path: Path) -> None:
+    db = tmp_path / "lib"
+    first = Library.open(db, LAYOUT)
+    with pytest.raises(LibraryError, match="another indexer is writing"):
+        Library.open(db, LAYOUT)
+    with Library.open(db, readonly=True) as ro:  # readers ignore the lock
+        assert ro.stats()["videos"] == 0
+    first.close()
+    Library.open(db, LAYOUT).close()
+
+
+def test_failure_recorded_then_replaced_by_success(tmp_path: Path, rng) -> None:
+    db = tmp_path / "lib"
+    vb = fused(rng, 2)
+    with Library.open(db, LAYOUT) as lib:
+        b = lib.add_video(make_video(tmp_path / "b.mp4", 2), vb, size=1, mtime_ns=1)
+        lib.commit()
+        fid = lib.record_failure(tmp_path / "bad.mp4", "no video stream", size=7, mtime_ns=9)
+        lib.commit()
+        row = lib.lookup(tmp_path / "bad.mp4")
+        assert (row.status, row.error, row.size, row.mtime_ns, row.n_segments) == ("failed", "no video stream", 7, 9, 0)
+        assert [top1(lib, v) for v in vb] == ids_of(lib, b)  # other videos untouched
+        assert lib.stats()["failed"] == 1 and lib.stats()["videos"] == 1
+        # a success replaces the failure (same id); a failure of an indexed file drops its segments
+        assert lib.add_video(make_video(tmp_path / "bad.mp4", 1), fused(rng, 1), size=8, mtime_ns=10) == fid
+        assert lib.record_failure(tmp_path / "b.mp4", "truncated", size=2, mtime_ns=2) == b
+        lib.touch(fid, 11, 12)
+        lib.commit()
+    with Library.open(db, readonly=True) as ro:
+        row = ro.lookup(tmp_path / "bad.mp4")
+        assert (row.status, row.error, row.size, row.mtime_ns, row.n_segments) == ("indexed", None, 11, 12, 1)
+        assert ro.lookup(tmp_path / "b.mp4").status == "failed"
+        assert all(s not in ids_of(ro, b) for s, _ in ro.search(vb[0], 5))
+        assert ids_of(ro, b) == []
+
+
+def test_library_spans_hide_and_unhide_segments(tmp_path: Path, rng) -> None:
+    db = tmp_path / "lib"
+    v = fused(rng, 4)  # segments [0,2) [2,4) [4,6) [6,8)
+    with Library.open(db, LAYOUT) as lib:
+        # per-video trim covers 3/4 of the last segment -> removed at add time
+        vid = lib.add_video(make_video(tmp_path / "a.mp4", 4, removed=[Span(6.5, 8.0, "silent-tail")]),
+                            v, size=1, mtime_ns=1)
+        lib.commit()
+        ids = ids_of(lib, vid)
+        assert [top1(lib, x) for x in v[:3]] == ids[:3] and top1(lib, v[3]) != ids[3]
+        # bumper [0,3): all of seg 0 and exactly half of seg 1 -> both removed
+        lib.set_library_spans(vid, [Span(0.0, 3.0, "bumper-intro")])
+        lib.commit()
+    with Library.open(db, readonly=True) as ro:
+        assert [s.removed for s in ro.video_segments(vid)] == [True, True, False, True]
+        for x, sid in zip(v, ids):
+            hits = [s for s, _ in ro.search(x, 4)]
+            assert (sid in hits) == (sid == ids[2])
+        assert ro.stats()["live_segments"] == 1
+        assert {s.kind for s in ro.removed_spans(vid)} == {"bumper-intro", "silent-tail"}
+        with pytest.raises(KeyError):
+            ro.vectors([ids[0]])
+    with Library.open(db, LAYOUT) as lib:
+        # a shorter bumper (1/4 of seg 0) un-hides segs 0 and 1; the per-video trim still applies
+        lib.set_library_spans(vid, [Span(0.0, 0.5, "intro")])
+        assert [s.kind for s in lib.removed_spans(vid)] == ["bumper-intro", "silent-tail"]
+        lib.commit()
+        assert [s.removed for s in lib.video_segments(vid)] == [False, False, False, True]
+        lib.set_library_spans(vid, [])
+        lib.commit()
+    with Library.open(db, readonly=True) as ro:
+        assert [top1(ro, x) for x in v[:3]] == ids[:3]
+        assert top1(ro, v[3]) != ids[3]
+        assert ro.removed_spans(vid) == [Span(6.5, 8.0, "silent-tail")]
+
+
+def test_non_utf8_path_round_trips(tmp_path: Path, rng) -> None:
+    raw = os.fsencode(tmp_path) + b"/caf\xe9-\xff.mp4"
+    path = Path(os.fsdecode(raw))
+    db = tmp_path / "lib"
+    with Library.open(db, LAYOUT) as lib:
+        vid = lib.add_video(make_video(path, 2), fused(rng, 2), size=3, mtime_ns=4)
+        lib.commit()
+    with Library.open(db, readonly=True) as ro:
+        (row,) = ro.videos()
+        assert row.id == vid and os.fsencode(row.path) == raw and row.path == path
+        assert ro.lookup(path).id == vid
+        assert ro.lookup(Path(os.fsdecode(os.fsencode(tmp_path) + b"/caf\xe9-\xfe.mp4"))) is None
+        seg = next(iter(ro.segments(ids_of(ro, vid)).values()))
+        assert os.fsencode(seg.video_path) == raw
+
+
+def test_capacity_grows_past_initial_size(tmp_path: Path, rng) -> None:
+    db = tmp_path / "lib"
+    n_videos, per = 12, 100  # 1200 vectors > the 1024 initial capacity
+    all_v = []
+    with Library.open(db, LAYOUT) as lib:
+        for i in range(n_videos):
+            v = fused(rng, per)
+            all_v.append(v)
+            lib.add_video(make_video(tmp_path / f"v{i}.mp4", per, thumbs=False, fingerprint=False), v,
+                          size=1, mtime_ns=1)
+            if i % 4 == 3:
+                lib.commit()
+        lib.commit()
+        assert lib.index.capacity > 1024 and lib.index.n_elements == n_videos * per
+    with Library.open(db, readonly=True) as ro:
+        assert ro.index.count == n_videos * per
+        vids = [r.id for r in ro.videos()]
+        for vid, v in zip(vids, all_v):
+            ids = ids_of(ro, vid)
+            for j in (0, per - 1):
+                assert top1(ro, v[j]) == ids[j]
+
+
+def test_reader_keeps_its_snapshot_and_refreshes(tmp_path: Path, rng) -> None:
+    db = tmp_path / "lib"
+    va, vb = fused(rng, 2), fused(rng, 2)
+    with Library.open(db, LAYOUT) as lib:
+        a = lib.add_video(make_video(tmp_path / "a.mp4", 2), va, size=1, mtime_ns=1)
+        lib.commit()
+        a_ids = ids_of(lib, a)
+        ro = Library.open(db, readonly=True)
+        assert top1(ro, va[0]) == a_ids[0]
+        b = lib.add_video(make_video(tmp_path / "b.mp4", 2), vb, size=1, mtime_ns=1)
+        lib.delete_video(tmp_path / "a.mp4")
+        lib.commit()
+        b_ids = ids_of(lib, b)
+    # deleted segments vanish at once (SQLite filter); new ones need a refresh
+    assert all(s not in a_ids for s, _ in ro.search(va[0], 4))
+    assert top1(ro, vb[0]) is None
+    assert ro.refresh() is True and ro.refresh() is False
+    assert [top1(ro, x) for x in vb] == b_ids
+    ro.close()
+
+
+def test_hnsw_readd_of_deleted_label_unmarks_it(rng) -> None:
+    idx = HnswIndex(DIM, initial_capacity=4)
+    v = fused(rng, 6)
+    idx.add(np.arange(3), v[:3])
+    assert idx.mark_deleted([1, 1, 99]) == 1  # idempotent, unknown labels ignored
+    assert idx.count == 2
+    assert 1 not in idx.search(v[1], 2)[0].tolist()
+    idx.add(np.array([1]), v[3:4])  # re-adding a deleted label: new vector, live again
+    assert idx.count == 3
+    labels, scores = idx.search(v[3], 1)
+    assert labels.tolist() == [1] and scores[0] == pytest.approx(len(LAYOUT), abs=1e-4)
+    np.testing.assert_allclose(idx.get([1]), v[3:4], atol=1e-6)
+    idx.add(np.array([0]), v[4:5])  # updating a live label keeps the count
+    assert idx.count == 3 and idx.n_elements == 3
+    idx.add(np.arange(10, 13), v[:3])  # grows past the initial capacity of 4
+    assert idx.count == 6 and idx.capacity >= 6 and idx.max_label == 12
+    assert len(idx.search(v[0], 50)[0]) == 6
+
+
+# Runs in a child process (real process death, lock released by the OS). It carries the two
+# helpers' source instead of importing this module, which would pay for importing pytest.
+CRASH_SCRIPT = textwrap.dedent("""
+    from __future__ import annotations
+    import hashlib, os, sys
+    from pathlib import Path
+    import numpy as np
+    sys.path.insert(0, sys.argv[2])
+    from vidsearch.store import Library
+    from vidsearch.types import *
+""") + f"LAYOUT = {LAYOUT!r}\n" + inspect.getsource(fused) + inspect.getsource(make_video) + textwrap.dedent("""
+    db, tmp = Path(sys.argv[1]), Path(sys.argv[1]).parent
+    lib = Library.open(db, LAYOUT)
+    if sys.argv[3] == "delete-only":  # a commit that adds nothing: same element count on disk
+        lib.delete_video(tmp / "b.mp4")
+        lib.commit()
+    rng = np.random.default_rng(99)
+    lib.add_video(make_video(tmp / "new.mp4", 3), fused(rng, 3), size=1, mtime_ns=1)
+    lib.add_video(make_video(tmp / "a.mp4", 2), fused(rng, 2), size=2, mtime_ns=2)  # replace a
+    lib.delete_video(tmp / "b.mp4")
+    lib.set_library_spans(1, [Span(0.0, 2.0, "bumper-intro")])
+    lib.commit()  # VIDSEARCH_CRASH_AFTER exits the process inside
+    print("not reached")
+""")
+
+
+@pytest.mark.parametrize(("crash_point", "second_crash"),
+                         [("hnsw", None), ("header", None), ("hnsw", "header"), ("header", "hnsw")])
+def test_crash_between_index_and_sqlite_keeps_last_good_state(
+        tmp_path: Path, rng, crash_point: str, second_crash: str | None, caplog: pytest.LogCaptureFixture) -> None:
+    """The crashed commit's header (and, for "hnsw", its index) is on disk; SQLite is not."""
+    db = tmp_path / "lib"
+    va, vb = fused(rng, 3), fused(rng, 2)
+    with Library.open(db, LAYOUT) as lib:
+        a = lib.add_video(make_video(tmp_path / "a.mp4", 3), va, size=1, mtime_ns=1)
+        b = lib.add_video(make_video(tmp_path / "b.mp4", 2), vb, size=1, mtime_ns=1)
+        lib.commit()
+        a_ids, b_ids = ids_of(lib, a), ids_of(lib, b)
+    assert a == 1
+    env = dict(os.environ, VIDSEARCH_CRASH_AFTER=crash_point)
+    proc = subprocess.run([sys.executable, "-c", CRASH_SCRIPT, str(db), str(REPO), "full"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 86, proc.stderr
+    assert "not reached" not in proc.stdout
+    if second_crash:
+        # the next writer recovers in memory, then crashes again before persisting the repair
+        proc = subprocess.run([sys.executable, "-c", CRASH_SCRIPT, str(db), str(REPO), "delete-only"],
+                              env=dict(os.environ, VIDSEARCH_CRASH_AFTER=second_crash),
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 86, proc.stderr
+
+    def check_last_good(lib: Library) -> None:
+        assert [r.path.name for r in lib.videos()] == ["a.mp4", "b.mp4"]
+        assert [top1(lib, x) for x in va] == a_ids  # a's old segments (un-deleted by rollback)
+        assert [top1(lib, x) for x in vb] == b_ids  # b was deleted in the lost commit
+        orphan_free = {s for x in fused(np.random.default_rng(99), 3) for s, _ in lib.search(x, 10)}
+        assert orphan_free <= set(a_ids) | set(b_ids)
+        assert len(lib.search(va[0], 50)) == 5
+
+    caplog.set_level("INFO", logger="vidsearch.store")
+    with Library.open(db, readonly=True) as ro:
+        check_last_good(ro)
+    # undone from the header's record of the lost commit, not by the slow full reconcile
+    assert "rolled back" in caplog.text and "reconciling" not in caplog.text
+    n_thumbs_before = len(list((db / "thumbs").iterdir()))
+    with Library.open(db, LAYOUT) as lib:
+        check_last_good(lib)
+        assert not list((db / "thumbs").glob("*.tmp"))
+        known = {s.thumbnail.name for s in lib.segments(a_ids + b_ids).values()}
+        assert {p.name for p in (db / "thumbs").iterdir()} == known  # orphan thumbs removed
+        assert n_thumbs_before == len(known) + (0 if second_crash else 5)  # 2nd writer already did
+        # adding again works, with fresh labels above every orphan
+        vn = fused(rng, 3)
+        n = lib.add_video(make_video(tmp_path / "new.mp4", 3), vn, size=1, mtime_ns=1)
+        lib.commit()
+        n_ids = ids_of(lib, n)
+        assert min(n_ids) > max(a_ids + b_ids)
+    with Library.open(db, readonly=True) as ro:
+        assert [top1(ro, x) for x in vn] == n_ids
+        assert [top1(ro, x) for x in va] == a_ids
+        hits = [s for s, _ in ro.search(vn[0], 100)]
+        assert sorted(hits) == sorted(set(hits)) == sorted(a_ids + b_ids + n_ids)  # no duplicates
+        assert ro.stats()["segments"] == 8 and ro.stats()["live_segments"] == 8
