@@ -30,6 +30,14 @@ def test_removed_span_and_windows_and_word_assignment():
     assert segs[-1].speech_text == "end"
 
 
+def test_join_words_spaces_latin_not_cjk():
+    from vidsearch.segments import join_words
+
+    assert join_words(["Look,", "a", "kitten."]) == "Look, a kitten."
+    assert join_words([" 这杯", "咖啡", "很香"]) == "这杯咖啡很香"
+    assert join_words(["买", "iPhone", "手机"]) == "买 iPhone 手机"
+
+
 def test_no_scenes_gives_one_segment_and_tiny_pieces_are_dropped():
     segs = build_segments([], [Span(0.0, 4.9)], Transcript(None), 5.0)
     assert segs == []  # 0.1 s left after trimming is below the minimum

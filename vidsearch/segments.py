@@ -48,6 +48,22 @@ def _windows(span: Span, transcript: Transcript, max_len: float) -> list[Span]:
     return [Span(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
+def join_words(words: list[str]) -> str:
+    """Join word tokens: with spaces for spaced scripts, directly between CJK characters."""
+    out = ""
+    for w in (w.strip() for w in words):
+        if not w:
+            continue
+        if out and not (_is_cjk(out[-1]) and _is_cjk(w[0])):
+            out += " "
+        out += w
+    return out
+
+
+def _is_cjk(ch: str) -> bool:
+    return "\u3000" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff" or "\uff00" <= ch <= "\uffef"
+
+
 def _utterances_in(span: Span, transcript: Transcript) -> list[Utterance]:
     """The part of each utterance whose words fall (by midpoint) inside the span."""
     out = []
@@ -58,7 +74,7 @@ def _utterances_in(span: Span, transcript: Transcript) -> list[Utterance]:
             words = [w for w in utt.words if span.start <= (w.start + w.end) / 2 < span.end]
             if not words:
                 continue
-            text = "".join(w.text for w in words).strip()
+            text = utt.text if len(words) == len(utt.words) else join_words([w.text for w in words])
             out.append(Utterance(text, words[0].start, words[-1].end, utt.language, words))
         elif span.start <= (utt.start + utt.end) / 2 < span.end:
             out.append(utt)
