@@ -25,14 +25,14 @@ def make_bad_files(folder: Path) -> dict[str, str]:
     (folder / "notes.mp4").write_text("this is not a video, just text\n" * 20)
     subprocess.run(
         ["ffmpeg", "-v", "error", "-y", "-i", str(VIDEOS / "rocket_launch.mp4"), "-vn", "-c:a", "aac",
-         str(folder / "audio only.m4a")],
+         str(folder / "audio only.mp4")],
         check=True,
     )
     return {
         "empty.mp4": "empty file",
         "truncated.mp4": "truncated",
         "notes.mp4": "not a readable media file",
-        "audio only.m4a": "no video stream",
+        "audio only.mp4": "no video stream",
     }
 
 

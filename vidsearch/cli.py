@@ -65,20 +65,17 @@ def index(
         task = bar.add_task("", total=len(files))
 
         def progress(event: str, path: Path | None) -> None:
-            name = os.fsdecode(path.name) if path else ""
             if event == "start":
-                bar.update(task, description=name)
-            elif event == "fail":
-                row = library.lookup(path)
-                err.print(f"[yellow]skipped[/yellow] {os.fsdecode(path)}: {row.error if row else 'failed'}", highlight=False)
-                bar.advance(task)
+                bar.update(task, description=os.fsdecode(path.name) if path else "")
             else:
                 bar.advance(task)
 
         report = index_paths(library, paths, processor, progress=progress, retry_failed=retry_failed)
+    # One line per problem: the file and the reason.
     for path, reason in report.failed:
-        if not path.exists():
-            err.print(f"[yellow]skipped[/yellow] {os.fsdecode(path)}: {reason}", highlight=False)
+        err.print(f"failed: {os.fsdecode(path)}: {reason}", highlight=False, markup=False, soft_wrap=True)
+    for path, warning in report.warnings:
+        err.print(f"warning: {os.fsdecode(path)}: {warning}", highlight=False, markup=False, soft_wrap=True)
     if as_json:
         print(json.dumps(report.to_json(), ensure_ascii=False))
     else:
@@ -156,6 +153,37 @@ def delete(
         library.commit()
     if missing == len(paths):
         raise typer.Exit(1)
+
+
+@app.command()
+def info(
+    db: DbOption,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
+) -> None:
+    """What the library holds: videos (indexed or failed, with reasons), segments, vector layout."""
+    from .store import Library, LibraryError
+
+    try:
+        library = Library.open(db, readonly=True)
+    except LibraryError as exc:
+        _fail(str(exc), 2)
+    with library:
+        stats = library.stats()
+        videos = [
+            {"video_id": v.id, "video": os.fsdecode(v.path), "status": v.status, "error": v.error,
+             "duration": v.duration, "segments": v.n_segments, "language": v.language}
+            for v in library.videos()
+        ]
+    if as_json:
+        print(json.dumps({"stats": stats, "videos": videos}, ensure_ascii=False, default=str))
+        return
+    table = Table(title=f"{db}: {len(videos)} videos")
+    for col in ("id", "video", "status", "duration", "segments", "language / error"):
+        table.add_column(col, overflow="fold")
+    for v in videos:
+        table.add_row(str(v["video_id"]), v["video"], v["status"], f"{v['duration'] or 0:.1f}", str(v["segments"] or 0),
+                      (v["error"] or v["language"] or "") if v["status"] != "indexed" else (v["language"] or ""))
+    out.print(table)
 
 
 @app.command()

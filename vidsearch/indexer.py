@@ -23,7 +23,7 @@ class IndexReport:
     indexed: list[Path] = field(default_factory=list)
     skipped: list[Path] = field(default_factory=list)
     failed: list[tuple[Path, str]] = field(default_factory=list)
-    removed: list[Path] = field(default_factory=list)
+    warnings: list[tuple[Path, str]] = field(default_factory=list)
     media_seconds: float = 0.0
     wall_seconds: float = 0.0
     stage_seconds: dict[str, float] = field(default_factory=dict)
@@ -33,6 +33,7 @@ class IndexReport:
             "indexed": [os.fsdecode(p) for p in self.indexed],
             "skipped": [os.fsdecode(p) for p in self.skipped],
             "failed": [{"path": os.fsdecode(p), "reason": r} for p, r in self.failed],
+            "warnings": [{"path": os.fsdecode(p), "warning": w} for p, w in self.warnings],
             "media_seconds": round(self.media_seconds, 3),
             "wall_seconds": round(self.wall_seconds, 3),
             "stage_seconds": {k: round(v, 3) for k, v in self.stage_seconds.items()},
@@ -93,10 +94,12 @@ def index_paths(
         stat = path.stat()
         row = library.lookup(path)
         if row is not None and row.size == stat.st_size and row.mtime_ns == stat.st_mtime_ns:
-            if row.status == "indexed" or not retry_failed:
+            if row.status == "indexed":
                 report.skipped.append(path)
-                if row.status == "failed":
-                    report.failed.append((path, f"{row.error} (unchanged since it failed; use --retry-failed)"))
+                notify("skip", path)
+                continue
+            if not retry_failed:
+                report.failed.append((path, f"{row.error} (unchanged since it failed; --retry-failed retries)"))
                 notify("skip", path)
                 continue
         if row is not None and row.status == "indexed" and row.size == stat.st_size:
@@ -124,6 +127,7 @@ def index_paths(
             utterance_vectors=processor.utterance_vectors(iv),
         )
         report.indexed.append(path)
+        report.warnings.extend((path, w) for w in iv.warnings)
         report.media_seconds += iv.info.duration
         for name, secs in iv.stage_seconds.items():
             report.stage_seconds[name] = report.stage_seconds.get(name, 0.0) + secs

