@@ -35,6 +35,9 @@ BLACK_STD = 8.0
 FROZEN_BITS = 2
 SILENCE_DB = -45.0
 MIN_TRIM_S = 0.3
+#: A still picture at an edge must last this long to count as padding (a shot's last frame
+#: held for a moment is content).
+MIN_FROZEN_S = 1.0
 
 
 @dataclass
@@ -95,7 +98,8 @@ def video_trims(stats: FrameStats, analysis: AudioAnalysis | None, duration: flo
                 span = Span(0.0, float(t[n]) if n < len(t) else duration, f"{kind}-head")
             else:
                 span = Span(float(t[n - 1]) if n <= len(t) else 0.0, duration, f"{kind}-tail")
-            if span.duration < MIN_TRIM_S or not _silent(analysis, span.start, span.end):
+            min_len = MIN_FROZEN_S if kind == "frozen" else MIN_TRIM_S
+            if span.duration < min_len or not _silent(analysis, span.start, span.end):
                 continue
             if kind == "frozen" and analysis is None:
                 continue  # no audio: a still shot is content
