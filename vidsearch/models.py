@@ -174,6 +174,7 @@ def build_bundled_whisper() -> Path:
             json.dumps({"model_bin_size": size, "source": [_WHISPER_PKG1, _WHISPER_PKG2]})
         )
         _fsync_path(tmp / _MANIFEST)
+        os.chmod(tmp, 0o755)  # mkdtemp makes it owner-only; the cache may be shared
         if final.exists() and not _cached_whisper_ok(final):
             # A broken leftover (e.g. an older crash outside our atomic path): move it aside.
             shutil.rmtree(final, ignore_errors=True)
