@@ -13,8 +13,8 @@ install:
 demo: install
 	$(VS) index --db $(DEMO_DB) fixtures/videos
 	$(VS) search --db $(DEMO_DB) -k 5 "猫咪玩毛线球"
-	$(VS) search --db $(DEMO_DB) -k 5 "the rocket is about to launch"
-	$(VS) search --db $(DEMO_DB) -k 3 --json "weasels ate the phones"
+	$(VS) search --db $(DEMO_DB) -k 5 "weasels ate our telephone system"
+	$(VS) search --db $(DEMO_DB) -k 2 --json "所有线路都忙"
 
 test: install
 	$(PY) -m pytest -q

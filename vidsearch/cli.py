@@ -28,6 +28,21 @@ def _fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
+def _print_json(obj: object) -> None:
+    """One JSON document on stdout, always valid UTF-8.
+
+    File names that are not UTF-8 come back from the OS as lone surrogates; those are written
+    as \\udcXX escapes, so `os.fsencode(json.loads(...)["video"])` gives the exact bytes back.
+    """
+    text = json.dumps(obj, ensure_ascii=False, default=str)
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError:
+        data = json.dumps(obj, ensure_ascii=True, default=str).encode("ascii")
+    sys.stdout.buffer.write(data + b"\n")
+    sys.stdout.flush()
+
+
 def _quiet_third_party() -> None:
     # Model libraries log to stderr at import/load time; keep the CLI output readable.
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -77,7 +92,7 @@ def index(
     for path, warning in report.warnings:
         err.print(f"warning: {os.fsdecode(path)}: {warning}", highlight=False, markup=False, soft_wrap=True)
     if as_json:
-        print(json.dumps(report.to_json(), ensure_ascii=False))
+        _print_json(report.to_json())
     else:
         rtf = report.media_seconds / report.wall_seconds if report.wall_seconds else 0.0
         err.print(
@@ -115,7 +130,7 @@ def search(
         except (WeightsError, ValueError) as exc:
             _fail(str(exc), 2)
     if as_json:
-        print(json.dumps({"query": query, "results": [m.to_json() for m in moments]}, ensure_ascii=False))
+        _print_json({"query": query, "results": [m.to_json() for m in moments]})
         return
     if not moments:
         out.print("no results")
@@ -175,7 +190,7 @@ def info(
             for v in library.videos()
         ]
     if as_json:
-        print(json.dumps({"stats": stats, "videos": videos}, ensure_ascii=False, default=str))
+        _print_json({"stats": stats, "videos": videos})
         return
     table = Table(title=f"{db}: {len(videos)} videos")
     for col in ("id", "video", "status", "duration", "segments", "language / error"):

@@ -117,12 +117,23 @@ def decode_frames(info: VideoInfo, side: int = ANALYSIS_SIDE) -> Iterator[Decode
         raise VideoError(info.path, "video stream has no decodable frames")
 
 
+#: Frames whose 9x8 thumbnail varies less than this (mean |step| in grey levels) are flat:
+#: black, a plain card, a fade. Their hash is 0, which matching treats as "no picture".
+FLAT_DETAIL = 3.0
+
+
 def dhash(rgb: np.ndarray) -> int:
-    """64-bit difference hash of a frame: robust to scaling and re-encoding, cheap to compare."""
+    """64-bit difference hash of a frame: robust to scaling and re-encoding, cheap to compare.
+
+    Flat frames hash to 0: their bits would be noise, and two different plain cards would
+    otherwise "match".
+    """
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     small = cv2.resize(gray, (9, 8), interpolation=cv2.INTER_AREA).astype(np.int16)
-    bits = (small[:, 1:] > small[:, :-1]).flatten()
-    return int(np.packbits(bits).view(">u8")[0])
+    steps = small[:, 1:] - small[:, :-1]
+    if np.abs(steps).mean() < FLAT_DETAIL:
+        return 0
+    return int(np.packbits((steps > 0).flatten()).view(">u8")[0])
 
 
 def hamming(a: np.ndarray | int, b: np.ndarray | int) -> np.ndarray:

@@ -57,8 +57,11 @@ def probe(path: Path) -> VideoInfo:
     )
     if proc.returncode != 0:
         reason = _first_error_line(proc.stderr)
-        if "moov atom not found" in reason:
-            reason = "truncated or corrupt file (moov atom not found)"
+        with open(path, "rb") as f:
+            head = f.read(12)
+        if head[4:8] == b"ftyp":
+            # An MP4/MOV that starts right but cannot be parsed was cut short (or damaged).
+            raise VideoError(path, f"truncated or corrupt MP4/MOV file ({reason})")
         raise VideoError(path, f"not a readable media file: {reason}")
     data = json.loads(proc.stdout or "{}")
     streams = data.get("streams", [])

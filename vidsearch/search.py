@@ -12,8 +12,10 @@ from .fusion import ChannelLayout, resolve_weights
 from .store import Library
 from .types import Moment
 
-#: Adjacent hit segments within this share of the moment's best score are merged into it.
-MERGE_RATIO = 0.9
+#: An adjacent hit joins a moment when it stands at least this share as far above the
+#: candidates' median score as the moment's best segment does (scores of multilingual text
+#: encoders bunch together, so a plain ratio of raw scores would merge whole videos).
+MERGE_RATIO = 0.8
 #: Two segments closer than this (seconds) count as adjacent.
 ADJACENT_GAP_S = 0.1
 #: A speech contribution above this share of the total makes the jump follow the words.
@@ -85,13 +87,13 @@ class Searcher:
                 _Hit(sid, score, row.video_id, os.fsdecode(row.video_path), row.start, row.end,
                      self.layout.channel_scores(qv, vec), row.speech_text)
             )
-        moments = self._merge(hits)
+        moments = self._merge(hits, float(np.median([h.score for h in hits])) if hits else 0.0)
         moments = self._diversify(moments, k, per_video)
         for m in moments:
             self._place_jump(m, q_text)
         return moments
 
-    def _merge(self, hits: list[_Hit]) -> list[tuple[_Hit, list[_Hit]]]:
+    def _merge(self, hits: list[_Hit], floor: float) -> list[tuple[_Hit, list[_Hit]]]:
         by_video: dict[int, list[_Hit]] = defaultdict(list)
         for h in hits:
             by_video[h.video_id].append(h)
@@ -110,7 +112,8 @@ class Searcher:
                     while 0 <= i < len(video_hits):
                         nb = video_hits[i]
                         gap = nb.start - edge.end if step > 0 else edge.start - nb.end
-                        if nb.segment_id in used or gap > ADJACENT_GAP_S or nb.score < MERGE_RATIO * seed.score:
+                        strong = nb.score - floor >= MERGE_RATIO * (seed.score - floor) and seed.score > floor
+                        if nb.segment_id in used or gap > ADJACENT_GAP_S or not strong:
                             break
                         group.append(nb)
                         used.add(nb.segment_id)

@@ -129,6 +129,10 @@ def make_fingerprint(stats: FrameStats, track: AudioTrack | None, duration: floa
     )
 
 
+def _popcount(h: np.ndarray) -> np.ndarray:
+    return hamming(h, np.uint64(0))
+
+
 def _longest_diagonal(a: np.ndarray, b: np.ndarray, max_start: int) -> tuple[int, int, int]:
     """Longest run of matching hashes along a diagonal starting within ``max_start`` of both starts.
 
@@ -136,7 +140,12 @@ def _longest_diagonal(a: np.ndarray, b: np.ndarray, max_start: int) -> tuple[int
     """
     if len(a) == 0 or len(b) == 0:
         return 0, 0, 0
-    match = hamming(a[:, None], b[None, :]) <= HASH_MATCH_BITS
+    # Flat frames (hash 0) match nothing: a black or plain card says nothing about identity.
+    # Sparse hashes (a few strokes of text on a plain card) need a proportionally closer match,
+    # or every caption card would look like every other.
+    ones = np.maximum(_popcount(a)[:, None], _popcount(b)[None, :])
+    limit = np.minimum(HASH_MATCH_BITS, 0.35 * ones)
+    match = (hamming(a[:, None], b[None, :]) <= limit) & (a[:, None] != 0) & (b[None, :] != 0)
     best = (0, 0, 0)
     for off in range(-max_start, max_start + 1):
         diag = np.diagonal(match, offset=off)  # pairs (i, i+off)
@@ -162,6 +171,9 @@ def _audio_agrees(fa: np.ndarray, fb: np.ndarray, fps: float, span_a: Span, span
     a = fa[int(span_a.start * fps): int(span_a.end * fps)]
     b = fb[int(span_b.start * fps): int(span_b.end * fps)]
     if min(a.size, b.size) < 4:
+        return None
+    # Digital silence fingerprints as all-zero words: silence "matching" silence is no evidence.
+    if (a == 0).mean() > 0.5 or (b == 0).mean() > 0.5:
         return None
     # Codec delay shifts re-encoded copies of the same jingle by a few hops.
     return audio_mod.fingerprint_ber(a, b, max_shift=10) <= MAX_AUDIO_BER
