@@ -45,23 +45,24 @@ def main() -> None:
     folder = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "fixtures" / "videos"
     files, _ = collect_files([folder])
     processor = VideoProcessor()
-    # Load every model before timing (the target is "after models are loaded").
-    _ = processor.text_encoder, processor.transcriber.model
+    # Load every model and JIT-compile librosa's kernels before timing (the target is "after
+    # models are loaded"): one untimed warm-up run over the first video with audio.
     whisper = WhisperModel(resolve_whisper(None), device="cpu", compute_type="int8")
+    warm = next(f for f in files if probe(f).has_audio)
+    processor.process(warm)
 
     stages: dict[str, float] = {}
-    media = pipeline_s = 0.0
+    media = sum(probe(p).duration for p in files)
+    t0 = time.perf_counter()
+    for path, iv in processor.process_many(files):
+        processor.fused_vectors(iv)
+        for k, v in iv.stage_seconds.items():
+            stages[k] = stages.get(k, 0.0) + v
+    pipeline_s = time.perf_counter() - t0
+
     base_decode = base_asr = 0.0
     for path in files:
         info = probe(path)
-        media += info.duration
-        t0 = time.perf_counter()
-        iv = processor.process(path)
-        processor.fused_vectors(iv)
-        pipeline_s += time.perf_counter() - t0
-        for k, v in iv.stage_seconds.items():
-            stages[k] = stages.get(k, 0.0) + v
-
         t0 = time.perf_counter()
         naive_decode(path)
         base_decode += time.perf_counter() - t0
@@ -87,7 +88,8 @@ def main() -> None:
         "cpu_count": os.cpu_count(),
     }
     print(f"{len(files)} videos, {media:.1f} s of media on {os.cpu_count()} cores")
-    print(f"pipeline: {pipeline_s:.1f} s = {media / pipeline_s:.1f}x real time")
+    print(f"pipeline: {pipeline_s:.1f} s = {media / pipeline_s:.1f}x real time "
+          "(stages overlap: per-stage seconds add up to more than the wall time)")
     for k, v in result["stage_x_realtime"].items():
         print(f"  {k:<14} {stages[k]:6.2f} s  {v:7.1f}x real time")
     print(f"baseline: {base_total:.1f} s = {media / base_total:.1f}x real time "

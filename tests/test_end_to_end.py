@@ -114,8 +114,10 @@ def test_reindexing_unchanged_folder_does_no_work(fixture_library):
     class NoWork:
         layout = None
 
-        def process(self, path):  # pragma: no cover - failing is the point
-            raise AssertionError(f"re-processed unchanged {path}")
+        def process_many(self, paths):
+            for path in paths:  # pragma: no cover - failing is the point
+                raise AssertionError(f"re-processed unchanged {path}")
+            yield from ()
 
     with Library.open(db) as library:
         before = library.stats()

@@ -155,6 +155,13 @@ def luma_stats(rgb: np.ndarray) -> tuple[float, float]:
     return float(gray.mean()), float(gray.std())
 
 
+def frame_signature(rgb: np.ndarray) -> tuple[float, float, int]:
+    """(luma mean, luma std, dhash) from one 64x36 thumbnail: the per-frame cost of trimming."""
+    thumb = cv2.resize(rgb, (64, 36), interpolation=cv2.INTER_AREA)
+    mean, std = luma_stats(thumb)
+    return mean, std, dhash(thumb)
+
+
 def encode_jpeg(rgb: np.ndarray, quality: int = 82) -> bytes:
     ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:

@@ -89,9 +89,10 @@ def index_paths(
     report.failed.extend(missing)
     notify = progress or (lambda event, path: None)
     pending = 0
-    last_commit = time.monotonic()
+    todo: list[Path] = []
+    stats: dict[Path, os.stat_result] = {}
     for path in files:
-        stat = path.stat()
+        stat = stats[path] = path.stat()
         row = library.lookup(path)
         if row is not None and row.size == stat.st_size and row.mtime_ns == stat.st_mtime_ns:
             if row.status == "indexed":
@@ -110,29 +111,35 @@ def index_paths(
                 report.skipped.append(path)
                 notify("skip", path)
                 continue
-        notify("start", path)
-        try:
-            iv = processor.process(path)
-        except VideoError as exc:
-            library.record_failure(path, exc.reason, size=stat.st_size, mtime_ns=stat.st_mtime_ns)
-            report.failed.append((path, exc.reason))
-            pending += 1
+        todo.append(path)
+
+    last_commit = time.monotonic()
+    if todo:
+        notify("start", todo[0])
+    for i, (path, result) in enumerate(processor.process_many(todo)):
+        stat = stats[path]
+        if isinstance(result, VideoError):
+            library.record_failure(path, result.reason, size=stat.st_size, mtime_ns=stat.st_mtime_ns)
+            report.failed.append((path, result.reason))
             notify("fail", path)
-            continue
-        library.add_video(
-            iv,
-            processor.fused_vectors(iv),
-            size=stat.st_size,
-            mtime_ns=stat.st_mtime_ns,
-            utterance_vectors=processor.utterance_vectors(iv),
-        )
-        report.indexed.append(path)
-        report.warnings.extend((path, w) for w in iv.warnings)
-        report.media_seconds += iv.info.duration
-        for name, secs in iv.stage_seconds.items():
-            report.stage_seconds[name] = report.stage_seconds.get(name, 0.0) + secs
+        else:
+            iv = result
+            library.add_video(
+                iv,
+                processor.fused_vectors(iv),
+                size=stat.st_size,
+                mtime_ns=stat.st_mtime_ns,
+                utterance_vectors=processor.utterance_vectors(iv),
+            )
+            report.indexed.append(path)
+            report.warnings.extend((path, w) for w in iv.warnings)
+            report.media_seconds += iv.info.duration
+            for name, secs in iv.stage_seconds.items():
+                report.stage_seconds[name] = report.stage_seconds.get(name, 0.0) + secs
+            notify("done", path)
         pending += 1
-        notify("done", path)
+        if i + 1 < len(todo):
+            notify("start", todo[i + 1])
         if pending >= commit_every or time.monotonic() - last_commit > commit_seconds:
             library.commit()
             pending, last_commit = 0, time.monotonic()

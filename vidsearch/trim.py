@@ -13,7 +13,7 @@ from itertools import combinations
 import numpy as np
 
 from . import audio as audio_mod
-from .frames import DecodedFrame, dhash, hamming, luma_stats
+from .frames import DecodedFrame, frame_signature, hamming
 from .types import AudioAnalysis, AudioTrack, Fingerprint, Span
 
 #: Seconds at the head and tail of each video kept as a bumper signature.
@@ -50,11 +50,11 @@ class FrameStats:
     hashes: list[int] = field(default_factory=list)
 
     def feed(self, frame: DecodedFrame) -> None:
-        mean, std = luma_stats(frame.rgb)
+        mean, std, h = frame_signature(frame.rgb)
         self.times.append(frame.time)
         self.luma_mean.append(mean)
         self.luma_std.append(std)
-        self.hashes.append(dhash(frame.rgb))
+        self.hashes.append(h)
 
     def hashes_at(self, grid: np.ndarray) -> np.ndarray:
         """Hash of the frame on screen at each time of ``grid``."""
