@@ -15,6 +15,17 @@ VIDEOS = ROOT / "fixtures" / "videos"
 GROUND_TRUTH = VIDEOS / "ground_truth.json"
 
 
+def fixture_info(name: str, v: dict):
+    """The VideoInfo of a fixture video as its ground truth describes it (no ffprobe needed)."""
+    from vidsearch.types import VideoInfo
+
+    return VideoInfo(
+        path=VIDEOS / name, duration=v["duration"], width=v["width"], height=v["height"],
+        fps=25.0, n_frames=int(v["duration"] * 25), rotation=0, has_audio=v["has_audio"],
+        video_codec="h264", pix_fmt="yuv420p",
+    )
+
+
 @pytest.fixture(scope="session")
 def truth() -> dict:
     """fixtures/videos/ground_truth.json (built by fixtures/build.py)."""

