@@ -209,9 +209,17 @@ def doctor() -> None:
     table = Table(title="vidsearch doctor")
     for col in ("role", "name", "status", "detail"):
         table.add_column(col, overflow="fold")
-    for row in model_report():
+    report = model_report()
+    for row in report:
         table.add_row(row.role, row.name, "[green]ok[/green]" if row.available else "[red]missing[/red]", row.detail)
     out.print(table)
+    ok = {row.role for row in report if row.available}
+    # This release computes the speech and audio channels; visual, ocr and tags are reserved
+    # in the fused layout and come with their encoders.
+    live = [c for c, roles in (("speech", {"speech", "text embedding", "binary"}), ("audio", {"binary"}))
+            if roles <= ok]
+    off = [c for c in ("visual", "speech", "ocr", "tags", "audio") if c not in live]
+    out.print(f"channels live: {', '.join(live) or 'none'}; off: {', '.join(off) or 'none'}", highlight=False)
 
 
 @app.command("prepare-models")
