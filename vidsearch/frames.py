@@ -90,6 +90,9 @@ def decode_frames(info: VideoInfo, side: int = ANALYSIS_SIDE) -> Iterator[Decode
     except (av.error.FFmpegError, OSError) as exc:
         raise VideoError(info.path, f"cannot open video: {exc}") from exc
     n = 0
+    # Times are relative to the container's start, as ffmpeg's audio decode (and players) count
+    # them: MPEG-TS and some Matroska files start at a non-zero timestamp.
+    origin = container.start_time / av.time_base if container.start_time else 0.0
     try:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
@@ -101,7 +104,7 @@ def decode_frames(info: VideoInfo, side: int = ANALYSIS_SIDE) -> Iterator[Decode
                 t = frame.time
                 if t is None:
                     t = n / info.fps
-                t = float(t)
+                t = max(0.0, float(t) - origin)
                 if t <= last_t:  # duplicated or out-of-order timestamps from broken muxers
                     t = last_t + 1.0 / info.fps
                 last_t = t
@@ -160,6 +163,12 @@ def frame_signature(rgb: np.ndarray) -> tuple[float, float, int]:
     thumb = cv2.resize(rgb, (64, 36), interpolation=cv2.INTER_AREA)
     mean, std = luma_stats(thumb)
     return mean, std, dhash(thumb)
+
+
+def decode_jpeg(data: bytes) -> np.ndarray:
+    """JPEG bytes -> uint8 (h, w, 3) RGB."""
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
 def encode_jpeg(rgb: np.ndarray, quality: int = 82) -> bytes:

@@ -59,7 +59,7 @@ def collect_files(paths: Iterable[Path]) -> tuple[list[Path], list[tuple[Path, s
     seen: set[Path] = set()
     unique = []
     for f in found:
-        key = f.resolve()
+        key = Path(os.path.abspath(f)) if not f.exists() else f.resolve()
         if key not in seen:
             seen.add(key)
             unique.append(key)
@@ -92,7 +92,12 @@ def index_paths(
     todo: list[Path] = []
     stats: dict[Path, os.stat_result] = {}
     for path in files:
-        stat = stats[path] = path.stat()
+        try:
+            stat = stats[path] = path.stat()
+        except OSError as exc:  # a dangling symlink, or removed since it was listed
+            report.failed.append((path, f"cannot read file: {exc.strerror or exc}"))
+            notify("skip", path)
+            continue
         row = library.lookup(path)
         if row is not None and row.size == stat.st_size and row.mtime_ns == stat.st_mtime_ns:
             if row.status == "indexed":
@@ -105,7 +110,11 @@ def index_paths(
                 continue
         if row is not None and row.status == "indexed" and row.size == stat.st_size:
             # mtime moved but the bytes may be the same (copied, touched): confirm by hash.
-            if content_hash(path) == row.content_hash:
+            try:
+                same = content_hash(path) == row.content_hash
+            except OSError:
+                same = False  # let the per-video stage report why it cannot be read
+            if same:
                 library.touch(row.id, stat.st_size, stat.st_mtime_ns)
                 pending += 1
                 report.skipped.append(path)
@@ -155,5 +164,8 @@ def refresh_bumpers(library: Library) -> dict[int, list]:
     fingerprints = dict(library.fingerprints())
     bumpers = find_bumpers(fingerprints)
     for video_id in fingerprints:
-        library.set_library_spans(video_id, bumpers.get(video_id, []))
+        new = bumpers.get(video_id, [])
+        old = [s for s in library.removed_spans(video_id) if s.kind.startswith("bumper")]
+        if [(s.start, s.end, s.kind) for s in old] != [(s.start, s.end, s.kind) for s in new]:
+            library.set_library_spans(video_id, new)
     return bumpers

@@ -129,6 +129,10 @@ class VideoProcessor:
                 yield path, self.process(path)
             except VideoError as exc:
                 yield path, exc
+            except OSError as exc:  # deleted, unreadable or vanished while we worked
+                yield path, VideoError(path, f"cannot read file: {exc.strerror or exc}")
+            except Exception as exc:  # a decoder or model failing on odd input: this file only
+                yield path, VideoError(path, f"failed while indexing ({type(exc).__name__}: {exc})".splitlines()[0])
 
     def prepare(self, path: Path) -> PreparedVideo:
         """First half of the stage: probe, one downscaled decode (scenes, keyframe candidates,

@@ -44,8 +44,13 @@ def probe(path: Path) -> VideoInfo:
         raise VideoError(path, "no such file")
     if not path.is_file():
         raise VideoError(path, "not a regular file")
-    if path.stat().st_size == 0:
-        raise VideoError(path, "empty file (0 bytes)")
+    try:
+        if path.stat().st_size == 0:
+            raise VideoError(path, "empty file (0 bytes)")
+        with open(path, "rb") as f:
+            head = f.read(12)
+    except OSError as exc:
+        raise VideoError(path, f"cannot read file: {exc.strerror or exc}") from exc
     ffprobe = shutil.which("ffprobe")
     if ffprobe is None:
         raise VideoError(path, "ffprobe not found: install ffmpeg (apt-get install -y ffmpeg)")
@@ -57,8 +62,6 @@ def probe(path: Path) -> VideoInfo:
     )
     if proc.returncode != 0:
         reason = _first_error_line(proc.stderr)
-        with open(path, "rb") as f:
-            head = f.read(12)
         if head[4:8] == b"ftyp":
             # An MP4/MOV that starts right but cannot be parsed was cut short (or damaged).
             raise VideoError(path, f"truncated or corrupt MP4/MOV file ({reason})")

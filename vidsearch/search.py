@@ -88,10 +88,24 @@ class Searcher:
                      self.layout.channel_scores(qv, vec), row.speech_text)
             )
         moments = self._merge(hits, float(np.median([h.score for h in hits])) if hits else 0.0)
-        moments = self._diversify(moments, k, per_video)
+        moments = [m for m in self._diversify(moments, k, per_video) if self._clip_to_content(m)]
         for m in moments:
             self._place_jump(m, q_text)
         return moments
+
+    def _clip_to_content(self, moment: Moment) -> bool:
+        """Move a moment's edges out of removed spans (bumpers, black heads); False if nothing is left.
+
+        Segments mostly inside a removed span are never stored as live, but one that only
+        touches a bumper's edge is, and its removed part must not be played.
+        """
+        for span in self.library.removed_spans(moment.video_id):
+            if span.start <= moment.start < span.end:
+                moment.start = span.end
+            if span.start < moment.end <= span.end:
+                moment.end = span.start
+        moment.jump = min(max(moment.jump, moment.start), moment.end)
+        return moment.end - moment.start > 0.05
 
     def _merge(self, hits: list[_Hit], floor: float) -> list[tuple[_Hit, list[_Hit]]]:
         by_video: dict[int, list[_Hit]] = defaultdict(list)

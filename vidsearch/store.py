@@ -546,6 +546,16 @@ class Library:
         self._index_dirty = True
         self.commit()
 
+    def setting(self, key: str) -> str | None:
+        """A library-wide setting (e.g. which text encoder built it), or None."""
+        with self._mutex:
+            return self._read_meta().get(f"setting.{key}")
+
+    def set_setting(self, key: str, value: str) -> None:
+        """Record a library-wide setting; durable with the next :meth:`commit`."""
+        with self._write() as db:
+            db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (f"setting.{key}", value))
+
     def _read_meta(self) -> dict[str, str]:
         try:
             return dict(self._db.execute("SELECT key, value FROM meta").fetchall())

@@ -7,8 +7,8 @@ Removed spans are stored and never returned as results.
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
-from itertools import combinations
 
 import numpy as np
 
@@ -179,14 +179,45 @@ def _audio_agrees(fa: np.ndarray, fb: np.ndarray, fps: float, span_a: Span, span
     return audio_mod.fingerprint_ber(a, b, max_shift=10) <= MAX_AUDIO_BER
 
 
+def _edge_hashes(fp: Fingerprint, edge: str) -> np.ndarray:
+    return fp.head_hashes if edge == "intro" else fp.tail_hashes[::-1]
+
+
+def _candidate_pairs(fingerprints: dict[int, Fingerprint], edge: str, max_start: int) -> set[tuple[int, int]]:
+    """Pairs of videos whose edge frames share a 16-bit band of some hash: the only pairs worth
+    aligning. A shared bumper gives ten or more near-identical hashes in a row, so at least one
+    band agrees; unrelated videos rarely do. Keeps the search near-linear in library size."""
+    buckets: dict[tuple[int, int], set[int]] = {}
+    for vid, fp in fingerprints.items():
+        for h in _edge_hashes(fp, edge)[: max_start + 1]:
+            h = int(h)
+            if h == 0:
+                continue
+            for band in range(4):
+                buckets.setdefault((band, (h >> (16 * band)) & 0xFFFF), set()).add(vid)
+    shared: Counter[tuple[int, int]] = Counter()
+    for members in buckets.values():
+        if 1 < len(members) <= 1000:  # a band value shared by everyone says nothing
+            ordered = sorted(members)
+            shared.update((a, b) for i, a in enumerate(ordered) for b in ordered[i + 1:])
+    # One shared band happens by chance between unrelated videos; a real bumper shares several.
+    return {pair for pair, n in shared.items() if n >= 2}
+
+
 def find_bumpers(fingerprints: dict[int, Fingerprint]) -> dict[int, list[Span]]:
-    """Intro/outro bumpers shared by at least two videos: video id -> spans (kind ``bumper-intro``/``-outro``)."""
-    found: dict[int, dict[str, Span]] = {}
+    """Intro/outro bumpers recurring across the library: video id -> spans (``bumper-intro``/``-outro``).
+
+    A pair of videos sharing the same opening (or ending) picture sequence is a bumper when their
+    audio agrees over it too; with no audio evidence (silent or missing audio), the picture must
+    recur in at least three videos, so two edits of one clip are not mistaken for a bumper.
+    """
     max_start = int(EDGE_SLACK_S * HASH_FPS)
-    for (ia, fa), (ib, fb) in combinations(sorted(fingerprints.items()), 2):
-        for edge in ("intro", "outro"):
-            ha, hb = (fa.head_hashes, fb.head_hashes) if edge == "intro" else (fa.tail_hashes[::-1], fb.tail_hashes[::-1])
-            sa, sb, n = _longest_diagonal(ha, hb, max_start)
+    # (video, edge) -> [(span, partner, audio_confirmed)]
+    matches: dict[tuple[int, str], list[tuple[Span, int, bool]]] = {}
+    for edge in ("intro", "outro"):
+        for ia, ib in sorted(_candidate_pairs(fingerprints, edge, max_start)):
+            fa, fb = fingerprints[ia], fingerprints[ib]
+            sa, sb, n = _longest_diagonal(_edge_hashes(fa, edge), _edge_hashes(fb, edge), max_start)
             length = n / HASH_FPS
             if not (MIN_BUMPER_S <= length <= MAX_BUMPER_S):
                 continue
@@ -202,10 +233,14 @@ def find_bumpers(fingerprints: dict[int, Fingerprint]) -> dict[int, list[Span]]:
                 base_b = max(0.0, fb.duration - SIGNATURE_S)
             rel_a = Span(span_a.start - base_a, span_a.end - base_a)
             rel_b = Span(span_b.start - base_b, span_b.end - base_b)
-            if _audio_agrees(audio_a, audio_b, fa.audio_fps, rel_a, rel_b) is False:
+            agrees = _audio_agrees(audio_a, audio_b, fa.audio_fps, rel_a, rel_b)
+            if agrees is False:
                 continue
-            for vid, span in ((ia, span_a), (ib, span_b)):
-                prev = found.setdefault(vid, {}).get(edge)
-                if prev is None or span.duration > prev.duration:
-                    found[vid][edge] = span
-    return {vid: sorted(spans.values(), key=lambda s: s.start) for vid, spans in found.items()}
+            matches.setdefault((ia, edge), []).append((span_a, ib, bool(agrees)))
+            matches.setdefault((ib, edge), []).append((span_b, ia, bool(agrees)))
+    found: dict[int, list[Span]] = {}
+    for (vid, _edge), found_spans in matches.items():
+        confirmed = any(c for _, _, c in found_spans) or len({p for _, p, _ in found_spans}) >= 2
+        if confirmed:
+            found.setdefault(vid, []).append(max((s for s, _, _ in found_spans), key=lambda s: s.duration))
+    return {vid: sorted(spans, key=lambda s: s.start) for vid, spans in found.items()}
