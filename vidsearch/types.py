@@ -37,9 +37,6 @@ class Span:
     def duration(self) -> float:
         return max(0.0, self.end - self.start)
 
-    def overlaps(self, other: "Span", min_overlap: float = 0.0) -> bool:
-        return min(self.end, other.end) - max(self.start, other.start) > min_overlap
-
     def contains(self, t: float) -> bool:
         return self.start <= t < self.end
 
@@ -60,21 +57,6 @@ class VideoInfo:
     pix_fmt: str
     audio_codec: str | None = None
     audio_sample_rate: int | None = None
-
-
-@dataclass
-class FrameStream:
-    """Downscaled frames of a whole video, decoded once and shared by the visual stages.
-
-    ``frames`` is uint8 (n, h, w, 3) RGB; ``times`` the presentation time of each frame.
-    """
-
-    frames: np.ndarray
-    times: np.ndarray
-    fps: float
-
-    def index_at(self, t: float) -> int:
-        return int(np.clip(np.searchsorted(self.times, t, side="right") - 1, 0, len(self.times) - 1))
 
 
 @dataclass(frozen=True)
