@@ -16,10 +16,12 @@ demo: install
 	$(VS) search --db $(DEMO_DB) -k 5 "weasels ate our telephone system"
 	$(VS) search --db $(DEMO_DB) -k 2 --json "所有线路都忙"
 
-test: install
+test:
+	@VIDSEARCH_TEST_MEDIA=1 bash scripts/setup.sh
 	$(PY) -m pytest -q
 
-test-fast: install
+test-fast:
+	@VIDSEARCH_TEST_MEDIA=1 bash scripts/setup.sh
 	$(PY) -m pytest -q -m "not slow"
 
 bench: install

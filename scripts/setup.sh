@@ -8,6 +8,12 @@ PYTHON=${PYTHON:-python3}
 
 need_apt=()
 command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || need_apt+=(ffmpeg)
+if [ "${VIDSEARCH_TEST_MEDIA:-0}" = 1 ]; then
+  # Real speech and music the audio tests mix on their own (beyond fixtures/videos).
+  [ -d /usr/share/pocketsphinx/test/data/librivox ] || need_apt+=(pocketsphinx-testdata)
+  [ -d /usr/share/asterisk/sounds/en ] || need_apt+=(asterisk-core-sounds-en-wav)
+  [ -d /usr/share/asterisk/moh ] || need_apt+=(asterisk-moh-opsound-wav)
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "setup: installing ${need_apt[*]} with apt-get"
