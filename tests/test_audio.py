@@ -199,8 +199,8 @@ def test_speech_music_spans_follow_ground_truth(media):
             assert covered(spans, m["start"], m["end"], musicy) > 0.8, (name, m, spans)
         if v["intro"]:  # the music-only bumper jingle
             assert covered(spans, 0.2, v["intro"]["end"] - 0.2, speechy) < 0.2, (name, spans)
-        # the stretch after the last line (no music there) is silence
-        last = max((u["end"] for u in v["utterances"]), default=0.0)
+        # the stretch after the last line and the last music is silence
+        last = max([u["end"] for u in v["utterances"]] + [m["end"] for m in v["music_spans"]], default=0.0)
         if v["duration"] - last > 2.0:
             assert covered(spans, last + 0.8, v["duration"] - 0.2, {"silence"}) > 0.9, (name, spans)
 
