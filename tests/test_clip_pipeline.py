@@ -1,0 +1,127 @@
+"""The visual channel end to end with a tiny open_clip model (no real CLIP weights exist offline).
+
+Plumbing, not semantics: `index --clip MODEL --clip-checkpoint PATH` builds a library with a
+visual block of the model's width, remembers which CLIP it used, and `search` encodes the query
+with that same model; without the weights both commands say so once and use the other channels.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from vidsearch.cli import app
+from vidsearch.clip import load_clip
+from vidsearch.fusion import ChannelLayout
+from vidsearch.store import Library
+
+from .conftest import VIDEOS
+from .test_clip import TINY, tiny_arch  # noqa: F401  (registers the tiny architecture)
+
+runner = CliRunner()
+
+
+def cli(*args):
+    result = runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+    return result
+
+
+@pytest.fixture(scope="module")
+def clip_library(tmp_path_factory, tiny_arch):  # noqa: F811
+    base = tmp_path_factory.mktemp("clip")
+    torch.manual_seed(1)
+    model = load_clip(tiny_arch, allow_random=True)
+    checkpoint = base / "tiny.pt"
+    torch.save(model.model.state_dict(), checkpoint)
+    videos = base / "videos"
+    videos.mkdir()
+    for name in ("summer_sale.mp4", "cockatoo_silent.mp4"):  # no speech: quick to index
+        shutil.copy(VIDEOS / name, videos / name)
+    db = base / "db"
+    result = cli("index", "--db", db, "--clip", tiny_arch, "--clip-checkpoint", checkpoint, videos)
+    assert result.exit_code == 0, result.output
+    return db, checkpoint, videos
+
+
+def test_index_with_clip_stores_a_visual_block_and_the_model_identity(clip_library, tiny_arch):  # noqa: F811
+    db, checkpoint, _ = clip_library
+    encoder = load_clip(tiny_arch, checkpoint)
+    with Library.open(db, readonly=True) as lib:
+        assert lib.layout["visual"] == encoder.dim == 32
+        assert lib.setting("clip_model") == encoder.name and "checkpoint" in encoder.name
+        layout = ChannelLayout.from_dict(lib.layout)
+        vis = layout.slices()["visual"]
+        ids = [s.id for v in lib.videos() for s in lib.video_segments(v.id) if not s.removed]
+        blocks = lib.vectors(ids)[:, vis]
+        assert np.allclose(np.linalg.norm(blocks, axis=1), 1.0, atol=1e-4)  # every segment has frames
+        # The block is the mean of the segment's keyframe embeddings: different scenes differ.
+        assert np.linalg.norm(blocks[0] - blocks[-1]) > 1e-3
+        # Zero-shot tags from the vocabulary joined the ImageNet tags (English + Chinese).
+        vocab_words = {v["en"] for v in json.loads((VIDEOS.parent.parent / "vidsearch" / "data" / "tag_vocabulary.json")
+                                                     .read_text(encoding="utf-8"))}
+        tags = [t for v in lib.videos() for s in lib.video_segments(v.id) for t in s.tags]
+        assert tags and any(t in vocab_words for t in tags)
+
+
+def test_search_encodes_the_query_with_the_library_clip(clip_library, tiny_arch):  # noqa: F811
+    db, checkpoint, _ = clip_library
+    encoder = load_clip(tiny_arch, checkpoint)
+    # Tags keep hits coming whatever the sign of a random model's cosines.
+    result = cli("search", "--db", db, "--json", "-k", "3", "--weights", "visual=1,speech=0,ocr=0,tags=1", "a red motorcycle")
+    assert result.exit_code == 0, result.output
+    hits = json.loads(result.stdout)["results"]
+    assert hits
+    q = encoder.encode_texts(["a red motorcycle"])[0]
+    with Library.open(db, readonly=True) as lib:
+        vis = ChannelLayout.from_dict(lib.layout).slices()["visual"]
+        for h in hits:
+            stored = lib.vectors([h["segment_id"]])[0, vis]
+            assert h["channels"]["visual"] == pytest.approx(float(q @ stored), abs=1e-4)
+            assert h["channels"]["visual"] != 0.0
+            assert h["score"] == pytest.approx(h["channels"]["visual"] + h["channels"]["tags"], abs=1e-4)
+
+
+def test_missing_clip_weights_at_search_time_leave_the_other_channels(clip_library, tmp_path):
+    db, checkpoint, _ = clip_library
+    moved = tmp_path / "elsewhere.pt"
+    shutil.move(checkpoint, moved)
+    try:
+        result = cli("search", "--db", db, "--json", "-k", "3", "摩托车")
+    finally:
+        shutil.move(moved, checkpoint)
+    assert result.exit_code == 0, result.output
+    assert "visual channel not searched" in result.stderr and str(checkpoint) in result.stderr
+    hits = json.loads(result.stdout)["results"]
+    assert hits and all(h["channels"]["visual"] == 0.0 for h in hits)
+    assert hits[0]["video"].endswith("summer_sale.mp4") and hits[0]["start"] >= 9.8  # found by its tags
+
+
+def test_offline_without_weights_index_says_so_once_and_goes_on(tmp_path):
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    shutil.copy(VIDEOS / "cockatoo_silent.mp4", videos)
+    db = tmp_path / "db"
+    result = cli("index", "--db", db, "--clip", "ViT-B-32:laion2b_s34b_b79k", videos)
+    assert result.exit_code == 0, result.output
+    notes = [ln for ln in result.stderr.splitlines() if "visual channel off" in ln]
+    assert len(notes) == 1 and "--clip-checkpoint" in notes[0], result.stderr
+    with Library.open(db, readonly=True) as lib:
+        assert "visual" not in lib.layout and lib.stats()["live_segments"] > 0
+    # Asking for CLIP on a library created without it is a note, not a failure.
+    again = cli("index", "--db", db, "--clip", "ViT-B-32:laion2b_s34b_b79k", videos)
+    assert again.exit_code == 0 and "created without the visual channel" in again.stderr
+
+
+def test_random_weights_are_refused_on_the_command_line(tmp_path):
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    shutil.copy(VIDEOS / "cockatoo_silent.mp4", videos)
+    result = cli("index", "--db", tmp_path / "db", "--clip", "ViT-B-32", videos)
+    assert result.exit_code == 0
+    assert "refus" in result.stderr and "random" in result.stderr
+    with Library.open(tmp_path / "db", readonly=True) as lib:
+        assert "visual" not in lib.layout
