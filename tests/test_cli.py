@@ -79,7 +79,11 @@ def test_search_json_contract(fixture_library):
     assert 1 <= len(doc["results"]) <= 3
     assert doc["results"][0]["video"].endswith("rocket_launch.mp4")
     for r in doc["results"]:
-        assert set(r) == {"video", "video_id", "segment_id", "start", "end", "jump", "score", "channels", "snippet"}
+        assert set(r) == {"video", "video_id", "segment_id", "start", "end", "jump", "score", "channels", "snippet",
+                          "tags", "ocr"}
+        assert isinstance(r["tags"], list) and all(isinstance(t, str) for t in r["tags"])
+        assert all(set(o) == {"text", "start", "end"} and r["start"] <= o["start"] <= o["end"] <= r["end"]
+                   for o in r["ocr"])
         assert r["start"] <= r["jump"] <= r["end"]
         assert sum(r["channels"].values()) == pytest.approx(r["score"], abs=1e-4)
     # Human output: a table with the timestamps.
