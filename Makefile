@@ -15,6 +15,8 @@ demo: install
 	$(VS) search --db $(DEMO_DB) -k 5 "猫咪玩毛线球"
 	$(VS) search --db $(DEMO_DB) -k 5 "weasels ate our telephone system"
 	$(VS) search --db $(DEMO_DB) -k 2 --json "所有线路都忙"
+	$(VS) search --db $(DEMO_DB) -k 3 --preset e-commerce "红色碎花连衣裙"
+	$(VS) search --db $(DEMO_DB) -k 3 "摩托车"
 
 test:
 	@VIDSEARCH_TEST_MEDIA=1 bash scripts/setup.sh
