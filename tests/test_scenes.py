@@ -107,3 +107,23 @@ def test_transport_stream_times_start_at_zero(truth, tmp_path):
     assert len(scenes) == len(cuts) + 1
     for scene, cut in zip(scenes[1:], cuts):
         assert abs(scene.start - cut) <= 2 / truth["fps"], (scene.start, cut)
+
+
+def test_text_frames_are_larger_few_and_not_repeated(truth):
+    """OCR gets 640 px frames every 2 s; a static card is read once, a long scene a few times."""
+    from vidsearch.scenes import pick_text_frames
+
+    info = probe(VIDEOS / "coffee_portrait.mp4")  # 720x1280 portrait
+    sampler = FrameSampler()
+    for frame in decode_frames(info, detail_side=640, detail_fps=0.5):
+        sampler.feed(frame)
+    times = [t for t, _, _ in sampler.details]
+    assert len(times) == pytest.approx(info.duration / 2, abs=1)
+    assert np.allclose(np.diff(times), 2.0, atol=0.05)
+    card = next(s for s in truth["videos"]["coffee_portrait.mp4"]["shots"] if s.get("on_screen_text"))
+    frames = pick_text_frames(sampler, card["start"], card["end"])
+    assert 1 <= len(frames) <= 2  # 8 s of one card: at most ceil(8/6) picks, near-duplicates dropped
+    for t, rgb in frames:
+        assert card["start"] <= t < card["end"]
+        assert rgb.shape == (640, 360, 3)  # upright portrait, longest side 640
+    assert pick_text_frames(FrameSampler(), 0.0, 5.0) == []

@@ -91,6 +91,14 @@ class FrameSampler:
         self.frames.append((frame.time, encode_jpeg(frame.rgb, quality=90), sharpness(frame.rgb), dhash(frame.rgb)))
 
 
+def _in_span(samples: list, start: float, end: float) -> list:
+    """Samples (time first) inside ``[start, end)``, away from its edges (cut transitions,
+    encoder blur) unless the span is too short to leave anything."""
+    margin = min(0.2, (end - start) / 4)
+    inside = [f for f in samples if start + margin <= f[0] < end - margin]
+    return inside or [f for f in samples if start <= f[0] < end]
+
+
 def pick_keyframes(
     sampler: FrameSampler,
     start: float,
@@ -106,10 +114,7 @@ def pick_keyframes(
     frame, skipping frames whose hash is within ``min_hash_distance`` bits of one already chosen.
     Frames right at the span's edges are avoided (cut transitions, encoder blur).
     """
-    margin = min(0.2, (end - start) / 4)
-    inside = [f for f in sampler.frames if start + margin <= f[0] < end - margin]
-    if not inside:
-        inside = [f for f in sampler.frames if start <= f[0] < end]
+    inside = _in_span(sampler.frames, start, end)
     if not inside:
         # Very short span between two samples: take the nearest sample.
         if not sampler.frames:
@@ -142,10 +147,7 @@ def pick_text_frames(
     A few per scene, spread over it (captions change within a scene), skipping frames that look
     the same as one already picked: a static card is read once.
     """
-    margin = min(0.2, (end - start) / 4)
-    inside = [d for d in sampler.details if start + margin <= d[0] < end - margin]
-    if not inside:
-        inside = [d for d in sampler.details if start <= d[0] < end]
+    inside = _in_span(sampler.details, start, end)
     if not inside:
         return []
     n = int(np.clip(np.ceil((end - start) / seconds_per_frame), 1, max_frames))
