@@ -125,3 +125,15 @@ def test_random_weights_are_refused_on_the_command_line(tmp_path):
     assert "refus" in result.stderr and "random" in result.stderr
     with Library.open(tmp_path / "db", readonly=True) as lib:
         assert "visual" not in lib.layout
+
+
+@pytest.mark.parametrize("option", ["--ocr-rules", "--tag-vocabulary"])
+def test_broken_rules_or_vocabulary_file_is_one_error_before_any_work(tmp_path, option):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"promo_phrases": 5', encoding="utf-8")
+    result = cli("index", "--db", tmp_path / "db", option, bad, VIDEOS / "cockatoo_silent.mp4")
+    assert result.exit_code == 2
+    assert str(bad) in result.stderr and len(result.stderr.strip().splitlines()) <= 2
+    assert not (tmp_path / "db").exists()
+    missing = cli("index", "--db", tmp_path / "db", option, tmp_path / "nope.json", VIDEOS / "cockatoo_silent.mp4")
+    assert missing.exit_code == 2 and "no such file" in missing.stderr

@@ -25,7 +25,7 @@ DbOption = Annotated[Path, typer.Option("--db", help="Library directory (created
 
 
 def _fail(message: str, code: int = 1) -> None:
-    err.print(f"[red]error:[/red] {message}", markup=True, highlight=False)
+    err.print(f"[red]error:[/red] {message}", markup=True, highlight=False, soft_wrap=True)  # one line, never wrapped
     raise typer.Exit(code)
 
 
@@ -69,6 +69,7 @@ def index(
     ocr: Annotated[bool, typer.Option("--ocr/--no-ocr", help="Read on-screen text (PP-OCRv4, Chinese and English).")] = True,
     ocr_rules: Annotated[Optional[Path], typer.Option(metavar="JSON", help="Extra text-cleaning rules (promo phrases etc.) merged over the defaults.")] = None,
     tags: Annotated[bool, typer.Option("--tags/--no-tags", help="Visual tags from the bundled ImageNet classifier (+ CLIP zero-shot).")] = True,
+    tag_vocabulary: Annotated[Optional[Path], typer.Option(metavar="JSON", help="Labels for CLIP zero-shot tags: a JSON list of {\"en\", \"zh\"} (default: the bundled list).")] = None,
     retry_failed: Annotated[bool, typer.Option(help="Retry files that failed before even if unchanged.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
 ) -> None:
@@ -82,13 +83,26 @@ def index(
     for binary in ("ffmpeg", "ffprobe"):
         if shutil.which(binary) is None:  # an environment problem, not a property of the files
             _fail(f"{binary} not found: install ffmpeg (e.g. apt-get install -y ffmpeg)")
-    if ocr_rules is not None and not ocr_rules.is_file():
-        _fail(f"{ocr_rules}: no such file (--ocr-rules)", 2)
+    for option, given in (("--ocr-rules", ocr_rules), ("--tag-vocabulary", tag_vocabulary)):
+        if given is not None and not given.is_file():
+            _fail(f"{given}: no such file ({option})", 2)
+    try:  # a broken rules or vocabulary file is the user's one mistake, not every video's
+        if ocr_rules is not None:
+            from .textclean import load_rules
+
+            load_rules(ocr_rules)
+        if tag_vocabulary is not None:
+            from .clip import load_vocabulary
+
+            load_vocabulary(tag_vocabulary)
+    except ValueError as exc:
+        _fail(str(exc).splitlines()[0], 2)
     clip_spec, clip_path = _choose_clip(db, clip, clip_checkpoint)
     processor = VideoProcessor(PipelineConfig(
         whisper_model=whisper, text_encoder=text_encoder, clip=clip_spec,
         clip_checkpoint=str(clip_path) if clip_path else None, ocr=ocr, tags=tags,
-        ocr_rules=str(ocr_rules) if ocr_rules else None))
+        ocr_rules=str(ocr_rules) if ocr_rules else None,
+        tag_vocabulary=str(tag_vocabulary) if tag_vocabulary else None))
     files, missing = collect_files(paths)
     try:
         library = Library.open(db, processor.layout.as_dict())
