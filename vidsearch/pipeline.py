@@ -297,35 +297,8 @@ class VideoProcessor:
                     seg.thumbnail_jpeg = encode_jpeg(seg.keyframes[0].image)
                 seg.ocr_lines = visual.lines_in(prep.ocr_lines, seg.start, seg.end)
                 seg.ocr_text = " ".join(dict.fromkeys(ln.text for ln in seg.ocr_lines))
-        images = [k.image for seg in segments for k in seg.keyframes]
-        owner = [i for i, seg in enumerate(segments) for _ in seg.keyframes]
-        tag_words: list[list[str]] = [[] for _ in segments]
-        if images and self.tagger is not None:
-            with stage("tags"):
-                # More frames than the keyframes (one every 2 s): a subject seen well on one frame
-                # is enough, and the classifier is cheap next to CLIP.
-                per_seg = [pick_keyframes(prep.sampler, seg.start, seg.end, seconds_per_keyframe=2.0,
-                                          max_keyframes=8) for seg in segments]
-                probs = self.tagger.probabilities([k.image for ks in per_seg for k in ks])
-                pos = 0
-                for i, ks in enumerate(per_seg):
-                    tag_words[i] = visual.imagenet_tag_words(probs[pos:pos + len(ks)], self._labels, self.config.tag)
-                    pos += len(ks)
-        clip = self.clip
-        if images and clip is not None:
-            with stage("clip"):
-                frame_vecs = clip.encode_images(images)
-                zero_shot = clip.zero_shot_tags(
-                    frame_vecs, self._zero_shot_labels(), top_k=self.config.tag.zero_shot_top_k,
-                    min_prob=self.config.tag.zero_shot_min_prob) if self.config.tags else []
-                for i, seg in enumerate(segments):
-                    rows = [j for j, o in enumerate(owner) if o == i]
-                    if not rows:
-                        continue
-                    seg.vectors["visual"] = frame_vecs[rows].mean(axis=0)
-                    if zero_shot:
-                        extra = visual.zero_shot_words([zero_shot[j] for j in rows], self._vocab_zh or {})
-                        tag_words[i] += [w for w in extra if w not in tag_words[i]]
+        tag_words = self._imagenet_tags(prep.sampler, segments, stage)
+        self._clip_vectors(segments, tag_words, stage)
         for seg, words in zip(segments, tag_words):
             seg.tags = words
         with stage("encode"):
@@ -354,6 +327,47 @@ class VideoProcessor:
             stage_seconds=timings,
             warnings=prep.warnings,
         )
+
+    def _imagenet_tags(self, sampler: FrameSampler, segments: list, stage) -> list[list[str]]:
+        """Tag words per segment from the bundled classifier (empty lists when tags are off)."""
+        tag_words: list[list[str]] = [[] for _ in segments]
+        if not segments or self.tagger is None:
+            return tag_words
+        with stage("tags"):
+            # More frames than the keyframes (one every 2 s): a subject seen well on one frame
+            # is enough, and the classifier is cheap next to CLIP.
+            per_seg = [pick_keyframes(sampler, seg.start, seg.end, seconds_per_keyframe=2.0, max_keyframes=8)
+                       for seg in segments]
+            images = [k.image for ks in per_seg for k in ks]
+            if not images:
+                return tag_words
+            probs = self.tagger.probabilities(images)
+            pos = 0
+            for i, ks in enumerate(per_seg):
+                tag_words[i] = visual.imagenet_tag_words(probs[pos:pos + len(ks)], self._labels, self.config.tag)
+                pos += len(ks)
+        return tag_words
+
+    def _clip_vectors(self, segments: list, tag_words: list[list[str]], stage) -> None:
+        """CLIP ``visual`` vectors (mean over keyframes) and zero-shot tags, when CLIP is live."""
+        clip = self.clip
+        images = [k.image for seg in segments for k in seg.keyframes]
+        if not images or clip is None:
+            return
+        owner = np.array([i for i, seg in enumerate(segments) for _ in seg.keyframes])
+        with stage("clip"):
+            frame_vecs = clip.encode_images(images)
+            zero_shot = clip.zero_shot_tags(
+                frame_vecs, self._zero_shot_labels(), top_k=self.config.tag.zero_shot_top_k,
+                min_prob=self.config.tag.zero_shot_min_prob) if self.config.tags else []
+            for i, seg in enumerate(segments):
+                rows = np.flatnonzero(owner == i)
+                if not len(rows):
+                    continue
+                seg.vectors["visual"] = frame_vecs[rows].mean(axis=0)
+                if zero_shot:
+                    extra = visual.zero_shot_words([zero_shot[j] for j in rows], self._vocab_zh or {})
+                    tag_words[i] += [w for w in extra if w not in tag_words[i]]
 
     def _zero_shot_labels(self) -> list[str]:
         if self._vocab_zh is None:
