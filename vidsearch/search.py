@@ -9,7 +9,7 @@ import numpy as np
 
 from .encoders import TextEncoder, get_text_encoder
 from .fusion import ChannelLayout, resolve_weights
-from .store import Library
+from .store import Library, OcrLineRow
 from .types import Moment
 
 #: An adjacent hit joins a moment when it stands at least this share as far above the
@@ -123,7 +123,9 @@ class Searcher:
         moments = self._merge(hits, float(np.median([h.score for h in hits])) if hits else 0.0)
         moments = [m for m in self._diversify(moments, k, per_video) if self._clip_to_content(m)]
         for m in moments:
-            self._place_jump(m, q_text)
+            lines = self.library.ocr_lines(m.video_id, m.start, m.end)
+            m.ocr = [{"text": ln.text, "start": max(ln.start, m.start), "end": min(ln.end, m.end)} for ln in lines]
+            self._place_jump(m, q_text, lines)
         return moments
 
     def _clip_to_content(self, moment: Moment) -> bool:
@@ -196,12 +198,9 @@ class Searcher:
             for seed, group in ordered
         ]
 
-    def _place_jump(self, moment: Moment, q_text: np.ndarray) -> None:
+    def _place_jump(self, moment: Moment, q_text: np.ndarray, lines: list[OcrLineRow]) -> None:
         """Start playback where the matching content starts: the first word of the best-matching
         utterance, or the first appearance of the best-matching on-screen line."""
-        lines = self.library.ocr_lines(moment.video_id, moment.start, moment.end)
-        moment.ocr = [{"text": ln.text, "start": max(ln.start, moment.start), "end": min(ln.end, moment.end)}
-                      for ln in lines]
         speech = moment.channels.get("speech", 0.0)
         ocr = moment.channels.get("ocr", 0.0)
         if max(speech, ocr) <= 0 or max(speech, ocr) < SPEECH_JUMP_SHARE * moment.score:
