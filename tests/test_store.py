@@ -144,6 +144,20 @@ def test_empty_library_search_and_readonly_empty(tmp_path: Path, rng) -> None:
         assert ro.search(fused(rng, 1)[0], 5) == [] and ro.videos() == []
 
 
+def test_peek_reads_layout_and_settings_without_the_index(tmp_path: Path) -> None:
+    db = tmp_path / "lib"
+    assert Library.peek(db) is None  # nothing there yet
+    db.mkdir()
+    (db / "meta.sqlite").write_bytes(b"not a database at all")
+    assert Library.peek(db) is None
+    (db / "meta.sqlite").unlink()
+    with Library.open(db, LAYOUT) as lib:
+        lib.set_setting("clip", "ViT-B-32:laion2b_s34b_b79k")
+        lib.commit()
+    (db / "index.hnsw").unlink()  # peek must not need the vector index
+    assert Library.peek(db) == (dict(LAYOUT), {"clip": "ViT-B-32:laion2b_s34b_b79k"})
+
+
 def test_replace_same_path_leaves_no_stale_segments(tmp_path: Path, rng) -> None:
     db = tmp_path / "lib"
     old_v, new_v = fused(rng, 3), fused(rng, 2)

@@ -158,24 +158,20 @@ def _choose_clip(db: Path, clip: str | None, checkpoint: Path | None) -> tuple[s
     """Which CLIP to load for ``index``: the library's own (its layout is fixed), else the user's
     choice, else the multilingual default; (None, None) when the visual channel is off."""
     from .clip import DEFAULT_CLIP
-    from .store import Library, LibraryError
+    from .store import Library
 
-    try:
-        existing = Library.open(db, readonly=True)
-    except LibraryError:
-        existing = None
+    existing = Library.peek(db)  # settings only: loading the whole index here would be wasted
     if existing is not None:
-        with existing:
-            has_visual = "visual" in existing.layout
-            stored = existing.setting("clip"), existing.setting("clip_checkpoint")
-            built = existing.setting("clip_model")
-        if not has_visual:
+        layout, settings = existing
+        stored = settings.get("clip"), settings.get("clip_checkpoint")
+        if "visual" not in layout:
             if (clip and clip.lower() != "none") or checkpoint:
                 err.print(f"note: {db} was created without the visual channel; --clip needs a new --db",
                           highlight=False, markup=False)
             return None, None
         if (clip and clip != stored[0]) or (checkpoint and str(checkpoint.resolve()) != stored[1]):
-            _fail(f"{db} was built with CLIP {built}; drop --clip/--clip-checkpoint, or index into a new --db")
+            _fail(f"{db} was built with CLIP {settings.get('clip_model')}; drop --clip/--clip-checkpoint, "
+                  "or index into a new --db")
         return stored[0] or None, Path(stored[1]) if stored[1] else None
     if clip and clip.lower() == "none":
         return None, None

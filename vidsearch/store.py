@@ -453,6 +453,17 @@ _VIDEO_COLS = ("id, path, size, mtime_ns, content_hash, duration, status, error,
                "n_segments, language, width, height, fps, rotation, has_audio")
 
 
+def _connect_readonly(db_dir: Path) -> sqlite3.Connection | None:
+    """A read-only SQLite connection to a library's meta.sqlite, or None when there is no file."""
+    db_file = db_dir / DB_FILE
+    if not db_file.is_file():
+        return None
+    uri = "file:" + urllib.parse.quote(os.fsencode(db_file.absolute())) + "?mode=ro"
+    if not os.access(db_dir, os.W_OK) and not (db_dir / (DB_FILE + "-wal")).exists():
+        uri += "&immutable=1"  # read-only media: no writer can exist, no -shm to create
+    return sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+
+
 class Library:
     """A video library directory: the one entry point for writing and reading the index.
 
@@ -505,14 +516,28 @@ class Library:
             self._release()
             raise
 
+    @staticmethod
+    def peek(db_dir: Path | str) -> tuple[dict[str, int], dict[str, str]] | None:
+        """(layout, settings) of the library at ``db_dir`` from SQLite alone, without loading its
+        vector index; None when there is no readable library there."""
+        db = _connect_readonly(Path(db_dir))
+        if db is None:
+            return None
+        try:
+            meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+        except sqlite3.DatabaseError:  # not a library (yet), or damaged: open() says which
+            return None
+        finally:
+            db.close()
+        if "layout" not in meta:
+            return None
+        settings = {k[len("setting."):]: v for k, v in meta.items() if k.startswith("setting.")}
+        return json.loads(meta["layout"]), settings
+
     def _open_reader(self, layout: dict[str, int] | None) -> None:
-        db_file = self.path / DB_FILE
-        if not db_file.is_file():
+        self._db = _connect_readonly(self.path)
+        if self._db is None:
             raise LibraryError(f"no library at {self.path}: run `vidsearch index` first")
-        uri = "file:" + urllib.parse.quote(os.fsencode(db_file.absolute())) + "?mode=ro"
-        if not os.access(self.path, os.W_OK) and not (self.path / (DB_FILE + "-wal")).exists():
-            uri += "&immutable=1"  # read-only media: no writer can exist, no -shm to create
-        self._db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
         meta = self._read_meta()
         if "layout" not in meta:
             raise LibraryError(f"no library at {self.path}: run `vidsearch index` first")
