@@ -37,7 +37,7 @@ import numpy as np
 
 from .encoders import l2_normalise
 from .models import cache_dir as _vidsearch_cache_dir
-from .models import hub_allowed
+from .models import hf_cached_file, hub_allowed
 
 if TYPE_CHECKING:  # torch/open_clip load lazily: importing open_clip alone takes seconds
     import torch
@@ -398,19 +398,6 @@ def _tag_cfg(open_clip: Any, model: str, tag: str) -> dict:
     return dict(cfg)
 
 
-def _hf_cached(repo: str, filename: str, cache: Path | None) -> Path | None:
-    """A file of a hub repo already on disk (pure filesystem lookup, never the network)."""
-    try:
-        from huggingface_hub import try_to_load_from_cache
-    except ImportError:
-        return None
-    try:
-        hit = try_to_load_from_cache(repo, filename, cache_dir=str(cache) if cache else None)
-    except Exception:  # malformed repo id or cache: treat as not cached
-        return None
-    return Path(hit) if isinstance(hit, str) and os.path.isfile(hit) else None
-
-
 def _cache_dirs(cache: Path, user_given: bool) -> list[Path | None]:
     # None = the default Hugging Face cache: read only when the caller did not pin a cache dir,
     # so weights a user already fetched with open_clip are found, and tests stay hermetic.
@@ -433,7 +420,7 @@ def _cached_tag_weights(tag_cfg: dict, cache: Path, user_given: bool) -> Path | 
             names = [filename]
         for d in _cache_dirs(cache, user_given):
             for name in names:
-                hit = _hf_cached(repo, name, d)
+                hit = hf_cached_file(repo, name, d)
                 if hit is not None:
                     return hit
     url = tag_cfg.get("url") or ""
@@ -463,7 +450,7 @@ def _check_text_tower(open_clip: Any, plan: _Plan, user_given: bool, cache: Path
     tok_cached = None
     if hf_tok and not local_tokenizer:
         for d in _cache_dirs(cache, user_given):
-            if any(_hf_cached(hf_tok, f, d) for f in ("tokenizer_config.json", "tokenizer.json")):
+            if any(hf_cached_file(hf_tok, f, d) for f in ("tokenizer_config.json", "tokenizer.json")):
                 tok_cached = d
                 break
         plan.tokenizer_cache = str(tok_cached) if tok_cached is not None else None
@@ -471,7 +458,7 @@ def _check_text_tower(open_clip: Any, plan: _Plan, user_given: bool, cache: Path
         return
     missing = []
     # open_clip builds the tower from AutoConfig with no cache_dir: the default HF cache only.
-    if hf_model and _hf_cached(hf_model, "config.json", None) is None:
+    if hf_model and hf_cached_file(hf_model, "config.json", None) is None:
         missing.append(f"config of {hf_model}")
     if hf_tok and not local_tokenizer and tok_cached is None:
         missing.append(f"tokenizer of {hf_tok}")
@@ -516,7 +503,7 @@ def _plan_checkpoint(open_clip: Any, model: str | None, tag: str | None, path: P
 def _plan_hub_repo(model: str, cache: Path, user_given: bool) -> _Plan:
     repo = model[len(_HF_HUB):]
     for d in _cache_dirs(cache, user_given):
-        config = _hf_cached(repo, _CONFIG_NAME, d)
+        config = hf_cached_file(repo, _CONFIG_NAME, d)
         if config is not None and _weights_in_dir(config.parent) is not None:
             raw = json.loads(config.read_text(encoding="utf-8"))
             return _Plan(

@@ -251,14 +251,22 @@ def resolve_whisper(spec: str | None = None) -> str:
 # --------------------------------------------------------------------------- text encoder
 
 
-def _hf_cached_repo(repo_id: str, filename: str = "config.json") -> bool:
+def hf_cached_file(repo: str, filename: str = "config.json", cache: Path | None = None) -> Path | None:
+    """A file of a hub repo already on disk (``cache``: a cache dir, None: the default Hugging
+    Face cache); a pure filesystem lookup, never the network."""
     try:
         from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return None
+    try:
+        hit = try_to_load_from_cache(repo, filename, cache_dir=str(cache) if cache else None)
+    except Exception:  # malformed repo id or cache: treat as not cached
+        return None
+    return Path(hit) if isinstance(hit, str) and os.path.isfile(hit) else None
 
-        hit = try_to_load_from_cache(repo_id, filename)
-        return isinstance(hit, str)
-    except Exception:
-        return False
+
+def _hf_cached_repo(repo_id: str, filename: str = "config.json") -> bool:
+    return hf_cached_file(repo_id, filename) is not None
 
 
 def resolve_text_encoder(spec: str | None = None) -> str:

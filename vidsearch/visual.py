@@ -47,8 +47,7 @@ def imagenet_tag_words(probs: np.ndarray, labels: Sequence[ImageNetLabel], confi
         if label.group_en:
             groups[label.group_en] = groups.get(label.group_en, 0.0) + float(p[i])
             group_words[label.group_en] = [label.group_en, label.group_zh]
-    ranked = [(score, words_) for g, score in groups.items() if score >= config.min_group_prob
-              for words_ in [group_words[g]]]
+    ranked = [(score, group_words[g]) for g, score in groups.items() if score >= config.min_group_prob]
     ranked += [(float(p[i]), label_words(labels[int(i)]))
                for i in np.argsort(-p)[: config.max_classes] if p[i] >= config.min_prob]
     for _, ws in sorted(ranked, key=lambda r: -r[0]):
