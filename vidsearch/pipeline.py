@@ -20,6 +20,7 @@ import numpy as np
 
 from . import audio as audio_mod
 from . import visual
+from .copydetect import SignatureBuilder, VisualSignature
 from .encoders import TextEncoder, get_text_encoder
 from .frames import decode_frames, encode_jpeg
 from .fusion import ChannelLayout
@@ -71,6 +72,7 @@ class PreparedVideo:
     stage_seconds: dict[str, float]
     warnings: list[str]
     ocr_lines: list[OcrLine] = field(default_factory=list)
+    visual_signature: VisualSignature | None = None
 
 
 def _lower_thread_priority() -> None:
@@ -110,10 +112,12 @@ def content_hash(path: Path, chunk: int = 1 << 20) -> str:
 class VideoProcessor:
     """Loads models lazily, once; ``process(path)`` is the per-video stage."""
 
-    def __init__(self, config: PipelineConfig | None = None, *, clip_encoder=None):
-        """``clip_encoder`` injects a ready frame encoder (tests); otherwise ``config.clip`` is loaded."""
+    def __init__(self, config: PipelineConfig | None = None, *, clip_encoder=None,
+                 text_encoder: TextEncoder | None = None):
+        """``clip_encoder``/``text_encoder`` share ready models (a searcher's, or a test's);
+        otherwise ``config.clip`` and ``config.text_encoder`` are loaded on first use."""
         self.config = config or PipelineConfig()
-        self._text: TextEncoder | None = None
+        self._text: TextEncoder | None = text_encoder
         self._transcriber: Transcriber | None = None
         self._tagger = None
         self._labels = None
@@ -248,13 +252,15 @@ class VideoProcessor:
                 cutter = SceneCutter(info.fps, self.config.scene)
                 sampler = FrameSampler(self.config.keyframe_fps)
                 stats = FrameStats()
+                signature = SignatureBuilder()
                 for frame in decode_frames(info, detail_side=detail_side):
                     cutter.feed(frame)
                     sampler.feed(frame)
                     stats.feed(frame)
+                    signature.feed(frame)
                 # The container's duration can exceed the last decodable frame (truncated files).
                 duration = min(info.duration, stats.times[-1] + 1.0 / info.fps) if stats.times else info.duration
-                return cutter.scenes(duration), sampler, stats, duration
+                return cutter.scenes(duration), sampler, stats, duration, signature.finish(duration)
 
         visual_job = self._visual_pool.submit(visual_pass)
         try:
@@ -263,7 +269,7 @@ class VideoProcessor:
                 analysis = audio_mod.analyse(track) if track is not None else None
         finally:
             # Always collect the visual result (and its VideoError, which wins: no picture, no video).
-            scenes, sampler, stats, duration = visual_job.result()
+            scenes, sampler, stats, duration, signature = visual_job.result()
         warnings = []
         if duration < info.duration - max(1.0, 0.05 * info.duration):
             warnings.append(f"truncated: only {duration:.1f} of {info.duration:.1f} s could be decoded; indexed that part")
@@ -279,7 +285,7 @@ class VideoProcessor:
                     ocr_lines.extend(visual.widen_to_scene(lines, scene, [t for t, _ in frames]))
             sampler.details.clear()  # the larger frames were only kept for this
         return PreparedVideo(info, digest, duration, scenes, sampler, track, analysis, removed, fingerprint,
-                             timings, warnings, ocr_lines)
+                             timings, warnings, ocr_lines, signature)
 
     def finish(self, prep: PreparedVideo) -> IndexedVideo:
         """Second half: transcript, segments with keyframes, channel vectors."""
@@ -324,6 +330,7 @@ class VideoProcessor:
             transcript=transcript,
             fingerprint=prep.fingerprint,
             ocr_lines=prep.ocr_lines,
+            visual_signature=prep.visual_signature,
             stage_seconds=timings,
             warnings=prep.warnings,
         )

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .copydetect import VisualSignature
 
 #: Fused-vector channels, in storage order (see shared design: fusion).
 CHANNELS: tuple[str, ...] = ("visual", "speech", "ocr", "tags", "audio")
@@ -196,6 +200,8 @@ class IndexedVideo:
     transcript: Transcript
     fingerprint: Fingerprint | None
     ocr_lines: list[OcrLine] = field(default_factory=list)  # whole video, time order
+    #: Sampled frame descriptors of the whole video (copydetect.VisualSignature): finds where a clip comes from.
+    visual_signature: "VisualSignature | None" = None
     stage_seconds: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
@@ -215,8 +221,11 @@ class Moment:
     snippet: str
     tags: list[str] = field(default_factory=list)
     ocr: list[dict] = field(default_factory=list)  # [{"text", "start", "end"}] visible in the moment
+    #: For clip queries: "source" (the clip was cut from here) or "similar" (looks/sounds alike).
+    match: str | None = None
 
     def to_json(self) -> dict:
+        extra = {"match": self.match} if self.match else {}
         return {
             "video": self.video,
             "video_id": self.video_id,
@@ -229,4 +238,5 @@ class Moment:
             "snippet": self.snippet,
             "tags": list(self.tags),
             "ocr": [{"text": o["text"], "start": round(o["start"], 3), "end": round(o["end"], 3)} for o in self.ocr],
+            **extra,
         }
