@@ -48,6 +48,7 @@ class Searcher:
         self._text = text_encoder
         self._clip = clip_encoder
         self._clip_tried = clip_encoder is not None
+        self._synonyms = None
         #: Why a channel of this library cannot be queried (e.g. its CLIP weights are missing here).
         self.notes: list[str] = []
 
@@ -88,6 +89,15 @@ class Searcher:
             per_channel["visual"] = self.clip.encode_texts([query])[0]
         return self.layout.query(per_channel, weights), q_text
 
+    @property
+    def synonyms(self):
+        """The label table the library's captions were normalised with; queries get the same."""
+        if self._synonyms is None:
+            from .captions import library_synonyms
+
+            self._synonyms = library_synonyms(self.library)
+        return self._synonyms
+
     def search(
         self,
         query: str,
@@ -98,23 +108,42 @@ class Searcher:
         per_video: int = 2,
     ) -> list[Moment]:
         """Best moments first; at most ``per_video`` moments of one video unless fewer videos exist."""
+        from .captions import normalise_query
+
         query = query.strip()
         if not query:
             raise ValueError("empty query")
         if k < 1:
             raise ValueError("k must be at least 1")
         w = resolve_weights(preset, weights)
-        qv, q_text = self.query_vector(query, w)
-        raw = self.library.search(qv, max(50, 10 * k))
-        if not raw:
+        qv, q_text = self.query_vector(normalise_query(query, self.synonyms), w)
+        return self.search_vectors([qv], k, per_video=per_video, q_text=q_text)
+
+    def search_vectors(self, queries: list[np.ndarray], k: int = 10, *, per_video: int = 2,
+                       q_text: np.ndarray | None = None, exclude=None) -> list[Moment]:
+        """Moments for weighted fused query vectors (one per part of a query clip, or one for a
+        text query): a segment scores its best inner product over the queries.
+
+        ``q_text`` (the plain text query vector) places ``jump`` on the matching words or line;
+        without it a moment starts playing at its start. ``exclude(video_id, start, end)`` drops
+        segments already given another way (a clip's source span).
+        """
+        best: dict[int, tuple[float, np.ndarray]] = {}
+        for qv in queries:
+            for sid, score in self.library.search(qv, max(50, 10 * k)):
+                if sid not in best or score > best[sid][0]:
+                    best[sid] = (score, qv)
+        if not best:
             return []
-        ids = [sid for sid, _ in raw]
+        ids = sorted(best, key=lambda i: -best[i][0])
         rows = self.library.segments(ids)
         vectors = self.library.vectors(ids)
         hits = []
-        for (sid, score), vec in zip(raw, vectors):
-            row = rows.get(sid)
+        for sid, vec in zip(ids, vectors):
+            row, (score, qv) = rows.get(sid), best[sid]
             if row is None or score <= 1e-6:  # nothing in common with the query on any live channel
+                continue
+            if exclude is not None and exclude(row.video_id, row.start, row.end):
                 continue
             hits.append(
                 _Hit(sid, score, row.video_id, os.fsdecode(row.video_path), row.start, row.end,
@@ -123,10 +152,17 @@ class Searcher:
         moments = self._merge(hits, float(np.median([h.score for h in hits])) if hits else 0.0)
         moments = [m for m in self._diversify(moments, k, per_video) if self._clip_to_content(m)]
         for m in moments:
-            lines = self.library.ocr_lines(m.video_id, m.start, m.end)
-            m.ocr = [{"text": ln.text, "start": max(ln.start, m.start), "end": min(ln.end, m.end)} for ln in lines]
-            self._place_jump(m, q_text, lines)
+            lines = self.attach_ocr(m)
+            if q_text is not None:
+                self._place_jump(m, q_text, lines)
         return moments
+
+    def attach_ocr(self, moment: Moment) -> list[OcrLineRow]:
+        """Give a moment the on-screen lines visible in it, clipped to its span; returns the rows."""
+        lines = self.library.ocr_lines(moment.video_id, moment.start, moment.end)
+        moment.ocr = [{"text": ln.text, "start": max(ln.start, moment.start), "end": min(ln.end, moment.end)}
+                      for ln in lines]
+        return lines
 
     def _clip_to_content(self, moment: Moment) -> bool:
         """Move a moment's edges out of removed spans (bumpers, black heads); False if nothing is left.

@@ -376,6 +376,18 @@ class UtteranceRow:
 
 
 @dataclass
+class CaptionRow:
+    """One caption of the corpus: the text as given, what was embedded, and the extra fields."""
+
+    id: str
+    text: str
+    clean: str
+    extra: dict
+    text_vec: np.ndarray
+    clip_vec: np.ndarray | None = None
+
+
+@dataclass
 class OcrLineRow:
     """One stored line of on-screen text with where it is visible and its text embedding."""
 
@@ -447,6 +459,16 @@ CREATE TABLE IF NOT EXISTS removed_spans (
 );
 CREATE INDEX IF NOT EXISTS removed_spans_video ON removed_spans(video_id);
 CREATE TABLE IF NOT EXISTS fingerprints (video_id INTEGER PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS signatures (video_id INTEGER PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS captions (
+    id TEXT PRIMARY KEY,                -- the user's id (re-adding it replaces the caption)
+    text TEXT NOT NULL,                 -- as given, returned to the user
+    clean TEXT NOT NULL,                -- cleaned and label-normalised: what was embedded
+    extra TEXT NOT NULL,                -- JSON object of the other fields, kept as given
+    text_vec BLOB NOT NULL,             -- float32, the library's text encoder (query side)
+    clip_vec BLOB,                      -- float32, the library's CLIP text tower, or NULL
+    added_at REAL NOT NULL
+);
 """
 
 _VIDEO_COLS = ("id, path, size, mtime_ns, content_hash, duration, status, error, indexed_at, "
@@ -566,6 +588,7 @@ class Library:
             self._create(layout)
             return
         self.layout = _check_stored_layout(self.path, meta, layout)
+        _create_missing_tables(self._db)  # libraries from before a table was added
         for tmp in (INDEX_FILE + ".tmp", HEADER_FILE + ".tmp"):
             with contextlib.suppress(FileNotFoundError):
                 (self.path / tmp).unlink()  # leftovers of an interrupted commit
@@ -799,7 +822,6 @@ class Library:
         key = _path_key(iv.info.path)
         labels = np.arange(self._next_label, self._next_label + n, dtype=np.int64)
         removed = [_is_removed(s.start, s.end, iv.removed) for s in iv.segments]
-        info = iv.info
         n_thumbs = len(self._new_thumbs)
         try:
             video_id = self._add_video_rows(iv, key, labels, vectors, removed, size, mtime_ns,
@@ -866,6 +888,9 @@ class Library:
             if iv.fingerprint is not None:
                 db.execute("INSERT INTO fingerprints(video_id, data) VALUES (?, ?)",
                            (video_id, _pack_fingerprint(iv.fingerprint)))
+            if iv.visual_signature is not None:
+                db.execute("INSERT INTO signatures(video_id, data) VALUES (?, ?)",
+                           (video_id, iv.visual_signature.to_bytes()))
             # Vectors last: SQLite work above is rolled back by the savepoint if anything fails,
             # and new labels that never made it into SQLite are simply never returned.
             self._note(labels.tolist(), False)
@@ -890,7 +915,7 @@ class Library:
         db = self._db
         rows = db.execute("SELECT id, removed, thumbnail FROM segments WHERE video_id = ?",
                           (video_id,)).fetchall()
-        for table in ("segments", "utterances", "ocr_lines", "removed_spans", "fingerprints"):
+        for table in ("segments", "utterances", "ocr_lines", "removed_spans", "fingerprints", "signatures"):
             db.execute(f"DELETE FROM {table} WHERE video_id = ?", (video_id,))
         return [r[0] for r in rows if not r[1]], [self.path / THUMBS_DIR / t for _, _, t in rows if t]
 
@@ -1159,6 +1184,66 @@ class Library:
                                     "ON v.id = f.video_id ORDER BY f.video_id").fetchall()
         return [(r[0], _unpack_fingerprint(r[1])) for r in rows]
 
+    def signatures(self) -> list[tuple[int, bytes]]:
+        """(video id, packed visual signature) of every indexed video that has one (copy detection)."""
+        with self._mutex:
+            try:
+                rows = self._db.execute("SELECT s.video_id, s.data FROM signatures s JOIN videos v "
+                                        "ON v.id = s.video_id WHERE v.status = 'indexed' "
+                                        "ORDER BY s.video_id").fetchall()
+            except sqlite3.OperationalError:  # a library from before signatures were stored
+                rows = []
+        return rows
+
+    # ---- captions ------------------------------------------------------------------------
+
+    def put_captions(self, rows: Sequence[CaptionRow]) -> None:
+        """Add captions, replacing any with the same id; durable with the next :meth:`commit`."""
+        now = time.time()
+        with self._write() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO captions(id, text, clean, extra, text_vec, clip_vec, added_at) "
+                "VALUES (?,?,?,?,?,?,?)",
+                [(r.id, r.text, r.clean, json.dumps(r.extra, ensure_ascii=False),
+                  np.asarray(r.text_vec, dtype=np.float32).tobytes(),
+                  None if r.clip_vec is None else np.asarray(r.clip_vec, dtype=np.float32).tobytes(), now)
+                 for r in rows])
+
+    def remove_captions(self, ids: Iterable[str]) -> list[str]:
+        """Remove captions by id; returns the ids that existed."""
+        removed = []
+        with self._write() as db:
+            for cid in ids:
+                if db.execute("DELETE FROM captions WHERE id = ?", (str(cid),)).rowcount:
+                    removed.append(str(cid))
+        return removed
+
+    def captions(self, ids: Sequence[str] | None = None) -> list[CaptionRow]:
+        """Stored captions (all, or those with ``ids``) in the order they were added."""
+        q = "SELECT id, text, clean, extra, text_vec, clip_vec FROM captions"
+        args: list = []
+        if ids is not None:
+            if not ids:
+                return []
+            q += f" WHERE id IN ({','.join('?' * len(ids))})"
+            args = [str(i) for i in ids]
+        with self._mutex:
+            try:
+                rows = self._db.execute(q + " ORDER BY added_at, rowid", args).fetchall()
+            except sqlite3.OperationalError:  # a library from before captions existed
+                return []
+        return [CaptionRow(id=r[0], text=r[1], clean=r[2], extra=json.loads(r[3]),
+                           text_vec=np.frombuffer(r[4], dtype=np.float32),
+                           clip_vec=None if r[5] is None else np.frombuffer(r[5], dtype=np.float32))
+                for r in rows]
+
+    def caption_count(self) -> int:
+        with self._mutex:
+            try:
+                return int(self._db.execute("SELECT COUNT(*) FROM captions").fetchone()[0])
+            except sqlite3.OperationalError:
+                return 0
+
     def video(self, video_id: int) -> VideoRow | None:
         """A video by id, or None."""
         with self._mutex:
@@ -1180,6 +1265,7 @@ class Library:
             failed = q("SELECT COUNT(*) FROM videos WHERE status = 'failed'").fetchone()[0]
             segs, live = q("SELECT COUNT(*), COALESCE(SUM(removed = 0), 0) FROM segments").fetchone()
         return {"videos": videos, "failed": failed, "segments": segs, "live_segments": live,
+                "captions": self.caption_count(),
                 "vector_width": self.dim, "layout": dict(self.layout),
                 "index_elements": self._index.n_elements}
 
@@ -1218,6 +1304,13 @@ class Library:
 # --------------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------------
+
+
+def _create_missing_tables(db: sqlite3.Connection) -> None:
+    """Add tables introduced after a library was created (every statement is IF NOT EXISTS)."""
+    for stmt in _SCHEMA.split(";"):
+        if stmt.strip():
+            db.execute(stmt)
 
 
 def _check_layout(layout: dict[str, int]) -> dict[str, int]:
