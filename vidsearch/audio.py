@@ -26,6 +26,7 @@ __all__ = [
     "AUDIO_FP_FPS",
     "SILENCE_DB",
     "load_audio",
+    "decode_audio",
     "analyse",
     "speech_music_spans",
     "SPAN_LABELS",
@@ -75,11 +76,18 @@ def load_audio(path: Path, info: VideoInfo) -> AudioTrack | None:
     """
     if not info.has_audio:
         return None
+    return decode_audio(path)
+
+
+def decode_audio(path: Path, start: float = 0.0, duration: float | None = None) -> AudioTrack:
+    """Decode [start, start + duration) of the first audio stream (the whole of it by default)
+    to 16 kHz mono float32; VideoError (one line) when it cannot be decoded."""
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
         raise VideoError(path, "ffmpeg not found on PATH (install ffmpeg)")
+    window = (["-ss", f"{start:.3f}"] if start > 0 else []) + (["-t", f"{duration:.3f}"] if duration else [])
     cmd = [
-        ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error",
+        ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", *window,
         "-i", str(path), "-map", "0:a:0", "-vn", "-sn", "-dn",
         "-ac", "1", "-ar", str(SAMPLE_RATE), "-f", "f32le", "-acodec", "pcm_f32le", "pipe:1",
     ]

@@ -1,4 +1,4 @@
-"""`vidsearch` command line: a thin layer over the library (index, search, delete, doctor)."""
+"""`vidsearch` command line: a thin layer over the library (index, search, captions, match-clip, delete, doctor)."""
 from __future__ import annotations
 
 import json
@@ -220,6 +220,179 @@ def search(
         table.add_column(col, overflow="fold")
     for i, m in enumerate(moments, 1):
         table.add_row(str(i), Path(m.video).name, f"{m.start:.2f}", f"{m.end:.2f}", f"{m.jump:.2f}", f"{m.score:.3f}", m.snippet)
+    out.print(table)
+
+
+captions_app = typer.Typer(no_args_is_help=True, help="The captions corpus: copy lines that `match-clip` returns for a clip.")
+app.add_typer(captions_app, name="captions")
+
+
+def _open_writer(db: Path):
+    from .store import Library, LibraryError
+
+    if Library.peek(db) is None:
+        _fail(f"no library at {db}: run `vidsearch index --db {db} VIDEOS...` first", 2)
+    try:
+        return Library.open(db)
+    except LibraryError as exc:
+        _fail(str(exc))
+
+
+@captions_app.command("add")
+def captions_add(
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="JSONL ({\"id\", \"text\", ...}) or CSV with a header naming id and text; other fields are kept.")],
+    db: DbOption,
+    clean: Annotated[bool, typer.Option("--clean/--no-clean", help="Strip promo boilerplate, emoji and repeats before embedding (the original text is kept).")] = True,
+    rules: Annotated[Optional[Path], typer.Option(metavar="JSON", help="Extra cleaning rules merged over the defaults (same format as --ocr-rules).")] = None,
+    synonyms: Annotated[Optional[Path], typer.Option(metavar="JSON", help="Extra label synonyms merged over the defaults; stored in the library, so queries use them too.")] = None,
+    skip_invalid: Annotated[bool, typer.Option(help="Add the good rows of a file with bad ones (each bad row is reported).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
+) -> None:
+    """Add captions to the library's corpus; re-adding an id replaces that caption."""
+    _quiet_third_party()
+    from .captions import embed_captions, library_synonyms, prepare_captions, read_captions
+    from .search import Searcher
+    from .textclean import load_rules
+
+    for option, given in (("FILE", file), ("--rules", rules), ("--synonyms", synonyms)):
+        if given is not None and not given.is_file():
+            _fail(f"{given}: no such file ({option})", 2)
+    try:
+        captions, problems = read_captions(file, skip_invalid=skip_invalid)
+        cleaning = load_rules(rules) if rules else None
+        if synonyms is not None:
+            from .synonyms import load_synonyms
+
+            load_synonyms(synonyms)  # a broken file fails here, before the library is touched
+    except ValueError as exc:
+        _fail(str(exc).splitlines()[0], 2)
+    library = _open_writer(db)
+    with library:
+        if synonyms is not None:
+            from .captions import remember_synonyms
+
+            table = remember_synonyms(library, synonyms)
+        else:
+            table = library_synonyms(library)
+        pairs, empty = prepare_captions(captions, rules=cleaning, synonyms=table, clean=clean)
+        problems += empty
+        searcher = Searcher(library)
+        with err.status(f"embedding {len(pairs)} captions", spinner="dots"):
+            rows = embed_captions(pairs, searcher.text_encoder, searcher.clip)
+        replaced = {r.id for r in library.captions([r.id for r in rows])}
+        library.put_captions(rows)
+        library.commit()
+        total = library.caption_count()
+    for note in searcher.notes:
+        err.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
+    for problem in problems:
+        err.print(f"skipped: {problem}", highlight=False, markup=False, soft_wrap=True)
+    summary = {"added": len(rows) - len(replaced), "replaced": len(replaced), "skipped": len(problems),
+               "captions": total, "visual": searcher.clip is not None}
+    if as_json:
+        _print_json(summary)
+    else:
+        err.print(f"added {summary['added']}, replaced {summary['replaced']}, skipped {summary['skipped']}"
+                  f" — {total} captions in {db}", highlight=False)
+    if not rows:
+        raise typer.Exit(1)
+
+
+@captions_app.command("list")
+def captions_list(
+    db: DbOption,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
+) -> None:
+    """List the captions: id, text as given, the cleaned text that was embedded, extra fields."""
+    from .store import Library, LibraryError
+
+    try:
+        library = Library.open(db, readonly=True)
+    except LibraryError as exc:
+        _fail(str(exc), 2)
+    with library:
+        rows = library.captions()
+    if as_json:
+        _print_json({"captions": [{"id": r.id, "text": r.text, "clean": r.clean, "extra": r.extra} for r in rows]})
+        return
+    table = Table(title=f"{db}: {len(rows)} captions")
+    for col in ("id", "text", "embedded as"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(r.id, r.text, r.clean)
+    out.print(table)
+
+
+@captions_app.command("remove")
+def captions_remove(
+    ids: Annotated[list[str], typer.Argument(metavar="ID...", help="Caption ids to remove.")],
+    db: DbOption,
+) -> None:
+    """Remove captions by id."""
+    library = _open_writer(db)
+    with library:
+        removed = library.remove_captions(ids)
+        library.commit()
+    for cid in ids:
+        if cid in removed:
+            err.print(f"removed {cid}", highlight=False, markup=False)
+        else:
+            err.print(f"not in corpus: {cid}", highlight=False, markup=False)
+    if not removed:
+        raise typer.Exit(1)
+
+
+@app.command("match-clip")
+def match_clip(
+    clip: Annotated[Path, typer.Argument(metavar="CLIP", help="A short video clip (a phone recording, a re-encoded cut, a product shot).")],
+    db: DbOption,
+    k: Annotated[int, typer.Option("-k", "--top", min=1, max=1000, help="Number of captions and of moments to return.")] = 10,
+    preset: Annotated[Optional[str], typer.Option(help="Channel weights preset: short-video, e-commerce, lecture.")] = None,
+    weights: Annotated[Optional[str], typer.Option(help="Per-channel weights overriding the preset, e.g. visual=1,audio=0.5.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print exactly one JSON object on stdout.")] = False,
+) -> None:
+    """Captions that describe a clip, and library moments: where the clip was cut from (first), then look-alikes."""
+    _quiet_third_party()
+    from .encoders import EncoderUnavailable
+    from .fusion import WeightsError, parse_weights
+    from .matchclip import ClipMatcher
+    from .store import Library, LibraryError
+    from .types import VideoError
+
+    try:
+        overrides = parse_weights(weights)
+        library = Library.open(db, readonly=True)
+    except (WeightsError, LibraryError) as exc:
+        _fail(str(exc), 2)
+    with library:
+        matcher = ClipMatcher(library)
+        try:
+            with err.status(f"reading {clip.name}", spinner="dots"):
+                result = matcher.match(clip, k, preset=preset, weights=overrides)
+        except VideoError as exc:
+            _fail(str(exc), 2)
+        except (WeightsError, ValueError, EncoderUnavailable) as exc:
+            _fail(str(exc), 2)
+        n_captions = len(matcher.captions)
+    for note in result.notes:
+        err.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
+    if as_json:
+        _print_json(result.to_json())
+        return
+    if not result.results:
+        out.print("no captions" + ("" if n_captions else " (add some with `vidsearch captions add`)"))
+    else:
+        table = Table(title=f"captions for {clip.name}")
+        for col in ("#", "id", "score", "text"):
+            table.add_column(col, overflow="fold")
+        for i, r in enumerate(result.results, 1):
+            table.add_row(str(i), r.caption_id, f"{r.score:.3f}", r.text)
+        out.print(table)
+    table = Table(title="moments")
+    for col in ("#", "match", "video", "start", "end", "score", "snippet"):
+        table.add_column(col, overflow="fold")
+    for i, m in enumerate(result.moments, 1):
+        table.add_row(str(i), m.match or "", Path(m.video).name, f"{m.start:.2f}", f"{m.end:.2f}", f"{m.score:.3f}", m.snippet)
     out.print(table)
 
 

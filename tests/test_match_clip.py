@@ -1,0 +1,204 @@
+"""match-clip on real media: altered cuts of fixture videos find their captions and their source."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from .altered_clips import ALTERATIONS, make_altered_clip
+from .conftest import ROOT, VIDEOS
+
+CAPTIONS = ROOT / "fixtures" / "captions"
+EXPECTED = json.loads((CAPTIONS / "expected.json").read_text(encoding="utf-8"))
+ALTERED = ["reencode", "scaled", "cropped", "muted", "all"]
+#: Scenes no offline channel can describe: no ImageNet class for the subject (the tagger calls
+#: the galaxies a nematode), and the speech over them (telephone prompts) says nothing about it.
+#: Only CLIP sees them; their captions are measured in the benchmark, their source is tested here.
+OFFLINE_BLIND = {"astronaut", "galaxies / deep space", "handwritten formulas", "ancient coins", "brick wall"}
+
+
+def pure_zoom(scene: dict) -> bool:
+    """Cards that only zoom: a 5%-cropped frame of them *is* the frame of a later zoom step, so
+    a cropped cut with no sound cannot be placed in time from pictures (copydetect's known limit)."""
+    return "card" in scene["subject"] or "title slide" in scene["subject"]
+
+
+def _scene_cases() -> list[tuple[dict, str]]:
+    """Every captioned scene once, alterations taken in turn (the benchmark runs all pairs)."""
+    return [(scene, ALTERED[i % len(ALTERED)]) for i, scene in enumerate(EXPECTED["scenes"])]
+
+
+def clip_window(scene: dict) -> tuple[float, float]:
+    """A cut inside the scene: 1 s in, up to 5 s long (shorter scenes give shorter cuts)."""
+    start = scene["start"] + min(1.0, 0.2 * (scene["end"] - scene["start"]))
+    return start, min(5.0, scene["end"] - start)
+
+
+@pytest.fixture(scope="module")
+def caption_library(fixture_library, tmp_path_factory, processor):
+    """A copy of the indexed fixture library with the fixture captions added."""
+    from vidsearch.captions import embed_captions, prepare_captions, read_captions
+    from vidsearch.store import Library
+
+    db, _, videos = fixture_library
+    copy = tmp_path_factory.mktemp("captions") / "db"
+    shutil.copytree(db, copy)
+    caps, _ = read_captions(CAPTIONS / "captions.jsonl")
+    pairs, _ = prepare_captions(caps)
+    with Library.open(copy) as lib:
+        lib.put_captions(embed_captions(pairs, processor.text_encoder))
+        lib.commit()
+    return copy, videos
+
+
+@pytest.fixture(scope="module")
+def matcher(caption_library, processor):
+    from vidsearch.matchclip import ClipMatcher
+    from vidsearch.search import Searcher
+    from vidsearch.store import Library
+
+    db, _ = caption_library
+    library = Library.open(db, readonly=True)
+    searcher = Searcher(library, processor.text_encoder)
+    yield ClipMatcher(library, searcher=searcher, processor=processor)
+    library.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scene, alteration", _scene_cases(),
+                         ids=[f"{s['video']}@{s['start']:g}-{a}" for s, a in _scene_cases()])
+def test_altered_cut_finds_its_caption_and_its_source(matcher, caption_library, tmp_path, scene, alteration):
+    _, videos = caption_library
+    start, duration = clip_window(scene)
+    clip = make_altered_clip(VIDEOS / scene["video"], tmp_path / "clip.mp4", start, duration, **ALTERATIONS[alteration])
+    result = matcher.match(clip, k=5)
+    if scene["subject"] not in OFFLINE_BLIND:
+        assert result.results[0].caption_id in scene["captions"], [(r.caption_id, r.score) for r in result.results]
+    top = result.moments[0]
+    assert top.match == "source" and top.video == str(videos / scene["video"]), result.to_json()["moments"][:2]
+    alteration_kw = ALTERATIONS[alteration]
+    if not (pure_zoom(scene) and alteration_kw.get("crop") and alteration_kw.get("mute")):
+        assert abs(top.start - start) < 1.0, (top.start, start)
+        assert top.end == pytest.approx(start + duration, abs=1.0)
+    assert top.jump == top.start
+
+
+def test_sound_places_a_cropped_cut_of_a_zooming_card(matcher, caption_library, tmp_path):
+    """Pictures alone place this cut seconds late (cropping looks like zooming in); its sound
+    (a spoken line at 11.2 s) puts it back within a frame."""
+    _, videos = caption_library
+    clip = make_altered_clip(VIDEOS / "coffee_portrait.mp4", tmp_path / "card.mp4", 11.0, 5.0, crop=0.05)
+    top = matcher.match(clip, k=1).moments[0]
+    assert top.video == str(videos / "coffee_portrait.mp4") and abs(top.start - 11.0) < 0.1
+
+
+def test_clip_from_outside_the_library_has_no_source(matcher, tmp_path):
+    """A new video of a photo the library never saw: captions and look-alikes, but no "source"."""
+    from skimage import data
+    import cv2
+
+    still = tmp_path / "brick.png"
+    cv2.imwrite(str(still), cv2.cvtColor(data.immunohistochemistry(), cv2.COLOR_RGB2BGR))
+    clip = tmp_path / "new.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-loop", "1", "-i", str(still), "-t", "4", "-vf",
+                    "scale=640:360,zoompan=z='1+0.002*on':d=1:s=640x360:fps=25", "-pix_fmt", "yuv420p",
+                    str(clip)], check=True)
+    result = matcher.match(clip, k=5)
+    assert result.moments and all(m.match == "similar" for m in result.moments)
+    assert len(result.results) == 5
+
+
+def test_muted_cut_borrows_the_source_speech_for_captions(matcher, caption_library, tmp_path):
+    """The cat scene's spoken line ("a little kitten is playing with a ball of yarn") reaches the
+    captions of a muted cut through its source, and not without it."""
+    clip = make_altered_clip(VIDEOS / "cat and yarn.mp4", tmp_path / "cat.mp4", 4.0, 5.0, mute=True)
+    iv = matcher.processor.process(clip)
+    assert not any("speech" in s.vectors for s in iv.segments)
+    result = matcher.match(clip, k=3)
+    assert result.moments[0].match == "source"
+    assert "speech" in {c for r in result.results for c in r.channels}
+
+
+@pytest.fixture(scope="module")
+def cli_library(caption_library, tmp_path_factory):
+    """Another copy, without captions, for the command line."""
+    db, _ = caption_library
+    copy = tmp_path_factory.mktemp("cli-captions") / "db"
+    shutil.copytree(db, copy)
+    from vidsearch.store import Library
+
+    with Library.open(copy) as lib:
+        lib.remove_captions([c.id for c in lib.captions()])
+        lib.commit()
+    return copy
+
+
+def run(*args, rc: int | None = 0) -> subprocess.CompletedProcess:
+    import os
+
+    env = dict(os.environ, HF_HUB_OFFLINE="1", COLUMNS="200")
+    proc = subprocess.run([sys.executable, "-m", "vidsearch", *map(str, args)], capture_output=True, env=env,
+                          text=True)
+    if rc is not None:
+        assert proc.returncode == rc, proc.stderr
+    return proc
+
+
+def test_cli_captions_add_list_replace_remove(cli_library, tmp_path):
+    db = cli_library
+    added = json.loads(run("captions", "add", "--db", db, CAPTIONS / "captions.jsonl", "--json").stdout)
+    n = added["captions"]
+    assert added["added"] == n and added["replaced"] == 0 and n >= 30
+    csv_added = json.loads(run("captions", "add", "--db", db, CAPTIONS / "captions.csv", "--json").stdout)
+    replaced = set(EXPECTED["replaced_by_csv"])
+    assert csv_added["replaced"] == len(replaced)
+    listed = {c["id"]: c for c in json.loads(run("captions", "list", "--db", db, "--json").stdout)["captions"]}
+    assert len(listed) == n + csv_added["added"]
+    promo = [c for c in listed.values() if "点击购买" in c["text"]]
+    assert promo and all("点击购买" not in c["clean"] for c in promo)
+    proc = run("captions", "remove", "--db", db, promo[0]["id"], "no-such-id")
+    assert "not in corpus: no-such-id" in proc.stderr
+    after = json.loads(run("captions", "list", "--db", db, "--json").stdout)["captions"]
+    assert len(after) == len(listed) - 1
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "z1", "text": "ok"}\n{"id": "z2"}\n', encoding="utf-8")
+    proc = run("captions", "add", "--db", db, bad, rc=2)
+    assert f"{bad}:2: missing or empty 'text'" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert len(json.loads(run("captions", "list", "--db", db, "--json").stdout)["captions"]) == len(after)
+    proc = run("captions", "add", "--db", tmp_path / "nowhere", CAPTIONS / "captions.jsonl", rc=2)
+    assert "no library at" in proc.stderr
+
+
+def test_cli_match_clip_json_and_bad_clips(cli_library, caption_library, tmp_path):
+    db = cli_library
+    _, videos = caption_library
+    run("captions", "add", "--db", db, CAPTIONS / "captions.jsonl")
+    clip = make_altered_clip(VIDEOS / "summer_sale.mp4", tmp_path / "dress cut.mp4", 0.5, 4.0, **ALTERATIONS["all"])
+    doc = json.loads(run("match-clip", "--db", db, "--json", "-k", "3", clip).stdout)
+    assert set(doc) >= {"results", "moments"} and len(doc["results"]) == 3
+    assert set(doc["results"][0]) >= {"caption_id", "text", "score"}
+    top = doc["moments"][0]
+    assert set(top) >= {"video", "video_id", "segment_id", "start", "end", "jump", "score", "channels", "snippet"}
+    assert top["video"] == str(videos / "summer_sale.mp4") and abs(top["start"] - 0.5) < 1.0
+
+    from .test_probe_and_bad_input import make_bad_files
+
+    bad = make_bad_files(tmp_path / "bad")
+    from skimage import data
+    import cv2
+
+    photo = tmp_path / "photo.jpg"
+    cv2.imwrite(str(photo), cv2.cvtColor(data.chelsea(), cv2.COLOR_RGB2BGR))
+    cases = {photo: "still image"}
+    for name in ("empty.mp4", "audio only.mp4", "truncated.mp4"):
+        if name in bad:
+            cases[tmp_path / "bad" / name] = bad[name]
+    assert len(cases) >= 3
+    for path, fragment in cases.items():
+        proc = run("match-clip", "--db", db, "--json", path, rc=2)
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and str(path.name) in lines[0] and fragment in lines[0], proc.stderr
+        assert proc.stdout == ""
