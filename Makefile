@@ -17,6 +17,9 @@ demo: install
 	$(VS) search --db $(DEMO_DB) -k 2 --json "所有线路都忙"
 	$(VS) search --db $(DEMO_DB) -k 3 --preset e-commerce "红色碎花连衣裙"
 	$(VS) search --db $(DEMO_DB) -k 3 "摩托车"
+	$(VS) captions add --db $(DEMO_DB) fixtures/captions/captions.jsonl
+	ffmpeg -v error -y -ss 4 -t 5 -i "fixtures/videos/cat and yarn.mp4" -vf "crop=iw*0.95:ih*0.95,scale=320:-2" -an $(DEMO_DB)/upload.mp4
+	$(VS) match-clip --db $(DEMO_DB) -k 3 $(DEMO_DB)/upload.mp4
 
 test:
 	@VIDSEARCH_TEST_MEDIA=1 bash scripts/setup.sh
