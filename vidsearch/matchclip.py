@@ -132,6 +132,9 @@ class ClipMatcher:
         segments = [s for s in iv.segments if not _inside(s, iv)] or iv.segments
         if not any(s.vectors for s in segments):
             notes.append("nothing in the clip itself to describe: no speech, on-screen text or recognised objects")
+        if not len(self.signatures) and self.library.stats()["videos"]:
+            notes.append("no video in this library has a visual signature (indexed by an older vidsearch): "
+                         "re-index it to find where clips come from")
         sources = self.signatures.search(iv.visual_signature, top=k) if iv.visual_signature else []
         if sources:
             sources[0] = self._refine_with_audio(sources[0], iv)
