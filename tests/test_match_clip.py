@@ -47,9 +47,9 @@ def caption_library(fixture_library, tmp_path_factory, processor):
     copy = tmp_path_factory.mktemp("captions") / "db"
     shutil.copytree(db, copy)
     caps, _ = read_captions(CAPTIONS / "captions.jsonl")
-    pairs, _ = prepare_captions(caps)
+    prepared, _ = prepare_captions(caps)
     with Library.open(copy) as lib:
-        lib.put_captions(embed_captions(pairs, processor.text_encoder))
+        lib.put_captions(embed_captions(prepared, processor.text_encoder))
         lib.commit()
     return copy, videos
 

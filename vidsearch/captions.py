@@ -28,7 +28,7 @@ from .store import CaptionRow, Library
 from .synonyms import SynonymTable, load_synonyms, normalise_text
 from .textclean import CleaningRules, clean_text
 
-__all__ = ["Caption", "CaptionFileError", "CaptionIndex", "read_captions", "prepare_captions",
+__all__ = ["Caption", "CaptionFileError", "CaptionIndex", "PreparedCaption", "read_captions", "prepare_captions",
            "library_synonyms", "remember_synonyms", "normalise_query"]
 
 #: The channels a caption can meet a clip in: text channels share the text encoder's space.
@@ -141,35 +141,43 @@ def read_captions(path: Path | str, *, skip_invalid: bool = False) -> tuple[list
     return list(captions.values()), problems
 
 
+@dataclass
+class PreparedCaption:
+    """A caption with ``cleaned`` text (what CLIP reads) and ``normalised`` text (cleaned, labels
+    normalised: what the text encoder reads, as queries are)."""
+
+    caption: Caption
+    cleaned: str
+    normalised: str
+
+
 def prepare_captions(captions: Sequence[Caption], *, rules: CleaningRules | None = None,
                      synonyms: SynonymTable | None = None,
-                     clean: bool = True) -> tuple[list[tuple[Caption, str]], list[str]]:
-    """(caption, text to embed) pairs, and problems for captions with nothing left to embed.
+                     clean: bool = True) -> tuple[list[PreparedCaption], list[str]]:
+    """Captions ready to embed, and problems for captions with nothing left to embed.
 
     Cleaning (on by default) drops promo boilerplate, emoji and repeats; label normalisation
     always applies, because queries get it too and both sides must speak the same labels.
     """
     out, problems = [], []
     for cap in captions:
-        text = clean_text(cap.text, rules) if clean else " ".join(cap.text.split())
-        text = normalise_text(text, synonyms)
-        if not text:
+        cleaned = clean_text(cap.text, rules) if clean else " ".join(cap.text.split())
+        if not cleaned:
             problems.append(f"caption {cap.id!r}: nothing left after cleaning {cap.text!r}")
             continue
-        out.append((cap, text))
+        out.append(PreparedCaption(cap, cleaned, normalise_text(cleaned, synonyms)))
     return out, problems
 
 
-def embed_captions(pairs: Sequence[tuple[Caption, str]], text_encoder, clip=None) -> list[CaptionRow]:
+def embed_captions(prepared: Sequence[PreparedCaption], text_encoder, clip=None) -> list[CaptionRow]:
     """Rows ready for :meth:`Library.put_captions`: text vector (query side) and CLIP text vector."""
-    if not pairs:
+    if not prepared:
         return []
-    texts = [t for _, t in pairs]
-    text_vecs = text_encoder.encode_queries(texts)
-    clip_vecs = clip.encode_texts(texts) if clip is not None else None
-    return [CaptionRow(id=cap.id, text=cap.text, clean=t, extra=cap.extra, text_vec=text_vecs[i],
-                       clip_vec=None if clip_vecs is None else clip_vecs[i])
-            for i, (cap, t) in enumerate(pairs)]
+    text_vecs = text_encoder.encode_queries([p.normalised for p in prepared])
+    clip_vecs = clip.encode_texts([p.cleaned for p in prepared]) if clip is not None else None
+    return [CaptionRow(id=p.caption.id, text=p.caption.text, clean=p.normalised, extra=p.caption.extra,
+                       text_vec=text_vecs[i], clip_vec=None if clip_vecs is None else clip_vecs[i])
+            for i, p in enumerate(prepared)]
 
 
 def library_synonyms(library: Library) -> SynonymTable:
@@ -230,7 +238,7 @@ class CaptionIndex:
             # Captions added before the library had CLIP get their CLIP text vector now.
             missing = [i for i, r in enumerate(self.rows) if r.clip_vec is None]
             width = len(stored[0]) if stored else clip.dim
-            filled = clip.encode_texts([self.rows[i].clean for i in missing]) if missing and clip is not None \
+            filled = clip.encode_texts([clean_text(self.rows[i].text) for i in missing]) if missing and clip is not None \
                 else np.zeros((len(missing), width), np.float32)
             vecs = dict(zip(missing, filled))
             self.clip = np.stack([vecs[i] if r.clip_vec is None else r.clip_vec

@@ -274,11 +274,11 @@ def captions_add(
             table = remember_synonyms(library, synonyms)
         else:
             table = library_synonyms(library)
-        pairs, empty = prepare_captions(captions, rules=cleaning, synonyms=table, clean=clean)
+        prepared, empty = prepare_captions(captions, rules=cleaning, synonyms=table, clean=clean)
         problems += empty
         searcher = Searcher(library)
-        with err.status(f"embedding {len(pairs)} captions", spinner="dots"):
-            rows = embed_captions(pairs, searcher.text_encoder, searcher.clip)
+        with err.status(f"embedding {len(prepared)} captions", spinner="dots"):
+            rows = embed_captions(prepared, searcher.text_encoder, searcher.clip)
         replaced = {r.id for r in library.captions([r.id for r in rows])}
         library.put_captions(rows)
         library.commit()

@@ -82,8 +82,15 @@ class Searcher:
         return self._text
 
     def query_vector(self, query: str, weights: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
-        """(weighted fused query, plain text query vector)."""
-        q_text = self.text_encoder.encode_queries([query])[0]
+        """(weighted fused query, plain text query vector).
+
+        The text channels see the query with its labels normalised like the captions'
+        (``vintage dress`` -> ``复古风 连衣裙``); CLIP sees it as typed, because an English-only
+        CLIP text tower would not read the Chinese canonical forms.
+        """
+        from .captions import normalise_query
+
+        q_text = self.text_encoder.encode_queries([normalise_query(query, self.synonyms)])[0]
         per_channel = {c: q_text for c in ("speech", "ocr", "tags") if c in self.layout.channels}
         if "visual" in self.layout.channels and weights.get("visual", 0) > 0 and self.clip is not None:
             per_channel["visual"] = self.clip.encode_texts([query])[0]
@@ -108,15 +115,13 @@ class Searcher:
         per_video: int = 2,
     ) -> list[Moment]:
         """Best moments first; at most ``per_video`` moments of one video unless fewer videos exist."""
-        from .captions import normalise_query
-
         query = query.strip()
         if not query:
             raise ValueError("empty query")
         if k < 1:
             raise ValueError("k must be at least 1")
         w = resolve_weights(preset, weights)
-        qv, q_text = self.query_vector(normalise_query(query, self.synonyms), w)
+        qv, q_text = self.query_vector(query, w)
         return self.search_vectors([qv], k, per_video=per_video, q_text=q_text)
 
     def search_vectors(self, queries: list[np.ndarray], k: int = 10, *, per_video: int = 2,
