@@ -26,8 +26,6 @@ import numpy as np  # noqa: E402
 
 from tests.altered_clips import ALTERATIONS, make_altered_clip  # noqa: E402
 from vidsearch import copydetect as cd  # noqa: E402
-from vidsearch.frames import decode_frames  # noqa: E402
-from vidsearch.probe import probe  # noqa: E402
 
 VIDEOS = ROOT / "fixtures" / "videos"
 #: Harsher than the tests ask for: how far the margins go.
@@ -39,13 +37,6 @@ EXTRA = {
 #: The first 3 s of these are the same bumper: a clip inside it is legitimately ambiguous.
 BUMPER_VIDEOS = ("cat and yarn.mp4", "rocket_launch.mp4", "lecture.mp4")
 
-
-def signature(path: Path) -> cd.VisualSignature:
-    info = probe(path)
-    builder = cd.SignatureBuilder()
-    for frame in decode_frames(info):
-        builder.feed(frame)
-    return builder.finish(info.duration)
 
 
 def clip_plan(truth: dict, seed: int = 1) -> list[tuple[str, float, float]]:
@@ -90,7 +81,7 @@ def main() -> None:
     truth = json.loads((VIDEOS / "ground_truth.json").read_text(encoding="utf-8"))
     names = list(truth["videos"])
     t = time.perf_counter()
-    refs = {name: signature(VIDEOS / name) for name in names}
+    refs = {name: cd.signature_of(VIDEOS / name) for name in names}
     ids = {name: i for i, name in enumerate(names)}
     total_s = sum(v["duration"] for v in truth["videos"].values())
     size = sum(len(s.to_bytes()) for s in refs.values())
@@ -116,7 +107,7 @@ def main() -> None:
             path = clip_dir / f"{i:02d}_{alt}.mp4"
             if not path.exists():
                 make_altered_clip(VIDEOS / name, path, start, dur, **kw)
-            q = signature(path)
+            q = cd.signature_of(path)
             some_query = q
             t0 = time.perf_counter()
             found = index.search(q, top=len(names), min_score=-1.0)

@@ -2,7 +2,6 @@
 and the second they were cut from, on pictures alone."""
 from __future__ import annotations
 
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -35,17 +34,10 @@ ALTERED = ([(c, a) for c in CASES for a in ("reencode", "scaled", "cropped", "al
            + [(c, a) for c in CASES[1::2] for a in ("muted", "cropped_topleft")])
 
 
-def build_signature(path: Path) -> cd.VisualSignature:
-    info = probe(path)
-    builder = cd.SignatureBuilder()
-    for frame in decode_frames(info):
-        builder.feed(frame)
-    return builder.finish(info.duration)
-
 
 @pytest.fixture(scope="module")
 def refs() -> dict[str, cd.VisualSignature]:
-    return {name: build_signature(VIDEOS / name) for name in NAMES}
+    return {name: cd.signature_of(VIDEOS / name) for name in NAMES}
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +54,7 @@ def test_fixture_list_matches_ground_truth(truth):
 def test_altered_clip_finds_its_source_and_start(index, tmp_path, case, alteration):
     name, start, duration, _ = case
     clip = make_altered_clip(VIDEOS / name, tmp_path / "clip.mp4", start, duration, **ALTERATIONS[alteration])
-    found = index.search(build_signature(clip), top=3)
+    found = index.search(cd.signature_of(clip), top=3)
     assert found, "no source above min_score"
     best = found[0]
     assert best.video_id == IDS[name], [(NAMES[m.video_id], round(m.score, 3)) for m in found]
@@ -74,7 +66,7 @@ def test_altered_clip_finds_its_source_and_start(index, tmp_path, case, alterati
 
 def test_find_sources_is_the_same_as_the_index(refs, tmp_path):
     clip = make_altered_clip(VIDEOS / "go_forward.mp4", tmp_path / "clip.mp4", 12.5, 5.0, **ALTERATIONS["all"])
-    query = build_signature(clip)
+    query = cd.signature_of(clip)
     found = cd.find_sources(query, [(IDS[n], s) for n, s in refs.items()], top=2)
     assert found and found[0].video_id == IDS["go_forward.mp4"] and abs(found[0].start - 12.5) < 1.0
     start, score = cd.align(query, refs["go_forward.mp4"])
@@ -84,7 +76,7 @@ def test_find_sources_is_the_same_as_the_index(refs, tmp_path):
 def test_coarse_pass_keeps_the_answer(refs, tmp_path, monkeypatch):
     """With more videos than COARSE_VIDEOS the coarse pass picks the candidates: same answer."""
     clip = make_altered_clip(VIDEOS / "summer_sale.mp4", tmp_path / "clip.mp4", 6.2, 5.0, **ALTERATIONS["all"])
-    query = build_signature(clip)
+    query = cd.signature_of(clip)
     exact = cd.SignatureIndex((IDS[n], s) for n, s in refs.items()).search(query)
     monkeypatch.setattr(cd, "COARSE_VIDEOS", 2)
     coarse = cd.SignatureIndex((IDS[n], s) for n, s in refs.items()).search(query)
@@ -99,7 +91,7 @@ def test_coarse_pass_keeps_the_answer(refs, tmp_path, monkeypatch):
 ])
 def test_clip_from_a_video_not_in_the_library_matches_nothing(refs, tmp_path, name, start, duration):
     clip = make_altered_clip(VIDEOS / name, tmp_path / "clip.mp4", start, duration, **ALTERATIONS["reencode"])
-    query = build_signature(clip)
+    query = cd.signature_of(clip)
     others = [(IDS[n], s) for n, s in refs.items() if n != name]
     assert cd.find_sources(query, others) == []
     # ... and its own source would have been found.
@@ -107,7 +99,7 @@ def test_clip_from_a_video_not_in_the_library_matches_nothing(refs, tmp_path, na
 
 
 def test_black_clip_matches_nothing(refs, tmp_path):
-    query = build_signature(make_black_clip(tmp_path / "black.mp4", 4.0))
+    query = cd.signature_of(make_black_clip(tmp_path / "black.mp4", 4.0))
     assert query.flat.all()
     assert cd.find_sources(query, [(IDS[n], s) for n, s in refs.items()]) == []
     # go_forward ends on 1.6 s of black: black must not match black.
@@ -116,7 +108,7 @@ def test_black_clip_matches_nothing(refs, tmp_path):
 
 def test_clip_inside_the_shared_bumper_is_one_of_the_three(index, tmp_path):
     clip = make_altered_clip(VIDEOS / "lecture.mp4", tmp_path / "clip.mp4", 0.3, 2.5, **ALTERATIONS["scaled"])
-    found = index.search(build_signature(clip), top=5)
+    found = index.search(cd.signature_of(clip), top=5)
     assert {NAMES[m.video_id] for m in found} == BUMPER
     assert all(abs(m.start - 0.3) < 1.0 for m in found)
 
@@ -124,7 +116,7 @@ def test_clip_inside_the_shared_bumper_is_one_of_the_three(index, tmp_path):
 def test_clip_with_nonzero_start_timestamp(index, tmp_path):
     clip = make_altered_clip(VIDEOS / "cockatoo_silent.mp4", tmp_path / "clip.mp4", 9.0, 5.0, ts_offset=3.0,
                              **ALTERATIONS["reencode"])
-    found = index.search(build_signature(clip))
+    found = index.search(cd.signature_of(clip))
     assert found and found[0].video_id == IDS["cockatoo_silent.mp4"] and abs(found[0].start - 9.0) < 1.0
 
 

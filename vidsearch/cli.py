@@ -22,6 +22,8 @@ err = Console(stderr=True)
 out = Console()
 
 DbOption = Annotated[Path, typer.Option("--db", help="Library directory (created by `index`).")]
+PresetOption = Annotated[Optional[str], typer.Option(help="Channel weights preset: short-video, e-commerce, lecture.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object on stdout.")]
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -180,27 +182,33 @@ def _choose_clip(db: Path, clip: str | None, checkpoint: Path | None) -> tuple[s
     return clip or (None if checkpoint else DEFAULT_CLIP), checkpoint
 
 
+def _open_for_queries(db: Path, weights: str | None):
+    """(weights overrides, read-only library) for search and match-clip; bad input exits 2."""
+    from .fusion import WeightsError, parse_weights
+    from .store import Library, LibraryError
+
+    try:
+        return parse_weights(weights), Library.open(db, readonly=True)
+    except (WeightsError, LibraryError) as exc:
+        _fail(str(exc), 2)
+
+
 @app.command()
 def search(
     query: Annotated[str, typer.Argument(metavar="QUERY", help="What to look for, in any language, e.g. '猫咪玩毛线球' or 'rocket launch'.")],
     db: DbOption,
     k: Annotated[int, typer.Option("-k", "--top", min=1, max=1000, help="Number of moments to return.")] = 10,
-    preset: Annotated[Optional[str], typer.Option(help="Channel weights preset: short-video, e-commerce, lecture.")] = None,
+    preset: PresetOption = None,
     weights: Annotated[Optional[str], typer.Option(help="Per-channel weights overriding the preset, e.g. speech=1,ocr=0.5. (A text query has no sound, so 'audio' only matters for clip queries.)")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print exactly one JSON object on stdout.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Search the library by text; prints moments best first with start, end and jump times."""
     _quiet_third_party()
     from .encoders import EncoderUnavailable
-    from .fusion import WeightsError, parse_weights
+    from .fusion import WeightsError
     from .search import Searcher
-    from .store import Library, LibraryError
 
-    try:
-        overrides = parse_weights(weights)
-        library = Library.open(db, readonly=True)
-    except (WeightsError, LibraryError) as exc:
-        _fail(str(exc), 2)
+    overrides, library = _open_for_queries(db, weights)
     with library:
         searcher = Searcher(library)
         try:
@@ -347,31 +355,24 @@ def match_clip(
     clip: Annotated[Path, typer.Argument(metavar="CLIP", help="A short video clip (a phone recording, a re-encoded cut, a product shot).")],
     db: DbOption,
     k: Annotated[int, typer.Option("-k", "--top", min=1, max=1000, help="Number of captions and of moments to return.")] = 10,
-    preset: Annotated[Optional[str], typer.Option(help="Channel weights preset: short-video, e-commerce, lecture.")] = None,
-    weights: Annotated[Optional[str], typer.Option(help="Per-channel weights overriding the preset, e.g. visual=1,audio=0.5.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print exactly one JSON object on stdout.")] = False,
+    preset: PresetOption = None,
+    weights: Annotated[Optional[str], typer.Option(help="Per-channel weights overriding the preset for the moments, e.g. visual=1,audio=0.5; for captions a channel is on when its weight is above 0.")] = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Captions that describe a clip, and library moments: where the clip was cut from (first), then look-alikes."""
     _quiet_third_party()
     from .encoders import EncoderUnavailable
-    from .fusion import WeightsError, parse_weights
+    from .fusion import WeightsError
     from .matchclip import ClipMatcher
-    from .store import Library, LibraryError
     from .types import VideoError
 
-    try:
-        overrides = parse_weights(weights)
-        library = Library.open(db, readonly=True)
-    except (WeightsError, LibraryError) as exc:
-        _fail(str(exc), 2)
+    overrides, library = _open_for_queries(db, weights)
     with library:
         matcher = ClipMatcher(library)
         try:
             with err.status(f"reading {clip.name}", spinner="dots"):
                 result = matcher.match(clip, k, preset=preset, weights=overrides)
-        except VideoError as exc:
-            _fail(str(exc), 2)
-        except (WeightsError, ValueError, EncoderUnavailable) as exc:
+        except (VideoError, WeightsError, ValueError, EncoderUnavailable) as exc:
             _fail(str(exc), 2)
         n_captions = len(matcher.captions)
     for note in result.notes:

@@ -664,6 +664,19 @@ class SignatureIndex:
         return out[:top]
 
 
+def signature_of(path) -> VisualSignature:
+    """Decode a video file (downscaled, as indexing does) and build its signature, query side
+    included: for looking a file up without running the whole pipeline (benchmarks, tools)."""
+    from .frames import decode_frames
+    from .probe import probe
+
+    info = probe(path)
+    builder = SignatureBuilder()
+    for frame in decode_frames(info):
+        builder.feed(frame)
+    return builder.finish(info.duration)
+
+
 def find_sources(query: VisualSignature, refs: Iterable[tuple[int, VisualSignature]], *, top: int = 5,
                  min_score: float = MIN_SCORE) -> list[SourceMatch]:
     """Videos the clip was cut from, best first; only matches scoring at least ``min_score``.
