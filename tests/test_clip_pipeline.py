@@ -137,3 +137,37 @@ def test_broken_rules_or_vocabulary_file_is_one_error_before_any_work(tmp_path, 
     assert not (tmp_path / "db").exists()
     missing = cli("index", "--db", tmp_path / "db", option, tmp_path / "nope.json", VIDEOS / "cockatoo_silent.mp4")
     assert missing.exit_code == 2 and "no such file" in missing.stderr
+
+
+def test_captions_get_clip_text_vectors_and_match_clip_uses_the_visual_channel(clip_library, tiny_arch, tmp_path):  # noqa: F811
+    """On a library with CLIP, a caption also gets the CLIP text vector of its cleaned text
+    (as typed, not label-normalised), and a clip's visual block meets it in match-clip."""
+    from vidsearch.synonyms import normalise_text
+    from vidsearch.textclean import clean_text
+
+    db, checkpoint, videos = clip_library
+    copy = tmp_path / "db"
+    shutil.copytree(db, copy)
+    captions = tmp_path / "c.jsonl"
+    captions.write_text('{"id": "moto", "text": "🔥 Red retro motorcycle BUY NOW"}\n'
+                        '{"id": "bird", "text": "白色凤头鹦鹉 点击购买"}\n', encoding="utf-8")
+    result = cli("captions", "add", "--db", copy, captions, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["visual"] is True
+    encoder = load_clip(tiny_arch, checkpoint)
+    with Library.open(copy, readonly=True) as lib:
+        rows = {r.id: r for r in lib.captions()}
+    cleaned = clean_text("🔥 Red retro motorcycle BUY NOW")
+    assert rows["moto"].clean == normalise_text(cleaned) == "Red 复古风 摩托车"  # text encoder: normalised
+    expected = encoder.encode_texts([cleaned])[0]
+    np.testing.assert_allclose(rows["moto"].clip_vec, expected, atol=1e-5)  # CLIP: cleaned, as typed
+
+    from tests.altered_clips import make_altered_clip
+
+    clip = make_altered_clip(videos / "summer_sale.mp4", tmp_path / "cut.mp4", 10.5, 4.0, scale=0.5)
+    result = cli("match-clip", "--db", copy, "--json", "-k", "2", "--weights", "visual=1,speech=0,ocr=0,tags=0", clip)
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert {r["caption_id"] for r in doc["results"]} == {"moto", "bird"}
+    assert all(set(r["channels"]) == {"visual"} for r in doc["results"])  # only the switched-on channel
+    assert doc["moments"][0]["match"] == "source" and abs(doc["moments"][0]["start"] - 10.5) < 1.0
