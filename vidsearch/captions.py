@@ -29,7 +29,7 @@ from .synonyms import SynonymTable, load_synonyms, normalise_text
 from .textclean import CleaningRules, clean_text
 
 __all__ = ["Caption", "CaptionFileError", "CaptionIndex", "PreparedCaption", "read_captions", "prepare_captions",
-           "library_synonyms", "remember_synonyms", "normalise_query"]
+           "library_synonyms", "remember_synonyms"]
 
 #: The channels a caption can meet a clip in: text channels share the text encoder's space.
 TEXT_CHANNELS = ("speech", "ocr", "tags")
@@ -194,10 +194,6 @@ def remember_synonyms(library: Library, path: Path | str) -> SynonymTable:
     library.set_setting(SYNONYMS_SETTING, json.dumps(data, ensure_ascii=False))
     return table
 
-
-def normalise_query(text: str, table: SynonymTable | None) -> str:
-    """A query as the captions and index see labels (``vintage dress`` -> ``复古风 连衣裙``)."""
-    return normalise_text(text, table)
 
 
 @dataclass

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from . import audio as audio_mod
-from .captions import CaptionHit, CaptionIndex, library_synonyms
+from .captions import CaptionHit, CaptionIndex
 from .copydetect import SignatureIndex, SourceMatch, VisualSignature
 from .fusion import resolve_weights
 from .pipeline import PipelineConfig, VideoProcessor
@@ -206,7 +206,7 @@ class ClipMatcher:
         a list of breed names reads to the text encoder as a sentence about nothing, while each
         word on its own is a label (fixture clips, own channels: caption R@1 0.55 -> 0.68).
         """
-        table = library_synonyms(self.library)
+        table = self.searcher.synonyms  # loaded once per searcher
         encoder = self.searcher.text_encoder
         out = []
         for seg, chans in zip(segments, channels):

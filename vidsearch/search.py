@@ -10,6 +10,7 @@ import numpy as np
 from .encoders import TextEncoder, get_text_encoder
 from .fusion import ChannelLayout, resolve_weights
 from .store import Library, OcrLineRow
+from .synonyms import normalise_text
 from .types import Moment
 
 #: An adjacent hit joins a moment when it stands at least this share as far above the
@@ -88,9 +89,7 @@ class Searcher:
         (``vintage dress`` -> ``复古风 连衣裙``); CLIP sees it as typed, because an English-only
         CLIP text tower would not read the Chinese canonical forms.
         """
-        from .captions import normalise_query
-
-        q_text = self.text_encoder.encode_queries([normalise_query(query, self.synonyms)])[0]
+        q_text = self.text_encoder.encode_queries([normalise_text(query, self.synonyms)])[0]
         per_channel = {c: q_text for c in ("speech", "ocr", "tags") if c in self.layout.channels}
         if "visual" in self.layout.channels and weights.get("visual", 0) > 0 and self.clip is not None:
             per_channel["visual"] = self.clip.encode_texts([query])[0]
