@@ -84,8 +84,8 @@ def reindex(
 
     Cheap changes (renames, removals, new mtimes) commit first; processed files are added by
     this one writer as they finish and committed every ``commit_every`` files or
-    ``commit_seconds``. A failing file is recorded with its reason and never stops the batch.
-    On Ctrl-C what has finished is committed before the interrupt goes on.
+    ``commit_seconds``, but never more often than nine times the last commit's duration. A failing file is recorded with its reason and never stops the batch.
+    On Ctrl-C (or any error that stops the batch) what has finished is committed first.
     """
     t_start = time.perf_counter()
     report = ReindexReport(engine=runner.name, workers=runner.workers, unchanged=len(plan.unchanged))
@@ -111,19 +111,26 @@ def reindex(
 
     new_paths = {f.path for f in plan.new}
     jobs = [VideoJob(f.path, f.size, f.mtime_ns) for f in plan.to_process]
-    pending, last_commit = 0, time.monotonic()
+    pending, last_commit, commit_cost = 0, time.monotonic(), 0.0
     try:
         for done, outcome in enumerate(runner.run(jobs), 1):
             _store(library, outcome, report, outcome.job.path in new_paths)
             pending += 1
-            if pending >= commit_every or time.monotonic() - last_commit > commit_seconds:
+            since = time.monotonic() - last_commit
+            # A commit rewrites the whole index file (seconds at a million segments): space them
+            # so that committing never takes more than about a tenth of the time.
+            if (pending >= commit_every and since >= 9 * commit_cost) or since > max(commit_seconds, 9 * commit_cost):
+                t0 = time.monotonic()
                 library.commit()
+                commit_cost = time.monotonic() - t0
                 report.commits += 1
                 pending, last_commit = 0, time.monotonic()
             if progress is not None:
                 progress(done, len(jobs), outcome)
-    except KeyboardInterrupt:
-        library.commit()  # keep what finished; the rerun goes on from here
+    except BaseException:
+        # Ctrl-C, or the runner giving up: keep what finished (each video went in whole), so
+        # the rerun goes on from here.
+        library.commit()
         raise
     # Always: a run killed after its last file but before this still leaves the next run to do it.
     refresh_bumpers(library)

@@ -222,10 +222,18 @@ class ProcessPoolRunner(_RunnerBase):
                 pool.shutdown(wait=False, cancel_futures=True)
                 pool = self._start()
 
-    def close(self) -> None:
+    def close(self, *, kill: bool = False) -> None:
+        """Stop the workers: after their current video, or at once with ``kill`` (Ctrl-C)."""
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            if kill:
+                # ProcessPoolExecutor has no public way to stop a running task before 3.14.
+                for proc in list(getattr(self._pool, "_processes", {}).values()):
+                    proc.kill()
+            self._pool.shutdown(wait=not kill, cancel_futures=True)
             self._pool = None
+
+    def __exit__(self, exc_type, *exc: object) -> None:
+        self.close(kill=exc_type is not None)
 
 
 # ---- Ray ----------------------------------------------------------------------------------------
