@@ -12,6 +12,7 @@ install:
 
 demo: install
 	$(VS) index --db $(DEMO_DB) fixtures/videos
+	$(VS) reindex --db $(DEMO_DB) fixtures/videos --dry-run
 	$(VS) search --db $(DEMO_DB) -k 5 "猫咪玩毛线球"
 	$(VS) search --db $(DEMO_DB) -k 5 "weasels ate our telephone system"
 	$(VS) search --db $(DEMO_DB) -k 2 --json "所有线路都忙"

@@ -13,6 +13,10 @@ if [ "${VIDSEARCH_TEST_MEDIA:-0}" = 1 ]; then
   [ -d /usr/share/pocketsphinx/test/data/librivox ] || need_apt+=(pocketsphinx-testdata)
   [ -d /usr/share/asterisk/sounds/en ] || need_apt+=(asterisk-core-sounds-en-wav)
   [ -d /usr/share/asterisk/moh ] || need_apt+=(asterisk-moh-opsound-wav)
+  # The web page's browser test: headless Chromium driven by Selenium, Chinese glyphs in the screenshot.
+  command -v chromium >/dev/null || need_apt+=(chromium)
+  command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
+  [ -d /usr/share/fonts/opentype/noto ] || need_apt+=(fonts-noto-cjk)
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

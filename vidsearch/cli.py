@@ -1,4 +1,4 @@
-"""`vidsearch` command line: a thin layer over the library (index, reindex, search, captions, match-clip, delete, doctor)."""
+"""`vidsearch` command line: a thin layer over the library (index, reindex, search, captions, match-clip, serve, delete, doctor)."""
 from __future__ import annotations
 
 import json
@@ -617,6 +617,35 @@ def info(
         table.add_row(str(v["video_id"]), v["video"], v["status"], f"{v['duration'] or 0:.1f}", str(v["segments"] or 0),
                       (v["error"] or v["language"] or "") if v["status"] != "indexed" else (v["language"] or ""))
     out.print(table)
+
+
+@app.command()
+def serve(
+    db: DbOption,
+    host: Annotated[str, typer.Option(help="Address to listen on (127.0.0.1: this machine only; 0.0.0.0: every interface).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
+    max_upload_mb: Annotated[float, typer.Option(min=0.1, help="Largest clip upload accepted by /api/match-clip, in MB.")] = 100.0,
+) -> None:
+    """Serve the HTTP API and the web page (search, play the moment, match a clip) at http://HOST:PORT/.
+
+    Models and the index are loaded once at start; a reindex is picked up without a restart. API docs: /docs.
+    """
+    _quiet_third_party()
+    import logging
+
+    from .server import serve as run_server
+    from .store import LibraryError
+
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    try:
+        with err.status(f"loading {db}", spinner="dots"):
+            from .server import create_app
+
+            app = create_app(db, max_upload_mb=max_upload_mb)
+    except LibraryError as exc:
+        _fail(str(exc), 2)
+    err.print(f"serving {db} on http://{host}:{port}/ (API docs: /docs; Ctrl-C stops)", highlight=False, soft_wrap=True)
+    run_server(app, host, port)
 
 
 @app.command()

@@ -1,0 +1,225 @@
+"""`vidsearch serve`: every API endpoint over the fixture library, bad input included."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.altered_clips import make_altered_clip
+from tests.conftest import VIDEOS
+
+from vidsearch.server import create_app
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def client(fixture_library):
+    db, _, _ = fixture_library
+    with TestClient(create_app(db, max_upload_mb=2)) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def cat_clip(tmp_path_factory) -> Path:
+    """A 5 s, muted, slightly cropped cut of the cat video (as a phone re-upload would be)."""
+    return make_altered_clip(VIDEOS / "cat and yarn.mp4", tmp_path_factory.mktemp("clip") / "cut.mp4", 4.0, 5.0,
+                             crop=0.05, mute=True)
+
+
+def uploads_left() -> list[Path]:
+    return list(Path(tempfile.gettempdir()).glob("vidsearch-upload-*"))
+
+
+def assert_error(resp, status: int, *words: str) -> None:
+    assert resp.status_code == status, resp.text
+    body = resp.json()
+    assert set(body) == {"error"} and "\n" not in body["error"], body
+    assert "Traceback" not in resp.text
+    for w in words:
+        assert w in body["error"], body
+
+
+def test_health_and_openapi(client):
+    health = client.get("/api/health").json()
+    assert health["status"] == "ok" and health["videos"] == 7 and health["segments"] > 20
+    schema = client.get("/openapi.json").json()
+    assert {"/api/search", "/api/match-clip", "/api/videos/{video_id}/stream",
+            "/api/segments/{segment_id}/thumbnail", "/api/health"} <= set(schema["paths"])
+
+
+def test_search_answers_like_the_cli(client, fixture_library):
+    db, _, _ = fixture_library
+    resp = client.get("/api/search", params={"q": "猫咪玩毛线球", "k": 3})
+    assert resp.status_code == 200
+    body = resp.json()
+    assert Path(body["results"][0]["video"]).name == "cat and yarn.mp4"
+    cli = subprocess.run([sys.executable, "-m", "vidsearch", "search", "--db", str(db), "-k", "3", "--json",
+                          "猫咪玩毛线球"], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert cli.returncode == 0, cli.stderr
+    assert body == json.loads(cli.stdout)
+    # presets and weights go through as on the command line
+    sale = client.get("/api/search", params={"q": "每日新鲜烘焙", "k": 1, "preset": "e-commerce"}).json()
+    no_ocr = client.get("/api/search", params={"q": "每日新鲜烘焙", "k": 1, "preset": "e-commerce",
+                                               "weights": "ocr=0"}).json()
+    assert Path(sale["results"][0]["video"]).name == "coffee_portrait.mp4"
+    assert sale["results"][0]["score"] > no_ocr["results"][0]["score"]
+
+
+@pytest.mark.parametrize(("params", "status", "words"), [
+    ({}, 400, ["empty query"]),
+    ({"q": "   "}, 400, ["empty query"]),
+    ({"q": "cat", "k": 100000}, 422, ["k"]),
+    ({"q": "cat", "k": 0}, 422, ["k"]),
+    ({"q": "cat", "k": "ten"}, 422, ["k"]),
+    ({"q": "cat", "weights": "speech=loud"}, 400, ["speech"]),
+    ({"q": "cat", "weights": "smell=1"}, 400, ["smell"]),
+    ({"q": "cat", "preset": "cinema"}, 400, ["cinema"]),
+    ({"q": "x" * 501}, 422, ["q"]),
+])
+def test_search_bad_input_is_a_json_error(client, params, status, words):
+    assert_error(client.get("/api/search", params=params), status, *words)
+
+
+def test_match_clip_upload(client, cat_clip):
+    with open(cat_clip, "rb") as f:
+        resp = client.post("/api/match-clip", params={"k": 3}, files={"clip": ("phone.mp4", f, "video/mp4")})
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["clip"] == "phone.mp4" and body["duration"] == pytest.approx(5.0, abs=0.2)
+    source = body["moments"][0]
+    assert source["match"] == "source" and Path(source["video"]).name == "cat and yarn.mp4"
+    assert source["start"] == pytest.approx(4.0, abs=1.0)
+    assert uploads_left() == []  # deleted after use
+
+
+@pytest.mark.parametrize(("name", "data", "ctype", "status", "words"), [
+    ("notes.txt", b"hello, not a video", "text/plain", 415, ["notes.txt", "not a video"]),
+    ("photo.png", (REPO / "fixtures" / "README.md").read_bytes()[:100], "image/png", 415, ["photo.png"]),
+    ("fake.mp4", b"\x00\x00\x00\x18ftypmp42 but nothing else", "video/mp4", 415, ["fake.mp4"]),
+    ("empty.mp4", b"", "video/mp4", 400, ["empty.mp4", "empty"]),
+    ("big.mp4", b"\x00" * (3 << 20), "video/mp4", 413, ["big.mp4", "2 MB"]),
+])
+def test_match_clip_bad_uploads(client, name, data, ctype, status, words):
+    resp = client.post("/api/match-clip", files={"clip": (name, data, ctype)})
+    assert_error(resp, status, *words)
+    assert uploads_left() == []
+
+
+def test_match_clip_refuses_a_still_image_and_missing_field(client, tmp_path):
+    jpg = tmp_path / "still.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "color=red:s=64x64", "-frames:v", "1",
+                    "-f", "image2", "-c:v", "mjpeg", str(jpg)], check=True)
+    with open(jpg, "rb") as f:
+        assert_error(client.post("/api/match-clip", files={"clip": ("still.mp4", f, "video/mp4")}), 415,
+                     "still.mp4", "not a video")
+    assert_error(client.post("/api/match-clip"), 422, "clip")
+
+
+def test_stream_with_ranges(client, fixture_library):
+    db, _, videos = fixture_library
+    hit = client.get("/api/search", params={"q": "rocket launch", "k": 1}).json()["results"][0]
+    path = Path(hit["video"])
+    data = path.read_bytes()
+    url = f"/api/videos/{hit['video_id']}/stream"
+
+    full = client.get(url)
+    assert full.status_code == 200 and full.content == data
+    assert full.headers["content-type"] == "video/mp4" and full.headers["accept-ranges"] == "bytes"
+    part = client.get(url, headers={"Range": "bytes=0-99"})
+    assert part.status_code == 206 and part.content == data[:100]
+    assert part.headers["content-range"] == f"bytes 0-99/{len(data)}"
+    tail = client.get(url, headers={"Range": "bytes=-100"})
+    assert tail.status_code == 206 and tail.content == data[-100:]
+    rest = client.get(url, headers={"Range": f"bytes={len(data) - 10}-"})
+    assert rest.status_code == 206 and rest.content == data[-10:]
+    past = client.get(url, headers={"Range": f"bytes={len(data) + 5}-"})
+    assert past.status_code == 416 and past.headers["content-range"] == f"bytes */{len(data)}"
+    over = client.get(url, headers={"Range": f"bytes=10-{len(data) + 1000}"})  # clipped to the end
+    assert over.status_code == 206 and over.content == data[10:]
+
+
+@pytest.mark.parametrize(("url", "status"), [
+    ("/api/videos/999999/stream", 404),
+    ("/api/videos/-1/stream", 404),
+    ("/api/videos/..%2F..%2Fetc%2Fpasswd/stream", 404),  # decoded to extra path parts: no route
+    ("/api/videos/1.5/stream", 422),
+    ("/api/segments/999999/thumbnail", 404),
+    ("/api/segments/abc/thumbnail", 422),
+    ("/api/nothing", 404),
+    ("/static/../server.py", 404),
+])
+def test_unknown_ids_and_paths(client, url, status):
+    assert_error(client.get(url), status)
+
+
+def test_thumbnail_and_page(client):
+    hit = client.get("/api/search", params={"q": "rocket launch", "k": 1}).json()["results"][0]
+    thumb = client.get(f"/api/segments/{hit['segment_id']}/thumbnail")
+    assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
+    assert thumb.content[:3] == b"\xff\xd8\xff"
+    page = client.get("/")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+
+
+def test_server_fault_is_a_generic_json_error(fixture_library):
+    db, _, _ = fixture_library
+    app = create_app(db, warm=False)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("secret internal detail /root/path")
+
+    app.state.service.searcher.search = broken
+    with TestClient(app, raise_server_exceptions=False) as c:
+        resp = c.get("/api/search", params={"q": "cat"})
+    assert_error(resp, 500, "internal server error")
+    assert "secret" not in resp.text
+
+
+def test_serve_binds_to_localhost_by_default():
+    proc = subprocess.run([sys.executable, "-m", "vidsearch", "serve", "--help"], capture_output=True, text=True,
+                          cwd=REPO, timeout=60)
+    assert proc.returncode == 0 and "127.0.0.1" in proc.stdout
+
+
+@pytest.mark.slow
+def test_reindex_is_picked_up_without_a_failed_request(fixture_library, tmp_path, processor):
+    """A writer commits new videos while clients search: every request answers, and the new
+    video is found afterwards without a restart."""
+    from vidsearch.indexer import index_paths
+    from vidsearch.store import Library
+
+    db0, _, _ = fixture_library
+    db = tmp_path / "db"
+    shutil.copytree(db0, db)
+    new = make_altered_clip(VIDEOS / "go_forward.mp4", tmp_path / "new_clip.mp4", 0.0, 6.0)
+    statuses: list[int] = []
+    stop = threading.Event()
+    with TestClient(create_app(db)) as c:
+        before = c.get("/api/search", params={"q": "go forward", "k": 10}).json()["results"]
+        assert "new_clip.mp4" not in {Path(m["video"]).name for m in before}
+
+        def loop() -> None:
+            while not stop.is_set():
+                statuses.append(c.get("/api/search", params={"q": "go forward", "k": 5}).status_code)
+
+        thread = threading.Thread(target=loop)
+        thread.start()
+        try:
+            with Library.open(db) as lib:
+                index_paths(lib, [new], processor)
+        finally:
+            stop.set()
+            thread.join()
+        after = c.get("/api/search", params={"q": "go forward", "k": 10}).json()["results"]
+        health = c.get("/api/health").json()
+    assert statuses and set(statuses) == {200}
+    assert "new_clip.mp4" in {Path(m["video"]).name for m in after}
+    assert health["videos"] == 8 and health["reloads"] >= 1

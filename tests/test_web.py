@@ -1,0 +1,258 @@
+"""The web page in a real browser: search, click a result, the player lands on the moment's second.
+
+Headless Debian Chromium driven by Selenium over the server started in-process on the fixture
+library. Needs ``apt-get install -y chromium chromium-driver fonts-noto-cjk`` (and ``pip install
+selenium``). Screenshots go to ``test-artifacts/``.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from .conftest import ROOT, VIDEOS
+
+pytestmark = pytest.mark.slow
+
+ARTIFACTS = ROOT / "test-artifacts"
+#: A Chinese query whose first hit is the kitten scene of "cat and yarn.mp4" (see test_end_to_end).
+QUERY = "猫咪玩毛线球"
+QUERY_VIDEO = "cat and yarn.mp4"
+WAIT_S = 15
+
+
+def _fmt(t: float) -> str:
+    """The page's time format: 4.2 -> 0:04.2."""
+    tenths = round(t * 10)
+    return f"{tenths // 600}:{tenths % 600 / 10:04.1f}"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def base_url(fixture_library):
+    """The vidsearch server (API + page) over the fixture library, in a thread of this process."""
+    import uvicorn
+
+    from vidsearch.server import create_app
+
+    db, _, _ = fixture_library
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(db), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, name="vidsearch-web-test", daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/api/health", timeout=2) as r:
+                if json.load(r)["status"] == "ok":
+                    break
+        except OSError:
+            pass
+        if not thread.is_alive() or time.monotonic() > deadline:
+            pytest.fail(f"the vidsearch server did not answer {url}/api/health")
+        time.sleep(0.1)
+    yield url
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium (the system's, with its chromedriver: Selenium Manager downloads nothing)."""
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        pytest.fail("selenium is not installed: pip install selenium")
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    chromedriver = shutil.which("chromedriver")
+    if not chromium or not chromedriver:
+        pytest.fail("the browser test needs Chromium and its driver: "
+                    "apt-get install -y chromium chromium-driver fonts-noto-cjk")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--autoplay-policy=no-user-gesture-required", "--window-size=1280,900", "--lang=en-US",
+                "--mute-audio", "--no-first-run", "--disable-extensions"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()
+
+
+def _wait(driver, condition, message: str, timeout: float = WAIT_S):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(condition, message)
+
+
+def _search(driver, base_url: str, query: str) -> list:
+    from selenium.webdriver.common.by import By
+
+    driver.get(f"{base_url}/")
+    box = driver.find_element(By.ID, "q")
+    box.clear()
+    box.send_keys(query)
+    driver.find_element(By.ID, "search-button").click()
+    return _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#results .card"),
+                 f"no result card for {query!r}")
+
+
+def _error_text(driver) -> str:
+    from selenium.webdriver.common.by import By
+
+    el = driver.find_element(By.ID, "error")
+    return el.text.strip() if el.is_displayed() else ""
+
+
+def _screenshot(driver, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / name
+    assert driver.save_screenshot(str(path)), f"could not save {path}"
+    print(f"screenshot: {path}")
+    return path
+
+
+def _wait_landed(driver, jump: float) -> list:
+    """Wait until the player has its metadata and stands within 1 s of ``jump``: [currentTime, readyState, lastJump]."""
+    def landed(d):
+        state = d.execute_script("const p = document.getElementById('player');"
+                                 "return [p.currentTime, p.readyState, window.vidsearchLastJump];")
+        return state if state[1] >= 1 and abs(state[0] - jump) <= 1.0 else False
+
+    return _wait(driver, landed, f"the player did not reach {jump} s")
+
+
+def _external_urls(driver, base_url: str) -> list[str]:
+    """Every script/stylesheet/image/media URL of the page (and every resource it fetched) not from base_url."""
+    urls = driver.execute_script("""
+        const out = [];
+        for (const s of document.querySelectorAll('script[src]')) out.push(s.src);
+        for (const l of document.querySelectorAll('link[href]')) out.push(l.href);
+        for (const i of document.querySelectorAll('img[src], video[src], source[src]')) out.push(i.src);
+        for (const r of performance.getEntriesByType('resource')) out.push(r.name);
+        return out;""")
+    return [u for u in urls if not (u.startswith(base_url + "/") or u.startswith("data:") or u.startswith("blob:"))]
+
+
+def test_search_click_plays_at_the_moment(browser, base_url):
+    from selenium.webdriver.common.by import By
+
+    cards = _search(browser, base_url, QUERY)
+    first = cards[0]
+    assert first.get_attribute("data-video") == QUERY_VIDEO, [c.get_attribute("data-video") for c in cards]
+    jump = float(first.get_attribute("data-jump"))
+    start, end = float(first.get_attribute("data-start")), float(first.get_attribute("data-end"))
+    assert start <= jump <= end
+    assert QUERY_VIDEO in first.text and "–" in first.text  # file name and the m:ss.s–m:ss.s span
+    thumb = first.find_element(By.CSS_SELECTOR, "img")
+    _wait(browser, lambda d: d.execute_script("return arguments[0].complete && arguments[0].naturalWidth", thumb),
+          "the thumbnail did not load")
+
+    first.click()
+    player = browser.find_element(By.ID, "player")
+    current, ready, last_jump = _wait_landed(browser, jump)
+    assert abs(current - jump) <= 1.0 and ready >= 1
+    assert last_jump == pytest.approx(jump)
+    assert player.get_attribute("src").endswith(f"/api/videos/{first.get_attribute('data-video-id')}/stream")
+    now = browser.find_element(By.ID, "now-playing").text
+    assert now == f"playing {QUERY_VIDEO} from {_fmt(jump)} (moment {_fmt(start)}–{_fmt(end)})", now
+    assert browser.find_element(By.ID, "timeline").is_displayed()
+    assert not _error_text(browser)
+    assert _external_urls(browser, base_url) == []
+    # Let a frame paint before the picture is taken (playback may be blocked: the seek is what counts).
+    time.sleep(0.5)
+    _screenshot(browser, "web-search.png")
+
+
+def test_phone_screen_one_column(browser, base_url):
+    from selenium.webdriver.common.by import By
+
+    size = browser.get_window_size()
+    browser.set_window_size(390, 844)
+    try:
+        cards = _search(browser, base_url, "rocket launch")
+        assert len(cards) >= 2 and cards[0].get_attribute("data-video") == "rocket_launch.mp4"
+        viewport = browser.execute_script("return document.documentElement.clientWidth")
+        assert viewport <= 420
+        rects = [c.rect for c in cards]
+        assert len({round(r["x"]) for r in rects}) == 1, rects  # one column
+        assert all(r["x"] >= 0 and r["x"] + r["width"] <= viewport + 1 for r in rects), (viewport, rects)
+        assert all(r["width"] >= viewport * 0.8 for r in rects), (viewport, rects)
+        assert all(b["y"] > a["y"] for a, b in zip(rects, rects[1:]))
+        cards[0].click()  # the player shows up, full width, and lands on the moment
+        _wait_landed(browser, float(cards[0].get_attribute("data-jump")))
+        player = browser.find_element(By.ID, "player").rect
+        assert player["width"] >= viewport * 0.9, (viewport, player)
+        assert browser.execute_script("return document.documentElement.scrollWidth") <= viewport + 1
+        time.sleep(0.5)
+        _screenshot(browser, "web-phone.png")
+    finally:
+        browser.set_window_size(size["width"], size["height"])
+
+
+def test_empty_query_shows_the_api_error(browser, base_url):
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{base_url}/")
+    browser.find_element(By.ID, "search-button").click()
+    text = _wait(browser, _error_text, "no error shown for an empty query")
+    assert "empty query" in text
+    assert not browser.find_elements(By.CSS_SELECTOR, "#results .card")
+
+
+def _upload(driver, base_url: str, path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver.get(f"{base_url}/")
+    driver.find_element(By.ID, "clip").send_keys(str(path))
+    driver.find_element(By.ID, "clip-button").click()
+
+
+def test_uploading_a_non_video_shows_an_error(browser, base_url, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    note = tmp_path / "notes.txt"
+    note.write_text("not a video at all\n", encoding="utf-8")
+    _upload(browser, base_url, note)
+    text = _wait(browser, _error_text, "no error shown for a text upload")
+    assert "notes.txt" in text and "not a video" in text, text
+    assert not browser.find_elements(By.CSS_SELECTOR, "#results .card")
+
+
+def test_uploading_a_clip_finds_its_source(browser, base_url, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    clip = tmp_path / "clip.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-ss", "4", "-t", "5", "-i", str(VIDEOS / QUERY_VIDEO),
+                    "-an", str(clip)], check=True, timeout=60)
+    _upload(browser, base_url, clip)
+    cards = _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#results .card") or _error_text(d),
+                  "no moment listed for the uploaded clip", timeout=30)
+    assert not isinstance(cards, str), f"the upload failed: {cards}"
+    assert not _error_text(browser)
+    assert browser.find_element(By.ID, "captions-panel").is_displayed()  # the caption list (may be empty)
+    first = cards[0]
+    assert first.get_attribute("data-match") == "source", [(c.get_attribute("data-video"), c.get_attribute("data-match")) for c in cards]
+    assert first.get_attribute("data-video") == QUERY_VIDEO
+    assert "source" in first.text.lower()
+    start, end = float(first.get_attribute("data-start")), float(first.get_attribute("data-end"))
+    assert start < 9 and end > 4, (start, end)  # overlaps the 4-9 s the clip was cut from
+    # Source moments come first, then the similar ones.
+    matches = [c.get_attribute("data-match") for c in cards]
+    assert matches == sorted(matches, key=lambda m: m != "source"), matches
+    _screenshot(browser, "web-match-clip.png")
