@@ -80,7 +80,7 @@ def synthetic_video(i: int, vectors: np.ndarray, rng: np.random.Generator) -> In
                             utterances=[u], ocr_text="", tags=list(rng.choice(WORDS, 2))))
     info = VideoInfo(path=Path(f"/synthetic/video{i:06d}.mp4"), duration=n * 3.0, width=640, height=360, fps=25.0,
                      n_frames=int(n * 75), rotation=0, has_audio=True, video_codec="h264", pix_fmt="yuv420p")
-    return IndexedVideo(info=info, content_hash=f"synthetic{i}", segments=segs, removed=[],
+    return IndexedVideo(info=info, content_hash=f"synthetic{i}", segments=segs, removed=[], fingerprint=None,
                         scenes=[Scene(s.start, s.end, 0, 1) for s in segs], transcript=Transcript("en", utts))
 
 

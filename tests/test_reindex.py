@@ -386,8 +386,9 @@ def test_search_keeps_answering_during_a_reindex(tmp_path, clips, processor):
 def test_ray_engine_builds_the_same_index_as_local(tmp_path, clips, reference):
     root = make_folder(tmp_path / "videos", clips)
     db = tmp_path / "db"
+    # Ray is slow to start on a busy 2-core machine (up to minutes): a generous timeout.
     proc = cli("reindex", "--db", db, root, "--engine", "ray", "--workers", "2", "--json",
-               env={"RAY_ADDRESS": "", "RAY_USAGE_STATS_ENABLED": "0"})
+               env={"RAY_ADDRESS": "", "RAY_USAGE_STATS_ENABLED": "0"}, timeout=900)
     report = json.loads(proc.stdout)
     assert report["engine"] == "ray" and len(report["added"]) == 4 and not report["failed"]
     assert_same_library(snapshot(db, root), reference)

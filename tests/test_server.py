@@ -199,27 +199,31 @@ def test_reindex_is_picked_up_without_a_failed_request(fixture_library, tmp_path
     db0, _, _ = fixture_library
     db = tmp_path / "db"
     shutil.copytree(db0, db)
-    new = make_altered_clip(VIDEOS / "go_forward.mp4", tmp_path / "new_clip.mp4", 0.0, 6.0)
+    # The coffee shot with "The echo test has been completed." (mid-video: no shared intro)
+    new = make_altered_clip(VIDEOS / "go_forward.mp4", tmp_path / "new_clip.mp4", 7.0, 6.0)
+    query = {"q": "the echo test has been completed", "k": 20}
     statuses: list[int] = []
     stop = threading.Event()
     with TestClient(create_app(db)) as c:
-        before = c.get("/api/search", params={"q": "go forward", "k": 10}).json()["results"]
+        videos_before = c.get("/api/health").json()["videos"]
+        before = c.get("/api/search", params=query).json()["results"]
         assert "new_clip.mp4" not in {Path(m["video"]).name for m in before}
 
         def loop() -> None:
             while not stop.is_set():
-                statuses.append(c.get("/api/search", params={"q": "go forward", "k": 5}).status_code)
+                statuses.append(c.get("/api/search", params={**query, "k": 5}).status_code)
 
         thread = threading.Thread(target=loop)
         thread.start()
         try:
             with Library.open(db) as lib:
-                index_paths(lib, [new], processor)
+                report = index_paths(lib, [new], processor)
         finally:
             stop.set()
             thread.join()
-        after = c.get("/api/search", params={"q": "go forward", "k": 10}).json()["results"]
+        assert [p.name for p in report.indexed] == ["new_clip.mp4"], report.failed
         health = c.get("/api/health").json()
+        after = c.get("/api/search", params=query).json()["results"]
     assert statuses and set(statuses) == {200}
-    assert "new_clip.mp4" in {Path(m["video"]).name for m in after}
-    assert health["videos"] == 8 and health["reloads"] >= 1
+    assert health["videos"] == videos_before + 1 and health["reloads"] >= 1
+    assert "new_clip.mp4" in {Path(m["video"]).name for m in after}, after

@@ -124,9 +124,12 @@ class HnswIndex:
         self,
         dim: int,
         *,
-        M: int = 16,
+        # Measured at 1M segments of 1712 floats (benchmarks/hnsw_scale.py): M=32 reaches
+        # recall@10 0.989 at ef=256 where M=16 needs ef=512 for 0.986. A library keeps the
+        # values it was built with (index.json).
+        M: int = 32,
         ef_construction: int = 200,
-        ef: int = 64,
+        ef: int = 256,
         initial_capacity: int = 1024,
         _index: hnswlib.Index | None = None,
         n_deleted: int = 0,
@@ -152,9 +155,9 @@ class HnswIndex:
         dim: int,
         *,
         headroom: bool,
-        M: int = 16,
+        M: int = 32,
         ef_construction: int = 200,
-        ef: int = 64,
+        ef: int = 256,
         n_deleted: int = 0,
         max_label: int = -1,
     ) -> "HnswIndex":
@@ -655,6 +658,7 @@ class Library:
             try:
                 index = HnswIndex.load(
                     index_path, self.dim, headroom=writer,
+                    # (headers always carry these; the fallbacks are the first release's values)
                     M=params.get("M", 16), ef_construction=params.get("ef_construction", 200),
                     ef=params.get("ef", 64), n_deleted=header.get("deleted", 0),
                     max_label=header.get("max_label", -1))
