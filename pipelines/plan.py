@@ -6,7 +6,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vidsearch.indexer import collect_files
+from vidsearch.indexer import collect_files, same_content
 from vidsearch.pipeline import content_hash
 from vidsearch.store import Library, VideoRow
 
@@ -81,13 +81,6 @@ def _under(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
 
 
-def _same_content(path: Path, row: VideoRow) -> bool:
-    try:
-        return row.content_hash is not None and content_hash(path) == row.content_hash
-    except OSError:
-        return False  # the per-video stage will report why it cannot be read
-
-
 def plan_reindex(library: Library | None, root: Path | str, *, retry_failed: bool = False) -> ReindexPlan:
     """Compare the video files under ``root`` with what ``library`` holds from there.
 
@@ -122,7 +115,7 @@ def plan_reindex(library: Library | None, root: Path | str, *, retry_failed: boo
                 plan.retry.append(f)
             else:
                 plan.failed_unchanged.append((f, row.error or "failed"))
-        elif row.status == "indexed" and row.size == f.size and _same_content(path, row):
+        elif row.status == "indexed" and row.size == f.size and same_content(path, row):
             plan.touched.append((row, f))
         else:
             plan.changed.append(f)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .fusion import ChannelLayout
 from .pipeline import VideoProcessor, content_hash
-from .store import Library
+from .store import Library, VideoRow
 from .trim import find_bumpers
 from .types import VideoError
 
@@ -67,6 +67,15 @@ def collect_files(paths: Iterable[Path]) -> tuple[list[Path], list[tuple[Path, s
     return unique, missing
 
 
+def same_content(path: Path, row: VideoRow) -> bool:
+    """Whether the file at ``path`` still has the bytes ``row`` was indexed from (content hash);
+    False when it cannot be read, so that the per-video stage reports why."""
+    try:
+        return row.content_hash is not None and content_hash(path) == row.content_hash
+    except OSError:
+        return False
+
+
 ProgressFn = Callable[[str, Path | None], None]
 
 
@@ -111,11 +120,7 @@ def index_paths(
                 continue
         if row is not None and row.status == "indexed" and row.size == stat.st_size:
             # mtime moved but the bytes may be the same (copied, touched): confirm by hash.
-            try:
-                same = content_hash(path) == row.content_hash
-            except OSError:
-                same = False  # let the per-video stage report why it cannot be read
-            if same:
+            if same_content(path, row):
                 library.touch(row.id, stat.st_size, stat.st_mtime_ns)
                 pending += 1
                 report.skipped.append(path)
