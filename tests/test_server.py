@@ -73,6 +73,36 @@ def test_search_answers_like_the_cli(client, fixture_library):
     assert sale["results"][0]["score"] > no_ocr["results"][0]["score"]
 
 
+def test_concurrent_searches_answer_as_one_at_a_time(client, fixture_library):
+    """Eight clients at once share model calls, but each gets exactly its own answer."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from vidsearch.search import Searcher
+    from vidsearch.store import Library
+
+    db, _, _ = fixture_library
+    asks = [("小猫玩耍", 5, None), ("rocket on the launch pad", 3, None), ("线路忙请稍后再拨", 5, None),
+            ("fresh coffee every day", 4, "e-commerce"), ("一只鹦鹉", 5, None), ("summer dress sale", 5, "e-commerce"),
+            ("the number you dialed", 2, None), ("lecture statistics", 5, None)]
+    with Library.open(db, readonly=True) as lib:
+        searcher = Searcher(lib)
+        expected = [{"query": q, "results": [m.to_json() for m in searcher.search(q, k, preset=p)]}
+                    for q, k, p in asks]
+    batcher = client.app.state.service.query_encoder.base
+    calls, encoded = batcher.calls, batcher.encoded
+
+    def ask(a):
+        q, k, p = a
+        return client.get("/api/search", params={"q": q, "k": k, **({"preset": p} if p else {})})
+
+    for _ in range(2):  # the second round's texts are remembered: no model call at all
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(ask, asks))
+        assert [r.status_code for r in answers] == [200] * len(asks)
+        assert [r.json() for r in answers] == expected
+        assert batcher.encoded - encoded == 8 and batcher.calls - calls < 8
+
+
 @pytest.mark.parametrize(("params", "status", "words"), [
     ({}, 400, ["empty query"]),
     ({"q": "   "}, 400, ["empty query"]),

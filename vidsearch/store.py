@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import io
 import json
 import logging
@@ -138,13 +139,12 @@ class HnswIndex:
         self._dim = int(dim)
         self.M = int(M)
         self.ef_construction = int(ef_construction)
-        self.ef = int(ef)
         if _index is None:
             _index = hnswlib.Index(space="ip", dim=self._dim)
             _index.init_index(max_elements=max(1, int(initial_capacity)), M=self.M,
                               ef_construction=self.ef_construction)
         self._index = _index
-        self._index.set_ef(self.ef)  # hnswlib's default ef is 10, and load_index resets it
+        self.ef = int(ef)  # hnswlib's default ef is 10, and load_index resets it
         self._n_deleted = int(n_deleted)
         self._max_label = int(max_label)
 
@@ -231,6 +231,16 @@ class HnswIndex:
         self._n_deleted += changed
         return changed
 
+    @property
+    def ef(self) -> int:
+        """Search breadth; a query for k > ef searches with breadth k (hnswlib uses max(ef, k))."""
+        return self._ef
+
+    @ef.setter
+    def ef(self, value: int) -> None:
+        self._ef = int(value)
+        self._index.set_ef(self._ef)
+
     def unmark_deleted(self, labels: Iterable[int]) -> int:
         """Make deleted labels searchable again; returns how many changed."""
         changed = 0
@@ -249,9 +259,8 @@ class HnswIndex:
         k = min(int(k), self.count)
         if k <= 0:
             return np.empty(0, np.int64), np.empty(0, np.float32)
-        ef = max(self.ef, k)
-        if self._index.ef != ef:
-            self._index.set_ef(ef)
+        # No set_ef per query: hnswlib searches with max(ef, k) itself, and leaving the
+        # shared setting alone lets concurrent readers search one index without a lock.
         try:
             labels, dist = self._index.knn_query(q, k=k)
         except RuntimeError:
@@ -728,12 +737,25 @@ class Library:
                 if p.name not in known:
                     p.unlink()
 
-    def refresh(self) -> bool:
-        """Reader: reload the index if a writer committed since; returns whether it did."""
+    def stale(self) -> bool:
+        """Reader: whether a writer committed since this library loaded its index."""
         if not self.readonly:
             return False
         header = _read_json(self.path / HEADER_FILE)
-        if header is None or header.get("generation") == self._header.get("generation"):
+        if header is None:
+            return False
+        if header.get("generation") != self._header.get("generation"):
+            return True
+        if int(self._header.get("generation", 0)) != self._sqlite_gen:
+            # Loaded between a writer's index rename and its SQLite commit (so rolled back to the
+            # metadata then committed): stale as soon as SQLite has moved on.
+            with self._mutex:
+                return int(self._read_meta().get("generation", 0)) != self._sqlite_gen
+        return False
+
+    def refresh(self) -> bool:
+        """Reader: reload the index if a writer committed since; returns whether it did."""
+        if not self.stale():
             return False
         self._load_index(writer=False)
         return True
@@ -1104,11 +1126,12 @@ class Library:
 
     # ---- reading -------------------------------------------------------------------------
 
-    def search(self, query: np.ndarray, k: int, *, oversample: int = 4) -> list[tuple[int, float]]:
+    def search(self, query: np.ndarray, k: int, *, oversample: float = 1.25) -> list[tuple[int, float]]:
         """Top-k live segments for a (weighted) query vector: [(segment id, score)], best first.
 
         Asks the index for ``k * oversample`` and widens until k live segments are found or the
-        index is exhausted, so deleted/orphan labels never crowd out real hits.
+        index is exhausted, so orphan labels never crowd out real hits. (The index skips deleted
+        labels itself; the margin covers segments a writer removed since this reader loaded.)
         """
         query = np.asarray(query, dtype=np.float32).reshape(-1)
         if query.shape[0] != self.dim:
@@ -1116,7 +1139,7 @@ class Library:
         total = self._index.count
         if k <= 0 or total == 0:
             return []
-        want = min(total, max(k, k * max(1, oversample)))
+        want = min(total, max(k, int(k * max(1.0, oversample))))
         # A writer may resize the index while another thread searches; readers never change it.
         guard = contextlib.nullcontext() if self.readonly else self._mutex
         while True:
@@ -1361,7 +1384,9 @@ def _path_key(path: Path | str | bytes) -> bytes:
     return os.fsencode(os.path.abspath(os.fsencode(path)))
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _path_from_key(key: bytes) -> Path:
+    # Cached: a search builds rows for a hundred candidates, and pathlib is slow to construct.
     return Path(os.fsdecode(bytes(key)))
 
 
