@@ -6,7 +6,6 @@ the speech-vs-music separation checks.
 """
 from __future__ import annotations
 
-import json
 import subprocess
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from vidsearch.audio import (
     speech_music_spans,
     suppress_music,
 )
-from vidsearch.types import AudioTrack, VideoError, VideoInfo
+from vidsearch.types import AudioTrack, VideoError
 
 from .conftest import fixture_info  # noqa: E402
 

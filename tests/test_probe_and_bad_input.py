@@ -1,5 +1,4 @@
 """Probe on real fixtures and on the bad inputs users throw at it: one clear reason each."""
-import shutil
 import subprocess
 from pathlib import Path
 

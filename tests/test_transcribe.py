@@ -5,7 +5,6 @@ compare with fixtures/videos/ground_truth.json.
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
@@ -18,7 +17,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from vidsearch import models  # noqa: E402
 from vidsearch.audio import analyse, load_audio  # noqa: E402
 from vidsearch.transcribe import Transcriber  # noqa: E402
-from vidsearch.types import AudioTrack, Transcript, VideoInfo  # noqa: E402
+from vidsearch.types import AudioTrack, Transcript  # noqa: E402
 
 from .conftest import fixture_info  # noqa: E402
 
