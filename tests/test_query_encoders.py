@@ -43,6 +43,8 @@ def test_concurrent_queries_share_model_calls_and_get_their_own_vectors(e5):
         batcher.close()
     with pytest.raises(RuntimeError, match="closed"):
         batcher.encode_queries(["cat"])
+    batcher.close()  # a second close is a no-op
+    assert not batcher._worker.is_alive()
 
 
 def test_a_failing_query_fails_only_its_batch(e5):

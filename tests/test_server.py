@@ -88,7 +88,7 @@ def test_concurrent_searches_answer_as_one_at_a_time(client, fixture_library):
         searcher = Searcher(lib)
         expected = [{"query": q, "results": [m.to_json() for m in searcher.search(q, k, preset=p)]}
                     for q, k, p in asks]
-    batcher = client.app.state.service.query_encoder.base
+    batcher = client.app.state.service.query_batcher
     calls, encoded = batcher.calls, batcher.encoded
 
     def ask(a):

@@ -168,53 +168,59 @@ class BatchingTextEncoder:
         #: Model calls made and queries encoded by them (queries / calls = mean batch size).
         self.calls = self.encoded = 0
         self._queue: queue.SimpleQueue[tuple[str, Future] | None] = queue.SimpleQueue()
+        self._closing = threading.Lock()
+        self._closed = False
         self._worker = threading.Thread(target=self._run, name="query-encoder", daemon=True)
         self._worker.start()
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        if not self._worker.is_alive():
-            raise RuntimeError("query encoder closed")
-        futures: list[Future] = []
-        for text in texts:
-            futures.append(Future())
-            self._queue.put((text, futures[-1]))
-        if not futures:
+        if len(texts) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
+        futures = [Future() for _ in texts]
+        with self._closing:  # nothing queued after close()'s stop mark: no caller waits forever
+            if self._closed:
+                raise RuntimeError("query encoder closed")
+            for text, future in zip(texts, futures):
+                self._queue.put((text, future))
         return np.stack([f.result() for f in futures])
 
     def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
         return self.base.encode_passages(texts)
 
     def _run(self) -> None:
-        stop = False
-        while not stop:
-            item = self._queue.get()
-            if item is None:
-                return
-            batch = [item]
+        while True:
+            batch = [self._queue.get()]
             while len(batch) < self.max_batch:
                 try:
-                    item = self._queue.get_nowait()
+                    batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-                if item is None:
-                    stop = True
-                    break
-                batch.append(item)
-            self.calls += 1
-            self.encoded += len(batch)
-            try:
-                vectors = self.base.encode_queries([text for text, _ in batch])
-            except BaseException as exc:  # the callers raise it, the worker lives on
-                for _, future in batch:
-                    future.set_exception(exc)
-            else:
-                for (_, future), vector in zip(batch, vectors):
-                    future.set_result(vector)
+            stop = None in batch  # close()'s mark comes last: finish what came before it
+            batch = [item for item in batch if item is not None]
+            if batch:
+                self._encode(batch)
+            if stop:
+                return
+
+    def _encode(self, batch: list[tuple[str, Future]]) -> None:
+        self.calls += 1
+        self.encoded += len(batch)
+        try:
+            vectors = self.base.encode_queries([text for text, _ in batch])
+        except BaseException as exc:  # the callers raise it, the worker lives on
+            for _, future in batch:
+                future.set_exception(exc)
+        else:
+            for (_, future), vector in zip(batch, vectors):
+                future.set_result(vector)
 
     def close(self) -> None:
         """Stop the worker after the queries already queued."""
-        self._queue.put(None)
+        with self._closing:
+            if self._closed:
+                return
+            self._closed = True
+            self._queue.put(None)
         self._worker.join(timeout=30)
 
 
@@ -232,7 +238,8 @@ class CachingTextEncoder:
         self.hits = self.misses = 0
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        texts = list(texts)
+        if len(texts) == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
         found: dict[str, np.ndarray] = {}
         with self._lock:
             for text in texts:
@@ -250,8 +257,6 @@ class CachingTextEncoder:
                     found[text] = self._cache[text] = vector
                 while len(self._cache) > self.size:
                     self._cache.popitem(last=False)
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
         return np.stack([found[t] for t in texts])
 
     def encode_passages(self, texts: Sequence[str]) -> np.ndarray:

@@ -112,7 +112,8 @@ class LibraryService:
     def __init__(self, db: Path | str):
         self.db = Path(db)
         self.library = Library.open(self.db, readonly=True)
-        self.query_encoder = CachingTextEncoder(BatchingTextEncoder(library_text_encoder(self.library)))
+        self.query_batcher = BatchingTextEncoder(library_text_encoder(self.library))
+        self.query_encoder = CachingTextEncoder(self.query_batcher)
         self.searcher = Searcher(self.library, self.query_encoder)
         self.matcher = ClipMatcher(self.library, searcher=self.searcher)
         self.lock = ReadWriteLock()
@@ -137,7 +138,7 @@ class LibraryService:
                 log.info("library %s changed: index reloaded", self.db)
 
     def close(self) -> None:
-        self.query_encoder.base.close()
+        self.query_batcher.close()
         self.library.close()
 
 
