@@ -377,7 +377,6 @@ def single_queries(index: HnswIndex, queries: np.ndarray) -> tuple[np.ndarray, n
 def batch_qps(index: HnswIndex, queries: np.ndarray, threads: int) -> float:
     """Queries per second with all queries in one knn_query on every core."""
     raw = index._index  # VectorIndex has no batch search; the library asks one query at a time
-    raw.set_ef(max(index.ef, K))
     t0 = time.perf_counter()
     raw.knn_query(queries, k=K, num_threads=threads)
     return len(queries) / (time.perf_counter() - t0)
