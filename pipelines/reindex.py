@@ -84,7 +84,9 @@ def reindex(
 
     Cheap changes (renames, removals, new mtimes) commit first; processed files are added by
     this one writer as they finish and committed every ``commit_every`` files or
-    ``commit_seconds``, but never more often than nine times the last commit's duration. A failing file is recorded with its reason and never stops the batch.
+    ``commit_seconds``, and spaced at least nine times the last commit's duration apart (so
+    committing takes at most ~10% of the time). A failing file is recorded with its reason and
+    never stops the batch.
     On Ctrl-C (or any error that stops the batch) what has finished is committed first.
     """
     t_start = time.perf_counter()
