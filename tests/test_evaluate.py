@@ -1,0 +1,198 @@
+"""`vidsearch eval`: the metrics by hand-computed truth, file errors in one line, and a real run
+over the fixture library (queries with known answers, a miss, a no-answer query, an altered clip)."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from vidsearch.evaluate import (EvalFileError, EvalQuery, QueryOutcome, Target, answer_metrics, auc, check_videos,
+                                is_right, load_clips, load_queries, query_videos, summarise, video_matches)
+from vidsearch.types import Moment
+
+from .altered_clips import make_altered_clip
+
+
+def moment(video: str, start: float, end: float, jump: float | None = None, score: float = 0.5) -> Moment:
+    return Moment(video=f"/lib/{video}", video_id=1, segment_id=1, start=start, end=end,
+                  jump=start if jump is None else jump, score=score, channels={}, snippet="")
+
+
+def outcome(targets: list[Target], results: list[Moment], qid: str = "q", kind: str = "", lang: str = "") -> QueryOutcome:
+    q = EvalQuery(qid, "text", tuple(targets), kind, lang)
+    right = [next((i for i, t in enumerate(q.targets) if is_right(m, t)), None) for m in results]
+    return QueryOutcome(q, results, right, 1.0)
+
+
+def test_a_result_is_right_by_overlap_or_by_where_it_starts_playing():
+    t = Target("a.mp4", 10.0, 14.0)
+    assert is_right(moment("a.mp4", 10.0, 14.0), t)
+    assert not is_right(moment("b.mp4", 10.0, 14.0), t)                 # another video
+    assert is_right(moment("a.mp4", 12.0, 16.0, jump=16.0), t)          # IoU 2/6 = 0.33, whatever the jump
+    assert not is_right(moment("a.mp4", 12.0, 18.0, jump=15.5), t)      # IoU 2/8 = 0.25, jump past 14 + 1
+    # a long moment (IoU 4/30) that starts playing inside the target +- 1 s
+    assert is_right(moment("a.mp4", 0.0, 30.0, jump=14.9), t)
+    assert is_right(moment("a.mp4", 0.0, 30.0, jump=9.0), t)
+    assert not is_right(moment("a.mp4", 0.0, 30.0, jump=15.1), t)
+    assert not is_right(moment("a.mp4", 0.0, 30.0, jump=8.9), t)
+
+
+def test_metrics_by_hand():
+    ta, tb = Target("a.mp4", 0.0, 5.0), Target("b.mp4", 20.0, 25.0)
+    hit_a, hit_b, miss = moment("a.mp4", 0.0, 5.0), moment("b.mp4", 20.0, 25.0), moment("c.mp4", 0.0, 5.0)
+    outcomes = [
+        outcome([ta], [hit_a, miss], kind="x", lang="en"),                 # rank 1
+        outcome([ta], [miss, miss, hit_a], kind="x", lang="zh"),           # rank 3
+        outcome([ta, tb], [hit_a, hit_a, miss, miss, miss, hit_b], kind="y", lang="zh"),  # two targets
+        outcome([ta], [miss] * 10, kind="y", lang="en"),                   # not found
+        outcome([], [moment("a.mp4", 0, 5, score=0.2)], kind="none"),      # no answer, answered anyway
+        outcome([], []),                                                   # no answer, flagged
+    ]
+    m = answer_metrics(outcomes)
+    assert m["n"] == 4
+    assert m["p@1"] == 0.5                                       # ranks 1, 3, 1, none
+    assert m["r@5"] == round((1 + 1 + 0.5 + 0) / 4, 3)          # b found at rank 6 only
+    assert m["r@10"] == round((1 + 1 + 1 + 0) / 4, 3)
+    assert m["mrr"] == round((1 + 1 / 3 + 1 + 0) / 4, 3)
+    # nDCG@10: [1], [1/log2(4)], two targets: hits at 1 and 6 (the repeat at 2 gains nothing) over 1 + 1/log2(3)
+    ndcg3 = (1 + 1 / math.log2(7)) / (1 + 1 / math.log2(3))
+    assert m["ndcg@10"] == round((1 + 1 / math.log2(4) + ndcg3 + 0) / 4, 3)
+    assert m["jump_err"] == 0.0
+    s = summarise(outcomes, 10)
+    assert s["by_kind"]["x"]["p@1"] == 0.5 and s["by_kind"]["y"]["n"] == 2 and "none" not in s["by_kind"]
+    assert s["by_lang"]["zh"]["mrr"] == round((1 / 3 + 1) / 2, 3)
+    assert s["no_answer"]["n"] == 2 and s["no_answer"]["flagged"] == 0.5
+    # right first answers (score 0.5, twice) against the no-answer top score 0.2: fully separable
+    assert s["no_answer"]["auc"] == 1.0
+
+
+def test_auc_counts_ties_as_half():
+    assert auc([0.9, 0.5], [0.5, 0.1]) == (2 + 1 + 0.5) / 4
+    assert auc([], [0.1]) is None
+
+
+def test_video_names_match_by_file_name_or_trailing_path():
+    assert video_matches("/data/lib/shop/cat.mp4", "cat.mp4")
+    assert video_matches("/data/lib/shop/cat.mp4", "shop/cat.mp4")
+    assert not video_matches("/data/lib/shop/cat.mp4", "pets/cat.mp4")
+    assert not video_matches("/data/lib/shop/bobcat.mp4", "cat.mp4")
+    lib = ["/x/shop/cat.mp4", "/x/pets/cat.mp4", "/x/dog.mp4"]
+    queries = [EvalQuery("q1", "t", (Target("dog.mp4", 0, 1),))]
+    check_videos(query_videos(queries), lib, "q.jsonl")
+    with pytest.raises(EvalFileError, match=r"q.jsonl: q2: targets\[0\].video 'cat.mp4' names 2 library videos"):
+        check_videos(query_videos([EvalQuery("q2", "t", (Target("cat.mp4", 0, 1),))]), lib, "q.jsonl")
+    with pytest.raises(EvalFileError, match="'bird.mp4' is not in the library"):
+        check_videos(query_videos([EvalQuery("q3", "t", (Target("bird.mp4", 0, 1),))]), lib, "q.jsonl")
+
+
+@pytest.mark.parametrize("line, message", [
+    ('{"id": "b", "query": "x", "targets": [{"video": "a.mp4", "start": 1}]}', "targets[0].end missing"),
+    ('{"id": "b", "query": "x"}', "targets missing"),
+    ('{"id": "b", "targets": []}', "query missing"),
+    ('{"id": "b", "query": "  ", "targets": []}', "query must be a non-empty string"),
+    ('{"id": "b", "query": "x", "targets": [{"video": "a.mp4", "start": 3, "end": 2}]}', "targets[0].end (2.0) must be after start"),
+    ('{"id": "b", "query": "x", "targets": [{"start": 1, "end": 2}]}', "targets[0].video missing"),
+    ('{"id": "b", "query": "x", "targets": [{"video": "a.mp4", "start": "1", "end": 2}]}', "targets[0].start must be a number"),
+    ('{"id": "a", "query": "x", "targets": []}', "id 'a' already used on line 1"),
+    ('{"id": "b", "query": "x", "targets": {}}', "targets must be a list"),
+    ('not json', "not JSON"),
+])
+def test_a_bad_query_line_is_named_and_nothing_is_scored(tmp_path, line, message):
+    f = tmp_path / "q.jsonl"
+    f.write_text('{"id": "a", "query": "ok", "targets": []}\n\n' + line + "\n", encoding="utf-8")
+    with pytest.raises(EvalFileError) as exc:
+        load_queries(f)
+    assert str(exc.value).startswith(f"{f}:3: {message}")
+    assert "\n" not in str(exc.value)
+
+
+def test_clip_file_lines_are_checked(tmp_path):
+    (tmp_path / "c1.mp4").write_bytes(b"x")
+    f = tmp_path / "clips.jsonl"
+    f.write_text('{"id": "c1", "file": "c1.mp4", "source": {"video": "a.mp4", "start": 2.5}, "captions": ["p1"]}\n'
+                 '{"id": "c2", "file": "gone.mp4", "source": {"video": "a.mp4", "start": 0}, "captions": ["p1"]}\n',
+                 encoding="utf-8")
+    with pytest.raises(EvalFileError, match=r"clips.jsonl:2: file .*gone.mp4 does not exist"):
+        load_clips(f)
+    f.write_text(f.read_text().splitlines()[0] + "\n", encoding="utf-8")
+    (clip,) = load_clips(f)
+    assert clip.file == tmp_path / "c1.mp4" and clip.source_start == 2.5 and clip.captions == ("p1",)
+
+
+def run_cli(*args, check_rc: int = 0) -> subprocess.CompletedProcess:
+    env = dict(os.environ, HF_HUB_OFFLINE="1", COLUMNS="200")
+    proc = subprocess.run([sys.executable, "-m", "vidsearch", *map(str, args)], capture_output=True, text=True, env=env)
+    assert proc.returncode == check_rc, proc.stderr
+    return proc
+
+
+def test_eval_cli_rejects_a_bad_file_in_one_line_before_loading_anything(tmp_path):
+    q = tmp_path / "q.jsonl"
+    q.write_text('{"id": "a", "query": "ok", "targets": [{"video": "a.mp4", "start": 1}]}\n', encoding="utf-8")
+    proc = run_cli("eval", "--db", tmp_path / "no-such-library", q, check_rc=2)
+    assert proc.stderr.strip() == f"error: {q}:1: targets[0].end missing"
+
+
+def test_eval_on_the_fixture_library(caption_library, truth, tmp_path):
+    """Four queries with k=1: two whose first answer is right (a spoken line, the cat scene), one
+    whose target the first answer cannot be (its words are said in another video), one with no
+    right answer; and one cropped, muted cut of the cat scene. Every number follows by hand."""
+    db, videos = caption_library
+    weasels = next(u for u in truth["videos"]["rocket_launch.mp4"]["utterances"] if u["text"].startswith("Weasels"))
+    cat = next(s for s in truth["videos"]["cat and yarn.mp4"]["shots"] if s["subject"] == "cat")
+    lines = [
+        {"id": "said", "query": "weasels ate our telephone system", "kind": "speech", "lang": "en",
+         "targets": [{"video": "rocket_launch.mp4", "start": weasels["start"], "end": weasels["end"]}]},
+        {"id": "seen", "query": "猫咪玩毛线球", "kind": "visual", "lang": "zh",
+         "targets": [{"video": "cat and yarn.mp4", "start": cat["start"], "end": cat["end"]}]},
+        {"id": "miss", "query": "Please hold while we try to connect you", "kind": "speech", "lang": "en",
+         "targets": [{"video": "cat and yarn.mp4", "start": cat["start"], "end": cat["end"]}]},
+        {"id": "nothing", "query": "quantum chromodynamics lecture", "kind": "none", "lang": "en", "targets": []},
+    ]
+    q = tmp_path / "queries.jsonl"
+    q.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines), encoding="utf-8")
+    make_altered_clip(videos / "cat and yarn.mp4", tmp_path / "cat cut.mp4", 4.0, 5.0, crop=0.05, mute=True)
+    clips = tmp_path / "clips.jsonl"
+    clips.write_text(json.dumps({"id": "c1", "file": "cat cut.mp4", "source": {"video": "cat and yarn.mp4", "start": 4.0},
+                                 "captions": ["pet-001", "pet-002", "pet-003"]}) + "\n", encoding="utf-8")
+    details = tmp_path / "details.jsonl"
+    proc = run_cli("eval", "--db", db, q, "-k", "1", "--clips", clips, "--json", "--out", details)
+    report = json.loads(proc.stdout)
+    rows = {r["id"]: r for r in map(json.loads, details.read_text(encoding="utf-8").splitlines())}
+
+    assert [rows[i]["rank"] for i in ("said", "seen", "miss")] == [1, 1, None]
+    assert Path(rows["miss"]["top"][0]["video"]).name == "rocket_launch.mp4"
+    overall = report["overall"]
+    assert overall["n"] == 3
+    for metric in ("p@1", "r@5", "r@10", "mrr", "ndcg@10"):
+        assert overall[metric] == 0.667, metric                  # 2 of 3, one result each
+    assert report["by_kind"]["speech"]["p@1"] == 0.5 and report["by_kind"]["visual"]["p@1"] == 1.0
+    assert report["by_lang"]["zh"]["n"] == 1 and report["by_lang"]["en"]["p@1"] == 0.5
+    # jump: the first word of the matching line, within Whisper's word-time error of the truth
+    assert abs(rows["said"]["top"][0]["jump"] - weasels["start"]) < 0.8
+    na = report["no_answer"]
+    assert na["n"] == 1 and na["flagged"] == 0.0                # the ranking cannot abstain (yet)
+    tops = [rows["said"]["top_score"], rows["seen"]["top_score"]]
+    none_top = rows["nothing"]["top_score"]
+    assert na["auc"] == round(sum((t > none_top) + 0.5 * (t == none_top) for t in tops) / 2, 3)
+    assert 0 < report["latency_ms"]["p50"] <= report["latency_ms"]["p95"]
+
+    c = report["clips"]
+    assert c["n"] == 1 and c["source_found"] == 1.0 and c["false_sources"] == [] and c["errors"] == []
+    clip_row = rows["c1"]
+    assert clip_row["clip"] and clip_row["caption_rank"] == 1 and clip_row["captions"][0].startswith("pet-")
+    assert c["caption_r@1"] == 1.0 and c["caption_mrr"] == 1.0
+
+
+def test_eval_cli_names_a_target_video_the_library_does_not_hold(fixture_library, tmp_path):
+    db, _, _ = fixture_library
+    q = tmp_path / "q.jsonl"
+    q.write_text('{"id": "x1", "query": "ok", "targets": [{"video": "holiday.mp4", "start": 0, "end": 2}]}\n',
+                 encoding="utf-8")
+    proc = run_cli("eval", "--db", db, q, check_rc=2)
+    assert proc.stderr.strip() == f"error: {q}: x1: targets[0].video 'holiday.mp4' is not in the library"
