@@ -12,7 +12,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 ROOT = Path(__file__).resolve().parent.parent
 VIDEOS = ROOT / "fixtures" / "videos"
-CAPTIONS = ROOT / "fixtures" / "captions"
 GROUND_TRUTH = VIDEOS / "ground_truth.json"
 
 
@@ -68,20 +67,3 @@ def searcher(fixture_library):
     library = Library.open(db, readonly=True)
     yield Searcher(library)
     library.close()
-
-
-@pytest.fixture(scope="session")
-def caption_library(fixture_library, tmp_path_factory, processor):
-    """A copy of the indexed fixture library with the fixture captions added."""
-    from vidsearch.captions import embed_captions, prepare_captions, read_captions
-    from vidsearch.store import Library
-
-    db, _, videos = fixture_library
-    copy = tmp_path_factory.mktemp("captions") / "db"
-    shutil.copytree(db, copy)
-    caps, _ = read_captions(CAPTIONS / "captions.jsonl")
-    prepared, _ = prepare_captions(caps)
-    with Library.open(copy) as lib:
-        lib.put_captions(embed_captions(prepared, processor.text_encoder))
-        lib.commit()
-    return copy, videos

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ from vidsearch.evaluate import (EvalFileError, EvalQuery, QueryOutcome, Target, 
 from vidsearch.types import Moment
 
 from .altered_clips import make_altered_clip
+from .conftest import ROOT
 
 
 def moment(video: str, start: float, end: float, jump: float | None = None, score: float = 0.5) -> Moment:
@@ -138,11 +140,13 @@ def test_eval_cli_rejects_a_bad_file_in_one_line_before_loading_anything(tmp_pat
     assert proc.stderr.strip() == f"error: {q}:1: targets[0].end missing"
 
 
-def test_eval_on_the_fixture_library(caption_library, truth, tmp_path):
+def test_eval_on_the_fixture_library(fixture_library, truth, tmp_path):
     """Four queries with k=1: two whose first answer is right (a spoken line, the cat scene), one
     whose target the first answer cannot be (its words are said in another video), one with no
     right answer; and one cropped, muted cut of the cat scene. Every number follows by hand."""
-    db, videos = caption_library
+    _, _, videos = fixture_library
+    db = tmp_path / "db"
+    shutil.copytree(fixture_library[0], db)
     weasels = next(u for u in truth["videos"]["rocket_launch.mp4"]["utterances"] if u["text"].startswith("Weasels"))
     cat = next(s for s in truth["videos"]["cat and yarn.mp4"]["shots"] if s["subject"] == "cat")
     lines = [
@@ -161,7 +165,8 @@ def test_eval_on_the_fixture_library(caption_library, truth, tmp_path):
     clips.write_text(json.dumps({"id": "c1", "file": "cat cut.mp4", "source": {"video": "cat and yarn.mp4", "start": 4.0},
                                  "captions": ["pet-001", "pet-002", "pet-003"]}) + "\n", encoding="utf-8")
     details = tmp_path / "details.jsonl"
-    proc = run_cli("eval", "--db", db, q, "-k", "1", "--clips", clips, "--json", "--out", details)
+    proc = run_cli("eval", "--db", db, q, "-k", "1", "--clips", clips, "--json", "--out", details,
+                   "--captions", ROOT / "fixtures" / "captions" / "captions.jsonl")
     report = json.loads(proc.stdout)
     rows = {r["id"]: r for r in map(json.loads, details.read_text(encoding="utf-8").splitlines())}
 

@@ -9,9 +9,9 @@ import sys
 import pytest
 
 from .altered_clips import ALTERATIONS, make_altered_clip
-from .conftest import CAPTIONS, VIDEOS
+from .conftest import ROOT, VIDEOS
 
-
+CAPTIONS = ROOT / "fixtures" / "captions"
 EXPECTED = json.loads((CAPTIONS / "expected.json").read_text(encoding="utf-8"))
 ALTERED = ["reencode", "scaled", "cropped", "muted", "all"]
 #: Scenes no offline channel can describe: no ImageNet class for the subject (the tagger calls
@@ -35,6 +35,23 @@ def clip_window(scene: dict) -> tuple[float, float]:
     """A cut inside the scene: 1 s in, up to 5 s long (shorter scenes give shorter cuts)."""
     start = scene["start"] + min(1.0, 0.2 * (scene["end"] - scene["start"]))
     return start, min(5.0, scene["end"] - start)
+
+
+@pytest.fixture(scope="module")
+def caption_library(fixture_library, tmp_path_factory, processor):
+    """A copy of the indexed fixture library with the fixture captions added."""
+    from vidsearch.captions import embed_captions, prepare_captions, read_captions
+    from vidsearch.store import Library
+
+    db, _, videos = fixture_library
+    copy = tmp_path_factory.mktemp("captions") / "db"
+    shutil.copytree(db, copy)
+    caps, _ = read_captions(CAPTIONS / "captions.jsonl")
+    prepared, _ = prepare_captions(caps)
+    with Library.open(copy) as lib:
+        lib.put_captions(embed_captions(prepared, processor.text_encoder))
+        lib.commit()
+    return copy, videos
 
 
 @pytest.fixture(scope="module")

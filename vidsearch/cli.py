@@ -429,8 +429,22 @@ def captions_add(
 ) -> None:
     """Add captions to the library's corpus; re-adding an id replaces that caption."""
     _quiet_third_party()
-    from .captions import embed_captions, library_synonyms, prepare_captions, read_captions
-    from .search import Searcher
+    captions, problems, cleaning = _read_captions_input(file, rules, synonyms, skip_invalid)
+    summary = _store_captions(db, captions, problems, cleaning, synonyms, clean)
+    if as_json:
+        _print_json(summary)
+    else:
+        err.print(f"added {summary['added']}, replaced {summary['replaced']}, skipped {summary['skipped']}"
+                  f" — {summary['captions']} captions in {db}", highlight=False)
+    if not summary["added"] + summary["replaced"]:
+        raise typer.Exit(1)
+
+
+def _read_captions_input(file: Path, rules: Path | None = None, synonyms: Path | None = None,
+                         skip_invalid: bool = False):
+    """(captions, problems, cleaning rules) from a captions file, checked before any library is
+    touched; a bad file or option exits 2 with one line."""
+    from .captions import read_captions
     from .textclean import load_rules
 
     for option, given in (("FILE", file), ("--rules", rules), ("--synonyms", synonyms)):
@@ -445,6 +459,16 @@ def captions_add(
             load_synonyms(synonyms)  # a broken file fails here, before the library is touched
     except ValueError as exc:
         _fail(str(exc).splitlines()[0], 2)
+    return captions, problems, cleaning
+
+
+def _store_captions(db: Path, captions, problems: list[str], cleaning, synonyms: Path | None = None,
+                    clean: bool = True) -> dict:
+    """Clean, embed and commit captions into the library at ``db``; prints notes and skipped
+    rows, returns the summary (added, replaced, skipped, captions, visual)."""
+    from .captions import embed_captions, library_synonyms, prepare_captions
+    from .search import Searcher
+
     library = _open_writer(db)
     with library:
         if synonyms is not None:
@@ -454,7 +478,7 @@ def captions_add(
         else:
             table = library_synonyms(library)
         prepared, empty = prepare_captions(captions, rules=cleaning, synonyms=table, clean=clean)
-        problems += empty
+        problems = problems + empty
         searcher = Searcher(library)
         with err.status(f"embedding {len(prepared)} captions", spinner="dots"):
             rows = embed_captions(prepared, searcher.text_encoder, searcher.clip)
@@ -466,15 +490,8 @@ def captions_add(
         err.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
     for problem in problems:
         err.print(f"skipped: {problem}", highlight=False, markup=False, soft_wrap=True)
-    summary = {"added": len(rows) - len(replaced), "replaced": len(replaced), "skipped": len(problems),
-               "captions": total, "visual": searcher.clip is not None}
-    if as_json:
-        _print_json(summary)
-    else:
-        err.print(f"added {summary['added']}, replaced {summary['replaced']}, skipped {summary['skipped']}"
-                  f" — {total} captions in {db}", highlight=False)
-    if not rows:
-        raise typer.Exit(1)
+    return {"added": len(rows) - len(replaced), "replaced": len(replaced), "skipped": len(problems),
+            "captions": total, "visual": searcher.clip is not None}
 
 
 @captions_app.command("list")
@@ -622,6 +639,7 @@ def eval_(
     preset: PresetOption = None,
     weights: Annotated[Optional[str], typer.Option(help="Per-channel weights overriding the preset, e.g. speech=1,ocr=0.5.")] = None,
     index_dir: Annotated[Optional[Path], typer.Option("--index", metavar="DIR", help="First index this folder into --db (default pipeline) and report the indexing time.")] = None,
+    captions: Annotated[Optional[Path], typer.Option("--captions", metavar="FILE", help="Add these captions (JSONL or CSV, as `captions add`) to --db before scoring the clips.")] = None,
     out_file: Annotated[Optional[Path], typer.Option("--out", metavar="FILE", help="Write per-query (and per-clip) details as JSON Lines: rank of the first right result, top 3, latency.")] = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -641,6 +659,7 @@ def eval_(
         resolve_weights(preset, parse_weights(weights))
     except (EvalFileError, WeightsError) as exc:
         _fail(str(exc), 2)
+    caption_input = _read_captions_input(captions) if captions is not None else None
     index_summary = None
     if index_dir is not None:
         if not index_dir.is_dir():
@@ -650,6 +669,10 @@ def eval_(
         index_summary = {"indexed": len(report.indexed), "skipped": len(report.skipped), "failed": len(report.failed),
                          "media_seconds": round(report.media_seconds, 1), "wall_seconds": round(report.wall_seconds, 1),
                          "x_real_time": round(report.media_seconds / report.wall_seconds, 2) if report.wall_seconds else 0.0}
+    if caption_input is not None:
+        added = _store_captions(db, *caption_input)
+        err.print(f"captions: added {added['added']}, replaced {added['replaced']}, skipped {added['skipped']}",
+                  highlight=False)
     overrides, library = _open_for_queries(db, weights)
     with library:
         videos = [os.fsdecode(v.path) for v in library.videos() if v.status == "indexed"]
