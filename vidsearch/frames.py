@@ -176,11 +176,36 @@ def luma_stats(rgb: np.ndarray) -> tuple[float, float]:
     return float(gray.mean()), float(gray.std())
 
 
+#: Rows and columns at a frame's edge whose brightest pixel is darker than this are letterbox or
+#: pillarbox bars (a 16:9 bumper shown inside a 9:16 frame).
+BAR_LUMA = 24
+#: Bars are cropped only when the picture between them keeps at least this share of each side.
+MIN_BOX_SHARE = 0.25
+
+
+def content_box(rgb: np.ndarray) -> tuple[slice, slice]:
+    """The picture inside black letterbox/pillarbox bars: (rows, columns) of ``rgb``."""
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    rows = np.flatnonzero(gray.max(axis=1) > BAR_LUMA)
+    cols = np.flatnonzero(gray.max(axis=0) > BAR_LUMA)
+    h, w = gray.shape
+    if rows.size == 0 or cols.size == 0:
+        return slice(0, h), slice(0, w)
+    r0, r1, c0, c1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    if (r1 - r0) < MIN_BOX_SHARE * h or (c1 - c0) < MIN_BOX_SHARE * w:
+        return slice(0, h), slice(0, w)
+    return slice(r0, r1), slice(c0, c1)
+
+
 def frame_signature(rgb: np.ndarray) -> tuple[float, float, int]:
-    """(luma mean, luma std, dhash) from one 64x36 thumbnail: the per-frame cost of trimming."""
-    thumb = cv2.resize(rgb, (64, 36), interpolation=cv2.INTER_AREA)
-    mean, std = luma_stats(thumb)
-    return mean, std, dhash(thumb)
+    """(luma mean, luma std, dhash) from 64x36 thumbnails: the per-frame cost of trimming.
+
+    Luma is measured over the whole frame (black-frame detection); the hash over the picture
+    inside any black bars, so a bumper letterboxed into another aspect ratio hashes like itself.
+    """
+    mean, std = luma_stats(cv2.resize(rgb, (64, 36), interpolation=cv2.INTER_AREA))
+    rows, cols = content_box(rgb)
+    return mean, std, dhash(cv2.resize(rgb[rows, cols], (64, 36), interpolation=cv2.INTER_AREA))
 
 
 def decode_jpeg(data: bytes) -> np.ndarray:

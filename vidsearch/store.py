@@ -1418,6 +1418,8 @@ def _pack_fingerprint(fp: Fingerprint) -> bytes:
     buf = io.BytesIO()
     np.savez(buf, head_hashes=np.asarray(fp.head_hashes), tail_hashes=np.asarray(fp.tail_hashes),
              head_audio=np.asarray(fp.head_audio), tail_audio=np.asarray(fp.tail_audio),
+             head_luma=np.asarray(fp.head_luma, np.float32), tail_luma=np.asarray(fp.tail_luma, np.float32),
+             head_loud=np.asarray(fp.head_loud, np.float32), tail_loud=np.asarray(fp.tail_loud, np.float32),
              scalars=np.array([fp.hash_fps, fp.audio_fps, fp.duration], dtype=np.float64))
     return buf.getvalue()
 
@@ -1425,9 +1427,11 @@ def _pack_fingerprint(fp: Fingerprint) -> bytes:
 def _unpack_fingerprint(data: bytes) -> Fingerprint:
     with np.load(io.BytesIO(data), allow_pickle=False) as z:
         hash_fps, audio_fps, duration = (float(x) for x in z["scalars"])
+        # Libraries from before the luma/loudness arrays: empty, and bumper search falls back.
+        extra = {k: z[k] for k in ("head_luma", "tail_luma", "head_loud", "tail_loud") if k in z.files}
         return Fingerprint(head_hashes=z["head_hashes"], tail_hashes=z["tail_hashes"], hash_fps=hash_fps,
                            head_audio=z["head_audio"], tail_audio=z["tail_audio"], audio_fps=audio_fps,
-                           duration=duration)
+                           duration=duration, **extra)
 
 
 def _to_ranges(labels: Iterable[int]) -> list[list[int]]:

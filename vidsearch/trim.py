@@ -29,6 +29,13 @@ MIN_BUMPER_S = 1.0
 EDGE_SLACK_S = 1.5
 #: Audio fingerprints of the same jingle differ in fewer bits than this.
 MAX_AUDIO_BER = 0.35
+#: A bumper never takes more than this share of a video: a match that long is a duplicate or a
+#: templated video (same picture, different voice-over), which is content.
+MAX_BUMPER_SHARE = 0.5
+#: Frames darker than this (mean luma) are part of a fade to or from black.
+FADE_LUMA = 40.0
+#: A span has sound when at least this share of it is louder than SILENCE_DB.
+SOUND_SHARE = 0.3
 
 BLACK_LUMA = 20.0
 BLACK_STD = 8.0
@@ -56,11 +63,17 @@ class FrameStats:
         self.luma_std.append(std)
         self.hashes.append(h)
 
+    def _at(self, grid: np.ndarray) -> np.ndarray:
+        times = np.asarray(self.times)
+        return np.clip(np.searchsorted(times, grid + 1e-6, side="right") - 1, 0, len(times) - 1)
+
     def hashes_at(self, grid: np.ndarray) -> np.ndarray:
         """Hash of the frame on screen at each time of ``grid``."""
-        times = np.asarray(self.times)
-        idx = np.clip(np.searchsorted(times, grid + 1e-6, side="right") - 1, 0, len(times) - 1)
-        return np.asarray(self.hashes, dtype=np.uint64)[idx]
+        return np.asarray(self.hashes, dtype=np.uint64)[self._at(grid)]
+
+    def luma_at(self, grid: np.ndarray) -> np.ndarray:
+        """Mean luma of the frame on screen at each time of ``grid``."""
+        return np.asarray(self.luma_mean, dtype=np.float32)[self._at(grid)]
 
 
 def _silent(analysis: AudioAnalysis | None, start: float, end: float) -> bool:
@@ -70,11 +83,26 @@ def _silent(analysis: AudioAnalysis | None, start: float, end: float) -> bool:
     return seg.size == 0 or float(np.max(seg)) < SILENCE_DB
 
 
+def _unique_picture(hashes: np.ndarray, times: np.ndarray, span: Span) -> bool:
+    """Whether the still picture of ``span`` appears nowhere else in the video. A held last
+    frame of a moving shot repeats that shot (padding); a slide shown only at the end, a closing
+    page of homework, is content."""
+    inside = (times >= span.start) & (times < span.end)
+    if not inside.any() or inside.all():
+        return True
+    still = hashes[inside][len(hashes[inside]) // 2]
+    if still == 0:
+        return False  # a flat picture (a plain colour) says nothing: padding
+    return not bool((hamming(hashes[~inside], still) <= HASH_MATCH_BITS).any())
+
+
 def video_trims(stats: FrameStats, analysis: AudioAnalysis | None, duration: float) -> list[Span]:
     """Black (or frozen-and-silent) heads and tails of one video.
 
     A black head/tail is dropped when it is silent or the video has no audio; a frozen picture is
-    dropped only when silent too (a still photo with a voice over it is content, not padding).
+    dropped only when silent too (a still photo with a voice over it is content, not padding),
+    and only when the picture is also shown elsewhere in the video (a held frame), never a
+    picture shown only there.
     """
     if not stats.times:
         return []
@@ -101,23 +129,41 @@ def video_trims(stats: FrameStats, analysis: AudioAnalysis | None, duration: flo
             min_len = MIN_FROZEN_S if kind == "frozen" else MIN_TRIM_S
             if span.duration < min_len or not _silent(analysis, span.start, span.end):
                 continue
-            if kind == "frozen" and analysis is None:
-                continue  # no audio: a still shot is content
+            if kind == "frozen" and (analysis is None or _unique_picture(hashes, times, span)):
+                continue  # no audio, or a picture shown only here (a closing slide): content
             spans.append(span)
             break  # black wins over frozen for the same edge
     return spans
 
 
+def _loudness(track: AudioTrack, grid: np.ndarray, step: float) -> np.ndarray:
+    """Sound level (dBFS) of each ``step``-long window starting at the times of ``grid``."""
+    y = np.asarray(track.samples, dtype=np.float32)
+    sr = track.sample_rate
+    n = max(1, int(round(step * sr)))
+    out = np.full(len(grid), -120.0, np.float32)
+    for i, t in enumerate(grid):
+        a = int(t * sr)
+        w = y[a:a + n]
+        if w.size:
+            out[i] = 10.0 * np.log10(float(np.mean(w.astype(np.float64) ** 2)) + 1e-12)
+    return out
+
+
 def make_fingerprint(stats: FrameStats, track: AudioTrack | None, duration: float) -> Fingerprint:
-    """Head/tail frame-hash and audio signatures of one video, for library-wide bumper search."""
+    """Head/tail frame-hash, luma, loudness and audio signatures of one video, for the
+    library-wide bumper search."""
     span = min(SIGNATURE_S, duration)
     head_grid = np.arange(0.0, span, 1.0 / HASH_FPS)
     tail_grid = np.arange(duration - span, duration - 1e-6, 1.0 / HASH_FPS)
     empty = np.zeros(0, dtype=np.uint32)
     head_audio = tail_audio = empty
+    head_loud = tail_loud = np.zeros(0, np.float32)
     if track is not None and track.duration > 0.5:
         head_audio = audio_mod.audio_fingerprint(track, 0.0, span)
         tail_audio = audio_mod.audio_fingerprint(track, max(0.0, track.duration - span), track.duration)
+        head_loud = _loudness(track, head_grid, 1.0 / HASH_FPS)
+        tail_loud = _loudness(track, tail_grid, 1.0 / HASH_FPS)
     return Fingerprint(
         head_hashes=stats.hashes_at(head_grid),
         tail_hashes=stats.hashes_at(tail_grid),
@@ -126,6 +172,10 @@ def make_fingerprint(stats: FrameStats, track: AudioTrack | None, duration: floa
         tail_audio=tail_audio,
         audio_fps=float(audio_mod.AUDIO_FP_FPS),
         duration=duration,
+        head_luma=stats.luma_at(head_grid),
+        tail_luma=stats.luma_at(tail_grid),
+        head_loud=head_loud,
+        tail_loud=tail_loud,
     )
 
 
@@ -140,12 +190,7 @@ def _longest_diagonal(a: np.ndarray, b: np.ndarray, max_start: int) -> tuple[int
     """
     if len(a) == 0 or len(b) == 0:
         return 0, 0, 0
-    # Flat frames (hash 0) match nothing: a black or plain card says nothing about identity.
-    # Sparse hashes (a few strokes of text on a plain card) need a proportionally closer match,
-    # or every caption card would look like every other.
-    ones = np.maximum(_popcount(a)[:, None], _popcount(b)[None, :])
-    limit = np.minimum(HASH_MATCH_BITS, 0.35 * ones)
-    match = (hamming(a[:, None], b[None, :]) <= limit) & (a[:, None] != 0) & (b[None, :] != 0)
+    match = _hash_match(a[:, None], b[None, :])
     best = (0, 0, 0)
     for off in range(-max_start, max_start + 1):
         diag = np.diagonal(match, offset=off)  # pairs (i, i+off)
@@ -164,8 +209,74 @@ def _longest_diagonal(a: np.ndarray, b: np.ndarray, max_start: int) -> tuple[int
     return best
 
 
+def _hash_match(a: np.ndarray, b: np.ndarray, loose: bool = False) -> np.ndarray:
+    """Which hashes of ``a`` match those of ``b`` (pairwise, broadcasting).
+
+    Flat frames (hash 0) match nothing: a black or plain card says nothing about identity.
+    Sparse hashes (a few strokes of text on a plain card) need a proportionally closer match,
+    or every caption card would look like every other. ``loose`` doubles the tolerance, for
+    following a run already found through a fade.
+    """
+    ones = np.maximum(_popcount(a), _popcount(b))
+    limit = np.minimum(HASH_MATCH_BITS, 0.35 * ones) * (2.0 if loose else 1.0)
+    return (hamming(a, b) <= limit) & (a != 0) & (b != 0)
+
+
+def _extend(ea: "_Edge", eb: "_Edge", sa: int, sb: int, n: int, max_start: int) -> tuple[int, int, int, int]:
+    """Grow a matching run through the fades around it: (start_a, start_b, end_a, end_b) in samples.
+
+    Along the run's diagonal, a frame pair still belongs to the bumper while the pictures match
+    loosely or both are dark (a fade to or from black, where the hash goes flat). What is left
+    between the edge and the run's start, within the slack, joins it when it is all dark or flat
+    there: the bumper fading in from black.
+    """
+    def same(i: int, j: int) -> bool:
+        if _hash_match(ea.hashes[i], eb.hashes[j], loose=True):
+            return True
+        return ea.dark(i) and eb.dark(j)
+
+    ia, ib = sa + n, sb + n
+    while ia < len(ea.hashes) and ib < len(eb.hashes) and same(ia, ib):
+        ia, ib = ia + 1, ib + 1
+    while sa > 0 and sb > 0 and same(sa - 1, sb - 1):
+        sa, sb = sa - 1, sb - 1
+    if 0 < sa <= max_start and all(ea.dark(i) or ea.hashes[i] == 0 for i in range(sa)):
+        sa = 0
+    if 0 < sb <= max_start and all(eb.dark(i) or eb.hashes[i] == 0 for i in range(sb)):
+        sb = 0
+    return sa, sb, ia, ib
+
+
+@dataclass
+class _Edge:
+    """One video's head or tail signature, ordered from the edge inward."""
+
+    hashes: np.ndarray
+    luma: np.ndarray
+    loud: np.ndarray
+    audio: np.ndarray  # audio fingerprint words, in time order from ``audio_base``
+    audio_base: float
+
+    def dark(self, i: int) -> bool:
+        return bool(self.luma.size) and float(self.luma[i]) < FADE_LUMA
+
+    def sound(self, i0: int, i1: int) -> bool | None:
+        """Whether samples [i0, i1) have sound; None when the library predates loudness."""
+        if self.loud.size == 0:
+            return None if self.luma.size == 0 else False  # new fingerprint without audio: silent
+        seg = self.loud[i0:i1]
+        return bool(seg.size) and float((seg > SILENCE_DB).mean()) >= SOUND_SHARE
+
+
+def _edge(fp: Fingerprint, edge: str) -> _Edge:
+    if edge == "intro":
+        return _Edge(fp.head_hashes, fp.head_luma, fp.head_loud, fp.head_audio, 0.0)
+    return _Edge(fp.tail_hashes[::-1], fp.tail_luma[::-1], fp.tail_loud[::-1], fp.tail_audio,
+                 max(0.0, fp.duration - SIGNATURE_S))
+
+
 def _audio_agrees(fa: np.ndarray, fb: np.ndarray, fps: float, span_a: Span, span_b: Span) -> bool | None:
-    """True/False when both have audio over the spans, None when one of them has none."""
+    """True/False when both fingerprints cover the spans with sound, None when one has none."""
     if fa.size == 0 or fb.size == 0:
         return None
     a = fa[int(span_a.start * fps): int(span_a.end * fps)]
@@ -179,8 +290,15 @@ def _audio_agrees(fa: np.ndarray, fb: np.ndarray, fps: float, span_a: Span, span
     return audio_mod.fingerprint_ber(a, b, max_shift=10) <= MAX_AUDIO_BER
 
 
-def _edge_hashes(fp: Fingerprint, edge: str) -> np.ndarray:
-    return fp.head_hashes if edge == "intro" else fp.tail_hashes[::-1]
+def _support(sound_a: bool | None, sound_b: bool | None, agrees: bool | None) -> bool | None:
+    """What partner b says about a's span: True (picture and sound recur), None (picture only:
+    a's span is silent), False (a's sound is not b's: different speech or music over the same
+    picture is content)."""
+    if sound_a is None or sound_b is None:  # fingerprints from before loudness: the old rule
+        return agrees
+    if sound_a:
+        return bool(sound_b and agrees)
+    return None
 
 
 def _candidate_pairs(fingerprints: dict[int, Fingerprint], edge: str, max_start: int) -> set[tuple[int, int]]:
@@ -189,7 +307,7 @@ def _candidate_pairs(fingerprints: dict[int, Fingerprint], edge: str, max_start:
     band agrees; unrelated videos rarely do. Keeps the search near-linear in library size."""
     buckets: dict[tuple[int, int], set[int]] = {}
     for vid, fp in fingerprints.items():
-        for h in _edge_hashes(fp, edge)[: max_start + 1]:
+        for h in _edge(fp, edge).hashes[: max_start + 1]:
             h = int(h)
             if h == 0:
                 continue
@@ -204,43 +322,56 @@ def _candidate_pairs(fingerprints: dict[int, Fingerprint], edge: str, max_start:
     return {pair for pair, n in shared.items() if n >= 2}
 
 
+def _span(fp: Fingerprint, edge: str, i0: int, i1: int) -> Span:
+    """Samples [i0, i1) from the edge inward, as a span of the video."""
+    if edge == "intro":
+        return Span(i0 / HASH_FPS, min(fp.duration, i1 / HASH_FPS), "bumper-intro")
+    return Span(max(0.0, fp.duration - i1 / HASH_FPS), fp.duration - i0 / HASH_FPS, "bumper-outro")
+
+
 def find_bumpers(fingerprints: dict[int, Fingerprint]) -> dict[int, list[Span]]:
     """Intro/outro bumpers recurring across the library: video id -> spans (``bumper-intro``/``-outro``).
 
-    A pair of videos sharing the same opening (or ending) picture sequence is a bumper when their
-    audio agrees over it too; with no audio evidence (silent or missing audio), the picture must
-    recur in at least three videos, so two edits of one clip are not mistaken for a bumper.
+    A bumper is a span at a video's head or tail whose picture recurs in other videos and, where
+    the span has sound, whose sound recurs with it: the same picture under different speech (a
+    templated video) is content. A span with no sound needs its picture in at least two other
+    videos, or in one whose own bumper is confirmed by sound, so two edits of one clip are not
+    mistaken for a bumper. Runs are followed through fades to and from black. A bumper never
+    takes more than half a video (``MAX_BUMPER_SHARE``): a longer match is a duplicate or a
+    template, and the video keeps everything.
     """
     max_start = int(EDGE_SLACK_S * HASH_FPS)
-    # (video, edge) -> [(span, partner, audio_confirmed)]
-    matches: dict[tuple[int, str], list[tuple[Span, int, bool]]] = {}
+    # (video, edge) -> [(span, partner, support)]
+    matches: dict[tuple[int, str], list[tuple[Span, int, bool | None]]] = {}
     for edge in ("intro", "outro"):
         for ia, ib in sorted(_candidate_pairs(fingerprints, edge, max_start)):
             fa, fb = fingerprints[ia], fingerprints[ib]
-            sa, sb, n = _longest_diagonal(_edge_hashes(fa, edge), _edge_hashes(fb, edge), max_start)
-            length = n / HASH_FPS
-            if not (MIN_BUMPER_S <= length <= MAX_BUMPER_S):
+            ea, eb = _edge(fa, edge), _edge(fb, edge)
+            sa, sb, n = _longest_diagonal(ea.hashes, eb.hashes, max_start)
+            if n / HASH_FPS < MIN_BUMPER_S:
                 continue
-            if edge == "intro":
-                span_a = Span(sa / HASH_FPS, (sa + n) / HASH_FPS, "bumper-intro")
-                span_b = Span(sb / HASH_FPS, (sb + n) / HASH_FPS, "bumper-intro")
-                audio_a, audio_b, base_a, base_b = fa.head_audio, fb.head_audio, 0.0, 0.0
-            else:
-                span_a = Span(fa.duration - (sa + n) / HASH_FPS, fa.duration - sa / HASH_FPS, "bumper-outro")
-                span_b = Span(fb.duration - (sb + n) / HASH_FPS, fb.duration - sb / HASH_FPS, "bumper-outro")
-                audio_a, audio_b = fa.tail_audio, fb.tail_audio
-                base_a = max(0.0, fa.duration - SIGNATURE_S)
-                base_b = max(0.0, fb.duration - SIGNATURE_S)
-            rel_a = Span(span_a.start - base_a, span_a.end - base_a)
-            rel_b = Span(span_b.start - base_b, span_b.end - base_b)
-            agrees = _audio_agrees(audio_a, audio_b, fa.audio_fps, rel_a, rel_b)
-            if agrees is False:
+            sa, sb, enda, endb = _extend(ea, eb, sa, sb, n, max_start)
+            span_a, span_b = _span(fa, edge, sa, enda), _span(fb, edge, sb, endb)
+            if max(span_a.duration, span_b.duration) > MAX_BUMPER_S or \
+                    span_a.duration > MAX_BUMPER_SHARE * fa.duration or span_b.duration > MAX_BUMPER_SHARE * fb.duration:
                 continue
-            matches.setdefault((ia, edge), []).append((span_a, ib, bool(agrees)))
-            matches.setdefault((ib, edge), []).append((span_b, ia, bool(agrees)))
+            rel_a = Span(span_a.start - ea.audio_base, span_a.end - ea.audio_base)
+            rel_b = Span(span_b.start - eb.audio_base, span_b.end - eb.audio_base)
+            agrees = _audio_agrees(ea.audio, eb.audio, fa.audio_fps, rel_a, rel_b)
+            sound_a, sound_b = ea.sound(sa, enda), eb.sound(sb, endb)
+            for vid, span, partner, support in ((ia, span_a, ib, _support(sound_a, sound_b, agrees)),
+                                                (ib, span_b, ia, _support(sound_b, sound_a, agrees))):
+                if support is not False:
+                    matches.setdefault((vid, edge), []).append((span, partner, support))
+    heard = {key for key, ms in matches.items() if any(sup for _, _, sup in ms)}
     found: dict[int, list[Span]] = {}
-    for (vid, _edge), found_spans in matches.items():
-        confirmed = any(c for _, _, c in found_spans) or len({p for _, p, _ in found_spans}) >= 2
-        if confirmed:
-            found.setdefault(vid, []).append(max((s for s, _, _ in found_spans), key=lambda s: s.duration))
-    return {vid: sorted(spans, key=lambda s: s.start) for vid, spans in found.items()}
+    for (vid, edge), ms in matches.items():
+        partners = {p for _, p, _ in ms}
+        if (vid, edge) in heard or len(partners) >= 2 or any((p, edge) in heard for p in partners):
+            found.setdefault(vid, []).append(max((s for s, _, _ in ms), key=lambda s: s.duration))
+    out = {}
+    for vid, spans in found.items():
+        # Intro and outro together stay within the bound too.
+        if sum(s.duration for s in spans) <= MAX_BUMPER_SHARE * fingerprints[vid].duration:
+            out[vid] = sorted(spans, key=lambda s: s.start)
+    return out

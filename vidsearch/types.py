@@ -186,6 +186,12 @@ class Fingerprint:
     tail_audio: np.ndarray
     audio_fps: float
     duration: float
+    #: Mean luma (0..255) and sound level (dBFS, empty without audio) per sampled frame, in the
+    #: order of the hashes: fades and silence at the edges. Empty in libraries built before them.
+    head_luma: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    tail_luma: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    head_loud: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    tail_loud: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
 
 
 @dataclass
