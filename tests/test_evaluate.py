@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from vidsearch.evaluate import (EvalFileError, EvalQuery, QueryOutcome, Target, answer_metrics, auc, check_videos,
+from vidsearch.evaluate import (EvalFileError, EvalQuery, QueryOutcome, RemovableSpan, Target, answer_metrics, auc,
+                                check_videos, load_removable, score_removed,
                                 is_right, load_clips, load_queries, query_videos, summarise, video_matches)
 from vidsearch.types import Moment
 
@@ -201,3 +202,25 @@ def test_eval_cli_names_a_target_video_the_library_does_not_hold(fixture_library
                  encoding="utf-8")
     proc = run_cli("eval", "--db", db, q, check_rc=2)
     assert proc.stderr.strip() == f"error: {q}: x1: targets[0].video 'holiday.mp4' is not in the library"
+
+
+def test_trimming_is_scored_against_the_spans_to_cut(tmp_path):
+    truth = [RemovableSpan("a.mp4", 0.0, 3.0, "intro"), RemovableSpan("a.mp4", 27.0, 30.0, "outro"),
+             RemovableSpan("b.mp4", 0.0, 3.0, "intro")]
+    removed = {"/lib/a.mp4": [(0.2, 2.9, "bumper-intro")],                      # found: edges 0.2 / 0.1 off
+               "/lib/b.mp4": [(0.7, 2.8, "bumper-intro"), (18.0, 20.0, "frozen-tail")]}  # intro 0.7 off; 2 s of content
+    durations = {"/lib/a.mp4": 30.0, "/lib/b.mp4": 20.0}
+    results = [moment("a.mp4", 27.5, 30.0), moment("a.mp4", 5.0, 9.0), moment("b.mp4", 2.0, 6.0),
+               moment("b.mp4", 1.0, 4.0)]                                       # 1st and 4th mostly inside
+    r = score_removed(truth, removed, durations, results)
+    assert r["listed"] == 3 and r["found"] == round(1 / 3, 3)
+    assert {(m["video"], m["kind"]) for m in r["missed"]} == {("a.mp4", "outro"), ("b.mp4", "intro")}
+    assert next(m for m in r["missed"] if m["kind"] == "intro")["removed"] == [0.7, 2.8]
+    # content: (30 - 6) + (20 - 3) = 41 s; removed outside the listed spans: b's 2 s frozen tail
+    assert r["content_removed_s"] == 2.0 and r["content_removed"] == round(2 / 41, 3)
+    assert r["wrongly_removed"] == [{"video": "b.mp4", "kind": "frozen-tail", "start": 18.0, "end": 20.0, "content_s": 2.0}]
+    assert r["results_inside"] == 0.5
+    f = tmp_path / "spans.jsonl"
+    f.write_text('{"video": "a.mp4", "start": 0, "end": 3, "kind": "intro"}\n{"video": "a.mp4", "start": 5}\n')
+    with pytest.raises(EvalFileError, match=r"spans.jsonl:2: span.end missing"):
+        load_removable(f)

@@ -70,6 +70,10 @@ OcrRulesOption = Annotated[Optional[Path], typer.Option(metavar="JSON", help="Ex
 TagsOption = Annotated[bool, typer.Option("--tags/--no-tags", help="Visual tags from the bundled ImageNet classifier (+ CLIP zero-shot).")]
 TagVocabularyOption = Annotated[Optional[Path], typer.Option(metavar="JSON", help="Labels for CLIP zero-shot tags: a JSON list of {\"en\", \"zh\"} (default: the bundled list).")]
 RetryFailedOption = Annotated[bool, typer.Option(help="Retry files that failed before even if unchanged.")]
+KeepBumpersOption = Annotated[Optional[bool], typer.Option(
+    "--keep-bumpers/--drop-bumpers",
+    help="Keep intros and outros that recur across the library (remembered by the library; "
+         "default: drop them, or what the library was last told).")]
 
 
 def _make_processor(db: Path, whisper: str | None, text_encoder: str, clip: str | None, clip_checkpoint: Path | None,
@@ -104,8 +108,11 @@ def _make_processor(db: Path, whisper: str | None, text_encoder: str, clip: str 
     return processor, clip_spec, clip_path
 
 
-def _open_for_indexing(db: Path, processor, text_encoder: str, clip_spec: str | None, clip_path: Path | None):
-    """The library at ``db`` opened (or created) as the writer for ``processor``'s vectors."""
+def _open_for_indexing(db: Path, processor, text_encoder: str, clip_spec: str | None, clip_path: Path | None,
+                       keep_bumpers: bool | None = None):
+    """The library at ``db`` opened (or created) as the writer for ``processor``'s vectors;
+    ``keep_bumpers`` (when given) is remembered by the library."""
+    from .indexer import KEEP_BUMPERS
     from .store import Library, LibraryError
 
     try:
@@ -120,6 +127,8 @@ def _open_for_indexing(db: Path, processor, text_encoder: str, clip_spec: str | 
         _fail(f"{db} was built with --text-encoder {built_with}; use it again, or index into a new --db")
     if built_with is None:
         library.set_setting("text_encoder", text_encoder)
+    if keep_bumpers is not None:
+        library.set_setting(KEEP_BUMPERS, "1" if keep_bumpers else "0")
     if processor.clip is not None and "visual" in library.layout and library.setting("clip_model") is None:
         # Queries must encode text with the same CLIP: remember how to load it.
         library.set_setting("clip", clip_spec or "")
@@ -129,12 +138,12 @@ def _open_for_indexing(db: Path, processor, text_encoder: str, clip_spec: str | 
 
 
 def _index_into(db: Path, paths: list[Path], processor, text_encoder: str, clip_spec: str | None,
-                clip_path: Path | None, retry_failed: bool = False):
+                clip_path: Path | None, retry_failed: bool = False, keep_bumpers: bool | None = None):
     """Index ``paths`` into ``db`` with a progress bar; prints one line per failed file, returns the report."""
     from .indexer import collect_files, index_paths
 
     files, missing = collect_files(paths)
-    library = _open_for_indexing(db, processor, text_encoder, clip_spec, clip_path)
+    library = _open_for_indexing(db, processor, text_encoder, clip_spec, clip_path, keep_bumpers)
     with library, Progress(
         TextColumn("[bold]indexing"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
         TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True, disable=not err.is_terminal,
@@ -171,6 +180,7 @@ def index(
     tags: TagsOption = True,
     tag_vocabulary: TagVocabularyOption = None,
     retry_failed: RetryFailedOption = False,
+    keep_bumpers: KeepBumpersOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
 ) -> None:
     """Index video files and folders into the library at --db. Unchanged files are skipped;
@@ -178,7 +188,7 @@ def index(
     _quiet_third_party()
     processor, clip_spec, clip_path = _make_processor(db, whisper, text_encoder, clip, clip_checkpoint, ocr,
                                                       ocr_rules, tags, tag_vocabulary)
-    report = _index_into(db, paths, processor, text_encoder, clip_spec, clip_path, retry_failed)
+    report = _index_into(db, paths, processor, text_encoder, clip_spec, clip_path, retry_failed, keep_bumpers)
     if as_json:
         _print_json(report.to_json())
     else:
@@ -216,6 +226,7 @@ def reindex(
     ocr_rules: OcrRulesOption = None,
     tags: TagsOption = True,
     tag_vocabulary: TagVocabularyOption = None,
+    keep_bumpers: KeepBumpersOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan (--dry-run) or the report as JSON on stdout.")] = False,
 ) -> None:
     """Bring the library at --db in line with LIBRARY_DIR: index new files, redo changed ones
@@ -250,7 +261,7 @@ def reindex(
         return
     processor, clip_spec, clip_path = _make_processor(db, whisper, text_encoder, clip, clip_checkpoint, ocr,
                                                       ocr_rules, tags, tag_vocabulary)
-    library = _open_for_indexing(db, processor, text_encoder, clip_spec, clip_path)
+    library = _open_for_indexing(db, processor, text_encoder, clip_spec, clip_path, keep_bumpers)
     with library:
         plan = plan_reindex(library, library_dir, retry_failed=retry_failed)
         on_disk = sum(len(x) for x in (plan.new, plan.changed, plan.retry, plan.touched, plan.renamed,
@@ -617,6 +628,17 @@ def _print_eval(summary: dict) -> None:
         ix = summary["index"]
         out.print(f"indexing: {ix['indexed']} videos, {ix['media_seconds']:.1f} s of video in {ix['wall_seconds']:.1f} s "
                   f"({ix['x_real_time']:.1f}x real time), {ix['failed']} failed", highlight=False)
+    if "removed" in summary:
+        r = summary["removed"]
+        out.print(f"trimming: {r['listed']} spans to cut, found {_metric(r['found'])} (edges within 0.3 s); content "
+                  f"removed {_metric(r['content_removed'])} ({r['content_removed_s']:.1f} s); results inside spans "
+                  f"to cut {_metric(r['results_inside'])}", highlight=False, soft_wrap=True)
+        for m in r["missed"]:
+            out.print(f"  missed {m['kind']}: {m['video']} {m['start']:.2f}-{m['end']:.2f} (removed: {m['removed']})",
+                      highlight=False, markup=False)
+        for w in r["wrongly_removed"]:
+            out.print(f"  content removed as {w['kind']}: {w['video']} {w['start']:.2f}-{w['end']:.2f} "
+                      f"({w['content_s']:.2f} s)", highlight=False, markup=False)
     if "clips" in summary:
         c = summary["clips"]
         out.print(f"clips: {c['n']}; captions r@1 {_metric(c['caption_r@1'])}, r@5 {_metric(c['caption_r@5'])}, "
@@ -639,6 +661,7 @@ def eval_(
     preset: PresetOption = None,
     weights: Annotated[Optional[str], typer.Option(help="Per-channel weights overriding the preset, e.g. speech=1,ocr=0.5.")] = None,
     index_dir: Annotated[Optional[Path], typer.Option("--index", metavar="DIR", help="First index this folder into --db (default pipeline) and report the indexing time.")] = None,
+    removable: Annotated[Optional[Path], typer.Option("--removed", metavar="SPANS.jsonl", help="Also check trimming: one span per line that should be cut ({video, start, end, kind}: recurring intros/outros, padding).")] = None,
     captions: Annotated[Optional[Path], typer.Option("--captions", metavar="FILE", help="Add these captions (JSONL or CSV, as `captions add`) to --db before scoring the clips.")] = None,
     out_file: Annotated[Optional[Path], typer.Option("--out", metavar="FILE", help="Write per-query (and per-clip) details as JSON Lines: rank of the first right result, top 3, latency.")] = None,
     as_json: JsonOption = False,
@@ -650,12 +673,13 @@ def eval_(
     _quiet_third_party()
     from .encoders import EncoderUnavailable
     from .evaluate import (EvalFileError, EvalReport, check_videos, clip_videos, load_clips, load_queries,
-                           query_videos, run_clips, run_queries)
+                           load_removable, query_videos, run_clips, run_queries, score_removed)
     from .fusion import WeightsError, parse_weights, resolve_weights
 
     try:  # every file is checked before anything is indexed or scored
         qs = load_queries(queries)
         cs = load_clips(clips) if clips is not None else []
+        rs = load_removable(removable) if removable is not None else None
         resolve_weights(preset, parse_weights(weights))
     except (EvalFileError, WeightsError) as exc:
         _fail(str(exc), 2)
@@ -679,6 +703,7 @@ def eval_(
         try:
             check_videos(query_videos(qs), videos, str(queries))
             check_videos(clip_videos(cs), videos, str(clips))
+            check_videos([(f"{r.video} {r.start}-{r.end}", r.video) for r in rs or []], videos, str(removable))
         except EvalFileError as exc:
             _fail(str(exc), 2)
         from .search import Searcher
@@ -700,9 +725,15 @@ def eval_(
                 task = bar.add_task("clips", total=len(cs))
                 clip_outcomes = run_clips(lambda f, n: matcher.match(f, n, preset=preset, weights=overrides), cs, k,
                                           progress=lambda _: bar.advance(task))
+        removed_summary = None
+        if rs is not None:
+            live = [v for v in library.videos() if v.status == "indexed"]
+            removed_summary = score_removed(
+                rs, {os.fsdecode(v.path): [(s.start, s.end, s.kind) for s in library.removed_spans(v.id)] for v in live},
+                {os.fsdecode(v.path): v.duration or 0.0 for v in live}, [m for o in outcomes for m in o.results])
     for note in searcher.notes:
         err.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
-    result = EvalReport(outcomes, k, clip_outcomes, index_summary)
+    result = EvalReport(outcomes, k, clip_outcomes, index_summary, removed_summary)
     summary = result.summary()
     if out_file is not None:
         with open(out_file, "w", encoding="utf-8") as fh:
@@ -744,9 +775,12 @@ def delete(
 @app.command()
 def info(
     db: DbOption,
+    videos_wanted: Annotated[Optional[list[Path]], typer.Argument(metavar="[VIDEO]...", help="Only these videos (paths as indexed, or file names).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
 ) -> None:
-    """What the library holds: videos (indexed or failed, with reasons), segments, vector layout."""
+    """What the library holds: videos (indexed or failed, with reasons), segments, vector layout,
+    and the spans removed from each video (black or frozen heads and tails, recurring intros and
+    outros) with their kind."""
     from .store import Library, LibraryError
 
     try:
@@ -755,20 +789,30 @@ def info(
         _fail(str(exc), 2)
     with library:
         stats = library.stats()
+        rows = library.videos()
+        if videos_wanted:
+            wanted = {os.fsencode(p) for p in videos_wanted} | {os.fsencode(p.resolve()) for p in videos_wanted}
+            rows = [v for v in rows if os.fsencode(v.path) in wanted or os.fsencode(v.path.name) in wanted]
+            if not rows:
+                _fail(f"not in {db}: {', '.join(os.fsdecode(p) for p in videos_wanted)}", 1)
         videos = [
             {"video_id": v.id, "video": os.fsdecode(v.path), "status": v.status, "error": v.error,
-             "duration": v.duration, "segments": v.n_segments, "language": v.language}
-            for v in library.videos()
+             "duration": v.duration, "segments": v.n_segments, "language": v.language,
+             "removed": [{"start": round(s.start, 2), "end": round(s.end, 2), "kind": s.kind}
+                         for s in library.removed_spans(v.id)]}
+            for v in rows
         ]
     if as_json:
         _print_json({"stats": stats, "videos": videos})
         return
     table = Table(title=f"{db}: {len(videos)} videos")
-    for col in ("id", "video", "status", "duration", "segments", "language / error"):
+    for col in ("id", "video", "status", "duration", "segments", "language / error", "removed"):
         table.add_column(col, overflow="fold")
     for v in videos:
+        removed = ", ".join(f"{s['kind']} {s['start']:.1f}-{s['end']:.1f}" for s in v["removed"])
         table.add_row(str(v["video_id"]), v["video"], v["status"], f"{v['duration'] or 0:.1f}", str(v["segments"] or 0),
-                      (v["error"] or v["language"] or "") if v["status"] != "indexed" else (v["language"] or ""))
+                      (v["error"] or v["language"] or "") if v["status"] != "indexed" else (v["language"] or ""),
+                      removed)
     out.print(table)
 
 

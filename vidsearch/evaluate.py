@@ -41,7 +41,14 @@ A **clip file** (``--clips``), for ``match-clip``, one clip per line::
     {"id": "c03", "file": "clips/c03.mp4", "source": {"video": "cat and yarn.mp4", "start": 4.0},
      "captions": ["pet-001", "pet-003"]}
 
-(``file`` relative to the clip file's folder). Caption metrics: ``r@1``, ``r@5`` (a right caption
+(``file`` relative to the clip file's folder).
+
+A **removable-spans file** (``--removed``) lists what should be cut from each video, one span per
+line: ``{"video": "cat and yarn.mp4", "start": 0.0, "end": 3.0, "kind": "intro"}`` (recurring
+intros and outros; black or frozen padding may be listed too, kind ``padding``). The report says
+which share of them the library removed with both edges within :data:`EDGE_SLACK_S` (0.3 s),
+how much content (everything not listed) was removed, and the share of returned results that
+lie mostly inside a listed span (a result a user would skip). Caption metrics: ``r@1``, ``r@5`` (a right caption
 among the first 1 / 5) and ``mrr``; ``source_found``: the first "source" moment is the clip's video
 and starts within :data:`SOURCE_SLACK_S` (1 s) of where the clip was cut; every "source" moment in
 another video is listed as a **false source** (a user would believe it).
@@ -66,6 +73,8 @@ MIN_IOU = 0.3
 JUMP_SLACK_S = 1.0
 #: A clip's source moment is right when it starts within this many seconds of the cut.
 SOURCE_SLACK_S = 1.0
+#: A removed span matches a listed one when both its edges are this close (seconds).
+EDGE_SLACK_S = 0.3
 #: Results kept per query in the per-query details.
 DETAIL_TOP = 3
 
@@ -96,6 +105,16 @@ class EvalQuery:
     @property
     def answerable(self) -> bool:
         return bool(self.targets)
+
+
+@dataclass(frozen=True)
+class RemovableSpan:
+    """A span that should be cut from a video: a recurring intro/outro, or padding."""
+
+    video: str
+    start: float
+    end: float
+    kind: str = ""
 
 
 @dataclass(frozen=True)
@@ -218,6 +237,19 @@ def load_clips(path: Path | str) -> list[EvalClip]:
     if not clips:
         raise EvalFileError(f"{path}: no clips")
     return clips
+
+
+def load_removable(path: Path | str) -> list[RemovableSpan]:
+    """Read and check a removable-spans file (see the module docstring)."""
+    spans = []
+    for n, obj in _records(Path(path)):
+        where = f"{path}:{n}"
+        video = _text(obj, "video", where)
+        start, end = _seconds(obj, "start", where + ": span"), _seconds(obj, "end", where + ": span")
+        if end <= start:
+            raise EvalFileError(f"{where}: end ({end}) must be after start ({start})")
+        spans.append(RemovableSpan(video, start, end, _text(obj, "kind", where, required=False)))
+    return spans
 
 
 # ----------------------------------------------------------------------------- matching
@@ -502,6 +534,63 @@ def summarise_clips(outcomes: list[ClipOutcome]) -> dict:
     }
 
 
+# ----------------------------------------------------------------------------- scoring trims
+
+
+def _overlap(spans: Iterable[tuple[float, float]], start: float, end: float) -> float:
+    """Seconds of [start, end) covered by the union of ``spans``."""
+    covered, cur = 0.0, start
+    for a, b in sorted(spans):
+        lo, hi = max(a, cur), min(b, end)
+        if hi > lo:
+            covered += hi - lo
+            cur = hi
+    return covered
+
+
+def score_removed(truth: list[RemovableSpan], removed: dict[str, list[tuple[float, float, str]]],
+                  durations: dict[str, float], results: Iterable[Moment] = ()) -> dict:
+    """Compare the spans a library removed with the spans that should go.
+
+    ``removed``: library video path -> [(start, end, kind)]; ``durations``: path -> seconds;
+    ``results``: every result returned to the queries (to count those inside listed spans).
+    """
+    def spans_of(video: str) -> list[RemovableSpan]:
+        return [t for t in truth if video_matches(video, t.video)]
+
+    found = 0
+    missed = []
+    for t in truth:
+        got = [r for v, rs in removed.items() if video_matches(v, t.video) for r in rs]
+        if any(abs(a - t.start) <= EDGE_SLACK_S and abs(b - t.end) <= EDGE_SLACK_S for a, b, _ in got):
+            found += 1
+        else:
+            near = max(got, key=lambda r: iou(r[0], r[1], t.start, t.end), default=None)
+            missed.append({"video": os.path.basename(t.video), "kind": t.kind, "start": t.start, "end": t.end,
+                           "removed": None if near is None or iou(near[0], near[1], t.start, t.end) == 0
+                           else [round(near[0], 2), round(near[1], 2)]})
+    content = wrong = 0.0
+    wrong_spans = []
+    for video, duration in durations.items():
+        listed = [(t.start, t.end) for t in spans_of(video)]
+        content += duration - _overlap(listed, 0.0, duration)
+        for a, b, kind in removed.get(video, []):
+            extra = (b - a) - _overlap(listed, a, b)
+            if extra > 0.05:
+                wrong += extra
+                wrong_spans.append({"video": os.path.basename(video), "kind": kind, "start": round(a, 2),
+                                    "end": round(b, 2), "content_s": round(extra, 2)})
+    results = list(results)
+    inside = sum(_overlap([(t.start, t.end) for t in spans_of(m.video)], m.start, m.end) > 0.5 * (m.end - m.start)
+                 for m in results if m.end > m.start)
+    return {
+        **_rounded({"listed": len(truth), "found": found / len(truth) if truth else None,
+                    "content_removed": wrong / content if content else 0.0,
+                    "results_inside": inside / len(results) if results else 0.0}),
+        "content_removed_s": round(wrong, 2), "missed": missed, "wrongly_removed": wrong_spans,
+    }
+
+
 @dataclass
 class EvalReport:
     """Everything ``vidsearch eval`` prints: summaries plus the per-query and per-clip details."""
@@ -510,11 +599,14 @@ class EvalReport:
     k: int
     clips: list[ClipOutcome] = field(default_factory=list)
     index: dict | None = None
+    removed: dict | None = None
 
     def summary(self) -> dict:
         out = summarise(self.queries, self.k)
         if self.clips:
             out["clips"] = summarise_clips(self.clips)
+        if self.removed is not None:
+            out["removed"] = self.removed
         if self.index is not None:
             out["index"] = self.index
         return out

@@ -167,10 +167,19 @@ def index_paths(
     return report
 
 
+#: Library setting: "1" keeps recurring intros and outros (no library-level removal).
+KEEP_BUMPERS = "keep_bumpers"
+
+
 def refresh_bumpers(library: Library) -> dict[int, list]:
-    """Re-run the library-wide bumper search and store the spans (segments inside are hidden)."""
+    """Re-run the library-wide bumper search and store the spans (segments inside are hidden).
+
+    Run after every change of the library's videos: a bumper newly seen in a second video is
+    removed from the earlier ones too, and one that no longer recurs is given back. A library
+    whose ``keep_bumpers`` setting is on keeps every bumper (its spans are cleared).
+    """
     fingerprints = dict(library.fingerprints())
-    bumpers = find_bumpers(fingerprints)
+    bumpers = {} if library.setting(KEEP_BUMPERS) == "1" else find_bumpers(fingerprints)
     for video_id in fingerprints:
         new = bumpers.get(video_id, [])
         old = [s for s in library.removed_spans(video_id) if s.kind.startswith("bumper")]
