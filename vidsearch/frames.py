@@ -180,7 +180,7 @@ def luma_stats(rgb: np.ndarray) -> tuple[float, float]:
 #: pillarbox bars (a 16:9 bumper shown inside a 9:16 frame).
 BAR_LUMA = 24
 #: Bars are cropped only when the picture between them keeps at least this share of each side.
-MIN_BOX_SHARE = 0.25
+MIN_BOX_SHARE = 0.1
 
 
 def content_box(rgb: np.ndarray) -> tuple[slice, slice]:

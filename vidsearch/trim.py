@@ -93,7 +93,7 @@ def _unique_picture(hashes: np.ndarray, times: np.ndarray, span: Span) -> bool:
     still = hashes[inside][len(hashes[inside]) // 2]
     if still == 0:
         return False  # a flat picture (a plain colour) says nothing: padding
-    return not bool((hamming(hashes[~inside], still) <= HASH_MATCH_BITS).any())
+    return not bool(_hash_match(hashes[~inside], np.uint64(still)).any())
 
 
 def video_trims(stats: FrameStats, analysis: AudioAnalysis | None, duration: float) -> list[Span]:
