@@ -18,12 +18,14 @@ from tests.conftest import VIDEOS
 from vidsearch.server import create_app
 
 REPO = Path(__file__).resolve().parent.parent
+#: The server answers only the names it is bound to (not TestClient's "testserver").
+LOCAL = "http://127.0.0.1"
 
 
 @pytest.fixture(scope="module")
 def client(fixture_library):
     db, _, _ = fixture_library
-    with TestClient(create_app(db, max_upload_mb=2)) as c:
+    with TestClient(create_app(db, max_upload_mb=2), base_url=LOCAL) as c:
         yield c
 
 
@@ -32,6 +34,12 @@ def cat_clip(tmp_path_factory) -> Path:
     """A 5 s, muted, slightly cropped cut of the cat video (as a phone re-upload would be)."""
     return make_altered_clip(VIDEOS / "cat and yarn.mp4", tmp_path_factory.mktemp("clip") / "cut.mp4", 4.0, 5.0,
                              crop=0.05, mute=True)
+
+
+def as_served(m: dict) -> dict:
+    """A moment of the CLI's JSON as the API serves it: named, not located, with its media URLs."""
+    return {**m, "video": Path(m["video"]).name, "stream": f"/api/videos/{m['video_id']}/stream",
+            "thumbnail": f"/api/segments/{m['segment_id']}/thumbnail"}
 
 
 def uploads_left() -> list[Path]:
@@ -56,20 +64,22 @@ def test_health_and_openapi(client):
 
 
 def test_search_answers_like_the_cli(client, fixture_library):
+    """The CLI's JSON, except that a video is named, not located, and comes with its media URLs."""
     db, _, _ = fixture_library
     resp = client.get("/api/search", params={"q": "猫咪玩毛线球", "k": 3})
     assert resp.status_code == 200
     body = resp.json()
-    assert Path(body["results"][0]["video"]).name == "cat and yarn.mp4"
+    assert body["results"][0]["video"] == "cat and yarn.mp4"
     cli = subprocess.run([sys.executable, "-m", "vidsearch", "search", "--db", str(db), "-k", "3", "--json",
                           "猫咪玩毛线球"], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert cli.returncode == 0, cli.stderr
-    assert body == json.loads(cli.stdout)
+    expected = json.loads(cli.stdout)
+    assert body == {**expected, "results": [as_served(m) for m in expected["results"]]}
     # presets and weights go through as on the command line
     sale = client.get("/api/search", params={"q": "每日新鲜烘焙", "k": 1, "preset": "e-commerce"}).json()
     no_ocr = client.get("/api/search", params={"q": "每日新鲜烘焙", "k": 1, "preset": "e-commerce",
                                                "weights": "ocr=0"}).json()
-    assert Path(sale["results"][0]["video"]).name == "coffee_portrait.mp4"
+    assert sale["results"][0]["video"] == "coffee_portrait.mp4"
     assert sale["results"][0]["score"] > no_ocr["results"][0]["score"]
 
 
@@ -86,7 +96,7 @@ def test_concurrent_searches_answer_as_one_at_a_time(client, fixture_library):
             ("the number you dialed", 2, None), ("lecture statistics", 5, None)]
     with Library.open(db, readonly=True) as lib:
         searcher = Searcher(lib)
-        expected = [{"query": q, "results": [m.to_json() for m in searcher.search(q, k, preset=p)]}
+        expected = [{"query": q, "results": [as_served(m.to_json()) for m in searcher.search(q, k, preset=p)]}
                     for q, k, p in asks]
     batcher = client.app.state.service.query_batcher
     calls, encoded = batcher.calls, batcher.encoded
@@ -125,7 +135,7 @@ def test_match_clip_upload(client, cat_clip):
     body = resp.json()
     assert body["clip"] == "phone.mp4" and body["duration"] == pytest.approx(5.0, abs=0.2)
     source = body["moments"][0]
-    assert source["match"] == "source" and Path(source["video"]).name == "cat and yarn.mp4"
+    assert source["match"] == "source" and source["video"] == "cat and yarn.mp4"
     assert source["start"] == pytest.approx(4.0, abs=1.0)
     assert uploads_left() == []  # deleted after use
 
@@ -135,7 +145,7 @@ def test_match_clip_upload(client, cat_clip):
     ("photo.png", (REPO / "fixtures" / "README.md").read_bytes()[:100], "image/png", 415, ["photo.png"]),
     ("fake.mp4", b"\x00\x00\x00\x18ftypmp42 but nothing else", "video/mp4", 415, ["fake.mp4"]),
     ("empty.mp4", b"", "video/mp4", 400, ["empty.mp4", "empty"]),
-    ("big.mp4", b"\x00" * (3 << 20), "video/mp4", 413, ["big.mp4", "2 MB"]),
+    ("big.mp4", b"\x00" * (3 << 20), "video/mp4", 413, ["2 MB"]),  # refused by its length, before reading
 ])
 def test_match_clip_bad_uploads(client, name, data, ctype, status, words):
     resp = client.post("/api/match-clip", files={"clip": (name, data, ctype)})
@@ -156,9 +166,8 @@ def test_match_clip_refuses_a_still_image_and_missing_field(client, tmp_path):
 def test_stream_with_ranges(client, fixture_library):
     db, _, videos = fixture_library
     hit = client.get("/api/search", params={"q": "rocket launch", "k": 1}).json()["results"][0]
-    path = Path(hit["video"])
-    data = path.read_bytes()
-    url = f"/api/videos/{hit['video_id']}/stream"
+    data = (videos / hit["video"]).read_bytes()
+    url = hit["stream"]
 
     full = client.get(url)
     assert full.status_code == 200 and full.content == data
@@ -192,7 +201,7 @@ def test_unknown_ids_and_paths(client, url, status):
 
 def test_thumbnail_and_page(client):
     hit = client.get("/api/search", params={"q": "rocket launch", "k": 1}).json()["results"][0]
-    thumb = client.get(f"/api/segments/{hit['segment_id']}/thumbnail")
+    thumb = client.get(hit["thumbnail"])
     assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
     assert thumb.content[:3] == b"\xff\xd8\xff"
     page = client.get("/")
@@ -207,7 +216,7 @@ def test_server_fault_is_a_generic_json_error(fixture_library):
         raise RuntimeError("secret internal detail /root/path")
 
     app.state.service.searcher.search = broken
-    with TestClient(app, raise_server_exceptions=False) as c:
+    with TestClient(app, base_url=LOCAL, raise_server_exceptions=False) as c:
         resp = c.get("/api/search", params={"q": "cat"})
     assert_error(resp, 500, "internal server error")
     assert "secret" not in resp.text
@@ -234,7 +243,7 @@ def test_reindex_is_picked_up_without_a_failed_request(fixture_library, tmp_path
     query = {"q": "the echo test has been completed", "k": 20}
     statuses: list[int] = []
     stop = threading.Event()
-    with TestClient(create_app(db)) as c:
+    with TestClient(create_app(db), base_url=LOCAL) as c:
         videos_before = c.get("/api/health").json()["videos"]
         before = c.get("/api/search", params=query).json()["results"]
         assert "new_clip.mp4" not in {Path(m["video"]).name for m in before}

@@ -6,18 +6,15 @@ selenium``). Screenshots go to ``test-artifacts/``.
 """
 from __future__ import annotations
 
-import json
 import shutil
-import socket
 import subprocess
-import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from .conftest import ROOT, VIDEOS
+from .live_server import serving
 
 pytestmark = pytest.mark.slow
 
@@ -26,6 +23,7 @@ ARTIFACTS = ROOT / "test-artifacts"
 QUERY = "猫咪玩毛线球"
 QUERY_VIDEO = "cat and yarn.mp4"
 WAIT_S = 15
+TOKEN = "web-page-token"
 
 
 def _fmt(t: float) -> str:
@@ -34,39 +32,24 @@ def _fmt(t: float) -> str:
     return f"{tenths // 600}:{tenths % 600 / 10:04.1f}"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def base_url(fixture_library):
     """The vidsearch server (API + page) over the fixture library, in a thread of this process."""
-    import uvicorn
-
     from vidsearch.server import create_app
 
     db, _, _ = fixture_library
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(db), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="vidsearch-web-test", daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/api/health", timeout=2) as r:
-                if json.load(r)["status"] == "ok":
-                    break
-        except OSError:
-            pass
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail(f"the vidsearch server did not answer {url}/api/health")
-        time.sleep(0.1)
-    yield url
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(db)) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def token_url(fixture_library):
+    """The same server started with --token."""
+    from vidsearch.server import create_app
+
+    db, _, _ = fixture_library
+    with serving(create_app(db, token=TOKEN, warm=False)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -256,3 +239,32 @@ def test_uploading_a_clip_finds_its_source(browser, base_url, tmp_path):
     matches = [c.get_attribute("data-match") for c in cards]
     assert matches == sorted(matches, key=lambda m: m != "source"), matches
     _screenshot(browser, "web-match-clip.png")
+
+
+def test_the_page_works_with_a_token(browser, token_url):
+    """Opened as /#token=..., the page keeps the token for the tab, and plays from signed URLs."""
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{token_url}/#token={TOKEN}")
+    assert "token" not in browser.current_url  # taken out of the address bar at once
+    cards = _search(browser, token_url, QUERY)  # a new page load: the tab's sessionStorage holds it
+    first = cards[0]
+    assert first.get_attribute("data-video") == QUERY_VIDEO
+    thumb = first.find_element(By.CSS_SELECTOR, "img")
+    _wait(browser, lambda d: d.execute_script("return arguments[0].complete && arguments[0].naturalWidth", thumb),
+          "the signed thumbnail did not load")
+    first.click()
+    _wait_landed(browser, float(first.get_attribute("data-jump")))
+    src = browser.find_element(By.ID, "player").get_attribute("src")
+    assert "/stream?exp=" in src and "&sig=" in src, src
+    assert not _error_text(browser)
+    assert _external_urls(browser, token_url) == []
+
+
+def test_docs_render_offline(browser, base_url):
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{base_url}/docs")
+    ops = _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".opblock"), "Swagger UI showed no endpoint")
+    assert any("/api/search" in op.text for op in ops)
+    assert _external_urls(browser, base_url) == []

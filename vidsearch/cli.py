@@ -822,6 +822,11 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on (127.0.0.1: this machine only; 0.0.0.0: every interface).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
     max_upload_mb: Annotated[float, typer.Option(min=0.1, help="Largest clip upload accepted by /api/match-clip, in MB.")] = 100.0,
+    max_clip_s: Annotated[float, typer.Option(min=1.0, help="Longest clip /api/match-clip matches, in seconds.")] = 120.0,
+    max_uploads: Annotated[int, typer.Option(min=1, help="Uploads in the server at once; more are answered 503.")] = 4,
+    upload_timeout_s: Annotated[float, typer.Option(min=1.0, help="An upload's body must arrive within this many seconds.")] = 300.0,
+    allow_host: Annotated[list[str] | None, typer.Option("--allow-host", metavar="NAME", help="Also answer requests for this Host name (repeatable; '*' turns the Host check off).")] = None,
+    token: Annotated[str | None, typer.Option(envvar="VIDSEARCH_TOKEN", help="Require 'Authorization: Bearer TOKEN' on /api/* (the page: open /#token=TOKEN).")] = None,
 ) -> None:
     """Serve the HTTP API and the web page (search, play the moment, match a clip) at http://HOST:PORT/.
 
@@ -830,18 +835,27 @@ def serve(
     _quiet_third_party()
     import logging
 
+    from .guard import allowed_hosts, exposure_warning
     from .server import serve as run_server
     from .store import LibraryError
 
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    if token is not None and not token.strip():
+        _fail("--token is empty", 2)
+    hosts = allowed_hosts(host, allow_host or ())
     try:
         with err.status(f"loading {db}", spinner="dots"):
             from .server import create_app
 
-            app = create_app(db, max_upload_mb=max_upload_mb)
+            app = create_app(db, max_upload_mb=max_upload_mb, max_clip_s=max_clip_s, max_uploads=max_uploads,
+                             upload_timeout_s=upload_timeout_s, hosts=hosts, token=token)
     except LibraryError as exc:
         _fail(str(exc), 2)
-    err.print(f"serving {db} on http://{host}:{port}/ (API docs: /docs; Ctrl-C stops)", highlight=False, soft_wrap=True)
+    if warning := exposure_warning(host, token):
+        err.print(warning, style="yellow", highlight=False, markup=False, soft_wrap=True)
+    answered = "any Host" if hosts is None else "Host " + ", ".join(sorted(hosts))
+    err.print(f"serving {db} on http://{host}:{port}/ to {answered}{'; token required' if token else ''} "
+              f"(API docs: /docs; Ctrl-C stops)", highlight=False, markup=False, soft_wrap=True)
     run_server(app, host, port)
 
 

@@ -1,5 +1,8 @@
 /* vidsearch web page: search, play the moment at the right second, match an uploaded clip.
- * Plain JS, no framework; every piece of data is inserted with textContent (never innerHTML). */
+ * Plain JS, no framework; every piece of data is inserted with textContent (never innerHTML).
+ * A server started with --token: open the page as /#token=TOKEN (or answer the prompt); the token
+ * is kept in this tab's sessionStorage and sent as "Authorization: Bearer"; the fragment is removed
+ * from the address bar at once. Videos and thumbnails play from the signed URLs the API returns. */
 "use strict";
 
 (function () {
@@ -27,10 +30,34 @@
     return h > 0 ? `${h}:${String(m).padStart(2, "0")}:${s}` : `${m}:${s}`;
   }
 
-  function basename(path) {
-    const parts = String(path || "").split(/[\\/]/);
-    return parts[parts.length - 1] || String(path || "");
+  // ---- the access token (servers started with --token) -----------------------------------
+
+  const TOKEN_KEY = "vidsearch-token";
+
+  function storedToken() {
+    try {
+      return sessionStorage.getItem(TOKEN_KEY) || "";
+    } catch (e) {
+      return "";
+    }
   }
+
+  function storeToken(token) {
+    try {
+      if (token) sessionStorage.setItem(TOKEN_KEY, token);
+      else sessionStorage.removeItem(TOKEN_KEY);
+    } catch (e) { /* storage off: the token lasts until the page reloads */ }
+    memoryToken = token;
+  }
+
+  let memoryToken = storedToken();
+
+  (function tokenFromFragment() {
+    const hash = new URLSearchParams(location.hash.replace(/^#/, ""));
+    if (!hash.has("token")) return;
+    storeToken(hash.get("token").trim());
+    history.replaceState(null, "", location.pathname + location.search); // never left in the address bar
+  })();
 
   function el(tag, className, text) {
     const node = document.createElement(tag);
@@ -59,13 +86,27 @@
     document.body.classList.toggle("busy", busy);
   }
 
-  /** fetch + JSON; throws an Error carrying the API's one-line message on a non-2xx answer. */
-  async function api(url, options) {
-    let res;
+  async function send(url, options) {
+    const headers = new Headers((options && options.headers) || {});
+    if (memoryToken) headers.set("Authorization", `Bearer ${memoryToken}`);
     try {
-      res = await fetch(url, options);
+      return await fetch(url, { ...options, headers });
     } catch (e) {
       throw new Error("cannot reach the vidsearch server");
+    }
+  }
+
+  /** fetch + JSON; throws an Error carrying the API's one-line message on a non-2xx answer.
+   * A 401 asks for the access token once and tries again. */
+  async function api(url, options) {
+    let res = await send(url, options);
+    if (res.status === 401) {
+      const token = window.prompt("This vidsearch server asks for its access token:", "");
+      if (token && token.trim()) {
+        storeToken(token.trim());
+        res = await send(url, options);
+      }
+      if (res.status === 401) storeToken("");
     }
     let body = null;
     try {
@@ -98,7 +139,7 @@
   }
 
   function card(m) {
-    const name = basename(m.video);
+    const name = String(m.video);
     const node = el("article", "card");
     node.tabIndex = 0;
     node.setAttribute("role", "button");
@@ -115,7 +156,11 @@
     const img = el("img");
     img.loading = "lazy";
     img.alt = `keyframe of ${name} at ${fmt(m.start)}`;
-    img.src = `/api/segments/${encodeURIComponent(m.segment_id)}/thumbnail`;
+    if (m.thumbnail) {
+      img.src = m.thumbnail;
+    } else {
+      thumb.classList.add("no-thumb");
+    }
     img.addEventListener("error", () => thumb.classList.add("no-thumb"), { once: true });
     thumb.appendChild(img);
     thumb.appendChild(el("span", "span-badge", `${fmt(m.start)}–${fmt(m.end)}`));
@@ -124,7 +169,7 @@
 
     const body = el("div", "card-body");
     const head = el("div", "card-head");
-    head.appendChild(el("span", "name", name)).title = String(m.video);
+    head.appendChild(el("span", "name", name)).title = name;
     head.appendChild(el("span", "score", Number(m.score).toFixed(3))).title = "score";
     body.appendChild(head);
     body.appendChild(el("div", "time", `${fmt(m.start)}–${fmt(m.end)} · jump to ${fmt(m.jump)}`));
@@ -174,18 +219,18 @@
   function play(m) {
     const token = ++playToken;
     const player = els.player;
-    const src = `/api/videos/${encodeURIComponent(m.video_id)}/stream`;
+    const src = m.stream;
     current = m;
     window.vidsearchLastJump = m.jump;
     els.playerPanel.classList.remove("idle");
-    els.nowPlaying.textContent = `loading ${basename(m.video)}…`;
+    els.nowPlaying.textContent = `loading ${m.video}…`;
 
     const seek = () => {
       if (token !== playToken) return; // a later click won
       player.currentTime = m.jump;
       drawTimeline();
       els.nowPlaying.textContent =
-        `playing ${basename(m.video)} from ${fmt(m.jump)} (moment ${fmt(m.start)}–${fmt(m.end)})`;
+        `playing ${m.video} from ${fmt(m.jump)} (moment ${fmt(m.start)}–${fmt(m.end)})`;
       const p = player.play();
       if (p && typeof p.catch === "function") p.catch(() => { /* autoplay blocked: the user presses play */ });
     };
@@ -221,7 +266,7 @@
     }
   });
   els.player.addEventListener("error", () => {
-    if (current) showError(`cannot play ${basename(current.video)} in this browser`);
+    if (current) showError(`cannot play ${current.video} in this browser`);
   });
   els.timeline.addEventListener("click", () => {
     if (current) {
