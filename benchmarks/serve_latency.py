@@ -147,13 +147,29 @@ def encoder_alone(db: Path, rounds: int = 20) -> dict:
     return out
 
 
-def over_http(db: Path, n: int, clients: list[int]) -> dict:
-    """Per client count, ``n`` requests of queries this server has not seen; then 8 clients
-    over the 40 base queries again and again (what the query-vector cache gives)."""
+def start_server(db: Path) -> tuple[subprocess.Popen, str]:
+    """`vidsearch serve` over ``db`` on a free port of 127.0.0.1, answering: (process, base URL)."""
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "vidsearch", "serve", "--db", str(db), "--port", str(port)],
                               cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 300
+    while True:
+        try:
+            if httpx.get(f"{base}/api/health", timeout=5).status_code == 200:
+                return server, base
+        except httpx.HTTPError:
+            pass
+        if server.poll() is not None or time.monotonic() > deadline:
+            server.kill()
+            raise SystemExit(f"server did not start: {server.stderr.read()[-2000:]}")
+        time.sleep(0.5)
+
+
+def over_http(db: Path, n: int, clients: list[int]) -> dict:
+    """Per client count, ``n`` requests of queries this server has not seen; then 8 clients
+    over the 40 base queries again and again (what the query-vector cache gives)."""
+    server, base = start_server(db)
     fresh = iter(DISTINCT)
     fresh_lock = threading.Lock()
 
@@ -162,16 +178,6 @@ def over_http(db: Path, n: int, clients: list[int]) -> dict:
             return next(fresh)
 
     try:
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                if httpx.get(f"{base}/api/health", timeout=5).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"server did not start: {server.stderr.read()[-2000:]}")
-            time.sleep(0.5)
         out = {}
         phases = [(f"{c}_clients", c, None) for c in clients] + [("8_clients_repeated", 8, QUERIES)]
         for name, c, repeated in phases:
