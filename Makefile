@@ -5,7 +5,10 @@ VS := $(VENV)/bin/vidsearch
 DEMO_DB ?= .demo-library
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: install demo test test-fast bench fixtures clean
+EVAL_DATA ?= benchmarks/quality/library
+EVAL_DB ?= benchmarks/results/quality-db
+
+.PHONY: install demo test test-fast bench fixtures eval-data eval clean
 
 install:
 	@bash scripts/setup.sh
@@ -33,9 +36,24 @@ test-fast:
 bench: install
 	$(PY) benchmarks/index_rtf.py
 
+# The quality benchmark: real-media videos, hand-written queries with known right moments,
+# altered clips and captions, built by script into an ignored folder (a few minutes, once).
+eval-data:
+	@VIDSEARCH_EVAL_MEDIA=1 bash scripts/setup.sh
+	$(PY) benchmarks/quality/build.py --out $(EVAL_DATA)
+
+# Index the benchmark into a fresh library and print the report (minutes; not part of `make test`).
+# Re-score without re-indexing: .venv/bin/vidsearch eval --db $(EVAL_DB) $(EVAL_DATA)/queries.jsonl
+eval: eval-data
+	rm -rf $(EVAL_DB)
+	@mkdir -p $(dir $(EVAL_DB))
+	$(VS) eval --db $(EVAL_DB) --index $(EVAL_DATA)/videos --captions $(EVAL_DATA)/captions.jsonl \
+		--clips $(EVAL_DATA)/clips.jsonl --removed $(EVAL_DATA)/removable.jsonl --out benchmarks/results/quality-details.jsonl $(EVAL_DATA)/queries.jsonl
+
 fixtures:
 	$(PY) -m pip install -q -e ".[fixtures]"
 	$(PY) fixtures/build.py
+	$(PY) fixtures/build_trim.py
 
 clean:
 	rm -rf $(DEMO_DB) .pytest_cache

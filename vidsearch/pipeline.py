@@ -297,11 +297,16 @@ class VideoProcessor:
         ocr_lines: list[OcrLine] = []
         if reader is not None:
             with stage("ocr"):
-                for scene in visual.ocr_scenes(scenes, removed):
+                # Still heads and tails are read too: one that shows text (a title card, a
+                # closing slide) is content, not padding.
+                black = [s for s in removed if not s.kind.startswith("frozen")]
+                for scene in visual.ocr_scenes(scenes, black):
                     frames = pick_text_frames(sampler, scene.start, scene.end)
                     lines = reader.read_frames(frames, rules=self._ocr_rules)
                     ocr_lines.extend(visual.widen_to_scene(lines, scene, [t for t, _ in frames]))
             sampler.details.clear()  # the larger frames were only kept for this
+            removed = [s for s in removed if not (s.kind.startswith("frozen") and any(
+                ln.start < s.end and ln.end > s.start for ln in ocr_lines))]
         return PreparedVideo(info, digest, duration, scenes, sampler, track, analysis, removed, fingerprint,
                              timings, warnings, ocr_lines, signature)
 

@@ -5,7 +5,7 @@
     .venv/bin/python benchmarks/quality/build.py --out DIR    # elsewhere
     .venv/bin/python benchmarks/quality/build.py --force      # rebuild even if up to date
 
-Writes videos/*.mp4 + videos/ground_truth.json, queries.jsonl, captions.jsonl,
+Writes videos/*.mp4 + videos/ground_truth.json, queries.jsonl, removable.jsonl, captions.jsonl,
 captions_expected.json, clips/*.mp4 + clips.jsonl, and stamp.json.  The videos are described
 in spec.py and the queries in queries.py; see README.md next to this script.
 
@@ -643,6 +643,12 @@ def digest() -> str:
     return h.hexdigest()
 
 
+def removable(gt: dict) -> list[dict]:
+    """The spans `vidsearch eval --removed` checks: every recurring intro and end card."""
+    return [dict(video=name, start=g[kind]["start"], end=g[kind]["end"], kind=kind)
+            for name, g in gt.items() for kind in ("intro", "outro") if g.get(kind)]
+
+
 def up_to_date(out: Path, dig: str) -> dict | None:
     try:
         st = json.loads((out / "stamp.json").read_text(encoding="utf-8"))
@@ -711,6 +717,9 @@ def main() -> None:
         with open(tmp / "queries.jsonl", "w", encoding="utf-8") as f:
             for q in queries:
                 f.write(json.dumps(q, ensure_ascii=False) + "\n")
+        with open(tmp / "removable.jsonl", "w", encoding="utf-8") as f:
+            for r in removable(gt):
+                f.write(json.dumps(r, ensure_ascii=False) + "\n")
         n_cap, n_dis = captions_files(tmp, gt)
         clips = make_clips(tmp, gt)
         with open(tmp / "clips.jsonl", "w", encoding="utf-8") as f:
