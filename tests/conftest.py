@@ -40,22 +40,27 @@ def processor():
     return VideoProcessor()
 
 
+def index_copy(src: Path, base: Path, processor):
+    """Copy the videos of ``src`` (not its JSON) to ``base/videos`` and index them into a fresh
+    ``base/db``: (db_dir, IndexReport, videos_dir)."""
+    from vidsearch.indexer import index_paths
+    from vidsearch.store import Library
+
+    videos = base / "videos"
+    shutil.copytree(src, videos, ignore=shutil.ignore_patterns("*.json"))
+    db = base / "db"
+    with Library.open(db, processor.layout.as_dict()) as library:
+        report = index_paths(library, [videos], processor)
+    return db, report, videos
+
+
 @pytest.fixture(scope="session")
 def fixture_library(tmp_path_factory, processor):
     """The whole fixture folder indexed once into a fresh library: (db_dir, IndexReport, videos_dir).
 
     The videos are copied so that tests may add bad files beside them without touching fixtures/.
     """
-    from vidsearch.indexer import index_paths
-    from vidsearch.store import Library
-
-    base = tmp_path_factory.mktemp("lib")
-    videos = base / "videos"
-    shutil.copytree(VIDEOS, videos, ignore=shutil.ignore_patterns("*.json"))
-    db = base / "db"
-    with Library.open(db, processor.layout.as_dict()) as library:
-        report = index_paths(library, [videos], processor)
-    return db, report, videos
+    return index_copy(VIDEOS, tmp_path_factory.mktemp("lib"), processor)
 
 
 @pytest.fixture(scope="session")

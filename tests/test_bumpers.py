@@ -3,11 +3,10 @@ indexed as a library, checked against how they were built."""
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 
-from .conftest import ROOT
+from .conftest import ROOT, index_copy
 
 TRIM = ROOT / "fixtures" / "trim"
 TRUTH = json.loads((TRIM / "ground_truth.json").read_text(encoding="utf-8"))["videos"]
@@ -18,15 +17,7 @@ EDGE_S = 0.3
 @pytest.fixture(scope="module")
 def trim_library(tmp_path_factory, processor):
     """fixtures/trim indexed into a fresh library: (db, videos folder)."""
-    from vidsearch.indexer import index_paths
-    from vidsearch.store import Library
-
-    base = tmp_path_factory.mktemp("trim")
-    videos = base / "videos"
-    shutil.copytree(TRIM, videos, ignore=shutil.ignore_patterns("*.json"))
-    db = base / "db"
-    with Library.open(db, processor.layout.as_dict()) as library:
-        report = index_paths(library, [videos], processor)
+    db, report, videos = index_copy(TRIM, tmp_path_factory.mktemp("trim"), processor)
     assert not report.failed and len(report.indexed) == len(TRUTH)
     return db, videos
 
