@@ -108,3 +108,12 @@ def test_a_folder_named_like_the_whisper_model_does_not_shadow_it(tmp_path, monk
     assert (Path(bundled) / "model.bin").is_file()
     with pytest.raises(models.ModelUnavailable, match="not a faster-whisper"):
         models.resolve_whisper("./base")  # written as a path: it is one
+
+
+def test_a_very_short_video_is_one_segment_and_a_trimmed_away_one_fails_with_why(processor, clips):
+    video = processor.process(clips["short.mp4"])
+    assert [(s.start, s.end) for s in video.segments] == [(0.0, pytest.approx(video.info.duration, abs=0.05))]
+    prep = processor.prepare(clips["a.mp4"])
+    prep.removed = [Span(0.0, prep.duration - 0.1, "black-head")]
+    with pytest.raises(VideoError, match="nothing to index: removing black-head"):
+        processor.finish(prep)

@@ -26,7 +26,7 @@ from .frames import decode_frames, encode_jpeg
 from .fusion import ChannelLayout
 from .probe import probe
 from .scenes import FrameSampler, SceneConfig, SceneCutter, pick_keyframes, pick_text_frames
-from .segments import MAX_SEGMENT_S, build_segments
+from .segments import MAX_SEGMENT_S, MIN_SEGMENT_S, build_segments
 from .transcribe import Transcriber
 from .trim import FrameStats, make_fingerprint, video_trims
 from .types import (AudioAnalysis, AudioTrack, Fingerprint, IndexedVideo, OcrLine, Scene, Span, Transcript,
@@ -320,6 +320,10 @@ class VideoProcessor:
         with stage("segments"):
             segments = build_segments(prep.scenes, prep.removed, transcript, prep.duration,
                                       max_len=self.config.max_segment_s)
+            if not segments:  # it would be indexed with nothing to find: a failure, with why
+                kinds = ", ".join(sorted({s.kind for s in prep.removed if s.kind})) or "trimmed"
+                raise VideoError(prep.info.path, f"nothing to index: removing {kinds} from its {prep.duration:.1f} s "
+                                                 f"leaves no piece of {MIN_SEGMENT_S} s or more")
             for seg in segments:
                 seg.keyframes = pick_keyframes(prep.sampler, seg.start, seg.end)
                 if seg.keyframes:

@@ -89,7 +89,12 @@ def build_segments(
     *,
     max_len: float = MAX_SEGMENT_S,
 ) -> list[Segment]:
-    """Scenes, cut by removed spans, split into windows, with the words spoken in each."""
+    """Scenes, cut by removed spans, split into windows, with the words spoken in each.
+
+    Pieces shorter than ``MIN_SEGMENT_S`` are dropped, but a video too short for any (and with
+    nothing removed) is one segment, so that it can be found. Empty only when trimming left
+    nothing long enough.
+    """
     if not scenes:
         scenes = [Scene(0.0, duration, 0, 0)]
     segments: list[Segment] = []
@@ -104,4 +109,7 @@ def build_segments(
                         utterances=_utterances_in(window, transcript),
                     )
                 )
+    if not segments and duration > 0 and not any(r.end > 0 and r.start < duration for r in removed):
+        whole = Span(0.0, duration)
+        segments.append(Segment(start=0.0, end=duration, scene_index=0, utterances=_utterances_in(whole, transcript)))
     return segments
