@@ -30,7 +30,9 @@ class ReindexPlan:
     new file) with the same content hash, moved without re-processing; ``removed``: library
     videos under the folder whose file is gone; ``unchanged`` and ``failed_unchanged`` (failed
     before, same file, not retried) are left alone; ``unreadable``: (path, reason) for files
-    that cannot even be stat-ed.
+    that cannot even be stat-ed and folders that cannot be listed; ``kept``: (video, folder,
+    why) for library videos that were not found but are not known to be gone either: their
+    folder is missing or cannot be read (an unmounted disk, a permission problem).
     """
 
     root: Path
@@ -43,6 +45,7 @@ class ReindexPlan:
     unchanged: list[FileState] = field(default_factory=list)
     failed_unchanged: list[tuple[FileState, str]] = field(default_factory=list)
     unreadable: list[tuple[Path, str]] = field(default_factory=list)
+    kept: list[tuple[VideoRow, Path, str]] = field(default_factory=list)
 
     @property
     def to_process(self) -> list[FileState]:
@@ -57,7 +60,7 @@ class ReindexPlan:
         return {"new": len(self.new), "changed": len(self.changed), "retry": len(self.retry),
                 "renamed": len(self.renamed), "removed": len(self.removed), "touched": len(self.touched),
                 "unchanged": len(self.unchanged), "failed_unchanged": len(self.failed_unchanged),
-                "unreadable": len(self.unreadable)}
+                "unreadable": len(self.unreadable), "kept": len(self.kept)}
 
     def to_json(self) -> dict:
         def p(path: Path) -> str:
@@ -74,24 +77,39 @@ class ReindexPlan:
             "touched": [p(f.path) for _, f in self.touched],
             "failed_unchanged": [{"path": p(f.path), "reason": r} for f, r in self.failed_unchanged],
             "unreadable": [{"path": p(path), "reason": r} for path, r in self.unreadable],
+            "kept": [{"path": p(row.path), "folder": p(folder), "reason": why} for row, folder, why in self.kept],
         }
+
+    def kept_by_folder(self) -> dict[Path, tuple[str, int]]:
+        """The folders whose videos were kept: folder -> (why, how many videos)."""
+        out: dict[Path, tuple[str, int]] = {}
+        for _, folder, why in self.kept:
+            out[folder] = (why, out.get(folder, (why, 0))[1] + 1)
+        return out
 
 
 def _under(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
 
 
-def plan_reindex(library: Library | None, root: Path | str, *, retry_failed: bool = False) -> ReindexPlan:
+def plan_reindex(library: Library | None, root: Path | str, *, retry_failed: bool = False,
+                 allow_missing: bool = False) -> ReindexPlan:
     """Compare the video files under ``root`` with what ``library`` holds from there.
 
     Size and mtime equal: unchanged, no read. Size equal but mtime moved: the content hash
     decides (touched or changed). A new file whose size and hash equal a vanished video's is
     that video renamed. Videos the library holds from outside ``root`` are never touched.
     ``library`` None (no library yet) makes every file new.
+
+    A video is removed only when its file is known to be gone from a folder that could be
+    listed. Videos under a folder that is missing or cannot be read go to ``kept`` instead
+    (an unmounted disk looks like a deleted folder); ``allow_missing`` removes those whose file
+    is gone all the same. A folder that cannot be listed is in ``unreadable``, its reason
+    saying how many of its videos are kept.
     """
     root = Path(root).resolve()
     plan = ReindexPlan(root=root)
-    files, _ = collect_files([root])
+    files, dark = collect_files([root])  # dark: folders that could not be listed
     on_disk: dict[Path, FileState] = {}
     for path in files:
         try:
@@ -102,7 +120,23 @@ def plan_reindex(library: Library | None, root: Path | str, *, retry_failed: boo
         on_disk[path] = FileState(path, st.st_size, st.st_mtime_ns)
 
     rows = {row.path: row for row in (library.videos() if library is not None else []) if _under(row.path, root)}
-    vanished = [row for path, row in rows.items() if path not in on_disk and not os.path.lexists(path)]
+    vanished: list[VideoRow] = []
+    hidden: dict[Path, tuple[Path, str]] = {}  # path -> (folder, why): not known to be gone
+    for path, row in rows.items():
+        if path in on_disk:
+            continue
+        folder = next(((d, why) for d, why in dark if _under(path, d)), None)
+        try:
+            os.lstat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            vanished.append(row)
+            if folder is None:
+                gone = _missing_folder(path, root)
+                folder = None if gone is None else (gone, "folder missing")
+        except OSError as exc:  # cannot even tell whether it is there
+            folder = folder or (path.parent, f"cannot check: {exc.strerror or exc}")
+        if folder is not None:
+            hidden[path] = folder
     new: list[FileState] = []
     for path, f in on_disk.items():
         row = rows.get(path)
@@ -139,5 +173,25 @@ def plan_reindex(library: Library | None, root: Path | str, *, retry_failed: boo
                 plan.renamed.append((match, f))
                 continue
         plan.new.append(f)
-    plan.removed = [row for row in vanished if row.path not in moved]
+    for row in vanished:
+        if row.path in moved or allow_missing:
+            hidden.pop(row.path, None)
+        if row.path not in moved and row.path not in hidden:
+            plan.removed.append(row)
+    plan.kept = [(rows[path], folder, why) for path, (folder, why) in hidden.items()]
+    counts = plan.kept_by_folder()
+    for d, why in dark:
+        n = counts.get(d, (why, 0))[1]
+        plan.unreadable.append((d, f"{why} ({n} of its videos in the library kept)" if n else why))
     return plan
+
+
+def _missing_folder(path: Path, root: Path) -> Path | None:
+    """The highest folder between ``root`` and ``path`` that is gone; None when the file's own
+    folder is there (the file alone was deleted)."""
+    folder = path.parent
+    if folder.is_dir():
+        return None
+    while folder.parent != root and _under(folder.parent, root) and not folder.parent.is_dir():
+        folder = folder.parent
+    return folder

