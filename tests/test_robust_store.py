@@ -197,3 +197,199 @@ def test_a_very_short_video_is_one_segment_and_a_trimmed_away_one_fails_with_why
     prep.removed = [Span(0.0, prep.duration - 0.1, "black-head")]
     with pytest.raises(VideoError, match="nothing to index: removing black-head"):
         processor.finish(prep)
+
+
+# ---- Ctrl-C -------------------------------------------------------------------------------
+
+class CtrlC:
+    """The session's processor, with Ctrl-C pressed once its first video is done."""
+
+    def __init__(self, processor):
+        self._processor = processor
+
+    def __getattr__(self, name):
+        return getattr(self._processor, name)
+
+    def process_many(self, paths):
+        results = self._processor.process_many(paths)
+        yield next(results)
+        raise KeyboardInterrupt
+
+
+def test_ctrl_c_says_where_the_library_stands_and_a_rerun_goes_on(tmp_path, library, clips, vidsearch,
+                                                                    monkeypatch, processor):
+    db = copy_library(library[0], tmp_path / "db")
+    folder = tmp_path / "new"
+    folder.mkdir()
+    for name in ("new1.mp4", "new2.mp4"):
+        shutil.copy2(clips[name], folder / name)
+    import vidsearch.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "VideoProcessor", lambda *a, **k: CtrlC(processor))
+    result = vidsearch("index", "--db", db, folder)
+    assert result.exit_code == 130
+    line = one_line(result, "interrupted")
+    assert "the library is at its last commit (4 videos)" in line and "run the same command again" in line
+    assert names(db) == ["a.mp4", "b.mp4", "inner.mp4", "new1.mp4"]  # what finished was kept
+
+    result = vidsearch("reindex", "--db", db, folder, "--workers", "1")  # goes on with new2, then Ctrl-C
+    assert result.exit_code == 130
+    assert "at its last commit (5 videos)" in one_line(result, "interrupted")
+    assert names(db) == ["a.mp4", "b.mp4", "inner.mp4", "new1.mp4", "new2.mp4"]
+
+
+# ---- a damaged library --------------------------------------------------------------------
+
+def damage_page(db_file: Path, table: str) -> None:
+    """Overwrite the root page of ``table`` with noise."""
+    con = sqlite3.connect(db_file)
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    page = con.execute("SELECT rootpage FROM sqlite_master WHERE name = ?", (table,)).fetchone()[0]
+    size = con.execute("PRAGMA page_size").fetchone()[0]
+    con.close()
+    with open(db_file, "r+b") as f:
+        f.seek((page - 1) * size)
+        f.write(np.random.default_rng(7).bytes(size))
+
+
+def test_a_damaged_sqlite_header_is_one_line_then_repair_recovers_every_row(tmp_path, library, vidsearch):
+    db = copy_library(library[0], tmp_path / "db")
+    with open(db / DB_FILE, "r+b") as f:
+        f.write(b"\x00garbage garbage garbage garbage")  # "file is not a database"
+    for args in (("index", "--db", db, library[1]), ("info", "--db", db)):
+        result = vidsearch(*args)
+        assert result.exit_code != 0
+        line = one_line(result, DB_FILE)
+        assert "is damaged (file is not a database)" in line and f"vidsearch repair --db {db}" in line
+    result = vidsearch("repair", "--db", db)
+    assert result.exit_code == 0, result.stderr
+    assert "rebuilt its file header" in result.stderr and "lost" not in result.stderr
+    assert list(db.glob(f"{DB_FILE}.damaged-*"))  # the damaged file is kept
+    assert names(db) == ["a.mp4", "b.mp4", "inner.mp4"]
+    with Library.open(db, readonly=True) as lib:
+        assert lib.check() == []
+
+
+def test_damaged_pages_are_found_before_search_and_repair_indexes_the_videos_again(tmp_path, library, vidsearch):
+    db = copy_library(library[0], tmp_path / "db")
+    damage_page(db / DB_FILE, "segments")
+    result = vidsearch("info", "--db", db)
+    assert result.exit_code != 0
+    assert "meta.sqlite is damaged (database disk image is malformed)" in one_line(result, "vidsearch repair")
+    result = vidsearch("index", "--db", db, library[1])
+    assert result.exit_code == 1 and "vidsearch repair" in one_line(result, "error:")
+    result = vidsearch("search", "--db", db, "test pattern")
+    assert result.exit_code != 0 and "vidsearch repair" in one_line(result, "error:")
+
+    result = vidsearch("repair", "--db", db, "--json")
+    assert result.exit_code == 0, result.stderr
+    done = json.loads(result.stdout)
+    assert done["sqlite"] and sorted(Path(p).name for p in done["reindexed"]) == ["a.mp4", "b.mp4", "inner.mp4"]
+    assert done["lost"] == [] and done["problems"] == []
+    result = vidsearch("search", "--db", db, "test pattern", "--json")
+    assert result.exit_code == 0 and json.loads(result.stdout)["results"]
+
+
+def test_damaged_vectors_are_found_and_rebuilt_and_what_is_lost_is_named(tmp_path, library, vidsearch):
+    db = copy_library(library[0], tmp_path / "db")
+    with Library.open(db, readonly=True) as lib:
+        gone = next(v for v in lib.videos() if v.path.name == "b.mp4")
+    con = sqlite3.connect(db / DB_FILE)  # b.mp4's file is gone by the time its vectors are
+    con.execute("UPDATE videos SET path = ? WHERE id = ?", (os.fsencode(tmp_path / "moved-away.mp4"), gone.id))
+    con.commit()
+    con.close()
+    size = (db / INDEX_FILE).stat().st_size
+    with open(db / INDEX_FILE, "r+b") as f:  # every record's vector (the header stays sound)
+        f.seek(200)
+        f.write(np.random.default_rng(3).bytes(size - 400))
+    result = vidsearch("info", "--db", db)
+    assert result.exit_code == 1 and "damaged vectors" in one_line(result, "damaged:")
+
+    result = vidsearch("repair", "--db", db)
+    assert result.exit_code == 1  # one video could not be brought back
+    assert "indexed 2 of 3 videos again" in result.stderr
+    assert "moved-away.mp4: could not be indexed again (no such file or directory)" in one_line(result, "lost:")
+    assert names(db) == ["a.mp4", "inner.mp4"]
+    with Library.open(db, readonly=False) as lib:  # a writer checks itself on open
+        assert lib.check() == []
+
+
+# ---- a full disk --------------------------------------------------------------------------
+
+class SmallDisk:
+    """A 4 MB tmpfs (root), or, where it cannot be mounted, a full disk simulated in process."""
+
+    def __init__(self, path: Path, real: bool, monkeypatch):
+        self.path, self.real, self._monkeypatch = path, real, monkeypatch
+
+    @contextlib.contextmanager
+    def full(self, leave: int = 0):
+        """The disk full but for ``leave`` bytes."""
+        if self.real:
+            filler = self.path / "filler"
+            fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+            with contextlib.suppress(OSError):
+                while True:
+                    os.write(fd, bytes(1 << 16))
+            os.close(fd)
+            os.truncate(filler, max(0, filler.stat().st_size - leave))
+            try:
+                yield
+            finally:
+                filler.unlink()
+            return
+        with self._monkeypatch.context() as m:
+            save = HnswIndex.save
+
+            def short_save(index, path):  # hnswlib writes on without a word when the disk is full
+                save(index, path)
+                os.truncate(path, os.path.getsize(path) // 2)
+
+            def no_space(*_):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+            m.setattr(HnswIndex, "save", short_save)
+            m.setattr(store.shutil, "disk_usage", lambda _: shutil._ntuple_diskusage(1 << 30, 1 << 30, 0))
+            m.setattr(Library, "_write_thumb", no_space)
+            yield
+
+
+@pytest.fixture
+def small_disk(tmp_path, monkeypatch):
+    where = tmp_path / "disk"
+    where.mkdir()
+    mounted = os.geteuid() == 0 and subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(where)], capture_output=True).returncode == 0
+    yield SmallDisk(where, mounted, monkeypatch)
+    if mounted:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def test_a_full_disk_during_a_commit_leaves_the_last_commit(small_disk, tmp_path):
+    db = small_disk.path / "lib"
+    rng = np.random.default_rng(5)
+    with Library.open(db, LAYOUT) as lib:
+        lib.add_video(make_video(tmp_path / "a.mp4", 3, thumbs=False), fused(rng, 3), size=1, mtime_ns=1)
+        lib.commit()
+        with small_disk.full(leave=16 << 10):
+            lib.add_video(make_video(tmp_path / "big.mp4", 200, thumbs=False), fused(rng, 200), size=1, mtime_ns=1)
+            with pytest.raises(OSError) as raised:
+                lib.commit()  # the index file would come out short: never renamed into place
+            assert raised.value.errno == errno.ENOSPC
+    assert not list(db.glob("*.tmp"))  # the space is given back
+    with Library.open(db, LAYOUT) as lib:  # opens, checks itself, and holds the last commit
+        assert [v.path.name for v in lib.videos()] == ["a.mp4"]
+
+
+def test_index_on_a_full_disk_is_one_line_and_the_next_run_goes_on(small_disk, library, clips, vidsearch, tmp_path):
+    db = copy_library(library[0], small_disk.path / "db")
+    new = shutil.copy2(clips["new1.mp4"], tmp_path / "new1.mp4")
+    with small_disk.full(leave=48 << 10):
+        result = vidsearch("index", "--db", db, new)
+    assert result.exit_code == 1
+    line = one_line(result, "error:")
+    assert line.startswith(f"error: disk full while writing {db}: ")
+    assert "the library is at its last commit (3 videos)" in line
+    result = vidsearch("index", "--db", db, new)
+    assert result.exit_code == 0, result.stderr
+    assert names(db) == ["a.mp4", "b.mp4", "inner.mp4", "new1.mp4"]

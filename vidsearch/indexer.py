@@ -107,10 +107,13 @@ def index_paths(
     commit_every: int = 8,
     commit_seconds: float = 60.0,
     retry_failed: bool = False,
+    reprocess: bool = False,
 ) -> IndexReport:
     """Index ``paths`` into ``library``; a bad file is recorded and never stops the batch.
+    ``reprocess`` runs every file again, unchanged ones too (a repair: their vectors were lost).
 
     ``progress(event, path)`` is called with "start", "done", "skip" or "fail" per file.
+    On Ctrl-C (or any error that stops the batch) what has finished is committed first.
     """
     t_start = time.perf_counter()
     report = IndexReport()
@@ -127,7 +130,7 @@ def index_paths(
             report.failed.append((path, f"cannot read file: {exc.strerror or exc}"))
             notify("skip", path)
             continue
-        row = library.lookup(path)
+        row = None if reprocess else library.lookup(path)
         if row is not None and row.size == stat.st_size and row.mtime_ns == stat.st_mtime_ns:
             if row.status == "indexed":
                 report.skipped.append(path)
@@ -151,34 +154,40 @@ def index_paths(
     last_commit = time.monotonic()
     if todo:
         notify("start", todo[0])
-    for i, (path, result) in enumerate(processor.process_many(todo)):
-        stat = stats[path]
-        if isinstance(result, VideoError):
-            library.record_failure(path, result.reason, size=stat.st_size, mtime_ns=stat.st_mtime_ns)
-            report.failed.append((path, result.reason))
-            notify("fail", path)
-        else:
-            iv = result
-            library.add_video(
-                iv,
-                processor.fused_vectors(iv, layout),
-                size=stat.st_size,
-                mtime_ns=stat.st_mtime_ns,
-                utterance_vectors=processor.utterance_vectors(iv),
-                ocr_vectors=processor.ocr_line_vectors(iv),
-            )
-            report.indexed.append(path)
-            report.warnings.extend((path, w) for w in iv.warnings)
-            report.media_seconds += iv.info.duration
-            for name, secs in iv.stage_seconds.items():
-                report.stage_seconds[name] = report.stage_seconds.get(name, 0.0) + secs
-            notify("done", path)
-        pending += 1
-        if i + 1 < len(todo):
-            notify("start", todo[i + 1])
-        if pending >= commit_every or time.monotonic() - last_commit > commit_seconds:
-            library.commit()
-            pending, last_commit = 0, time.monotonic()
+    try:
+        for i, (path, result) in enumerate(processor.process_many(todo)):
+            stat = stats[path]
+            if isinstance(result, VideoError):
+                library.record_failure(path, result.reason, size=stat.st_size, mtime_ns=stat.st_mtime_ns)
+                report.failed.append((path, result.reason))
+                notify("fail", path)
+            else:
+                iv = result
+                library.add_video(
+                    iv,
+                    processor.fused_vectors(iv, layout),
+                    size=stat.st_size,
+                    mtime_ns=stat.st_mtime_ns,
+                    utterance_vectors=processor.utterance_vectors(iv),
+                    ocr_vectors=processor.ocr_line_vectors(iv),
+                )
+                report.indexed.append(path)
+                report.warnings.extend((path, w) for w in iv.warnings)
+                report.media_seconds += iv.info.duration
+                for name, secs in iv.stage_seconds.items():
+                    report.stage_seconds[name] = report.stage_seconds.get(name, 0.0) + secs
+                notify("done", path)
+            pending += 1
+            if i + 1 < len(todo):
+                notify("start", todo[i + 1])
+            if pending >= commit_every or time.monotonic() - last_commit > commit_seconds:
+                library.commit()
+                pending, last_commit = 0, time.monotonic()
+    except BaseException:
+        # Ctrl-C, or a write that failed (disk full): keep what finished (each video went in
+        # whole), so that the next run goes on from here.
+        library.commit()
+        raise
     if report.indexed or pending:
         refresh_bumpers(library)
         library.commit()

@@ -26,6 +26,18 @@ index: a crash between the two renames leaves a header whose undo steps are no-o
 index. Labels are allocated above every label the index has ever held, so an orphan vector from
 a lost commit is never confused with a new segment.
 
+A write that fails (a full disk) is a crash that the process survives: nothing is renamed into
+place unless it was written whole. hnswlib does not report failed writes, so the new index file
+is read back for its structure (every record and link list present, ending exactly at the end
+of the file) before it is fsynced and renamed; a short one is removed and the commit raises
+``OSError`` (ENOSPC when the disk is full). The library stays at its last commit.
+
+Damage from outside (a bad disk, a stray write) is found by :meth:`Library.check`: SQLite's
+``PRAGMA quick_check``, the index file's structure and records, and a vector for every stored
+segment. Writers run it on open and refuse a damaged library; :meth:`Library.repair` mends one
+(SQLite rows salvaged by :mod:`vidsearch.salvage`, the index rebuilt from its sound vectors)
+and lists what must be indexed again from the files.
+
 Readers (``readonly=True``) load the index into memory once and never write a library file
 (SQLite itself may create its ``-wal``/``-shm`` coordination files in a writable directory).
 Search filters every hit through SQLite, so a reader opened before a commit keeps answering
@@ -37,13 +49,17 @@ The vector index sits behind :class:`VectorIndex` so that a sharded or remote en
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import functools
 import io
 import json
 import logging
 import os
+import shutil
 import sqlite3
+import struct
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -55,6 +71,7 @@ import hnswlib
 import numpy as np
 
 from .fsutil import fsync_path
+from .salvage import describe_check, is_corrupt, quick_check, recover
 from .types import Fingerprint, IndexedVideo, Span
 
 log = logging.getLogger(__name__)
@@ -301,7 +318,8 @@ class HnswIndex:
 
     def labels(self) -> np.ndarray:
         """Every label stored, deleted ones included."""
-        return np.asarray(self._index.get_ids_list(), dtype=np.int64)
+        # (via uint64: a damaged file can hold labels above int64, shown here as negative)
+        return np.asarray(self._index.get_ids_list(), dtype=np.uint64).astype(np.int64)
 
     def save(self, path: Path) -> None:
         self._index.save_index(os.fsdecode(path))
@@ -319,6 +337,131 @@ def _hnsw_file_count(path: Path) -> int:
         return int(np.frombuffer(head, dtype="<u8", count=3)[2]) if len(head) == 24 else 0
     except OSError:
         return 0
+
+
+_HNSW_HEAD = 96  # bytes before the level-0 data in an hnswlib (0.8) file
+
+
+@dataclass(frozen=True)
+class _HnswFile:
+    """Where things are in an hnswlib file, from its header (or from the dim and M it must have)."""
+
+    count: int  # elements stored
+    per_element: int  # bytes of one element's level-0 record: links, vector, label
+    links_bytes: int  # level-0 link list at the start of a record (count word + 2M slots)
+    link_unit: int  # bytes per upper level in an element's upper link lists
+    M: int
+
+    @classmethod
+    def expected(cls, dim: int, M: int, count: int = 0) -> "_HnswFile":
+        links = 4 + 4 * 2 * M
+        return cls(count, links + 4 * dim + 8, links, 4 * M + 4, M)
+
+    @classmethod
+    def read(cls, f: io.BufferedReader, dim: int) -> "_HnswFile":
+        """The header of the open file ``f``; ValueError saying why it cannot be an index of
+        ``dim``-d vectors (OSError when it cannot be read)."""
+        f.seek(0)
+        head = f.read(_HNSW_HEAD)
+        if len(head) < _HNSW_HEAD:
+            raise ValueError(f"truncated ({len(head)} bytes)")
+        off0, capacity, count, per_element, label_off, data_off = struct.unpack_from("<6Q", head, 0)
+        max_m, max_m0, M = struct.unpack_from("<3Q", head, 56)
+        want = cls.expected(dim, M, count)
+        if (off0, data_off, label_off, per_element, max_m, max_m0) != (
+                0, want.links_bytes, want.links_bytes + 4 * dim, want.per_element, M, 2 * M) \
+                or not 0 < M < 4096 or count > capacity:
+            raise ValueError(f"its header does not describe an index of {dim}-d vectors")
+        return want
+
+    @property
+    def level0_end(self) -> int:
+        return _HNSW_HEAD + self.count * self.per_element
+
+
+def _hnsw_file_problem(f: io.BufferedReader, dim: int) -> str | None:
+    """What is wrong with the structure of the open hnswlib file ``f`` (None: sound): the
+    header must describe ``dim``-d vectors and the upper link lists must end exactly at the end
+    of the file (hnswlib writes without checking for errors: a full disk leaves it short)."""
+    try:
+        layout = _HnswFile.read(f, dim)
+        size = os.fstat(f.fileno()).st_size
+        f.seek(layout.level0_end)
+        tail = f.read()
+    except ValueError as e:
+        return str(e)
+    except OSError as e:
+        return f"cannot read it ({e.strerror or e})"
+    if size < layout.level0_end + 4 * layout.count:
+        return f"truncated ({size} bytes, at least {layout.level0_end + 4 * layout.count} expected)"
+    pos, unpack = 0, struct.Struct("<I").unpack_from
+    for _ in range(layout.count):
+        if pos + 4 > len(tail):
+            return f"truncated ({size} bytes)"
+        n = unpack(tail, pos)[0]
+        if n % layout.link_unit:
+            return f"link lists damaged at byte {layout.level0_end + pos}"
+        pos += 4 + n
+    if pos != len(tail):
+        return f"truncated ({size} bytes)" if pos > len(tail) else f"{len(tail) - pos} stray bytes at its end"
+    return None
+
+
+def _scan_hnsw_records(f: io.BufferedReader, layout: dict[str, int], M: int, max_label: int
+                       ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(labels, vectors, sound) for the level-0 records of the open hnswlib file ``f``, read
+    straight from its bytes in chunks. A record is sound when its links point inside the index,
+    its label is in [0, ``max_label``] and each channel of its vector is unit length or zero,
+    as the fusion stage writes them. Works on a truncated file or one whose header is damaged
+    (the record size then follows from the layout and ``M``)."""
+    dim = sum(layout.values())
+    try:
+        shape = _HnswFile.read(f, dim)
+        elements = shape.count  # links may point past the end of a truncated file
+    except ValueError:
+        shape, elements = _HnswFile.expected(dim, M), 1 << 32  # links cannot be checked
+    n = min(elements, max(0, (os.fstat(f.fileno()).st_size - _HNSW_HEAD) // shape.per_element))
+    if n == 0:
+        return
+    records = np.memmap(f, dtype=np.uint8, mode="r", offset=_HNSW_HEAD, shape=(n, shape.per_element))
+    bounds = np.cumsum([0, *layout.values()])
+    slots = np.arange(2 * shape.M)
+    for start in range(0, n, 1 << 13):
+        chunk = np.array(records[start:start + (1 << 13)])
+        head = chunk[:, :shape.links_bytes].copy().view("<u4")
+        n_links = head[:, 0] & 0xFFFF
+        links = head[:, 1:]
+        labels = chunk[:, -8:].copy().view("<u8")[:, 0]
+        vectors = chunk[:, shape.links_bytes:shape.links_bytes + 4 * dim].copy().view("<f4")
+        with np.errstate(all="ignore"):
+            sound = (n_links <= 2 * shape.M) & (labels <= max(max_label, 0)) & np.isfinite(vectors).all(axis=1)
+            sound &= ((links < elements) | (slots[None, :] >= n_links[:, None])).all(axis=1)
+            for a, b in zip(bounds[:-1], bounds[1:]):
+                sq = np.einsum("ij,ij->i", vectors[:, a:b], vectors[:, a:b])
+                sound &= (np.abs(sq) < 1e-3) | (np.abs(sq - 1.0) < 1e-3)
+        yield labels.astype(np.int64), vectors, sound
+    del records
+
+
+def _index_file_problem(db_dir: Path, layout: dict[str, int], max_label: int = -1) -> str | None:
+    """One line when the library's vector index file is damaged: its structure, or records
+    that are not sound (see :func:`_scan_hnsw_records`); None when it is sound."""
+    path = db_dir / INDEX_FILE
+    try:
+        f = open(path, "rb")
+    except OSError as e:
+        return f"{path} cannot be read ({e.strerror or e})"
+    with f:
+        # The header is renamed into place before the index: read after opening the index,
+        # it is at least as new as the file in hand.
+        header = _read_json(db_dir / HEADER_FILE) or {}
+        problem = _hnsw_file_problem(f, sum(layout.values()))
+        if problem is None:
+            max_label = max(max_label, int(header.get("max_label", -1)))
+            bad = sum(int((~sound).sum()) for _, _, sound in
+                      _scan_hnsw_records(f, layout, int(header.get("hnsw", {}).get("M", 32)), max_label))
+            problem = f"{bad} damaged vectors" if bad else None
+    return None if problem is None else f"{path} is damaged ({problem})"
 
 
 # --------------------------------------------------------------------------------------------
@@ -413,6 +556,21 @@ class OcrLineRow:
     raw: str
     score: float
     embedding: np.ndarray | None
+
+
+@dataclass
+class RepairReport:
+    """What :meth:`Library.repair` found and did."""
+
+    sqlite_problem: str | None = None  # what quick_check said about meta.sqlite (None: sound)
+    salvaged_with: str | None = None  # how its rows were recovered
+    damaged_copy: Path | None = None  # the damaged file, kept beside the library
+    notes: list[str] = field(default_factory=list)  # what the salvage could not read
+    index_problem: str | None = None  # what was wrong with the vector index (None: sound)
+    vectors_read: int = 0  # records found in a damaged index file ...
+    vectors_kept: int = 0  # ... and the sound ones the rebuilt index holds
+    to_reindex: list[VideoRow] = field(default_factory=list)  # lost segments or vectors: index again
+    lost: list[str] = field(default_factory=list)  # gone for good, one line each
 
 
 # --------------------------------------------------------------------------------------------
@@ -529,9 +687,26 @@ class Library:
         self._init(Path(db_dir), layout, readonly)
         return self
 
-    def _init(self, db_dir: Path, layout: dict[str, int] | None, readonly: bool) -> None:
+    @classmethod
+    def repair(cls, db_dir: Path | str) -> "Library":
+        """Open the library at ``db_dir`` as its writer, mending what is damaged on the way.
+
+        A ``meta.sqlite`` that fails ``PRAGMA quick_check`` is replaced by the rows that can
+        still be read (the damaged file is kept beside it); rows that belong to no video are
+        dropped. A vector index that cannot be loaded, or holds damaged vectors, is rebuilt
+        from every sound vector still in its file. What this cannot bring back is listed in
+        :attr:`repair_report`: indexed videos that lost segments or vectors (``to_reindex``:
+        their files are the source of truth, index them again) and what is gone for good.
+        Nothing is durable until :meth:`commit`.
+        """
+        self = object.__new__(cls)
+        self._init(Path(db_dir), None, False, repair=True)
+        return self
+
+    def _init(self, db_dir: Path, layout: dict[str, int] | None, readonly: bool, repair: bool = False) -> None:
         self.path = db_dir
         self.readonly = readonly
+        self.repair_report: RepairReport | None = None
         self._mutex = threading.RLock()  # one SQLite connection shared by server threads
         self._lock_fd: int | None = None
         self._db: sqlite3.Connection | None = None
@@ -544,10 +719,15 @@ class Library:
         if layout is not None:
             layout = _check_layout(layout)
         try:
-            if readonly:
-                self._open_reader(layout)
-            else:
-                self._open_writer(layout)
+            try:
+                if readonly:
+                    self._open_reader(layout)
+                else:
+                    self._open_writer(layout, repair)
+            except sqlite3.DatabaseError as e:
+                if is_corrupt(e):
+                    raise _damaged(self.path, DB_FILE, e) from None
+                raise
         except BaseException:
             self._release()
             raise
@@ -555,7 +735,8 @@ class Library:
     @staticmethod
     def peek(db_dir: Path | str) -> tuple[dict[str, int], dict[str, str]] | None:
         """(layout, settings) of the library at ``db_dir`` from SQLite alone, without loading its
-        vector index; None when there is no readable library there."""
+        vector index; None when there is no readable library there (:meth:`damage` says
+        whether one is there but damaged)."""
         db = _connect_readonly(Path(db_dir))
         if db is None:
             return None
@@ -570,6 +751,44 @@ class Library:
         settings = {k[len("setting."):]: v for k, v in meta.items() if k.startswith("setting.")}
         return json.loads(meta["layout"]), settings
 
+    @staticmethod
+    def damage(db_dir: Path | str) -> str | None:
+        """One line when ``db_dir`` holds a metadata file that fails SQLite's quick check
+        (naming it, and saying to run ``vidsearch repair``); None when it is sound or absent."""
+        db_file = Path(db_dir) / DB_FILE
+        try:
+            problem = quick_check(db_file) if db_file.is_file() else None
+        except sqlite3.Error:  # cannot be read now (locked, disk full): says nothing about damage
+            return None
+        return None if problem is None else str(_damaged(Path(db_dir), DB_FILE, problem))
+
+    @staticmethod
+    def held(db_dir: Path | str) -> int | None:
+        """How many indexed videos the library at ``db_dir`` holds as committed (SQLite only);
+        None when there is no readable library."""
+        try:
+            db = _connect_readonly(Path(db_dir))
+            if db is None:
+                return None
+            try:
+                return int(db.execute("SELECT COUNT(*) FROM videos WHERE status = 'indexed'").fetchone()[0])
+            finally:
+                db.close()
+        except sqlite3.Error:
+            return None
+
+    @staticmethod
+    def verify(db_dir: Path | str) -> list[str]:
+        """:meth:`check` without loading the library: SQLite's quick check and the vector index
+        file (not whether every segment has a vector). For a command that opens the library
+        its own way (``serve``); [] when sound, or when there is no library (open says so)."""
+        damage = Library.damage(db_dir)
+        if damage is not None:
+            return [damage.split(": run `vidsearch repair")[0]]
+        found = Library.peek(db_dir)
+        problem = None if found is None else _index_file_problem(Path(db_dir), found[0])
+        return [] if problem is None else [problem]
+
     def _open_reader(self, layout: dict[str, int] | None) -> None:
         self._db = _connect_readonly(self.path)
         if self._db is None:
@@ -580,7 +799,7 @@ class Library:
         self.layout = _check_stored_layout(self.path, meta, layout)
         self._load_index(writer=False)
 
-    def _open_writer(self, layout: dict[str, int] | None) -> None:
+    def _open_writer(self, layout: dict[str, int] | None, repair: bool = False) -> None:
         try:
             self.path.mkdir(parents=True, exist_ok=True)
             (self.path / THUMBS_DIR).mkdir(exist_ok=True)
@@ -591,11 +810,20 @@ class Library:
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise LibraryError(f"another indexer is writing {self.path}") from None
-        self._db = sqlite3.connect(os.fsdecode(self.path / DB_FILE), isolation_level=None,
-                                   check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        if repair:
+            self.repair_report = self._salvage_sqlite()
+        try:
+            self._db = sqlite3.connect(os.fsdecode(self.path / DB_FILE), isolation_level=None,
+                                       check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+        except sqlite3.DatabaseError as e:
+            if is_corrupt(e):
+                raise _damaged(self.path, DB_FILE, e) from None
+            raise
         meta = self._read_meta()
+        if repair:
+            meta = self._restore_meta(meta)
         if "layout" not in meta:
             if layout is None:
                 raise LibraryError(f"no library at {self.path}: a new library needs a vector layout")
@@ -606,7 +834,13 @@ class Library:
         for tmp in (INDEX_FILE + ".tmp", HEADER_FILE + ".tmp"):
             with contextlib.suppress(FileNotFoundError):
                 (self.path / tmp).unlink()  # leftovers of an interrupted commit
+        if repair:
+            self._repair_index()
+            return
         self._load_index(writer=True)
+        problems = self.check()
+        if problems:
+            raise LibraryError(f"{'; '.join(problems)}: run `vidsearch repair --db {self.path}`")
 
     def _create(self, layout: dict[str, int]) -> None:
         # Schema, layout and an empty index go in as the first commit, so a crash half-way
@@ -646,8 +880,7 @@ class Library:
         except sqlite3.OperationalError:  # no such table: not a library (yet)
             return {}
         except sqlite3.DatabaseError as e:
-            raise LibraryError(f"library at {self.path} is damaged ({e}): delete it and run "
-                               "`vidsearch index` again") from None
+            raise _damaged(self.path, DB_FILE, e) from None
 
     def _load_index(self, *, writer: bool) -> None:
         """Load header + index consistently, then bring the index in line with SQLite."""
@@ -655,8 +888,8 @@ class Library:
         for _ in range(20):
             header = _read_json(header_path)
             if header is None or not index_path.is_file():
-                raise LibraryError(f"library at {self.path} has no vector index: delete it and run "
-                                   "`vidsearch index` again")
+                missing = header_path if header is None else index_path
+                raise LibraryError(f"{missing} is missing or damaged: run `vidsearch repair --db {self.path}`")
             if int(header.get("format", 0)) > FORMAT_VERSION:
                 raise LibraryError(f"library at {self.path} was written by a newer vidsearch "
                                    f"(format {header.get('format')}): upgrade vidsearch")
@@ -672,8 +905,7 @@ class Library:
                     ef=params.get("ef", 64), n_deleted=header.get("deleted", 0),
                     max_label=header.get("max_label", -1))
             except (RuntimeError, OSError) as e:
-                raise LibraryError(f"cannot read {index_path} ({e}): delete the library and run "
-                                   "`vidsearch index` again") from None
+                raise _damaged(self.path, INDEX_FILE, e) from None
             # A writer may rename a new header+index between our two reads; retry until stable.
             if writer or _read_json(header_path) == header:
                 break
@@ -717,6 +949,164 @@ class Library:
         """Remember the index's counts in the state SQLite has committed (for the undo header)."""
         self._base_count = self._index.n_elements
         self._base_deleted = self._index.n_deleted
+
+    # ---- checking and repairing ---------------------------------------------------------
+
+    def check(self) -> list[str]:
+        """A cheap integrity check: SQLite's ``PRAGMA quick_check``, the vector index file's
+        structure, and every stored segment having a vector (when the index and SQLite are of
+        the same commit). One line per problem, naming the file; [] when the library is sound.
+        Writers run it on open; ``vidsearch serve`` before it starts."""
+        problems = []
+        db_file = self.path / DB_FILE
+        with self._mutex:
+            try:
+                problem = describe_check([r[0] for r in self._db.execute("PRAGMA quick_check")])
+            except sqlite3.DatabaseError as e:
+                problem = str(e)
+        if problem is not None:
+            problems.append(f"{db_file} is damaged ({problem})")
+        problem = _index_file_problem(self.path, self.layout, self._next_label - 1)
+        if problem is not None:
+            problems.append(problem)
+        if not problems:
+            missing = self._segments_without_vectors()
+            if missing:
+                problems.append(f"{self.path / INDEX_FILE} has no vector for {len(missing)} segments of "
+                                f"{len(set(missing.values()))} videos")
+        return problems
+
+    def _segments_without_vectors(self) -> dict[int, int]:
+        """Segment id -> video id for stored segments the loaded index has no vector for ({}
+        when SQLite has moved on since the index was loaded: they cannot be compared)."""
+        with self._mutex:
+            own = self._in_txn
+            if not own:
+                self._db.execute("BEGIN")  # one snapshot for the generation and the rows
+            try:
+                generation = int(self._read_meta().get("generation", 0))
+                rows = self._db.execute("SELECT id, video_id FROM segments").fetchall()
+            finally:
+                if not own:
+                    self._db.execute("COMMIT")
+            if generation != self._sqlite_gen:
+                return {}
+            labels = set(self._index.labels().tolist())
+        return {sid: vid for sid, vid in rows if sid not in labels}
+
+    def _salvage_sqlite(self) -> "RepairReport":
+        """Repair step 1: replace a damaged meta.sqlite by what can be read from it."""
+        report = RepairReport()
+        db_file = self.path / DB_FILE
+        if not db_file.is_file():
+            raise LibraryError(f"no library at {self.path}: nothing to repair ({DB_FILE} is missing)")
+        report.sqlite_problem = quick_check(db_file)
+        if report.sqlite_problem is None:
+            return report
+        work = Path(tempfile.mkdtemp(prefix=".repair-", dir=self.path))
+        try:
+            salvage = recover(db_file, _SCHEMA, work)
+            aside = self.path / f"{DB_FILE}.damaged-{time.strftime('%Y%m%d-%H%M%S')}"
+            os.replace(db_file, aside)
+            for suffix in ("-wal", "-shm"):  # the old log must never be applied to the new file
+                with contextlib.suppress(FileNotFoundError):
+                    os.replace(self.path / (DB_FILE + suffix), self.path / (aside.name + suffix))
+            os.replace(salvage.path, db_file)
+            fsync_path(self.path)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        report.salvaged_with, report.damaged_copy, report.notes = salvage.method, aside, salvage.notes
+        return report
+
+    def _restore_meta(self, meta: dict[str, str]) -> dict[str, str]:
+        """Repair step 2: the library's own rows in ``meta`` (the layout, when lost, comes back
+        from the index header)."""
+        header = _read_json(self.path / HEADER_FILE) or {}
+        wanted = {"format": str(FORMAT_VERSION), "generation": "-1"}
+        if "layout" not in meta:
+            if not isinstance(header.get("layout"), dict):
+                raise LibraryError(f"cannot repair {self.path}: its vector layout is lost from both {DB_FILE} "
+                                   f"and {HEADER_FILE}; index the videos into a new library")
+            wanted["layout"] = json.dumps(header["layout"])
+            self.repair_report.lost.append("library settings (text encoder, CLIP, bumpers) were lost; defaults apply")
+        wanted["dim"] = str(sum(json.loads(meta.get("layout") or wanted["layout"]).values()))
+        with self._write() as db:
+            db.executemany("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)", list(wanted.items()))
+        return {**wanted, **meta}
+
+    def _sound_vectors(self, index_path: Path, M: int, live: dict[int, bool]
+                       ) -> tuple[np.ndarray, np.ndarray, int, int]:
+        """(labels, vectors) of the sound records of stored segments in the index file (first
+        record of a label wins), how many records it has, and how many are not sound."""
+        keep_labels, keep_vectors, records, damaged, seen = [], [], 0, 0, set()
+        max_label = max(live, default=-1)
+        if not index_path.is_file():
+            return np.empty(0, np.int64), np.empty((0, self.dim), np.float32), 0, 0
+        with open(index_path, "rb") as f:
+            for labels, vectors, sound in _scan_hnsw_records(f, self.layout, M, 1 << 62):
+                records += len(labels)
+                damaged += int((~sound).sum())
+                for i in np.flatnonzero(sound & (labels <= max_label)):
+                    label = int(labels[i])
+                    if label in live and label not in seen:
+                        seen.add(label)
+                        keep_labels.append(label)
+                        keep_vectors.append(vectors[i])
+        vectors = np.stack(keep_vectors) if keep_vectors else np.empty((0, self.dim), np.float32)
+        return np.asarray(keep_labels, np.int64), vectors, records, damaged
+
+    def _repair_index(self) -> None:
+        """Repair step 3: drop rows of lost videos, then load (or rebuild) the vector index and
+        list the videos whose vectors are gone."""
+        report = self.repair_report
+        with self._write() as db:
+            lost_segments = db.execute("SELECT COUNT(*), COUNT(DISTINCT video_id) FROM segments WHERE video_id "
+                                       "NOT IN (SELECT id FROM videos)").fetchone()
+            for table in ("segments", "utterances", "ocr_lines", "removed_spans", "fingerprints", "signatures"):
+                db.execute(f"DELETE FROM {table} WHERE video_id NOT IN (SELECT id FROM videos)")
+        if lost_segments[0]:
+            report.lost.append(f"{lost_segments[0]} segments of {lost_segments[1]} videos whose records were "
+                               "lost: index their files again to get them back")
+        with self._mutex:
+            live = dict(self._db.execute("SELECT id, removed = 0 FROM segments").fetchall())
+            self._sqlite_gen = int(self._read_meta().get("generation", 0))
+        header = _read_json(self.path / HEADER_FILE) or {}
+        index_path = self.path / INDEX_FILE
+        try:
+            self._load_index(writer=True)
+            with open(index_path, "rb") as f:
+                problem = _hnsw_file_problem(f, self.dim)
+            report.index_problem = None if problem is None else f"{index_path} is damaged ({problem})"
+        except LibraryError as e:
+            report.index_problem = str(e).split(": run `vidsearch repair")[0]
+        M = int(header.get("hnsw", {}).get("M", 32))
+        labels, vectors, records, damaged = self._sound_vectors(index_path, M, live)
+        if report.index_problem is None and damaged:
+            report.index_problem = f"{index_path} is damaged ({damaged} damaged vectors)"
+        if report.index_problem is None:
+            if report.sqlite_problem is not None:  # rows may be gone: their vectors must go too
+                self._reconcile(note=True)
+        else:
+            params = header.get("hnsw", {})
+            index = HnswIndex(self.dim, M=M, ef_construction=int(params.get("ef_construction", 200)),
+                              ef=int(params.get("ef", 256)), initial_capacity=max(1, len(labels)))
+            for i in range(0, len(labels), 4096):
+                index.add(labels[i:i + 4096], vectors[i:i + 4096])
+            index.mark_deleted(x for x in labels.tolist() if not live[x])
+            self._index, self._prior = index, {}
+            self._header = {"generation": max(int(header.get("generation", 0)), self._sqlite_gen)}
+            report.vectors_kept, report.vectors_read = len(labels), records
+        self._next_label = max(self._next_label, int(header.get("max_label", -1)) + 1,
+                               max(live, default=-1) + 1, self._index.max_label + 1)
+        self._mark_base()
+        if report.index_problem is not None or report.sqlite_problem is not None:
+            self._index_dirty = True
+        with self._mutex:
+            short = {r[0] for r in self._db.execute(
+                "SELECT v.id FROM videos v WHERE v.status = 'indexed' AND v.n_segments != "
+                "(SELECT COUNT(*) FROM segments s WHERE s.video_id = v.id)")}
+        redo = short | set(self._segments_without_vectors().values())
+        report.to_reindex = [v for v in self.videos() if v.id in redo]
 
     def _reconcile(self, *, note: bool) -> None:
         """Slow path: make every label's deleted flag match SQLite (live iff removed = 0)."""
@@ -949,8 +1339,8 @@ class Library:
 
     def _write_thumb(self, name: str, data: bytes) -> None:
         p = self.path / THUMBS_DIR / name
+        self._new_thumbs.append(p)  # first: a write that fails half-way is removed with the rest
         p.write_bytes(data)
-        self._new_thumbs.append(p)
 
     def record_failure(self, path: Path | str, reason: str, *, size: int, mtime_ns: int) -> int:
         """Remember that ``path`` (at this size/mtime) failed, replacing any record of it.
@@ -1098,17 +1488,20 @@ class Library:
         if nth and int(nth) != _index_saves:
             crash = ""
         tmp = self.path / (HEADER_FILE + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(header, f, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
+        with _removed_on_failure(tmp):  # a full disk: give the space back
+            with open(tmp, "w", encoding="utf-8") as f:
+                json.dump(header, f, indent=1)
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, self.path / HEADER_FILE)
         fsync_path(self.path)
         if crash == "header":
             os._exit(86)
         tmp = self.path / (INDEX_FILE + ".tmp")
-        idx.save(tmp)
-        fsync_path(tmp)
+        with _removed_on_failure(tmp):
+            idx.save(tmp)
+            _check_written(tmp, self.dim)  # hnswlib does not report a failed write
+            fsync_path(tmp)
         os.replace(tmp, self.path / INDEX_FILE)
         fsync_path(self.path)
         self._header = header
@@ -1463,4 +1856,33 @@ def _read_json(path: Path) -> dict | None:
         return None
 
 
+def _damaged(db_dir: Path, name: str, detail: object) -> LibraryError:
+    return LibraryError(f"{Path(db_dir) / name} is damaged ({detail}): run `vidsearch repair --db {db_dir}`")
 
+
+def damage_message(db_dir: Path | str, exc: BaseException) -> str | None:
+    """One line for an SQLite error met while reading the library at ``db_dir`` when it means
+    the file is damaged (None otherwise)."""
+    if isinstance(exc, sqlite3.DatabaseError) and is_corrupt(exc):
+        return str(_damaged(Path(db_dir), DB_FILE, exc))
+    return None
+
+
+@contextlib.contextmanager
+def _removed_on_failure(path: Path) -> Iterator[None]:
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(OSError):
+            path.unlink()
+        raise
+
+
+def _check_written(path: Path, dim: int) -> None:
+    """Raise OSError (ENOSPC when the disk is full) if the index file at ``path`` is incomplete."""
+    with open(path, "rb") as f:
+        problem = _hnsw_file_problem(f, dim)
+    if problem is not None:
+        full = shutil.disk_usage(path.parent).free < (1 << 20)
+        code = errno.ENOSPC if full else errno.EIO
+        raise OSError(code, f"{os.strerror(code)} ({path.name} came out incomplete: {problem})")
