@@ -497,11 +497,13 @@ def _popcount32(x: np.ndarray) -> np.ndarray:
     return np.unpackbits(x.astype("<u4").view(np.uint8).reshape(-1, 4), axis=1).sum(axis=1)
 
 
-def fingerprint_ber(a: np.ndarray, b: np.ndarray, max_shift: int = 0) -> float:
+def fingerprint_ber(a: np.ndarray, b: np.ndarray, max_shift: int = 0, *, skip_silence: bool = False) -> float:
     """Bit error rate between two fingerprints over their overlap (0 same .. ~0.5 unrelated).
 
     With ``max_shift`` > 0, ``b`` is slid by up to that many words either way and the best
     (lowest) BER is returned, for signatures whose start is only known to within a few hops.
+    With ``skip_silence``, words where both sides are digital silence (all-zero words) are left
+    out: two different sentences followed by the same silence would otherwise look alike.
     Returns 1.0 when there is no overlap.
     """
     a = np.asarray(a, dtype=np.uint32)
@@ -513,8 +515,12 @@ def fingerprint_ber(a: np.ndarray, b: np.ndarray, max_shift: int = 0) -> float:
         else:
             x, y = a, b[-shift:]
         n = min(len(x), len(y))
+        x, y = x[:n], y[:n]
+        if skip_silence:
+            keep = (x != 0) | (y != 0)
+            x, y, n = x[keep], y[keep], int(keep.sum())
         if n < 1:
             continue
-        errors = int(_popcount32(np.bitwise_xor(x[:n], y[:n])).sum())
+        errors = int(_popcount32(np.bitwise_xor(x, y)).sum())
         best = min(best, errors / (32.0 * n))
     return best

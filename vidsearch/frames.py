@@ -197,15 +197,17 @@ def content_box(rgb: np.ndarray) -> tuple[slice, slice]:
     return slice(r0, r1), slice(c0, c1)
 
 
-def frame_signature(rgb: np.ndarray) -> tuple[float, float, int]:
-    """(luma mean, luma std, dhash) from 64x36 thumbnails: the per-frame cost of trimming.
+def frame_signature(rgb: np.ndarray) -> tuple[float, float, int, float]:
+    """(luma mean, luma std, dhash, picture luma) from 64x36 thumbnails: the per-frame cost of trimming.
 
-    Luma is measured over the whole frame (black-frame detection); the hash over the picture
-    inside any black bars, so a bumper letterboxed into another aspect ratio hashes like itself.
+    Luma is measured over the whole frame (black-frame detection); the hash and the picture's
+    own luma inside any black bars, so a bumper letterboxed into another aspect ratio hashes
+    like itself and its fades read the same.
     """
     mean, std = luma_stats(cv2.resize(rgb, (64, 36), interpolation=cv2.INTER_AREA))
     rows, cols = content_box(rgb)
-    return mean, std, dhash(cv2.resize(rgb[rows, cols], (64, 36), interpolation=cv2.INTER_AREA))
+    box = cv2.resize(rgb[rows, cols], (64, 36), interpolation=cv2.INTER_AREA)
+    return mean, std, dhash(box), luma_stats(box)[0]
 
 
 def decode_jpeg(data: bytes) -> np.ndarray:

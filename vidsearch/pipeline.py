@@ -305,8 +305,7 @@ class VideoProcessor:
                     lines = reader.read_frames(frames, rules=self._ocr_rules)
                     ocr_lines.extend(visual.widen_to_scene(lines, scene, [t for t, _ in frames]))
             sampler.details.clear()  # the larger frames were only kept for this
-            removed = [s for s in removed if not (s.kind.startswith("frozen") and any(
-                ln.start < s.end and ln.end > s.start for ln in ocr_lines))]
+            removed = [s for s in removed if not (s.kind.startswith("frozen") and visual.shows_own_text(ocr_lines, s))]
         return PreparedVideo(info, digest, duration, scenes, sampler, track, analysis, removed, fingerprint,
                              timings, warnings, ocr_lines, signature)
 

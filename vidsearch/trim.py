@@ -32,10 +32,12 @@ MAX_AUDIO_BER = 0.35
 #: A bumper never takes more than this share of a video: a match that long is a duplicate or a
 #: templated video (same picture, different voice-over), which is content.
 MAX_BUMPER_SHARE = 0.5
-#: Frames darker than this (mean luma) are part of a fade to or from black.
-FADE_LUMA = 40.0
+#: A frame at this share of its run's brightness or less is dimming: part of a fade.
+FADE_SHARE = 0.85
 #: A span has sound when at least this share of it is louder than SILENCE_DB.
 SOUND_SHARE = 0.3
+#: Black or flat samples at an edge skipped before aligning (a black tail after an outro).
+LEAD_MAX = int(5.0 * HASH_FPS)
 
 BLACK_LUMA = 20.0
 BLACK_STD = 8.0
@@ -55,13 +57,16 @@ class FrameStats:
     luma_mean: list[float] = field(default_factory=list)
     luma_std: list[float] = field(default_factory=list)
     hashes: list[int] = field(default_factory=list)
+    #: Mean luma of the picture inside any letterbox bars (fades of a letterboxed bumper).
+    picture_luma: list[float] = field(default_factory=list)
 
     def feed(self, frame: DecodedFrame) -> None:
-        mean, std, h = frame_signature(frame.rgb)
+        mean, std, h, picture = frame_signature(frame.rgb)
         self.times.append(frame.time)
         self.luma_mean.append(mean)
         self.luma_std.append(std)
         self.hashes.append(h)
+        self.picture_luma.append(picture)
 
     def _at(self, grid: np.ndarray) -> np.ndarray:
         times = np.asarray(self.times)
@@ -72,8 +77,8 @@ class FrameStats:
         return np.asarray(self.hashes, dtype=np.uint64)[self._at(grid)]
 
     def luma_at(self, grid: np.ndarray) -> np.ndarray:
-        """Mean luma of the frame on screen at each time of ``grid``."""
-        return np.asarray(self.luma_mean, dtype=np.float32)[self._at(grid)]
+        """Mean luma of the picture (inside any bars) on screen at each time of ``grid``."""
+        return np.asarray(self.picture_luma, dtype=np.float32)[self._at(grid)]
 
 
 def _silent(analysis: AudioAnalysis | None, start: float, end: float) -> bool:
@@ -120,7 +125,7 @@ def video_trims(stats: FrameStats, analysis: AudioAnalysis | None, duration: flo
         frozen = np.concatenate([[True], hamming(hashes[order][1:], hashes[order][0]) <= FROZEN_BITS])
         for kind, mask in (("black", blk), ("frozen", frozen)):
             n = run_length(mask)
-            if n == 0 or n == len(t) and kind == "frozen":
+            if n == 0 or n == len(t):  # the whole video: content (or nothing), never padding
                 continue
             if where == "head":
                 span = Span(0.0, float(t[n]) if n < len(t) else duration, f"{kind}-head")
@@ -155,7 +160,8 @@ def make_fingerprint(stats: FrameStats, track: AudioTrack | None, duration: floa
     library-wide bumper search."""
     span = min(SIGNATURE_S, duration)
     head_grid = np.arange(0.0, span, 1.0 / HASH_FPS)
-    tail_grid = np.arange(duration - span, duration - 1e-6, 1.0 / HASH_FPS)
+    # Sampled back from the end, so that sample i from the edge starts (i + 1) / HASH_FPS before it.
+    tail_grid = duration - np.arange(len(head_grid), 0, -1) / HASH_FPS
     empty = np.zeros(0, dtype=np.uint32)
     head_audio = tail_audio = empty
     head_loud = tail_loud = np.zeros(0, np.float32)
@@ -225,26 +231,43 @@ def _hash_match(a: np.ndarray, b: np.ndarray, loose: bool = False) -> np.ndarray
 def _extend(ea: "_Edge", eb: "_Edge", sa: int, sb: int, n: int, max_start: int) -> tuple[int, int, int, int]:
     """Grow a matching run through the fades around it: (start_a, start_b, end_a, end_b) in samples.
 
-    Along the run's diagonal, a frame pair still belongs to the bumper while the pictures match
-    loosely or both are dark (a fade to or from black, where the hash goes flat). What is left
-    between the edge and the run's start, within the slack, joins it when it is all dark or flat
-    there: the bumper fading in from black.
+    Along the run's diagonal, a frame pair still belongs to the bumper while both are dark (a
+    fade to or from black, where the hash goes flat), or while the pictures still match loosely
+    and one of them is dimming (mid-fade). Growth stops at ``MAX_BUMPER_S``. What is left between
+    the edge and the run's start, within the slack, joins it when it is all dark or flat there:
+    the bumper fading in from black.
     """
-    def same(i: int, j: int) -> bool:
-        if _hash_match(ea.hashes[i], eb.hashes[j], loose=True):
-            return True
-        return ea.dark(i) and eb.dark(j)
+    def fading(e: "_Edge", i: int, ref: float) -> bool:
+        return bool(e.luma.size) and float(e.luma[i]) < FADE_SHARE * ref
 
+    def same(i: int, j: int, ra: float, rb: float) -> bool:
+        if ea.dark(i) and eb.dark(j):
+            return True
+        return bool(_hash_match(ea.hashes[i], eb.hashes[j], loose=True)) and (fading(ea, i, ra) or fading(eb, j, rb))
+
+    limit = int(MAX_BUMPER_S * HASH_FPS)
+    lum = (lambda e, i: float(e.luma[i]) if e.luma.size else 0.0)
     ia, ib = sa + n, sb + n
-    while ia < len(ea.hashes) and ib < len(eb.hashes) and same(ia, ib):
+    ra, rb = lum(ea, ia - 1), lum(eb, ib - 1)
+    while ia < len(ea.hashes) and ib < len(eb.hashes) and ia - sa < limit and same(ia, ib, ra, rb):
         ia, ib = ia + 1, ib + 1
-    while sa > 0 and sb > 0 and same(sa - 1, sb - 1):
+    ra, rb = lum(ea, sa), lum(eb, sb)
+    while sa > 0 and sb > 0 and ia - sa < limit and same(sa - 1, sb - 1, ra, rb):
         sa, sb = sa - 1, sb - 1
     if 0 < sa <= max_start and all(ea.dark(i) or ea.hashes[i] == 0 for i in range(sa)):
         sa = 0
     if 0 < sb <= max_start and all(eb.dark(i) or eb.hashes[i] == 0 for i in range(sb)):
         sb = 0
     return sa, sb, ia, ib
+
+
+def _lead(e: "_Edge", most: int) -> int:
+    """Samples of black or flat picture at the edge (a black tail after an outro, a black lead-in
+    before an intro), up to ``most``: alignment starts after them."""
+    i = 0
+    while i < min(most, len(e.hashes)) and (e.dark(i) or e.hashes[i] == 0):
+        i += 1
+    return i
 
 
 @dataclass
@@ -258,7 +281,8 @@ class _Edge:
     audio_base: float
 
     def dark(self, i: int) -> bool:
-        return bool(self.luma.size) and float(self.luma[i]) < FADE_LUMA
+        """Black, or all but black (the last steps of a fade)."""
+        return bool(self.luma.size) and float(self.luma[i]) < BLACK_LUMA
 
     def sound(self, i0: int, i1: int) -> bool | None:
         """Whether samples [i0, i1) have sound; None when the library predates loudness."""
@@ -287,7 +311,7 @@ def _audio_agrees(fa: np.ndarray, fb: np.ndarray, fps: float, span_a: Span, span
     if (a == 0).mean() > 0.5 or (b == 0).mean() > 0.5:
         return None
     # Codec delay shifts re-encoded copies of the same jingle by a few hops.
-    return audio_mod.fingerprint_ber(a, b, max_shift=10) <= MAX_AUDIO_BER
+    return audio_mod.fingerprint_ber(a, b, max_shift=10, skip_silence=True) <= MAX_AUDIO_BER
 
 
 def _support(sound_a: bool | None, sound_b: bool | None, agrees: bool | None) -> bool | None:
@@ -301,13 +325,22 @@ def _support(sound_a: bool | None, sound_b: bool | None, agrees: bool | None) ->
     return None
 
 
+#: Videos sharing a hash band are paired with at most this many of the band's first members:
+#: enough partners to confirm a bumper, and linear in the library's size.
+BAND_PARTNERS = 6
+
+
 def _candidate_pairs(fingerprints: dict[int, Fingerprint], edge: str, max_start: int) -> set[tuple[int, int]]:
-    """Pairs of videos whose edge frames share a 16-bit band of some hash: the only pairs worth
-    aligning. A shared bumper gives ten or more near-identical hashes in a row, so at least one
-    band agrees; unrelated videos rarely do. Keeps the search near-linear in library size."""
+    """Pairs of videos whose edge frames share 16-bit bands of some hash: the only pairs worth
+    aligning. A shared bumper gives ten or more near-identical hashes in a row, so bands agree;
+    unrelated videos rarely do. Each video is paired with the first few members of each band it
+    is in (not with all of them), so a bumper shared by thousands of videos costs a few
+    alignments per video."""
     buckets: dict[tuple[int, int], set[int]] = {}
     for vid, fp in fingerprints.items():
-        for h in _edge(fp, edge).hashes[: max_start + 1]:
+        e = _edge(fp, edge)
+        lead = _lead(e, LEAD_MAX)
+        for h in e.hashes[lead: lead + max_start + 1]:
             h = int(h)
             if h == 0:
                 continue
@@ -315,9 +348,10 @@ def _candidate_pairs(fingerprints: dict[int, Fingerprint], edge: str, max_start:
                 buckets.setdefault((band, (h >> (16 * band)) & 0xFFFF), set()).add(vid)
     shared: Counter[tuple[int, int]] = Counter()
     for members in buckets.values():
-        if 1 < len(members) <= 1000:  # a band value shared by everyone says nothing
+        if len(members) > 1:
             ordered = sorted(members)
-            shared.update((a, b) for i, a in enumerate(ordered) for b in ordered[i + 1:])
+            reps = ordered[:BAND_PARTNERS]
+            shared.update((min(a, r), max(a, r)) for a in ordered for r in reps if a != r)
     # One shared band happens by chance between unrelated videos; a real bumper shares several.
     return {pair for pair, n in shared.items() if n >= 2}
 
@@ -347,14 +381,25 @@ def find_bumpers(fingerprints: dict[int, Fingerprint]) -> dict[int, list[Span]]:
         for ia, ib in sorted(_candidate_pairs(fingerprints, edge, max_start)):
             fa, fb = fingerprints[ia], fingerprints[ib]
             ea, eb = _edge(fa, edge), _edge(fb, edge)
-            sa, sb, n = _longest_diagonal(ea.hashes, eb.hashes, max_start)
+            la, lb = _lead(ea, LEAD_MAX), _lead(eb, LEAD_MAX)
+            sa, sb, n = _longest_diagonal(ea.hashes[la:], eb.hashes[lb:], max_start)
+            sa, sb = sa + la, sb + lb
             if n / HASH_FPS < MIN_BUMPER_S:
                 continue
-            sa, sb, enda, endb = _extend(ea, eb, sa, sb, n, max_start)
-            span_a, span_b = _span(fa, edge, sa, enda), _span(fb, edge, sb, endb)
-            if max(span_a.duration, span_b.duration) > MAX_BUMPER_S or \
-                    span_a.duration > MAX_BUMPER_SHARE * fa.duration or span_b.duration > MAX_BUMPER_SHARE * fb.duration:
+
+            def fits(a0: int, a1: int, b0: int, b1: int) -> bool:
+                da, db = (a1 - a0) / HASH_FPS, (b1 - b0) / HASH_FPS
+                return max(da, db) <= MAX_BUMPER_S and da <= MAX_BUMPER_SHARE * fa.duration \
+                    and db <= MAX_BUMPER_SHARE * fb.duration
+
+            grown = _extend(ea, eb, sa, sb, n, max_start + max(la, lb))
+            if fits(grown[0], grown[2], grown[1], grown[3]):
+                sa, sb, enda, endb = grown
+            elif fits(sa, sa + n, sb, sb + n):
+                enda, endb = sa + n, sb + n
+            else:
                 continue
+            span_a, span_b = _span(fa, edge, sa, enda), _span(fb, edge, sb, endb)
             rel_a = Span(span_a.start - ea.audio_base, span_a.end - ea.audio_base)
             rel_b = Span(span_b.start - eb.audio_base, span_b.end - eb.audio_base)
             agrees = _audio_agrees(ea.audio, eb.audio, fa.audio_fps, rel_a, rel_b)

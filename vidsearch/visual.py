@@ -87,6 +87,14 @@ def ocr_scenes(scenes: Sequence[Scene], removed: Sequence[Span]) -> list[Scene]:
     return keep
 
 
+def shows_own_text(lines: Sequence[OcrLine], span: Span) -> bool:
+    """Whether text is visible in ``span`` that is not visible anywhere else in the video: a
+    still title card or closing slide, not a watermark or a channel logo shown throughout."""
+    inside = {ln.text for ln in lines if ln.start <= span.end and ln.end >= span.start and ln.text}
+    elsewhere = {ln.text for ln in lines if not (ln.start <= span.end and ln.end >= span.start)}
+    return bool(inside - elsewhere)
+
+
 def widen_to_scene(lines: Sequence[OcrLine], scene: Scene, frame_times: Sequence[float]) -> list[OcrLine]:
     """A line read on every frame picked from a scene is taken as visible for the whole scene
     (a shot is continuous); otherwise it keeps the times it was actually read at."""
