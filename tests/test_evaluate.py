@@ -103,6 +103,8 @@ def test_video_names_match_by_file_name_or_trailing_path():
     ('{"id": "b", "query": "x", "targets": [{"video": "a.mp4", "start": "1", "end": 2}]}', "targets[0].start must be a number"),
     ('{"id": "a", "query": "x", "targets": []}', "id 'a' already used on line 1"),
     ('{"id": "b", "query": "x", "targets": {}}', "targets must be a list"),
+    ('{"id": "b", "query": "x", "targets": [{"video": "a.mp4", "start": 1, "end": 2}, {"video": "a.mp4", "start": 1, "end": 2}]}',
+     "targets[1] repeats an earlier target"),
     ('not json', "not JSON"),
 ])
 def test_a_bad_query_line_is_named_and_nothing_is_scored(tmp_path, line, message):
@@ -142,9 +144,10 @@ def test_eval_cli_rejects_a_bad_file_in_one_line_before_loading_anything(tmp_pat
 
 
 def test_eval_on_the_fixture_library(fixture_library, truth, tmp_path):
-    """Four queries with k=1: two whose first answer is right (a spoken line, the cat scene), one
-    whose target the first answer cannot be (its words are said in another video), one with no
-    right answer; and one cropped, muted cut of the cat scene. Every number follows by hand."""
+    """Four queries: two whose first answer is right (a spoken line, the cat scene), one whose
+    target the first answer cannot be (its words are said in another video), one with no right
+    answer; and one cropped, muted cut of the cat scene. Every number follows by hand from the
+    ranks in the details file."""
     _, _, videos = fixture_library
     db = tmp_path / "db"
     shutil.copytree(fixture_library[0], db)
@@ -166,17 +169,22 @@ def test_eval_on_the_fixture_library(fixture_library, truth, tmp_path):
     clips.write_text(json.dumps({"id": "c1", "file": "cat cut.mp4", "source": {"video": "cat and yarn.mp4", "start": 4.0},
                                  "captions": ["pet-001", "pet-002", "pet-003"]}) + "\n", encoding="utf-8")
     details = tmp_path / "details.jsonl"
-    proc = run_cli("eval", "--db", db, q, "-k", "1", "--clips", clips, "--json", "--out", details,
+    proc = run_cli("eval", "--db", db, q, "-k", "3", "--clips", clips, "--json", "--out", details,
                    "--captions", ROOT / "fixtures" / "captions" / "captions.jsonl")
     report = json.loads(proc.stdout)
     rows = {r["id"]: r for r in map(json.loads, details.read_text(encoding="utf-8").splitlines())}
 
-    assert [rows[i]["rank"] for i in ("said", "seen", "miss")] == [1, 1, None]
+    assert report["k"] == 10 and rows["said"]["n_results"] > 3   # -k 3 still asks for 10: r@10 needs them
+    assert [rows[i]["rank"] for i in ("said", "seen")] == [1, 1]
     assert Path(rows["miss"]["top"][0]["video"]).name == "rocket_launch.mp4"
+    r = rows["miss"]["rank"]                                     # wherever the cat shot came, if at all
+    assert r != 1
     overall = report["overall"]
-    assert overall["n"] == 3
-    for metric in ("p@1", "r@5", "r@10", "mrr", "ndcg@10"):
-        assert overall[metric] == 0.667, metric                  # 2 of 3, one result each
+    assert overall["n"] == 3 and overall["p@1"] == 0.667
+    assert overall["mrr"] == round((1 + 1 + (1 / r if r else 0)) / 3, 3)
+    assert overall["r@5"] == round((2 + bool(r and r <= 5)) / 3, 3)
+    assert overall["r@10"] == round((2 + bool(r)) / 3, 3)
+    assert overall["ndcg@10"] == round((2 + (1 / math.log2(r + 1) if r else 0)) / 3, 3)
     assert report["by_kind"]["speech"]["p@1"] == 0.5 and report["by_kind"]["visual"]["p@1"] == 1.0
     assert report["by_lang"]["zh"]["n"] == 1 and report["by_lang"]["en"]["p@1"] == 0.5
     # jump: the first word of the matching line, within Whisper's word-time error of the truth
@@ -224,3 +232,17 @@ def test_trimming_is_scored_against_the_spans_to_cut(tmp_path):
     f.write_text('{"video": "a.mp4", "start": 0, "end": 3, "kind": "intro"}\n{"video": "a.mp4", "start": 5}\n')
     with pytest.raises(EvalFileError, match=r"spans.jsonl:2: span.end missing"):
         load_removable(f)
+
+
+def test_one_result_is_credited_with_one_target_and_jump_error_is_a_median():
+    """A long result covering two targets counts once (recall and nDCG agree); the jump error is
+    the median over queries of the first right result's distance to its target's start."""
+    ta, tb = Target("a.mp4", 0.0, 4.0), Target("a.mp4", 4.0, 8.0)
+    both = moment("a.mp4", 0.0, 8.0, jump=4.5)                # IoU 0.5 with each target
+    o = outcome([ta, tb], [both, moment("a.mp4", 0.0, 4.0, jump=1.0)])
+    assert o.credit == [0, None]                               # the second result is right for ta, already taken
+    assert o.recall(1) == 0.5 and o.recall(10) == 0.5
+    assert o.ndcg(10) == pytest.approx(1 / (1 + 1 / math.log2(3)))
+    assert o.jump_error() == 4.5                               # 4.5 - ta.start
+    errs = [outcome([Target("a.mp4", 10.0, 14.0)], [moment("a.mp4", 10.0, 14.0, jump=10.0 + e)]) for e in (0.2, 0.9, 3.5)]
+    assert answer_metrics(errs)["jump_err"] == 0.9             # median, not mean (1.53)

