@@ -32,8 +32,10 @@ MAX_AUDIO_BER = 0.35
 #: A bumper never takes more than this share of a video: a match that long is a duplicate or a
 #: templated video (same picture, different voice-over), which is content.
 MAX_BUMPER_SHARE = 0.5
-#: A frame at this share of its run's brightness or less is dimming: part of a fade.
+#: A frame at this share of its run's brightness or less is dimming: part of a fade ...
 FADE_SHARE = 0.85
+#: ... and two copies of one fade are dimmed to within this share of each other.
+FADE_AGREE = 0.2
 #: A span has sound when at least this share of it is louder than SILENCE_DB.
 SOUND_SHARE = 0.3
 #: Black or flat samples at an edge skipped before aligning (a black tail after an outro).
@@ -231,29 +233,36 @@ def _hash_match(a: np.ndarray, b: np.ndarray, loose: bool = False) -> np.ndarray
 def _extend(ea: "_Edge", eb: "_Edge", sa: int, sb: int, n: int, max_start: int) -> tuple[int, int, int, int]:
     """Grow a matching run through the fades around it: (start_a, start_b, end_a, end_b) in samples.
 
-    Along the run's diagonal, a frame pair still belongs to the bumper while both are dark (a
-    fade to or from black, where the hash goes flat), or while the pictures still match loosely
-    and one of them is dimming (mid-fade). Growth stops at ``MAX_BUMPER_S``. What is left between
-    the edge and the run's start, within the slack, joins it when it is all dark or flat there:
-    the bumper fading in from black.
+    Along the run's diagonal, moving away from the run, a frame pair still belongs to the bumper
+    while the pictures match, both are black, or both are dimmed to about the same share of
+    their brightness at the run's edge (a fade, where the hash goes flat or drifts). Growth stops at
+    ``MAX_BUMPER_S``. What is left between the edge and the run's start, within the slack, joins
+    it when it is all black or flat there: the bumper fading in from black.
     """
-    def fading(e: "_Edge", i: int, ref: float) -> bool:
-        return bool(e.luma.size) and float(e.luma[i]) < FADE_SHARE * ref
-
-    def same(i: int, j: int, ra: float, rb: float) -> bool:
-        if ea.dark(i) and eb.dark(j):
-            return True
-        return bool(_hash_match(ea.hashes[i], eb.hashes[j], loose=True)) and (fading(ea, i, ra) or fading(eb, j, rb))
-
     limit = int(MAX_BUMPER_S * HASH_FPS)
-    lum = (lambda e, i: float(e.luma[i]) if e.luma.size else 0.0)
-    ia, ib = sa + n, sb + n
-    ra, rb = lum(ea, ia - 1), lum(eb, ib - 1)
-    while ia < len(ea.hashes) and ib < len(eb.hashes) and ia - sa < limit and same(ia, ib, ra, rb):
-        ia, ib = ia + 1, ib + 1
-    ra, rb = lum(ea, sa), lum(eb, sb)
-    while sa > 0 and sb > 0 and ia - sa < limit and same(sa - 1, sb - 1, ra, rb):
-        sa, sb = sa - 1, sb - 1
+
+    def luma(e: "_Edge", i: int) -> float:
+        return float(e.luma[i]) if e.luma.size else 0.0
+
+    def grow(i: int, j: int, step: int, stop) -> tuple[int, int]:
+        ra, rb = luma(ea, i - step), luma(eb, j - step)  # the run's last frame on this side
+        while stop(i, j):
+            if (ea.dark(i) and eb.dark(j)) or _hash_match(ea.hashes[i], eb.hashes[j]):
+                pass
+            elif not (ea.luma.size and eb.luma.size):
+                break
+            else:
+                la, lb = luma(ea, i), luma(eb, j)
+                # Copies of one fade dim together: the same share of their own brightness.
+                if not ((la < FADE_SHARE * ra or lb < FADE_SHARE * rb)
+                        and abs(la / max(ra, 1.0) - lb / max(rb, 1.0)) <= FADE_AGREE):
+                    break
+            i, j = i + step, j + step
+        return i, j
+
+    ia, ib = grow(sa + n, sb + n, 1, lambda i, j: i < len(ea.hashes) and j < len(eb.hashes) and i - sa < limit)
+    ea0, eb0 = grow(sa - 1, sb - 1, -1, lambda i, j: i >= 0 and j >= 0 and ia - i <= limit)
+    sa, sb = ea0 + 1, eb0 + 1
     if 0 < sa <= max_start and all(ea.dark(i) or ea.hashes[i] == 0 for i in range(sa)):
         sa = 0
     if 0 < sb <= max_start and all(eb.dark(i) or eb.hashes[i] == 0 for i in range(sb)):
