@@ -68,7 +68,9 @@ def make_altered_clip(
     cmd = [ffmpeg, "-v", "error", "-y", "-ss", f"{start:.3f}", "-i", str(src), "-t", f"{duration:.3f}"]
     if filters:
         cmd += ["-vf", ",".join(filters)]
-    cmd += ["-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p"]
+    # One encoder thread: with several, x264's rate control gives different bytes from run to run
+    # and machine to machine (a 16-core CI runner turned a pagoda cut into a motorcycle's tags).
+    cmd += ["-c:v", "libx264", "-threads", "1", "-preset", "veryfast", "-pix_fmt", "yuv420p"]
     cmd += ["-b:v", bitrate, "-maxrate", bitrate, "-bufsize", bitrate] if bitrate else ["-crf", "23"]
     cmd += ["-an"] if mute else ["-c:a", "aac", "-b:a", "64k"]
     if ts_offset:
@@ -86,7 +88,7 @@ def make_black_clip(dst: Path, duration: float = 4.0, size: tuple[int, int] = (6
     if ffmpeg is None:
         raise RuntimeError("ffmpeg not found")
     cmd = [ffmpeg, "-v", "error", "-y", "-f", "lavfi", "-i", f"color=c=black:s={size[0]}x{size[1]}:r=25",
-           "-t", f"{duration:.3f}", "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", str(dst)]
+           "-t", f"{duration:.3f}", "-c:v", "libx264", "-threads", "1", "-preset", "veryfast", "-pix_fmt", "yuv420p", str(dst)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"ffmpeg failed: {proc.stderr.strip()[-500:]}")

@@ -537,35 +537,26 @@ ALTER = {"reencode": dict(bitrate="150k"), "scaled": dict(scale=0.5), "cropped":
 
 
 def make_clips(out: Path, gt: dict) -> list[dict]:
-    """Altered copies of moments of the library (tests/altered_clips.make_altered_clip).  x264
-    picks its thread count from the CPUs the process may use, and its bitrate mode gives
-    different bytes from run to run with several threads, so ffmpeg runs pinned to one CPU:
-    the same bytes on every run and every machine."""
+    """Altered copies of moments of the library (tests/altered_clips.make_altered_clip, whose
+    x264 runs on one thread: the same bytes on every run and every machine)."""
     from altered_clips import make_altered_clip
     by_id = {v["id"]: v for v in spec.VIDEOS}
     (out / "clips").mkdir()
     recs = []
-    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-    try:
-        if len(cpus) >= 2:
-            os.sched_setaffinity(0, cpus[:1])
-        for i, (vid, key, off, length, alteration) in enumerate(spec.CLIPS, 1):
-            name = by_id[vid]["name"]
-            sh = next(s for s in gt[name]["shots"] if s.get("key") == key)
-            start = mk.tsec(sh["start"] + off)
-            if not (4.0 <= length <= 8.0) or start + length > sh["end"]:
-                die(f"clip {vid}/{key}: {length}s from {off}s does not fit its shot")
-            kw = {}
-            for a in alteration.split("+"):
-                kw.update(ALTER[a])
-            cid = f"c{i:02d}"
-            make_altered_clip(out / "videos" / name, out / "clips" / f"{cid}.mp4", start, length, **kw)
-            recs.append(dict(id=cid, file=f"clips/{cid}.mp4", source=dict(video=name, start=start),
-                             duration=length, captions=[c["id"] for c in spec.CAPTIONS[(vid, key)]],
-                             alteration=alteration))
-    finally:
-        if len(cpus) >= 2:
-            os.sched_setaffinity(0, cpus)
+    for i, (vid, key, off, length, alteration) in enumerate(spec.CLIPS, 1):
+        name = by_id[vid]["name"]
+        sh = next(s for s in gt[name]["shots"] if s.get("key") == key)
+        start = mk.tsec(sh["start"] + off)
+        if not (4.0 <= length <= 8.0) or start + length > sh["end"]:
+            die(f"clip {vid}/{key}: {length}s from {off}s does not fit its shot")
+        kw = {}
+        for a in alteration.split("+"):
+            kw.update(ALTER[a])
+        cid = f"c{i:02d}"
+        make_altered_clip(out / "videos" / name, out / "clips" / f"{cid}.mp4", start, length, **kw)
+        recs.append(dict(id=cid, file=f"clips/{cid}.mp4", source=dict(video=name, start=start),
+                         duration=length, captions=[c["id"] for c in spec.CAPTIONS[(vid, key)]],
+                         alteration=alteration))
     return recs
 
 
