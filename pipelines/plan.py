@@ -102,8 +102,8 @@ def plan_reindex(library: Library | None, root: Path | str, *, retry_failed: boo
     ``library`` None (no library yet) makes every file new.
 
     A video is removed only when its file is known to be gone from a folder that could be
-    listed. Videos under a folder that is missing or cannot be read go to ``kept`` instead
-    (an unmounted disk looks like a deleted folder); ``allow_missing`` removes those whose file
+    listed. Videos under a folder that is missing, empty or cannot be read go to ``kept``
+    instead (an unmounted disk looks like a deleted folder, its mount point like an empty one); ``allow_missing`` removes those whose file
     is gone all the same. A folder that cannot be listed is in ``unreadable``, its reason
     saying how many of its videos are kept.
     """
@@ -132,7 +132,10 @@ def plan_reindex(library: Library | None, root: Path | str, *, retry_failed: boo
             vanished.append(row)
             if folder is None:
                 gone = _missing_folder(path, root)
-                folder = None if gone is None else (gone, "folder missing")
+                if gone is not None:
+                    folder = (gone, "folder missing")
+                elif _empty_folder(path.parent):  # an empty mount point: the disk is not there
+                    folder = (path.parent, "folder empty")
         except OSError as exc:  # cannot even tell whether it is there
             folder = folder or (path.parent, f"cannot check: {exc.strerror or exc}")
         if folder is not None:
@@ -184,6 +187,16 @@ def plan_reindex(library: Library | None, root: Path | str, *, retry_failed: boo
         n = counts.get(d, (why, 0))[1]
         plan.unreadable.append((d, f"{why} ({n} of its videos in the library kept)" if n else why))
     return plan
+
+
+def _empty_folder(folder: Path) -> bool:
+    """True when ``folder`` holds nothing at all (not even hidden files): what the mount point
+    of a disk that is not mounted looks like."""
+    try:
+        with os.scandir(folder) as entries:
+            return next(entries, None) is None
+    except OSError:
+        return False
 
 
 def _missing_folder(path: Path, root: Path) -> Path | None:

@@ -157,6 +157,17 @@ def test_reindex_keeps_the_videos_of_a_folder_it_cannot_read(tmp_path, library, 
         plan = plan_reindex(lib, videos, allow_missing=True)
         assert [r.path.name for r in plan.removed] == ["x.mp4"] and plan.kept == []
 
+        # The empty mount point such a disk leaves behind: the same. Once the folder holds
+        # anything, its missing video was deleted and is removed.
+        lib.record_failure(videos / "mnt" / "y.mp4", "was bad", size=1, mtime_ns=1)
+        lib.commit()
+        (videos / "mnt").mkdir()
+        plan = plan_reindex(lib, videos)
+        assert plan.removed == [] and plan.kept_by_folder() == {
+            videos / "gone": ("folder missing", 1), videos / "mnt": ("folder empty", 1)}
+        (videos / "mnt" / ".keep").write_text("")
+        assert [r.path.name for r in plan_reindex(lib, videos).removed] == ["y.mp4"]
+
 
 def test_an_unreadable_file_or_folder_named_to_index_is_one_failure_line(tmp_path, library, clips, unprivileged):
     db0, videos = library

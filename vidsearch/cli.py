@@ -343,7 +343,7 @@ def reindex(
         err.print(f"plan: {counts['new']} new, {counts['changed'] + counts['retry']} changed, {counts['renamed']} renamed, "
                   f"{counts['removed']} removed, {counts['unchanged'] + counts['touched']} unchanged"
                   + (f", {counts['failed_unchanged']} failed before (--retry-failed retries)" if counts['failed_unchanged'] else "")
-                  + (f", {counts['kept']} kept (folder missing or unreadable)" if counts['kept'] else ""),
+                  + (f", {counts['kept']} kept (folder missing, empty or unreadable)" if counts['kept'] else ""),
                   highlight=False, soft_wrap=True)
         for line in _kept_lines(plan):
             err.print(line, highlight=False, markup=False, soft_wrap=True)
