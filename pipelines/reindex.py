@@ -132,7 +132,8 @@ def reindex(
     except BaseException:
         # Ctrl-C, or the runner giving up: keep what finished (each video went in whole), so
         # the rerun goes on from here.
-        library.commit()
+        if not library.commit_failed:  # a commit that failed half-way is not retried
+            library.commit()
         raise
     # Always: a run killed after its last file but before this still leaves the next run to do it.
     refresh_bumpers(library)

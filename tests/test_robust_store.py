@@ -387,9 +387,69 @@ def test_a_full_disk_during_a_commit_leaves_the_last_commit(small_disk, tmp_path
             with pytest.raises(OSError) as raised:
                 lib.commit()  # the index file would come out short: never renamed into place
             assert raised.value.errno == errno.ENOSPC
+        with pytest.raises(store.LibraryError, match="a commit failed"):
+            lib.commit()  # space again, but a half-done commit is never retried by this writer
     assert not list(db.glob("*.tmp"))  # the space is given back
     with Library.open(db, LAYOUT) as lib:  # opens, checks itself, and holds the last commit
         assert [v.path.name for v in lib.videos()] == ["a.mp4"]
+
+
+class _CommitFails:
+    """A SQLite connection whose COMMIT fails the way a full disk makes it fail: SQLite rolls the
+    transaction back and reports SQLITE_FULL."""
+
+    def __init__(self, db: sqlite3.Connection):
+        self._db = db
+
+    def execute(self, sql: str, *args):
+        if sql.strip().upper() == "COMMIT":
+            self._db.execute("ROLLBACK")
+            raise sqlite3.OperationalError("database or disk is full")
+        return self._db.execute(sql, *args)
+
+    def __getattr__(self, name: str):
+        return getattr(self._db, name)
+
+
+def test_a_failed_sqlite_commit_is_not_retried_into_a_library_without_its_rows(tmp_path):
+    db = tmp_path / "lib"
+    rng = np.random.default_rng(6)
+    with Library.open(db, LAYOUT) as lib:
+        lib.add_video(make_video(tmp_path / "a.mp4", 3, thumbs=False), fused(rng, 3), size=1, mtime_ns=1)
+        lib.commit()
+        lib.add_video(make_video(tmp_path / "b.mp4", 4, thumbs=False), fused(rng, 4), size=1, mtime_ns=1)
+        real, lib._db = lib._db, _CommitFails(lib._db)
+        with pytest.raises(sqlite3.OperationalError):
+            lib.commit()
+        lib._db = real
+        # Retried, the generation would commit on its own (SQLite has no transaction any more)
+        # beside an index that holds b.mp4's vectors.
+        with pytest.raises(store.LibraryError, match="a commit failed"):
+            lib.commit()
+        with pytest.raises(store.LibraryError, match="a commit failed"):
+            lib.add_video(make_video(tmp_path / "c.mp4", 2, thumbs=False), fused(rng, 2), size=1, mtime_ns=1)
+    with Library.open(db, LAYOUT) as lib:
+        assert [v.path.name for v in lib.videos()] == ["a.mp4"]
+        assert lib.check() == []
+        assert lib.stats()["segments"] == 3
+
+
+def test_a_read_only_disk_is_one_line_too(library, clips, vidsearch, tmp_path, monkeypatch):
+    db = copy_library(library[0], tmp_path / "[db]")  # brackets: not read as console markup
+    new = shutil.copy2(clips["new1.mp4"], tmp_path / "new1.mp4")
+
+    def read_only(lib):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), os.fsdecode(lib.path / "index.hnsw.tmp"))
+
+    with monkeypatch.context() as m:
+        m.setattr(Library, "_save_index", read_only)
+        result = vidsearch("index", "--db", db, new)
+    assert result.exit_code == 1
+    line = one_line(result, "error:")
+    assert line == (f"error: cannot write {db} ({db}/index.hnsw.tmp): Read-only file system; "
+                    "the library is at its last commit (3 videos)"), line
+    assert vidsearch("index", "--db", db, new).exit_code == 0
+    assert names(db) == ["a.mp4", "b.mp4", "inner.mp4", "new1.mp4"]
 
 
 def test_index_on_a_full_disk_is_one_line_and_the_next_run_goes_on(small_disk, library, clips, vidsearch, tmp_path):

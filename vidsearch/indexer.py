@@ -186,7 +186,8 @@ def index_paths(
     except BaseException:
         # Ctrl-C, or a write that failed (disk full): keep what finished (each video went in
         # whole), so that the next run goes on from here.
-        library.commit()
+        if not library.commit_failed:  # a commit that failed half-way is not retried
+            library.commit()
         raise
     if report.indexed or pending:
         refresh_bumpers(library)

@@ -712,6 +712,7 @@ class Library:
         self._db: sqlite3.Connection | None = None
         self._in_txn = False
         self._index_dirty = False
+        self._commit_failed: str | None = None  # why the last commit failed; no commit after it
         self._prior: dict[int, bool] = {}  # label -> was live at the last commit (undo info)
         self._new_thumbs: list[Path] = []
         self._dead_thumbs: list[Path] = []
@@ -1168,6 +1169,9 @@ class Library:
             raise LibraryError(f"library at {self.path} is open read-only")
         if self._db is None:
             raise LibraryError(f"library at {self.path} is closed")
+        if self._commit_failed is not None:
+            raise LibraryError(f"library at {self.path}: a commit failed ({self._commit_failed}); nothing more "
+                               "is written: open it again to go on from its last commit")
 
     def _begin(self) -> None:
         if not self._in_txn:
@@ -1440,15 +1444,26 @@ class Library:
         """
         self._require_writer()
         with self._mutex:
-            if self._index_dirty:
-                self._save_index()
-            self._fsync_thumbs()
-            if self._in_txn:
+            try:
                 if self._index_dirty:
-                    self._db.execute("UPDATE meta SET value = ? WHERE key = 'generation'",
-                                     (str(self._header["generation"]),))
-                self._db.execute("COMMIT")
-                self._in_txn = False
+                    self._save_index()
+                self._fsync_thumbs()
+                if self._in_txn:
+                    if self._index_dirty:
+                        self._db.execute("UPDATE meta SET value = ? WHERE key = 'generation'",
+                                         (str(self._header["generation"]),))
+                    self._db.execute("COMMIT")
+                    self._in_txn = False
+            except BaseException as exc:
+                # Half a commit is a crash: the files on disk are recovered by the next open
+                # (see the module docstring). Writing on from here could commit SQLite's side
+                # without the rows a failed COMMIT rolled back, so this writer stops.
+                self._commit_failed = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                if self._in_txn:
+                    with contextlib.suppress(sqlite3.Error):
+                        self._db.execute("ROLLBACK")
+                    self._in_txn = False
+                raise
             if self._index_dirty:
                 self._sqlite_gen = int(self._header["generation"])
             self._index_dirty = False
@@ -1458,6 +1473,11 @@ class Library:
                 with contextlib.suppress(FileNotFoundError):
                     p.unlink()
             self._dead_thumbs.clear()
+
+    @property
+    def commit_failed(self) -> bool:
+        """True once a commit has failed part-way: this writer commits nothing more."""
+        return getattr(self, "_commit_failed", None) is not None
 
     def _save_index(self) -> None:
         if not self._in_txn:
