@@ -15,6 +15,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -32,7 +33,8 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print exactly one JSON
 
 
 def _fail(message: str, code: int = 1) -> None:
-    err.print(f"[red]error:[/red] {message}", markup=True, highlight=False, soft_wrap=True)  # one line, never wrapped
+    err.print(f"[red]error:[/red] {escape(message)}", markup=True, highlight=False,
+              soft_wrap=True)  # one line, never wrapped; a [name] in a path is not markup
     raise typer.Exit(code)
 
 
@@ -74,7 +76,7 @@ def _writes(command):
 def _writing(db: Path):
     """Whatever stops a write command half-way ends it with one line, the library at its last
     commit: Ctrl-C (exit 130), a full disk or a damaged library (exit 1)."""
-    from .store import damage_message
+    from .store import LibraryError, damage_message
 
     try:
         yield
@@ -91,7 +93,12 @@ def _writing(db: Path):
         damage = damage_message(db, exc)
         if damage is not None:
             _fail(damage)
-        raise
+        if isinstance(exc, OSError):  # a read-only disk, a lost network mount, an I/O error
+            where = f" ({os.fsdecode(exc.filename)})" if exc.filename else ""
+            _fail(f"cannot write {db}{where}: {exc.strerror or exc}; {_at_last_commit(db)}")
+        _fail(f"cannot write {db}: {exc}; {_at_last_commit(db)}")
+    except LibraryError as exc:
+        _fail(str(exc))
 
 
 def _print_json(obj: object) -> None:
