@@ -103,7 +103,8 @@ def plan_reindex(library: Library | None, root: Path | str, *, retry_failed: boo
 
     A video is removed only when its file is known to be gone from a folder that could be
     listed. Videos under a folder that is missing, empty or cannot be read go to ``kept``
-    instead (an unmounted disk looks like a deleted folder, its mount point like an empty one); ``allow_missing`` removes those whose file
+    instead (an unmounted disk looks like a deleted folder, its mount point like an empty one;
+    an empty ``root`` is not kept here, the command refuses it whole); ``allow_missing`` removes those whose file
     is gone all the same. A folder that cannot be listed is in ``unreadable``, its reason
     saying how many of its videos are kept.
     """
@@ -134,7 +135,9 @@ def plan_reindex(library: Library | None, root: Path | str, *, retry_failed: boo
                 gone = _missing_folder(path, root)
                 if gone is not None:
                     folder = (gone, "folder missing")
-                elif _empty_folder(path.parent):  # an empty mount point: the disk is not there
+                elif path.parent != root and _empty_folder(path.parent):
+                    # An empty mount point: the disk is not there. The root itself is not
+                    # judged here: an empty root is refused whole by the command.
                     folder = (path.parent, "folder empty")
         except OSError as exc:  # cannot even tell whether it is there
             folder = folder or (path.parent, f"cannot check: {exc.strerror or exc}")
