@@ -9,6 +9,7 @@ import select
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 from urllib.parse import unquote
@@ -21,7 +22,7 @@ from tests.conftest import VIDEOS
 from tests.live_server import serving
 from tests.test_server import LOCAL, assert_error, uploads_left
 
-from vidsearch.guard import LOOPBACK_HOSTS, MediaSigner, allowed_hosts, exposure_warning
+from vidsearch.guard import LOOPBACK_HOSTS, MediaSigner, allowed_hosts, clean_token, exposure_warning
 from vidsearch.server import create_app, safe_upload_name, upload_suffix
 
 #: A file name that is not UTF-8 (Latin-1 é, a stray 0xFF): Linux allows it, the CLI indexes it.
@@ -273,14 +274,17 @@ def test_uploads_in_flight_are_bounded(live):
 
 # ---- 4. Host allow-list and token ------------------------------------------------------------
 
-@pytest.mark.parametrize("host", ["evil.example", "evil.example:8000", "127.0.0.1.evil.example", "", "[::2]"])
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:8000", "127.0.0.1.evil.example", "", "[::2]",
+                                  "localhost:80@evil.example", "localhost:8000:1", "[::1]evil", "localhost/x",
+                                  "localhost:", "localhost:port"])
 def test_foreign_hosts_are_refused(client, host):
     for url in ("/api/health", "/", "/static/app.js", "/docs"):
         resp = client.get(url, headers={"Host": host})
         assert_error(resp, 400, "Host")
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1", "localhost:8000", "LOCALHOST", "[::1]:8000", "127.0.0.1:1"])
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost:8000", "LOCALHOST", "[::1]:8000", "127.0.0.1:1",
+                                  "localhost."])
 def test_loopback_hosts_are_answered(client, host):
     assert client.get("/api/health", headers={"Host": host}).status_code == 200
 
@@ -319,6 +323,19 @@ def test_the_api_needs_the_token(token_client):
     assert schema["components"]["securitySchemes"]["token"]["scheme"] == "bearer"
 
 
+def test_a_token_is_trimmed_and_must_be_sendable(hostile_library):
+    assert clean_token(f"  {TOKEN}\n") == TOKEN
+    for bad in ("", "   ", "two words", "令牌", "tab\there"):
+        with pytest.raises(ValueError, match="access token"):
+            clean_token(bad)
+    db, _ = hostile_library
+    with TestClient(create_app(db, token=f" {TOKEN} ", warm=False), base_url=LOCAL) as c:
+        assert c.get("/api/health", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+    proc = subprocess.run([sys.executable, "-m", "vidsearch", "serve", "--db", str(db), "--token", "令牌"],
+                          capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "300"})
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "--token" in proc.stderr, proc.stderr
+
+
 def test_media_urls_are_signed_and_expire(token_client, hostile_library):
     c = token_client
     auth = {"Authorization": f"Bearer {TOKEN}"}
@@ -332,10 +349,12 @@ def test_media_urls_are_signed_and_expire(token_client, hostile_library):
     assert c.get(thumb).status_code == 200
     path, query = stream.split("?")
     other_path = f"/api/videos/{other['video_id']}/stream"
-    expired = MediaSigner(TOKEN).url(path, now=time.time() - 2 * 86400)
-    forged = MediaSigner("another token").url(path)
+    served = os.fsdecode(hostile_library[0].resolve())
+    expired = MediaSigner(TOKEN, served).url(path, now=time.time() - 2 * 86400)
+    forged = MediaSigner("another token", served).url(path)
+    other_library = MediaSigner(TOKEN, served + "2").url(path)  # same token, another server's library
     flipped = stream[:-1] + ("0" if stream[-1] != "0" else "1")
-    for url in (path, f"{other_path}?{query}", expired, forged, flipped, f"{path}?exp=99999999999&sig=00",
+    for url in (path, f"{other_path}?{query}", expired, forged, other_library, flipped, f"{path}?exp=99999999999&sig=00",
                 f"/api/search?q=cat&{query}", path + "?" + query.replace("exp=", "exp=1")):
         assert_error(c.get(url), 401, "token")
     with open(hostile_library[1], "rb") as f:  # a signature opens media, never an upload

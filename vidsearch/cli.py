@@ -1059,13 +1059,16 @@ def serve(
     _quiet_third_party()
     import logging
 
-    from .guard import allowed_hosts, exposure_warning
+    from .guard import allowed_hosts, clean_token, exposure_warning
     from .server import serve as run_server
     from .store import LibraryError
 
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    if token is not None and not token.strip():
-        _fail("--token is empty", 2)
+    if token is not None:
+        try:
+            token = clean_token(token)
+        except ValueError as exc:
+            _fail(f"--token: {exc}", 2)
     hosts = allowed_hosts(host, allow_host or ())
     _refuse_damaged(db)
     try:
@@ -1076,6 +1079,9 @@ def serve(
                              upload_timeout_s=upload_timeout_s, hosts=hosts, token=token)
     except LibraryError as exc:
         _fail(str(exc), 2)
+    except (RuntimeError, OSError, sqlite3.Error) as exc:  # a model that will not load, an unreadable file
+        text = str(exc).strip()
+        _fail(f"cannot serve {db}: {text.splitlines()[0] if text else type(exc).__name__}")
     if warning := exposure_warning(host, token):
         err.print(warning, style="yellow", highlight=False, markup=False, soft_wrap=True)
     answered = "any Host" if hosts is None else "Host " + ", ".join(sorted(hosts))

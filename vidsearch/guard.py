@@ -64,6 +64,20 @@ def host_name(value: str) -> str:
     return v.rstrip(".")
 
 
+#: A Host header (RFC 9110): a name or IPv4 address, or a bracketed IPv6 address, then an
+#: optional port; nothing else (no user info, no path, no second colon).
+_HOST_HEADER = re.compile(r"(?:\[(?P<v6>[0-9a-f:.]+)\]|(?P<name>[a-z0-9._-]+))(?::\d{1,5})?")
+
+
+def request_host(value: str) -> str | None:
+    """The host of a ``Host`` header, lower case without port or trailing dot; None when the
+    header is not one host (``localhost:80@evil``, ``[::1]x``, ``a:1:2``)."""
+    m = _HOST_HEADER.fullmatch(value.strip().lower())
+    if m is None:
+        return None
+    return m["v6"] or m["name"].rstrip(".")
+
+
 def is_loopback(bind: str) -> bool:
     name = host_name(bind)
     if name == "localhost":
@@ -98,12 +112,28 @@ def exposure_warning(bind: str, token: str | None) -> str | None:
             f"the library and play its videos (set --token or VIDSEARCH_TOKEN)")
 
 
+def clean_token(token: str) -> str:
+    """The access token as given, surrounding blanks removed; ValueError (one line) when it is
+    empty or holds anything but visible ASCII (it travels in an HTTP header: a token with a
+    space or a ``中`` in it could never be sent back)."""
+    token = token.strip()
+    if not token:
+        raise ValueError("the access token is empty")
+    if not all("!" <= c <= "~" for c in token):
+        raise ValueError("the access token must be visible ASCII characters, no spaces (it is sent in an "
+                         "HTTP header)")
+    return token
+
+
 class MediaSigner:
     """Signed, expiring URLs for the stream and thumbnail endpoints (what a ``<video>`` can open)."""
 
-    def __init__(self, token: str | None, ttl_s: int = MEDIA_URL_TTL_S):
+    def __init__(self, token: str | None, library: str = "", ttl_s: int = MEDIA_URL_TTL_S):
+        """``library`` names what is served (its folder): two servers that share a token do not
+        accept each other's URLs, whose video ids mean different videos."""
         self.ttl_s = ttl_s
-        self._key = hmac.new(_utf8(token), b"vidsearch signed media URLs", hashlib.sha256).digest() if token else None
+        self._key = None if not token else hmac.new(
+            _utf8(token), b"vidsearch signed media URLs\0" + _utf8(library), hashlib.sha256).digest()
 
     def url(self, path: str, now: float | None = None) -> str:
         """``path`` with ``?exp=&sig=`` when a token is set (else ``path`` as is)."""
@@ -177,9 +207,10 @@ class Guard:
             return
         headers = Headers(scope=scope)
         if self.hosts is not None:
-            name = host_name(headers.get("host", ""))
-            if name not in self.hosts:
-                shown = "".join(c if c.isprintable() else "?" for c in name[:80]) or "(none)"
+            raw = headers.get("host", "")
+            name = request_host(raw)
+            if name is None or name not in self.hosts:
+                shown = "".join(c if c.isprintable() else "?" for c in (name or raw.strip())[:80]) or "(none)"
                 await _refuse(send, 400, f"Host {shown} is not served here: start serve with --allow-host {shown} "
                                          f"to accept it")
                 return

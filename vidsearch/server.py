@@ -49,7 +49,7 @@ except ImportError:  # pragma: no cover - /docs says where the schema is instead
 
 from .encoders import BatchingTextEncoder, CachingTextEncoder, EncoderUnavailable
 from .fusion import PRESETS, WeightsError, parse_weights
-from .guard import LOOPBACK_HOSTS, MULTIPART_SLACK, Guard, MediaSigner
+from .guard import LOOPBACK_HOSTS, MULTIPART_SLACK, Guard, MediaSigner, clean_token
 from .matchclip import ClipMatcher, check_clip
 from .probe import probe
 from .search import Searcher, library_text_encoder
@@ -243,14 +243,14 @@ def create_app(
     ``token``: required on ``/api/*`` when set. The upload limits are described in
     :mod:`vidsearch.guard`; ``max_clip_s`` refuses longer clips after the probe.
     """
-    if token is not None and not token.strip():
-        raise ValueError("the access token is empty")
+    if token is not None:
+        token = clean_token(token)
     service = LibraryService(db)
     if warm:
         service.warm_up()
     max_upload = int(max_upload_mb * (1 << 20))
     limit_text = f"{max_upload_mb:g} MB upload"
-    signer = MediaSigner(token)
+    signer = MediaSigner(token, os.fsdecode(Path(db).resolve()))
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI):
