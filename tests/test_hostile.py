@@ -283,6 +283,24 @@ def test_foreign_hosts_are_refused(client, host):
         assert_error(resp, 400, "Host")
 
 
+@pytest.mark.parametrize("headers", [{"Sec-Fetch-Site": "cross-site"}, {"Sec-Fetch-Site": "same-site"},
+                                     {"Origin": "http://evil.example"}, {"Origin": "null"},
+                                     {"Origin": "http://localhost:80@evil.example"}])
+def test_a_browser_cannot_post_a_clip_from_another_site(client, headers):
+    """Without a token, a page on any site could make its visitor's browser post to a local
+    server (a form post needs no CORS preflight): a body from another site is refused."""
+    clip = VIDEOS / "go_forward.mp4"  # a real cut the same request without these headers matches
+    resp = client.post("/api/match-clip", headers=headers, files={"file": ("cut.mp4", clip.read_bytes(), "video/mp4")})
+    assert_error(resp, 403, "another")
+
+
+@pytest.mark.parametrize("headers", [{}, {"Sec-Fetch-Site": "same-origin"}, {"Origin": "http://127.0.0.1:8000"},
+                                     {"Origin": "http://localhost:8000", "Sec-Fetch-Site": "same-origin"}])
+def test_a_same_origin_or_non_browser_post_goes_through(client, headers):
+    resp = client.post("/api/match-clip", headers=headers, files={"file": ("cut.mp4", b"not a video", "video/mp4")})
+    assert resp.status_code in (400, 422) and "another" not in resp.text, resp.text
+
+
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost:8000", "LOCALHOST", "[::1]:8000", "127.0.0.1:1",
                                   "localhost."])
 def test_loopback_hosts_are_answered(client, host):

@@ -9,6 +9,10 @@ its body:
   constant time). A ``<video>`` or ``<img>`` element cannot send that header, so the stream and
   thumbnail URLs the API hands out carry ``exp`` and ``sig`` query parameters instead: an HMAC of
   the path and the expiry under a key derived from the token (:class:`MediaSigner`).
+* **No cross-site writes** — a request with a body (an upload) that a browser marks as sent by
+  another site (``Sec-Fetch-Site``, or where that is missing an ``Origin`` that is not a served
+  host) is refused (403): without a token, any web page could otherwise make a visitor's browser
+  post clips to a local server. Clients that are not browsers send neither header.
 * **Upload limits while the body arrives** — a declared ``Content-Length`` over the limit is
   refused before reading (413); the bytes are counted as they arrive (chunked bodies too) and the
   request stops at the limit; the body must arrive within a time limit (408); at most
@@ -27,7 +31,7 @@ import re
 import socket
 import time
 from collections.abc import Iterable
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -222,6 +226,11 @@ class Guard:
         if scope["method"] in _NO_BODY_METHODS:
             await self.app(scope, receive, _with_security_headers(send))
             return
+        foreign = self._cross_site(headers)
+        if foreign is not None:
+            await _refuse(send, 403, f"refused a {scope['method']} {foreign}: use the page this server serves",
+                          _CLOSE)
+            return
         length = headers.get("content-length")
         if length is not None and not (length.isascii() and length.isdigit()):
             await _refuse(send, 400, "bad Content-Length header", _CLOSE)
@@ -239,6 +248,23 @@ class Guard:
             await self._limited(scope, receive, send)
         finally:
             self.uploads -= upload
+
+    def _cross_site(self, headers: Headers) -> str | None:
+        """Why a browser sent this request from another site, or None (same origin, not a browser)."""
+        site = headers.get("sec-fetch-site")
+        if site is not None:
+            return None if site in ("same-origin", "none") else f"sent from another site (Sec-Fetch-Site: {site[:20]})"
+        origin = headers.get("origin")
+        if origin is None:
+            return None
+        try:
+            name = request_host(urlsplit(origin.strip()).netloc) if origin.strip() != "null" else None
+        except ValueError:
+            name = None
+        served = self.hosts if self.hosts is not None else {request_host(headers.get("host", ""))}
+        if name is None or name not in served:
+            return "sent from another origin"
+        return None
 
     def _authorised(self, scope: Scope, headers: Headers) -> bool:
         scheme, _, given = headers.get("authorization", "").partition(" ")
