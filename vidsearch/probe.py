@@ -9,6 +9,9 @@ from pathlib import Path
 
 from .types import VideoError, VideoInfo
 
+#: The highest frame rate :func:`stream_extent` callers should expect of a real camera (slow motion).
+MAX_REAL_FPS = 240
+
 
 def _fps(stream: dict) -> float:
     for key in ("avg_frame_rate", "r_frame_rate"):
@@ -112,3 +115,29 @@ def probe(path: Path) -> VideoInfo:
         audio_codec=audio.get("codec_name") if audio else None,
         audio_sample_rate=int(audio["sample_rate"]) if audio and audio.get("sample_rate") else None,
     )
+
+
+def stream_extent(path: Path) -> tuple[float, int]:
+    """What a file's packets really span: (seconds from the first audio/video timestamp to the
+    end of the last, number of video packets). The durations :func:`probe` reports come from the
+    container's header, which a hostile file can set to anything (an hour of frames that says
+    five seconds); this reads every packet without decoding one (about 30 ms for an hour of small
+    frames, a few ms for a 20 s clip), so a caller can refuse before the decoders start."""
+    import av  # PyAV: only the server's upload path needs it here
+
+    first = end = None
+    frames = 0
+    try:
+        with av.open(str(path)) as container:
+            for packet in container.demux():
+                stream = packet.stream
+                if packet.pts is None or stream.type not in ("video", "audio") or stream.time_base is None:
+                    continue
+                t0 = float(packet.pts * stream.time_base)
+                t1 = float((packet.pts + (packet.duration or 0)) * stream.time_base)
+                first = t0 if first is None else min(first, t0)
+                end = t1 if end is None else max(end, t1)
+                frames += stream.type == "video"
+    except (av.error.FFmpegError, OSError) as exc:
+        raise VideoError(path, f"cannot read its packets: {exc}") from None
+    return (end - first if first is not None and end is not None else 0.0), frames

@@ -51,7 +51,7 @@ from .encoders import BatchingTextEncoder, CachingTextEncoder, EncoderUnavailabl
 from .fusion import PRESETS, WeightsError, parse_weights
 from .guard import LOOPBACK_HOSTS, MULTIPART_SLACK, Guard, MediaSigner, clean_token
 from .matchclip import ClipMatcher, check_clip
-from .probe import probe
+from .probe import MAX_REAL_FPS, probe, stream_extent
 from .search import Searcher, library_text_encoder
 from .store import THUMBS_DIR, Library
 from .types import Moment, VideoError
@@ -368,6 +368,13 @@ def create_app(
                 raise ApiError(415, f"{name}: {reason(exc)}") from None
             if info.duration > max_clip_s:
                 raise ApiError(413, f"{name}: {info.duration:.1f} s long; clips up to {max_clip_s:g} s are matched")
+            try:  # the header's duration can lie: count what the decoders would really get
+                span, frames = stream_extent(tmp)
+            except VideoError as exc:
+                raise ApiError(415, f"{name}: {reason(exc)}") from None
+            if span > max_clip_s + 1 or frames > max_clip_s * MAX_REAL_FPS:
+                raise ApiError(413, f"{name}: its packets run {span:.1f} s ({frames} frames) though its header says "
+                                    f"{info.duration:.1f} s; clips up to {max_clip_s:g} s are matched")
             if info.width * info.height > MAX_CLIP_PIXELS:
                 raise ApiError(422, f"{name}: {info.width}x{info.height} pictures are too large to match")
             service.refresh()
