@@ -301,6 +301,30 @@ def test_damaged_pages_are_found_before_search_and_repair_indexes_the_videos_aga
     assert result.exit_code == 0 and json.loads(result.stdout)["results"]
 
 
+def test_a_repair_killed_during_its_swap_is_finished_by_the_next_one(tmp_path, library, vidsearch):
+    """Killed with the damaged meta.sqlite moved aside and the recovered one not yet in place:
+    nothing may open (an index would start an empty library there); the next repair finishes."""
+    db = copy_library(library[0], tmp_path / "db")
+    damage_page(db / DB_FILE, "segments")
+    proc = subprocess.run([sys.executable, "-m", "vidsearch", "repair", "--db", str(db)], cwd=REPO,
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1", store.CRASH_ENV: "repair"})
+    assert proc.returncode == 86, proc.stderr
+    assert not (db / DB_FILE).exists() and list(db.glob(f"{DB_FILE}.damaged-*"))
+    for args in (("info", "--db", db), ("index", "--db", db, library[1]), ("search", "--db", db, "test")):
+        result = vidsearch(*args)
+        assert result.exit_code != 0
+        assert f"stopped before it finished: run `vidsearch repair --db {db}`" in one_line(result, "repair")
+    assert not (db / DB_FILE).exists()  # no empty library was started in its place
+
+    result = vidsearch("repair", "--db", db)
+    assert result.exit_code == 0, result.stderr
+    assert "an earlier repair stopped" in result.stderr and "indexed 3 of 3 videos again" in result.stderr
+    assert names(db) == ["a.mp4", "b.mp4", "inner.mp4"] and not list(db.glob(".repair-*"))
+    with Library.open(db, readonly=False) as lib:
+        assert lib.check() == []
+
+
 def test_damaged_vectors_are_found_and_rebuilt_and_what_is_lost_is_named(tmp_path, library, vidsearch):
     db = copy_library(library[0], tmp_path / "db")
     with Library.open(db, readonly=True) as lib:
@@ -319,10 +343,21 @@ def test_damaged_vectors_are_found_and_rebuilt_and_what_is_lost_is_named(tmp_pat
     result = vidsearch("repair", "--db", db)
     assert result.exit_code == 1  # one video could not be brought back
     assert "indexed 2 of 3 videos again" in result.stderr
-    assert "moved-away.mp4: could not be indexed again (no such file or directory)" in one_line(result, "lost:")
+    line = one_line(result, "lost:")
+    assert "moved-away.mp4: could not be indexed again (no such file or directory)" in line and "kept" in line
     assert names(db) == ["a.mp4", "inner.mp4"]
     with Library.open(db, readonly=False) as lib:  # a writer checks itself on open
         assert lib.check() == []
+        kept = lib.lookup(tmp_path / "moved-away.mp4")
+        assert kept.status == "failed" and "lost its vectors in a repair" in kept.error  # not deleted
+    result = vidsearch("info", "--db", db)
+    assert "moved-away.mp4" in result.stdout + result.stderr
+
+    # The file comes back (its disk is mounted again): the next index brings it back whole.
+    shutil.copy2(library[1] / "b.mp4", tmp_path / "moved-away.mp4")
+    result = vidsearch("index", "--db", db, tmp_path / "moved-away.mp4")
+    assert result.exit_code == 0, result.stderr
+    assert names(db) == ["a.mp4", "inner.mp4", "moved-away.mp4"]
 
 
 # ---- a full disk --------------------------------------------------------------------------

@@ -974,7 +974,8 @@ def repair(
     A damaged meta.sqlite is replaced by every row that can still be read (the damaged file is
     kept beside it, named meta.sqlite.damaged-DATE); a damaged vector index is rebuilt from the
     sound vectors still in it. Videos that lost segments or vectors are indexed again from their
-    files, the source of truth. Exits 1 when something could not be recovered (each named on
+    files, the source of truth; one whose file cannot be read now stays in the library as a
+    failed video, indexed again by the next index or reindex that finds its file. Exits 1 when something could not be recovered (each named on
     stderr), 2 when there is no library to repair. Restart `serve` afterwards.
     """
     _quiet_third_party()
@@ -999,8 +1000,12 @@ def repair(
             for path, reason in report.failed:
                 row = library.lookup(path)
                 if row is not None and row.status == "indexed":  # still without its vectors
-                    library.delete_video(path)
-                lost.append(f"{os.fsdecode(path)}: could not be indexed again ({reason}); removed from the library")
+                    # Kept as a failed video, never deleted: its disk may only be unmounted. The
+                    # size -1 makes the next index/reindex of the file try it again.
+                    library.record_failure(path, f"lost its vectors in a repair; could not be read again: {reason}",
+                                           size=-1, mtime_ns=row.mtime_ns)
+                lost.append(f"{os.fsdecode(path)}: could not be indexed again ({reason}); kept as a failed video "
+                            "(`vidsearch info` lists it): index or reindex it when its file is back")
             library.commit()
         problems = library.check()
         videos = library.stats()["videos"]

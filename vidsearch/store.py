@@ -84,8 +84,10 @@ THUMBS_DIR = "thumbs"
 LOCK_FILE = ".lock"
 #: Test hook: "header" or "hnsw" makes commit() exit the process right after that file is
 #: renamed into place, before SQLite commits (simulates a crash between the two steps);
-#: "hnsw:3" does so at the process's third index save.
+#: "hnsw:3" does so at the process's third index save; "repair" makes a repair exit with the
+#: damaged meta.sqlite moved aside and the recovered one not yet in its place.
 CRASH_ENV = "VIDSEARCH_CRASH_AFTER"
+_READY = "ready.sqlite"  # a repair's complete recovered meta.sqlite, before it is swapped in
 _index_saves = 0  # index saves in this process (for the crash hook)
 _SQL_CHUNK = 900  # stay well under SQLite's bound-parameter limit
 
@@ -719,6 +721,10 @@ class Library:
         self._next_label = 0
         if layout is not None:
             layout = _check_layout(layout)
+        if not repair and not (db_dir / DB_FILE).exists() and any(db_dir.glob(f".repair-*/{_READY}")):
+            # Opening would start an empty library in place of the recovered one.
+            raise LibraryError(f"a repair of {db_dir} stopped before it finished: "
+                               f"run `vidsearch repair --db {db_dir}` to finish it")
         try:
             try:
                 if readonly:
@@ -996,28 +1002,53 @@ class Library:
         return {sid: vid for sid, vid in rows if sid not in labels}
 
     def _salvage_sqlite(self) -> "RepairReport":
-        """Repair step 1: replace a damaged meta.sqlite by what can be read from it."""
+        """Repair step 1: replace a damaged meta.sqlite by what can be read from it.
+
+        The swap survives a crash at any point: the recovered file is complete (fsynced, then
+        renamed to ``.repair-*/ready.sqlite``) before the damaged one moves aside, and a repair
+        that finds no meta.sqlite but a ready file finishes the swap. The damaged file's WAL moves
+        aside with it: replayed into the new file it would corrupt it.
+        """
         report = RepairReport()
         db_file = self.path / DB_FILE
         if not db_file.is_file():
-            raise LibraryError(f"no library at {self.path}: nothing to repair ({DB_FILE} is missing)")
+            ready = sorted(self.path.glob(f".repair-*/{_READY}"), key=lambda p: p.stat().st_mtime)
+            if not ready:
+                raise LibraryError(f"no library at {self.path}: nothing to repair ({DB_FILE} is missing)")
+            asides = sorted(self.path.glob(f"{DB_FILE}.damaged-*[0-9]"))
+            aside = asides[-1] if asides else self.path / f"{DB_FILE}.damaged-{time.strftime('%Y%m%d-%H%M%S')}"
+            self._swap_in(ready[-1], aside)
+            report.sqlite_problem = "an earlier repair stopped before its recovered file was in place"
+            report.salvaged_with, report.damaged_copy = "that repair", aside
+            return report
+        for stale in self.path.glob(".repair-*"):  # from a repair that stopped before its swap
+            shutil.rmtree(stale, ignore_errors=True)
         report.sqlite_problem = quick_check(db_file)
         if report.sqlite_problem is None:
             return report
         work = Path(tempfile.mkdtemp(prefix=".repair-", dir=self.path))
-        try:
-            salvage = recover(db_file, _SCHEMA, work)
-            aside = self.path / f"{DB_FILE}.damaged-{time.strftime('%Y%m%d-%H%M%S')}"
-            os.replace(db_file, aside)
-            for suffix in ("-wal", "-shm"):  # the old log must never be applied to the new file
-                with contextlib.suppress(FileNotFoundError):
-                    os.replace(self.path / (DB_FILE + suffix), self.path / (aside.name + suffix))
-            os.replace(salvage.path, db_file)
-            fsync_path(self.path)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
+        salvage = recover(db_file, _SCHEMA, work)
+        fsync_path(salvage.path)
+        os.replace(salvage.path, work / _READY)  # from here on the recovered file is complete
+        fsync_path(work)
+        aside = self.path / f"{DB_FILE}.damaged-{time.strftime('%Y%m%d-%H%M%S')}"
+        self._swap_in(work / _READY, aside)
         report.salvaged_with, report.damaged_copy, report.notes = salvage.method, aside, salvage.notes
         return report
+
+    def _swap_in(self, ready: Path, aside: Path) -> None:
+        """Move meta.sqlite (if still there) and its WAL to ``aside``, then ``ready`` into its place."""
+        db_file = self.path / DB_FILE
+        if db_file.exists():
+            os.replace(db_file, aside)
+        for suffix in ("-wal", "-shm"):  # the old log must never be applied to the new file
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(self.path / (DB_FILE + suffix), self.path / (aside.name + suffix))
+        if os.environ.get(CRASH_ENV) == "repair":
+            os._exit(86)
+        os.replace(ready, db_file)
+        fsync_path(self.path)
+        shutil.rmtree(ready.parent, ignore_errors=True)
 
     def _restore_meta(self, meta: dict[str, str]) -> dict[str, str]:
         """Repair step 2: the library's own rows in ``meta`` (the layout, when lost, comes back
