@@ -27,10 +27,12 @@ demo: install
 
 test:
 	@VIDSEARCH_TEST_MEDIA=1 bash scripts/setup.sh
+	$(PY) -m ruff check .
 	$(PY) -m pytest -q
 
 test-fast:
 	@VIDSEARCH_TEST_MEDIA=1 bash scripts/setup.sh
+	$(PY) -m ruff check .
 	$(PY) -m pytest -q -m "not slow"
 
 bench: install

@@ -51,7 +51,7 @@ def run_pipeline(processor: VideoProcessor, files: list[Path]) -> tuple[float, d
     """Wall seconds for the folder and summed per-stage seconds."""
     stages: dict[str, float] = {}
     t0 = time.perf_counter()
-    for path, iv in processor.process_many(files):
+    for _path, iv in processor.process_many(files):
         processor.fused_vectors(iv)
         for k, v in iv.stage_seconds.items():
             stages[k] = stages.get(k, 0.0) + v

@@ -42,8 +42,7 @@ from vidsearch.indexer import index_paths  # noqa: E402
 from vidsearch.pipeline import VideoProcessor  # noqa: E402
 from vidsearch.search import Searcher, library_text_encoder  # noqa: E402
 from vidsearch.store import Library  # noqa: E402
-from vidsearch.types import (IndexedVideo, Keyframe, Scene, Segment, Transcript, Utterance,  # noqa: E402
-                             VideoInfo, Word)
+from vidsearch.types import IndexedVideo, Keyframe, Scene, Segment, Transcript, Utterance, VideoInfo, Word  # noqa: E402
 
 QUERIES = [
     "猫咪玩毛线球", "rocket launch", "所有线路都忙", "红色碎花连衣裙", "摩托车", "weasels ate our telephone system",

@@ -33,7 +33,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import httpx  # noqa: E402
-
 from serve_latency import start_server, stats  # noqa: E402
 
 VIDEOS = ROOT / "fixtures" / "videos"

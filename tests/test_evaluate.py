@@ -12,9 +12,24 @@ from pathlib import Path
 
 import pytest
 
-from vidsearch.evaluate import (EvalFileError, EvalQuery, QueryOutcome, RemovableSpan, Target, answer_metrics, auc,
-                                check_videos, load_removable, score_removed,
-                                is_right, load_clips, load_queries, query_videos, summarise, video_matches)
+from vidsearch.evaluate import (
+    EvalFileError,
+    EvalQuery,
+    QueryOutcome,
+    RemovableSpan,
+    Target,
+    answer_metrics,
+    auc,
+    check_videos,
+    is_right,
+    load_clips,
+    load_queries,
+    load_removable,
+    query_videos,
+    score_removed,
+    summarise,
+    video_matches,
+)
 from vidsearch.types import Moment
 
 from .altered_clips import make_altered_clip

@@ -22,7 +22,6 @@ from tests.altered_clips import make_altered_clip
 from tests.conftest import VIDEOS
 from tests.live_server import serving
 from tests.test_server import LOCAL, assert_error, uploads_left
-
 from vidsearch.guard import LOOPBACK_HOSTS, MediaSigner, allowed_hosts, clean_token, exposure_warning
 from vidsearch.probe import probe
 from vidsearch.server import create_app, safe_upload_name, upload_suffix

@@ -97,8 +97,8 @@ def test_sound_places_a_cropped_cut_of_a_zooming_card(matcher, caption_library, 
 
 def test_clip_from_outside_the_library_has_no_source(matcher, tmp_path):
     """A new video of a photo the library never saw: captions and look-alikes, but no "source"."""
-    from skimage import data
     import cv2
+    from skimage import data
 
     still = tmp_path / "brick.png"
     cv2.imwrite(str(still), cv2.cvtColor(data.immunohistochemistry(), cv2.COLOR_RGB2BGR))
@@ -187,8 +187,8 @@ def test_cli_match_clip_json_and_bad_clips(cli_library, caption_library, tmp_pat
     from .test_probe_and_bad_input import make_bad_files
 
     bad = make_bad_files(tmp_path / "bad")
-    from skimage import data
     import cv2
+    from skimage import data
 
     photo = tmp_path / "photo.jpg"
     cv2.imwrite(str(photo), cv2.cvtColor(data.chelsea(), cv2.COLOR_RGB2BGR))

@@ -76,7 +76,7 @@ def test_cards_read_their_ground_truth_text(reader: OcrReader, truth: dict, name
     texts = [text for text, _, _ in lines]
     for expected in shot["on_screen_text"]:
         assert_reads(expected, texts)
-    for text, score, (x0, y0, x1, y1) in lines:
+    for _text, score, (x0, y0, x1, y1) in lines:
         assert 0.0 <= x0 < x1 <= 1.0 and 0.0 <= y0 < y1 <= 1.0
         assert 0.5 <= score <= 1.0
 

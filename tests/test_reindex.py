@@ -18,11 +18,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.altered_clips import make_altered_clip
-from tests.conftest import VIDEOS
-
 from pipelines import plan_reindex, reindex
 from pipelines.runners import InProcessRunner
+from tests.altered_clips import make_altered_clip
+from tests.conftest import VIDEOS
 from vidsearch.fusion import ChannelLayout
 from vidsearch.store import Library
 

@@ -14,7 +14,6 @@ from fastapi.testclient import TestClient
 
 from tests.altered_clips import make_altered_clip
 from tests.conftest import VIDEOS
-
 from vidsearch.server import create_app
 
 REPO = Path(__file__).resolve().parent.parent

@@ -54,7 +54,7 @@ def wer(ref: str, hyp: str) -> float:
 @pytest.fixture(scope="module")
 def transcriber() -> Transcriber:
     t = Transcriber()  # bundled Whisper base, int8, auto music suppression
-    t.model  # load once for the module
+    _ = t.model  # load once for the module
     return t
 
 
@@ -116,9 +116,8 @@ def test_word_times_lie_inside_the_line(results):
 
 @needs_fixtures
 def test_mandarin_line_is_simplified_chinese(results):
-    from opencc import OpenCC
-
     import jiwer
+    from opencc import OpenCC
 
     t2s = OpenCC("t2s")
     lines = [(n, u) for n, (_, _, _, v) in results.items() for u in v["utterances"] if u["language"] == "zh"]

@@ -264,7 +264,7 @@ def speech_music_spans(analysis: AudioAnalysis, min_duration: float = 0.5) -> li
     changed = True
     while changed and len(runs) > 1:
         changed = False
-        for j, (lab, s, e) in enumerate(runs):
+        for j, (_lab, s, e) in enumerate(runs):
             if e - s >= min_hops:
                 continue
             left = runs[j - 1] if j > 0 else None

@@ -314,7 +314,8 @@ def reindex(
     kept because their folder is missing or cannot be read, 2 for bad arguments.
     """
     _quiet_third_party()
-    from pipelines import make_runner, plan_reindex, reindex as run_reindex
+    from pipelines import make_runner, plan_reindex
+    from pipelines import reindex as run_reindex
     from pipelines.runners import ENGINES, RunnerError
 
     from .fusion import ChannelLayout
@@ -771,8 +772,19 @@ def eval_(
     IoU >= 0.3, or its jump falls inside the target +- 1 s."""
     _quiet_third_party()
     from .encoders import EncoderUnavailable
-    from .evaluate import (EvalFileError, EvalReport, check_videos, clip_videos, load_clips, load_queries,
-                           load_removable, query_videos, run_clips, run_queries, score_removed)
+    from .evaluate import (
+        EvalFileError,
+        EvalReport,
+        check_videos,
+        clip_videos,
+        load_clips,
+        load_queries,
+        load_removable,
+        query_videos,
+        run_clips,
+        run_queries,
+        score_removed,
+    )
     from .fusion import WeightsError, parse_weights, resolve_weights
     from .indexer import collect_files
     from .store import Library

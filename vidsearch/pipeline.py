@@ -29,8 +29,18 @@ from .scenes import FrameSampler, SceneConfig, SceneCutter, pick_keyframes, pick
 from .segments import MAX_SEGMENT_S, MIN_SEGMENT_S, build_segments
 from .transcribe import Transcriber
 from .trim import FrameStats, make_fingerprint, video_trims
-from .types import (AudioAnalysis, AudioTrack, Fingerprint, IndexedVideo, OcrLine, Scene, Span, Transcript,
-                    VideoError, VideoInfo)
+from .types import (
+    AudioAnalysis,
+    AudioTrack,
+    Fingerprint,
+    IndexedVideo,
+    OcrLine,
+    Scene,
+    Span,
+    Transcript,
+    VideoError,
+    VideoInfo,
+)
 
 
 @dataclass

@@ -40,9 +40,9 @@ ROOT = HERE.parents[1]
 # the shared building blocks (fixtures/mediakit.py) and the clip cutter of the tests
 sys.path[:0] = [str(HERE), str(ROOT / "fixtures"), str(ROOT / "tests")]
 
-import mediakit as mk                                       # noqa: E402
-import queries as Q                                         # noqa: E402
-import spec                                                 # noqa: E402
+import mediakit as mk  # noqa: E402
+import queries as Q  # noqa: E402
+import spec  # noqa: E402
 
 mk.PROG = "benchmarks/quality/build.py"
 DEFAULT_OUT = HERE / "library"
@@ -172,9 +172,9 @@ def box(size, items) -> tuple:
     for it in items:
         f = mk.font(int(min(W, H) * it["size"]))
         x = (W - d.textlength(it["text"], font=f)) / 2 if it["x"] == "center" else W * it["x"]
-        l, t, r, b = d.textbbox((x, H * it["y"]), it["text"], font=f)
+        left, t, r, b = d.textbbox((x, H * it["y"]), it["text"], font=f)
         pad = max(6, int(0.35 * (b - t)))
-        out.append((l - pad, t - pad, r + pad, b + pad))
+        out.append((left - pad, t - pad, r + pad, b + pad))
     return min(b[0] for b in out), min(b[1] for b in out), max(b[2] for b in out), max(b[3] for b in out)
 
 
