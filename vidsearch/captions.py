@@ -278,7 +278,7 @@ class CaptionIndex:
                     continue
                 space = "visual" if channel == "visual" else "text" if channel in TEXT_CHANNELS else None
                 bank = self.clip if space == "visual" else self.text if space == "text" else None
-                if bank is None or bank.shape[1] != len(vec):
+                if space is None or bank is None or bank.shape[1] != len(vec):
                     continue
                 vec = np.asarray(vec, dtype=np.float32)
                 cos = bank @ vec

@@ -176,7 +176,7 @@ class BatchingTextEncoder:
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         if len(texts) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
-        futures = [Future() for _ in texts]
+        futures: list[Future[np.ndarray]] = [Future() for _ in texts]
         with self._closing:  # nothing queued after close()'s stop mark: no caller waits forever
             if self._closed:
                 raise RuntimeError("query encoder closed")
@@ -196,9 +196,9 @@ class BatchingTextEncoder:
                 except queue.Empty:
                     break
             stop = None in batch  # close()'s mark comes last: finish what came before it
-            batch = [item for item in batch if item is not None]
-            if batch:
-                self._encode(batch)
+            work = [item for item in batch if item is not None]
+            if work:
+                self._encode(work)
             if stop:
                 return
 

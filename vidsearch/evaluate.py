@@ -62,6 +62,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
+from typing import Any
 
 import numpy as np
 
@@ -354,7 +355,9 @@ class QueryOutcome:
         rank = self.first_right
         if rank is None:
             return None
-        m, t = self.results[rank - 1], self.query.targets[self.credit[rank - 1]]
+        credited = self.credit[rank - 1]
+        assert credited is not None  # the first right result is credited with a target
+        m, t = self.results[rank - 1], self.query.targets[credited]
         return abs(m.jump - t.start)
 
     def to_json(self) -> dict:
@@ -444,7 +447,8 @@ def _groups(outcomes: list[QueryOutcome], key: Callable[[EvalQuery], str]) -> di
 def summarise(outcomes: list[QueryOutcome], k: int) -> dict:
     """The report as one JSON-ready dict: overall, by kind, by lang, no-answer, latency."""
     none = [o for o in outcomes if not o.query.answerable]
-    right_tops = [o.top_score for o in outcomes if o.query.answerable and o.first_right == 1]
+    right_tops = [o.top_score for o in outcomes
+                  if o.query.answerable and o.first_right == 1 and o.top_score is not None]
     none_tops = [o.top_score for o in none if o.top_score is not None]
     latency = [o.latency_ms for o in outcomes]
     return {
@@ -505,7 +509,7 @@ class ClipOutcome:
                 "latency_ms": round(self.latency_ms, 1)}
 
 
-def run_clips(match: Callable[[Path, int], object], clips: Iterable[EvalClip], k: int = 10, *,
+def run_clips(match: Callable[[Path, int], Any], clips: Iterable[EvalClip], k: int = 10, *,
               progress: Callable[[EvalClip], None] | None = None,
               clock: Callable[[], float] = time.perf_counter) -> list[ClipOutcome]:
     """Match every clip (``match(file, k)`` returns a :class:`vidsearch.matchclip.ClipMatch`).

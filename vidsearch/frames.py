@@ -67,8 +67,8 @@ def frame_to_rgb(frame: av.VideoFrame, width: int, height: int) -> np.ndarray:
     dtype = np.dtype(np.uint8) if bits == 8 else np.dtype("<u2")
     planes = []
     for plane in frame.planes[:3]:
-        arr = np.frombuffer(plane, dtype).reshape(plane.height, plane.line_size // dtype.itemsize)[:, : plane.width]
-        small = cv2.resize(arr, (width, height), interpolation=cv2.INTER_AREA)
+        arr: np.ndarray = np.frombuffer(memoryview(plane), dtype).reshape(plane.height, plane.line_size // dtype.itemsize)[:, : plane.width]
+        small: np.ndarray = cv2.resize(arr, (width, height), interpolation=cv2.INTER_AREA)
         if bits > 8:
             small = (small >> (bits - 8)).astype(np.uint8)
         planes.append(small)
@@ -213,6 +213,8 @@ def frame_signature(rgb: np.ndarray) -> tuple[float, float, int, float]:
 def decode_jpeg(data: bytes) -> np.ndarray:
     """JPEG bytes -> uint8 (h, w, 3) RGB."""
     bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if bgr is None:  # only ever given encode_jpeg's own output
+        raise ValueError("not a JPEG image")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 

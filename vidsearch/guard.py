@@ -160,6 +160,7 @@ class MediaSigner:
         return hmac.compare_digest(_utf8(sig), _utf8(self._sig(path, int(exp))))
 
     def _sig(self, path: str, exp: int) -> str:
+        assert self._key is not None  # url() and valid() sign only with a token
         return hmac.new(self._key, _utf8(f"{path}\n{exp}"), hashlib.sha256).hexdigest()[:32]
 
 
@@ -267,6 +268,7 @@ class Guard:
         return None
 
     def _authorised(self, scope: Scope, headers: Headers) -> bool:
+        assert self.token is not None  # asked only when the server has a token
         scheme, _, given = headers.get("authorization", "").partition(" ")
         if scheme.lower() == "bearer" and hmac.compare_digest(_utf8(given.strip()), self.token):
             return True

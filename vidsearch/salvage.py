@@ -136,7 +136,8 @@ def _recover_with_cli(src: Path, out: Path, schema: str) -> bool:
         dump = subprocess.Popen([exe, os.fsdecode(src), ".recover --ignore-freelist"], stdout=subprocess.PIPE,
                                 stderr=subprocess.DEVNULL)
         load = subprocess.run([exe, "-bail", os.fsdecode(out)], stdin=dump.stdout, capture_output=True, timeout=3600)
-        dump.stdout.close()
+        if dump.stdout is not None:
+            dump.stdout.close()
         dump.wait(timeout=60)
     except (OSError, subprocess.SubprocessError, sqlite3.Error):
         return False

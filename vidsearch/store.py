@@ -711,7 +711,7 @@ class Library:
         self.repair_report: RepairReport | None = None
         self._mutex = threading.RLock()  # one SQLite connection shared by server threads
         self._lock_fd: int | None = None
-        self._db: sqlite3.Connection | None = None
+        self._conn: sqlite3.Connection | None = None  # None: closed (read through _db)
         self._in_txn = False
         self._index_dirty = False
         self._commit_failed: str | None = None  # why the last commit failed; no commit after it
@@ -798,7 +798,7 @@ class Library:
 
     def _open_reader(self, layout: dict[str, int] | None) -> None:
         self._db = _connect_readonly(self.path)
-        if self._db is None:
+        if self._conn is None:
             raise LibraryError(f"no library at {self.path}: run `vidsearch index` first")
         meta = self._read_meta()
         if "layout" not in meta:
@@ -916,6 +916,7 @@ class Library:
             # A writer may rename a new header+index between our two reads; retry until stable.
             if writer or _read_json(header_path) == header:
                 break
+        assert header is not None  # each pass refused a missing header before reaching here
         self._index, self._header = index, header
         with self._mutex:
             meta = self._read_meta()
@@ -1060,6 +1061,7 @@ class Library:
                 raise LibraryError(f"cannot repair {self.path}: its vector layout is lost from both {DB_FILE} "
                                    f"and {HEADER_FILE}; index the videos into a new library")
             wanted["layout"] = json.dumps(header["layout"])
+            assert self.repair_report is not None  # set by the repair's first step
             self.repair_report.lost.append("library settings (text encoder, CLIP, bumpers) were lost; defaults apply")
         wanted["dim"] = str(sum(json.loads(meta.get("layout") or wanted["layout"]).values()))
         with self._write() as db:
@@ -1091,6 +1093,7 @@ class Library:
         """Repair step 3: drop rows of lost videos, then load (or rebuild) the vector index and
         list the videos whose vectors are gone."""
         report = self.repair_report
+        assert report is not None  # set by the repair's first step
         with self._write() as db:
             lost_segments = db.execute("SELECT COUNT(*), COUNT(DISTINCT video_id) FROM segments WHERE video_id "
                                        "NOT IN (SELECT id FROM videos)").fetchone()
@@ -1195,10 +1198,21 @@ class Library:
 
     # ---- writing -------------------------------------------------------------------------
 
+    @property
+    def _db(self) -> sqlite3.Connection:
+        """The SQLite connection; a closed library is one clear error, not an AttributeError."""
+        if self._conn is None:
+            raise LibraryError(f"library at {self.path} is closed")
+        return self._conn
+
+    @_db.setter
+    def _db(self, db: sqlite3.Connection | None) -> None:
+        self._conn = db
+
     def _require_writer(self) -> None:
         if self.readonly:
             raise LibraryError(f"library at {self.path} is open read-only")
-        if self._db is None:
+        if self._conn is None:
             raise LibraryError(f"library at {self.path} is closed")
         if self._commit_failed is not None:
             raise LibraryError(f"library at {self.path}: a commit failed ({self._commit_failed}); nothing more "
@@ -1303,8 +1317,9 @@ class Library:
                 cols = ", ".join(fields)
                 cur = db.execute(f"INSERT INTO videos(path, {cols}) VALUES (?{', ?' * len(fields)})",
                                  (key, *fields.values()))
-                video_id = int(cur.lastrowid)
-                dead, old_thumbs = [], []
+                video_id = _rowid(cur)
+                dead: list[int] = []
+                old_thumbs: list[Path] = []
             else:
                 video_id = int(old[0])
                 sets = ", ".join(f"{c} = ?" for c in fields)
@@ -1390,7 +1405,7 @@ class Library:
                 cur = db.execute(
                     "INSERT INTO videos(path, path_text, size, mtime_ns, error, indexed_at, status, "
                     "n_segments) VALUES (?, ?, ?, ?, ?, ?, 'failed', 0)", (key, *fields))
-                return int(cur.lastrowid)
+                return _rowid(cur)
             video_id = int(old[0])
             db.execute(
                 "UPDATE videos SET path_text = ?, size = ?, mtime_ns = ?, error = ?, indexed_at = ?, "
@@ -1452,7 +1467,8 @@ class Library:
             db.executemany("INSERT INTO removed_spans(video_id, start_s, end_s, kind) VALUES (?,?,?,?)",
                            rows)
             all_spans = self._spans(int(video_id))
-            hide, show = [], []
+            hide: list[int] = []
+            show: list[int] = []
             for sid, start, end, was in db.execute(
                     "SELECT id, start_s, end_s, removed FROM segments WHERE video_id = ?",
                     (int(video_id),)).fetchall():
@@ -1766,7 +1782,7 @@ class Library:
         self._release()
 
     def _release(self) -> None:
-        db, self._db = getattr(self, "_db", None), None
+        db, self._conn = getattr(self, "_conn", None), None
         if db is not None:
             with contextlib.suppress(sqlite3.Error):
                 if getattr(self, "_in_txn", False):
@@ -1897,6 +1913,12 @@ def _from_ranges(ranges: Iterable[Sequence[int]]) -> Iterator[int]:
 def _chunks(ids: list[int]) -> Iterator[list[int]]:
     for i in range(0, len(ids), _SQL_CHUNK):
         yield ids[i:i + _SQL_CHUNK]
+
+
+def _rowid(cursor: sqlite3.Cursor) -> int:
+    """The id SQLite gave the row an INSERT just added."""
+    assert cursor.lastrowid is not None  # set by every successful INSERT
+    return int(cursor.lastrowid)
 
 
 def _read_json(path: Path) -> dict | None:

@@ -373,21 +373,21 @@ def _merge(base: SynonymTable, groups: list[tuple[str, list[str]]], keep: list[s
     term the user places in a group (or in ``keep``) leaves the default group it was in; a
     default canonical form the user makes a variant takes its group along (``{"canonical":
     "猫咪", "variants": ["猫"]}`` makes every variant of 猫 a variant of 猫咪)."""
-    old_groups = [] if replace else list(base.groups)
+    old_groups: list[tuple[str, tuple[str, ...]]] = [] if replace else list(base.groups)
     old_keep = [] if replace else list(base.keep)
     owner = {_key(t): c for c, vs in groups for t in (c, *vs)}  # term key -> the user's canonical
     kept = {_key(w) for w in keep}
     merged: dict[str, tuple[str, list[str]]] = {}
-    for canonical, variants in old_groups:
+    for canonical, old_variants in old_groups:
         target = owner.get(_key(canonical), canonical)
         bucket = merged.setdefault(_key(target), (target, []))[1]
-        bucket.extend(v for v in variants if _key(v) not in owner and _key(v) not in kept)
-    for canonical, variants in groups:
-        merged.setdefault(_key(canonical), (canonical, []))[1].extend(variants)
+        bucket.extend(v for v in old_variants if _key(v) not in owner and _key(v) not in kept)
+    for canonical, new_variants in groups:
+        merged.setdefault(_key(canonical), (canonical, []))[1].extend(new_variants)
     out = []
-    for ckey, (canonical, variants) in merged.items():
-        unique = {}
-        for v in variants:
+    for ckey, (canonical, all_variants) in merged.items():
+        unique: dict[str, str] = {}
+        for v in all_variants:
             if _key(v) != ckey:
                 unique.setdefault(_key(v), v)
         out.append((canonical, tuple(unique.values())))
