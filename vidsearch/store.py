@@ -721,7 +721,7 @@ class Library:
         self._next_label = 0
         if layout is not None:
             layout = _check_layout(layout)
-        if not repair and not (db_dir / DB_FILE).exists() and any(db_dir.glob(f".repair-*/{_READY}")):
+        if not repair and not (db_dir / DB_FILE).exists() and _unfinished_repair(db_dir) is not None:
             # Opening would start an empty library in place of the recovered one.
             raise LibraryError(f"a repair of {db_dir} stopped before it finished: "
                                f"run `vidsearch repair --db {db_dir}` to finish it")
@@ -1013,12 +1013,12 @@ class Library:
         report = RepairReport()
         db_file = self.path / DB_FILE
         if not db_file.is_file():
-            ready = sorted(self.path.glob(f".repair-*/{_READY}"), key=lambda p: p.stat().st_mtime)
-            if not ready:
+            ready = _unfinished_repair(self.path)
+            if ready is None:
                 raise LibraryError(f"no library at {self.path}: nothing to repair ({DB_FILE} is missing)")
             asides = sorted(self.path.glob(f"{DB_FILE}.damaged-*[0-9]"))
             aside = asides[-1] if asides else self.path / f"{DB_FILE}.damaged-{time.strftime('%Y%m%d-%H%M%S')}"
-            self._swap_in(ready[-1], aside)
+            self._swap_in(ready, aside)
             report.sqlite_problem = "an earlier repair stopped before its recovered file was in place"
             report.salvaged_with, report.damaged_copy = "that repair", aside
             return report
@@ -1028,10 +1028,14 @@ class Library:
         if report.sqlite_problem is None:
             return report
         work = Path(tempfile.mkdtemp(prefix=".repair-", dir=self.path))
-        salvage = recover(db_file, _SCHEMA, work)
-        fsync_path(salvage.path)
-        os.replace(salvage.path, work / _READY)  # from here on the recovered file is complete
-        fsync_path(work)
+        try:
+            salvage = recover(db_file, _SCHEMA, work)
+            fsync_path(salvage.path)
+            os.replace(salvage.path, work / _READY)  # from here on the recovered file is complete
+            fsync_path(work)
+        except BaseException:  # nothing was swapped: the damaged file is still in place
+            shutil.rmtree(work, ignore_errors=True)
+            raise
         aside = self.path / f"{DB_FILE}.damaged-{time.strftime('%Y%m%d-%H%M%S')}"
         self._swap_in(work / _READY, aside)
         report.salvaged_with, report.damaged_copy, report.notes = salvage.method, aside, salvage.notes
@@ -1913,6 +1917,12 @@ def _from_ranges(ranges: Iterable[Sequence[int]]) -> Iterator[int]:
 def _chunks(ids: list[int]) -> Iterator[list[int]]:
     for i in range(0, len(ids), _SQL_CHUNK):
         yield ids[i:i + _SQL_CHUNK]
+
+
+def _unfinished_repair(db_dir: Path) -> Path | None:
+    """The newest complete recovered meta.sqlite a repair left before swapping it in, or None."""
+    ready = sorted(db_dir.glob(f".repair-*/{_READY}"), key=lambda p: p.stat().st_mtime)
+    return ready[-1] if ready else None
 
 
 def _rowid(cursor: sqlite3.Cursor) -> int:
