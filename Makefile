@@ -28,11 +28,13 @@ demo: install
 test:
 	@VIDSEARCH_TEST_MEDIA=1 bash scripts/setup.sh
 	$(PY) -m ruff check .
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest -q
 
 test-fast:
 	@VIDSEARCH_TEST_MEDIA=1 bash scripts/setup.sh
 	$(PY) -m ruff check .
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest -q -m "not slow"
 
 bench: install

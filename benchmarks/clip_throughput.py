@@ -36,7 +36,7 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 from skimage import data as skdata  # noqa: E402
 
-from vidsearch.clip import PROMPT, ClipEncoder, load_clip, load_vocabulary  # noqa: E402
+from vidsearch.models.clip import PROMPT, ClipEncoder, load_clip, load_vocabulary  # noqa: E402
 
 CPU_BATCHES = (1, 4, 8, 16, 32)
 CUDA_BATCHES = (1, 4, 8, 16, 32, 64, 128, 256)
@@ -159,7 +159,7 @@ def main() -> None:
     prep = preprocess_ms(clip, n_frames)
     text_lines, text_numbers = text_rows(clip, repeats, "CPU")
 
-    from vidsearch.tagger import ImageNetTagger
+    from vidsearch.models.tagger import ImageNetTagger
 
     tagger = ImageNetTagger(threads=threads)  # its own default batch (4: fastest on CPU)
     frames = keyframes(n_frames)

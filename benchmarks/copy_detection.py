@@ -25,7 +25,8 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from tests.altered_clips import ALTERATIONS, make_altered_clip  # noqa: E402
-from vidsearch import copydetect as cd  # noqa: E402
+from vidsearch.media import signature  # noqa: E402
+from vidsearch.query import copydetect as cd  # noqa: E402
 
 VIDEOS = ROOT / "fixtures" / "videos"
 #: Harsher than the tests ask for: how far the margins go.
@@ -53,15 +54,15 @@ def clip_plan(truth: dict, seed: int = 1) -> list[tuple[str, float, float]]:
     return plan
 
 
-def query_time(query: cd.VisualSignature, hours: float) -> tuple[float, float]:
+def query_time(query: signature.VisualSignature, hours: float) -> tuple[float, float]:
     """(index build s, search s) against ``hours`` of random 60-s signatures."""
     rng = np.random.default_rng(0)
     n_videos = max(1, int(hours * 60))
-    per = int(60 * cd.SIGNATURE_FPS)
+    per = int(60 * signature.SIGNATURE_FPS)
     refs = []
     for i in range(n_videos):
-        desc = rng.integers(-127, 128, size=(per, cd.DESCRIPTOR_DIM), dtype=np.int8)
-        refs.append((i, cd.VisualSignature(cd.SIGNATURE_FPS, desc, np.zeros(per, bool), 0.0, query.aspect)))
+        desc = rng.integers(-127, 128, size=(per, signature.DESCRIPTOR_DIM), dtype=np.int8)
+        refs.append((i, signature.VisualSignature(signature.SIGNATURE_FPS, desc, np.zeros(per, bool), 0.0, query.aspect)))
     t0 = time.perf_counter()
     index = cd.SignatureIndex(refs)
     index.search(query)  # first search concatenates the rows
@@ -143,7 +144,7 @@ def main() -> None:
     if some_query is not None:
         for hours in args.hours:
             build, search = query_time(some_query, hours)
-            print(f"\nquery against {hours:g} h of signatures ({hours * 3600 * cd.SIGNATURE_FPS:.0f} rows): "
+            print(f"\nquery against {hours:g} h of signatures ({hours * 3600 * signature.SIGNATURE_FPS:.0f} rows): "
                   f"index build {build:.2f} s, search {1e3 * search:.0f} ms")
 
 

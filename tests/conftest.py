@@ -35,7 +35,7 @@ def truth() -> dict:
 @pytest.fixture(scope="session")
 def processor():
     """One VideoProcessor (models loaded once) for the whole session."""
-    from vidsearch.pipeline import VideoProcessor
+    from vidsearch.ingest.processor import VideoProcessor
 
     return VideoProcessor()
 
@@ -43,8 +43,8 @@ def processor():
 def index_copy(src: Path, base: Path, processor):
     """Copy the videos of ``src`` (not its JSON) to ``base/videos`` and index them into a fresh
     ``base/db``: (db_dir, IndexReport, videos_dir)."""
-    from vidsearch.indexer import index_paths
-    from vidsearch.store import Library
+    from vidsearch.ingest.indexer import index_paths
+    from vidsearch.store.library import Library
 
     videos = base / "videos"
     shutil.copytree(src, videos, ignore=shutil.ignore_patterns("*.json"))
@@ -65,8 +65,8 @@ def fixture_library(tmp_path_factory, processor):
 
 @pytest.fixture(scope="session")
 def searcher(fixture_library):
-    from vidsearch.search import Searcher
-    from vidsearch.store import Library
+    from vidsearch.query.search import Searcher
+    from vidsearch.store.library import Library
 
     db, _, _ = fixture_library
     library = Library.open(db, readonly=True)

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vidsearch.audio import (
+from tests.conftest import fixture_info  # noqa: E402
+from vidsearch.media.audio import (
     AUDIO_DIM,
     AUDIO_FP_FPS,
     analyse,
@@ -25,8 +26,6 @@ from vidsearch.audio import (
     suppress_music,
 )
 from vidsearch.types import AudioTrack, VideoError
-
-from .conftest import fixture_info  # noqa: E402
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "videos"
 GT_PATH = FIXTURES / "ground_truth.json"

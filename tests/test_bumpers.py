@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from .conftest import ROOT, index_copy
+from tests.conftest import ROOT, index_copy
 
 TRIM = ROOT / "fixtures" / "trim"
 TRUTH = json.loads((TRIM / "ground_truth.json").read_text(encoding="utf-8"))["videos"]
@@ -23,7 +23,7 @@ def trim_library(tmp_path_factory, processor):
 
 
 def removed_by_name(db) -> dict[str, list]:
-    from vidsearch.store import Library
+    from vidsearch.store.library import Library
 
     with Library.open(db, readonly=True) as library:
         return {v.path.name: library.removed_spans(v.id) for v in library.videos()}
@@ -49,8 +49,8 @@ def test_the_end_card_is_cut_from_every_video_it_closes_and_nothing_else_is(trim
 def test_the_same_picture_under_different_speech_stays_searchable(trim_library, name):
     """Templated videos (one photo, one zoom, three voice-overs) and a spoken test card shown
     silently elsewhere: every spoken line is found, in its own video, first."""
-    from vidsearch.search import Searcher
-    from vidsearch.store import Library
+    from vidsearch.query.search import Searcher
+    from vidsearch.store.library import Library
 
     db, _ = trim_library
     (line,) = TRUTH[name]["utterances"]
@@ -61,8 +61,8 @@ def test_the_same_picture_under_different_speech_stays_searchable(trim_library, 
 
 
 def test_a_closing_slide_shown_only_at_the_end_is_content(trim_library):
-    from vidsearch.search import Searcher
-    from vidsearch.store import Library
+    from vidsearch.query.search import Searcher
+    from vidsearch.store.library import Library
 
     db, _ = trim_library
     homework = TRUTH["lecture_homework.mp4"]["shots"][-1]
@@ -75,8 +75,8 @@ def test_a_closing_slide_shown_only_at_the_end_is_content(trim_library):
 def test_bumpers_follow_the_library_as_it_grows_and_shrinks(tmp_path, processor, trim_library):
     """One video with the end card: nothing recurs. A second: both lose it. Delete the second:
     the first gets it back. --keep-bumpers: nothing is cut."""
-    from vidsearch.indexer import KEEP_BUMPERS, index_paths, refresh_bumpers
-    from vidsearch.store import Library
+    from vidsearch.ingest.indexer import KEEP_BUMPERS, index_paths, refresh_bumpers
+    from vidsearch.store.library import Library
 
     _, videos = trim_library
     db = tmp_path / "db"

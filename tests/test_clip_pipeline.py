@@ -14,13 +14,12 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from vidsearch.cli import app
-from vidsearch.clip import load_clip
-from vidsearch.fusion import ChannelLayout
-from vidsearch.store import Library
-
-from .conftest import VIDEOS
-from .test_clip import TINY, tiny_arch  # noqa: F401  (registers the tiny architecture)
+from tests.conftest import VIDEOS
+from tests.test_clip import TINY, tiny_arch  # noqa: F401  (registers the tiny architecture)
+from vidsearch.app.cli import app
+from vidsearch.channels.fusion import ChannelLayout
+from vidsearch.models.clip import load_clip
+from vidsearch.store.library import Library
 
 runner = CliRunner()
 
@@ -142,8 +141,8 @@ def test_broken_rules_or_vocabulary_file_is_one_error_before_any_work(tmp_path, 
 def test_captions_get_clip_text_vectors_and_match_clip_uses_the_visual_channel(clip_library, tiny_arch, tmp_path):  # noqa: F811
     """On a library with CLIP, a caption also gets the CLIP text vector of its cleaned text
     (as typed, not label-normalised), and a clip's visual block meets it in match-clip."""
-    from vidsearch.synonyms import normalise_text
-    from vidsearch.textclean import clean_text
+    from vidsearch.text.clean import clean_text
+    from vidsearch.text.synonyms import normalise_text
 
     db, checkpoint, videos = clip_library
     copy = tmp_path / "db"

@@ -7,12 +7,12 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from vidsearch import copydetect as cd
-from vidsearch.frames import decode_frames
-from vidsearch.probe import probe
-
-from .altered_clips import ALTERATIONS, make_altered_clip, make_black_clip
-from .conftest import VIDEOS
+from tests.altered_clips import ALTERATIONS, make_altered_clip, make_black_clip
+from tests.conftest import VIDEOS
+from vidsearch.media import signature
+from vidsearch.media.frames import decode_frames
+from vidsearch.media.probe import probe
+from vidsearch.query import copydetect as cd
 
 NAMES = ["cat and yarn.mp4", "rocket_launch.mp4", "lecture.mp4", "cockatoo_silent.mp4",
          "coffee_portrait.mp4", "go_forward.mp4", "summer_sale.mp4"]
@@ -36,7 +36,7 @@ ALTERED = ([(c, a) for c in CASES for a in ("reencode", "scaled", "cropped", "al
 
 
 @pytest.fixture(scope="module")
-def refs() -> dict[str, cd.VisualSignature]:
+def refs() -> dict[str, signature.VisualSignature]:
     return {name: cd.signature_of(VIDEOS / name) for name in NAMES}
 
 
@@ -120,25 +120,25 @@ def test_clip_with_nonzero_start_timestamp(index, tmp_path):
     assert found and found[0].video_id == IDS["cockatoo_silent.mp4"] and abs(found[0].start - 9.0) < 1.0
 
 
-def _rows(sig: cd.VisualSignature, a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
+def _rows(sig: signature.VisualSignature, a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
     return sig.descriptors[a:b], sig.flat[a:b]
 
 
 def test_clip_overhanging_the_start_or_end_of_a_video_still_aligns(refs):
     """A clip whose first (or last) second is not in the video: the rest places it."""
-    fps = cd.SIGNATURE_FPS
+    fps = signature.SIGNATURE_FPS
     ref, other = refs["lecture.mp4"], refs["cockatoo_silent.mp4"]
     extra = int(1.0 * fps)
     # 1 s of foreign picture, then the video's first 5 s: the clip starts 1 s before the video.
     d1, f1 = _rows(other, 0, extra)
     d2, f2 = _rows(ref, 0, int(5 * fps))
-    head = cd.VisualSignature(fps, np.concatenate([d1, d2]), np.concatenate([f1, f2]))
+    head = signature.VisualSignature(fps, np.concatenate([d1, d2]), np.concatenate([f1, f2]))
     start, score = cd.align(head, ref)
     assert start == pytest.approx(-1.0, abs=0.01) and score > cd.MIN_SCORE
     # The video's last 4 s, then 1 s of something else.
     n = len(ref)
     d2, f2 = _rows(ref, n - int(4 * fps), n)
-    tail = cd.VisualSignature(fps, np.concatenate([d2, d1]), np.concatenate([f2, f1]))
+    tail = signature.VisualSignature(fps, np.concatenate([d2, d1]), np.concatenate([f2, f1]))
     start, score = cd.align(tail, ref)
     assert start == pytest.approx((n - 4 * fps) / fps, abs=0.01) and score > cd.MIN_SCORE
 
@@ -146,7 +146,7 @@ def test_clip_overhanging_the_start_or_end_of_a_video_still_aligns(refs):
 def test_signature_round_trips_through_bytes(refs):
     sig = refs["coffee_portrait.mp4"]
     data = sig.to_bytes()
-    back = cd.VisualSignature.from_bytes(data)
+    back = signature.VisualSignature.from_bytes(data)
     assert back.fps == sig.fps and back.origin == pytest.approx(sig.origin)
     assert back.aspect == pytest.approx(sig.aspect, rel=1e-6)
     assert np.array_equal(back.descriptors, sig.descriptors) and np.array_equal(back.flat, sig.flat)
@@ -156,7 +156,7 @@ def test_signature_round_trips_through_bytes(refs):
     assert len(data) / sig.duration < 700
     for bad in (b"", data[:10], b"XXXX" + data[4:], data[:-1]):
         with pytest.raises(ValueError):
-            cd.VisualSignature.from_bytes(bad)
+            signature.VisualSignature.from_bytes(bad)
 
 
 def test_frame_descriptor_survives_scaling_and_cropping_but_tells_pictures_apart():
@@ -169,28 +169,28 @@ def test_frame_descriptor_survives_scaling_and_cropping_but_tells_pictures_apart
         x, y = x.astype(np.float32), y.astype(np.float32)
         return float(x @ y / (np.linalg.norm(x) * np.linalg.norm(y)))
 
-    desc = cd.frame_descriptor(a)
-    assert desc.dtype == np.int8 and desc.shape == (cd.DESCRIPTOR_DIM,)
+    desc = signature.frame_descriptor(a)
+    assert desc.dtype == np.int8 and desc.shape == (signature.DESCRIPTOR_DIM,)
     h, w = a.shape[:2]
     half = cv2.resize(a, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
     crop = a[int(0.02 * h): int(0.98 * h), int(0.02 * w): int(0.98 * w)]
-    assert cos(desc, cd.frame_descriptor(half)) > 0.95
-    assert cos(desc, cd.frame_descriptor(crop)) > 0.8
-    assert cos(desc, cd.frame_descriptor(b)) < 0.5  # the cockatoo vs the pagoda
-    assert not cd.frame_descriptor(np.zeros_like(a)).any()
+    assert cos(desc, signature.frame_descriptor(half)) > 0.95
+    assert cos(desc, signature.frame_descriptor(crop)) > 0.8
+    assert cos(desc, signature.frame_descriptor(b)) < 0.5  # the cockatoo vs the pagoda
+    assert not signature.frame_descriptor(np.zeros_like(a)).any()
 
 
 def test_builder_samples_the_frame_on_screen_at_each_grid_time():
     """Frames at 1 fps starting at 0.5 s: every 0.5-s grid row shows the frame shown then."""
     rng = np.random.default_rng(0)
     pictures = [cv2_blur(rng.integers(0, 256, (90, 160, 3), dtype=np.uint8)) for _ in range(4)]
-    builder = cd.SignatureBuilder(query_s=0)
+    builder = signature.SignatureBuilder(query_s=0)
     for i, pic in enumerate(pictures):
         builder.feed(SimpleNamespace(time=0.5 + i, rgb=pic))
     sig = builder.finish(4.5)
-    assert sig.origin == 0.5 and sig.fps == cd.SIGNATURE_FPS and sig.aspect == pytest.approx(160 / 90)
+    assert sig.origin == 0.5 and sig.fps == signature.SIGNATURE_FPS and sig.aspect == pytest.approx(160 / 90)
     assert len(sig) == 8 and sig.query is None  # 0.5, 1.0, ..., 4.0
-    expected = [cd.frame_descriptor(p) for p in pictures]
+    expected = [signature.frame_descriptor(p) for p in pictures]
     for i in range(len(sig)):
         assert np.array_equal(sig.descriptors[i], expected[i // 2])
 

@@ -5,8 +5,8 @@ import os
 
 import pytest
 
-from vidsearch.indexer import index_paths
-from vidsearch.store import Library
+from vidsearch.ingest.indexer import index_paths
+from vidsearch.store.library import Library
 
 pytestmark = pytest.mark.slow
 

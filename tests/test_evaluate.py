@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from vidsearch.evaluate import (
+from tests.altered_clips import make_altered_clip
+from tests.conftest import ROOT
+from vidsearch.query.evaluate import (
     EvalFileError,
     EvalQuery,
     QueryOutcome,
@@ -31,9 +33,6 @@ from vidsearch.evaluate import (
     video_matches,
 )
 from vidsearch.types import Moment
-
-from .altered_clips import make_altered_clip
-from .conftest import ROOT
 
 
 def moment(video: str, start: float, end: float, jump: float | None = None, score: float = 0.5) -> Moment:

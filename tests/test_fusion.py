@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from vidsearch.fusion import PRESETS, ChannelLayout, WeightsError, parse_weights, resolve_weights
+from vidsearch.channels.fusion import PRESETS, ChannelLayout, WeightsError, parse_weights, resolve_weights
 
 
 def _unit(rng, n):

@@ -22,9 +22,9 @@ from tests.altered_clips import make_altered_clip
 from tests.conftest import VIDEOS
 from tests.live_server import serving
 from tests.test_server import LOCAL, assert_error, uploads_left
-from vidsearch.guard import LOOPBACK_HOSTS, MediaSigner, allowed_hosts, clean_token, exposure_warning
-from vidsearch.probe import probe
-from vidsearch.server import create_app, safe_upload_name, upload_suffix
+from vidsearch.app.guard import LOOPBACK_HOSTS, MediaSigner, allowed_hosts, clean_token, exposure_warning
+from vidsearch.app.server import create_app, safe_upload_name, upload_suffix
+from vidsearch.media.probe import probe
 
 #: A file name that is not UTF-8 (Latin-1 é, a stray 0xFF): Linux allows it, the CLI indexes it.
 HOSTILE = b"caf\xe9 \xff.mp4"
@@ -36,8 +36,8 @@ TOKEN = "s3cret-token-for-tests"
 @pytest.fixture(scope="module")
 def hostile_library(fixture_library, tmp_path_factory, processor):
     """The fixture library plus a video whose name is not UTF-8: (db, the video's path)."""
-    from vidsearch.indexer import index_paths
-    from vidsearch.store import Library
+    from vidsearch.ingest.indexer import index_paths
+    from vidsearch.store.library import Library
 
     db0, _, _ = fixture_library
     base = tmp_path_factory.mktemp("hostile")

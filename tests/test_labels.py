@@ -8,7 +8,7 @@ from importlib import resources
 
 import pytest
 
-from vidsearch.labels import ImageNetLabel, label_words, load_imagenet_labels
+from vidsearch.text.labels import ImageNetLabel, label_words, load_imagenet_labels
 
 CJK = re.compile(r"[\u3400-\u9fff]")
 

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from .altered_clips import ALTERATIONS, make_altered_clip
-from .conftest import ROOT, VIDEOS
+from tests.altered_clips import ALTERATIONS, make_altered_clip
+from tests.conftest import ROOT, VIDEOS
 
 CAPTIONS = ROOT / "fixtures" / "captions"
 EXPECTED = json.loads((CAPTIONS / "expected.json").read_text(encoding="utf-8"))
@@ -40,8 +40,8 @@ def clip_window(scene: dict) -> tuple[float, float]:
 @pytest.fixture(scope="module")
 def caption_library(fixture_library, tmp_path_factory, processor):
     """A copy of the indexed fixture library with the fixture captions added."""
-    from vidsearch.captions import embed_captions, prepare_captions, read_captions
-    from vidsearch.store import Library
+    from vidsearch.query.captions import embed_captions, prepare_captions, read_captions
+    from vidsearch.store.library import Library
 
     db, _, videos = fixture_library
     copy = tmp_path_factory.mktemp("captions") / "db"
@@ -56,9 +56,9 @@ def caption_library(fixture_library, tmp_path_factory, processor):
 
 @pytest.fixture(scope="module")
 def matcher(caption_library, processor):
-    from vidsearch.matchclip import ClipMatcher
-    from vidsearch.search import Searcher
-    from vidsearch.store import Library
+    from vidsearch.query.matchclip import ClipMatcher
+    from vidsearch.query.search import Searcher
+    from vidsearch.store.library import Library
 
     db, _ = caption_library
     library = Library.open(db, readonly=True)
@@ -128,7 +128,7 @@ def cli_library(caption_library, tmp_path_factory):
     db, _ = caption_library
     copy = tmp_path_factory.mktemp("cli-captions") / "db"
     shutil.copytree(db, copy)
-    from vidsearch.store import Library
+    from vidsearch.store.library import Library
 
     with Library.open(copy) as lib:
         lib.remove_captions([c.id for c in lib.captions()])
@@ -184,7 +184,7 @@ def test_cli_match_clip_json_and_bad_clips(cli_library, caption_library, tmp_pat
     assert set(top) >= {"video", "video_id", "segment_id", "start", "end", "jump", "score", "channels", "snippet"}
     assert top["video"] == str(videos / "summer_sale.mp4") and abs(top["start"] - 0.5) < 1.0
 
-    from .test_probe_and_bad_input import make_bad_files
+    from tests.test_probe_and_bad_input import make_bad_files
 
     bad = make_bad_files(tmp_path / "bad")
     import cv2

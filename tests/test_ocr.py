@@ -13,11 +13,10 @@ import pytest
 pytest.importorskip("rapidocr_onnxruntime")
 av = pytest.importorskip("av")
 
-from vidsearch.frames import analysis_size, frame_to_rgb  # noqa: E402
-from vidsearch.ocr import OCR_SIDE, OcrLine, OcrReader, OcrUnavailable, _SpaceBoost  # noqa: E402
-from vidsearch.textclean import CleaningRules  # noqa: E402
-
-from .conftest import VIDEOS, fixture_info  # noqa: E402
+from tests.conftest import VIDEOS, fixture_info  # noqa: E402
+from vidsearch.media.frames import analysis_size, frame_to_rgb  # noqa: E402
+from vidsearch.models.ocr import OCR_SIDE, OcrLine, OcrReader, OcrUnavailable, _SpaceBoost  # noqa: E402
+from vidsearch.text.clean import CleaningRules  # noqa: E402
 
 CJK_FONT = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc")
 

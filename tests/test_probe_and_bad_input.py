@@ -4,10 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from vidsearch.probe import probe
+from tests.conftest import VIDEOS
+from vidsearch.media.probe import probe
 from vidsearch.types import VideoError
-
-from .conftest import VIDEOS
 
 
 def make_bad_files(folder: Path) -> dict[str, str]:

@@ -6,7 +6,7 @@ import threading
 import numpy as np
 import pytest
 
-from vidsearch.encoders import BatchingTextEncoder, CachingTextEncoder, get_text_encoder
+from vidsearch.models.text_encoders import BatchingTextEncoder, CachingTextEncoder, get_text_encoder
 
 QUERIES = ["猫咪玩毛线球", "rocket launch", "所有线路都忙", "红色碎花连衣裙", "a bird on a branch",
            "weasels ate our telephone system", "每日新鲜烘焙", "please hold the line"]

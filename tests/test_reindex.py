@@ -18,12 +18,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipelines import plan_reindex, reindex
-from pipelines.runners import InProcessRunner
 from tests.altered_clips import make_altered_clip
 from tests.conftest import VIDEOS
-from vidsearch.fusion import ChannelLayout
-from vidsearch.store import Library
+from vidsearch.channels.fusion import ChannelLayout
+from vidsearch.ingest.plan import plan_reindex
+from vidsearch.ingest.reindex import reindex
+from vidsearch.ingest.runners import InProcessRunner
+from vidsearch.store.library import Library
 
 REPO = Path(__file__).resolve().parent.parent
 VIDSEARCH = [sys.executable, "-m", "vidsearch"]
@@ -332,7 +333,7 @@ def test_kill_9_at_several_points_then_rerun_equals_a_clean_index(tmp_path, clip
 def test_search_keeps_answering_during_a_reindex(tmp_path, clips, processor):
     """A reader in this process searches in a loop while a reindex subprocess commits batch after
     batch: no errors, and every answer comes from one committed state."""
-    from vidsearch.search import Searcher
+    from vidsearch.query.search import Searcher
 
     root = make_folder(tmp_path / "videos", clips, ["cockatoo.mp4"])
     db = tmp_path / "db"

@@ -22,10 +22,12 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from pipelines import plan_reindex
 from tests.test_store import LAYOUT, fused, make_video
-from vidsearch import cli, models, store
-from vidsearch.store import DB_FILE, INDEX_FILE, HnswIndex, Library
+from vidsearch.app import cli
+from vidsearch.ingest.plan import plan_reindex
+from vidsearch.models import resolve as models
+from vidsearch.store import library as store
+from vidsearch.store.library import DB_FILE, INDEX_FILE, HnswIndex, Library
 from vidsearch.types import Span, VideoError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -47,7 +49,7 @@ def clips(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def library(tmp_path_factory, clips, processor) -> tuple[Path, Path]:
     """(db, videos): a.mp4, b.mp4 and sub/inner.mp4 indexed once; tests work on copies of db."""
-    from vidsearch.indexer import index_paths
+    from vidsearch.ingest.indexer import index_paths
 
     base = tmp_path_factory.mktemp("robust")
     videos = base / "videos"
@@ -75,7 +77,7 @@ def names(db: Path) -> list[str]:
 @pytest.fixture
 def vidsearch(monkeypatch, processor):
     """Run the command line in this process with the session's models: vidsearch(*args)."""
-    import vidsearch.pipeline as pipeline
+    import vidsearch.ingest.processor as pipeline
 
     monkeypatch.setattr(pipeline, "VideoProcessor", lambda *a, **k: processor)
     monkeypatch.setenv("COLUMNS", "300")
@@ -234,7 +236,7 @@ def test_ctrl_c_says_where_the_library_stands_and_a_rerun_goes_on(tmp_path, libr
     folder.mkdir()
     for name in ("new1.mp4", "new2.mp4"):
         shutil.copy2(clips[name], folder / name)
-    import vidsearch.pipeline as pipeline
+    import vidsearch.ingest.processor as pipeline
 
     monkeypatch.setattr(pipeline, "VideoProcessor", lambda *a, **k: CtrlC(processor))
     result = vidsearch("index", "--db", db, folder)

@@ -4,11 +4,10 @@ import subprocess
 import numpy as np
 import pytest
 
-from vidsearch.frames import decode_frames, hamming
-from vidsearch.probe import probe
-from vidsearch.scenes import FrameSampler, SceneCutter, pick_keyframes
-
-from .conftest import VIDEOS
+from tests.conftest import VIDEOS
+from vidsearch.media.frames import decode_frames, hamming
+from vidsearch.media.probe import probe
+from vidsearch.media.scenes import FrameSampler, SceneCutter, pick_keyframes
 
 
 def _scan(path):
@@ -58,7 +57,7 @@ def test_keyframes_are_inside_sharp_and_distinct(scans):
 def test_keyframes_avoid_blurred_frames(scans):
     import cv2
 
-    from vidsearch.frames import DecodedFrame
+    from vidsearch.media.frames import DecodedFrame
 
     _, scenes, _ = scans["cat and yarn.mp4"]
     cat = scenes[1]
@@ -111,7 +110,7 @@ def test_transport_stream_times_start_at_zero(truth, tmp_path):
 
 def test_text_frames_are_larger_few_and_not_repeated(truth):
     """OCR gets 640 px frames every 2 s; a static card is read once, a long scene a few times."""
-    from vidsearch.scenes import pick_text_frames
+    from vidsearch.media.scenes import pick_text_frames
 
     info = probe(VIDEOS / "coffee_portrait.mp4")  # 720x1280 portrait
     sampler = FrameSampler()

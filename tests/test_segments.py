@@ -1,5 +1,5 @@
 """Segments: removed spans cut out, long scenes windowed at pauses, words assigned by midpoint."""
-from vidsearch.segments import build_segments
+from vidsearch.ingest.segments import build_segments
 from vidsearch.types import Scene, Span, Transcript, Utterance, Word
 
 
@@ -31,7 +31,7 @@ def test_removed_span_and_windows_and_word_assignment():
 
 
 def test_join_words_spaces_latin_not_cjk():
-    from vidsearch.segments import join_words
+    from vidsearch.ingest.segments import join_words
 
     assert join_words(["Look,", "a", "kitten."]) == "Look, a kitten."
     assert join_words([" 这杯", "咖啡", "很香"]) == "这杯咖啡很香"

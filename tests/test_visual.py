@@ -1,9 +1,9 @@
-"""Per-segment tags and on-screen text from per-frame model outputs (vidsearch.visual)."""
+"""Per-segment tags and on-screen text from per-frame model outputs (vidsearch.channels.visual)."""
 import numpy as np
 import pytest
 
-from vidsearch import visual
-from vidsearch.labels import load_imagenet_labels
+from vidsearch.channels import visual
+from vidsearch.text.labels import load_imagenet_labels
 from vidsearch.types import OcrLine, Scene, Span
 
 LABELS = load_imagenet_labels()

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, VIDEOS
-from .live_server import serving
+from tests.conftest import ROOT, VIDEOS
+from tests.live_server import serving
 
 pytestmark = pytest.mark.slow
 
@@ -35,7 +35,7 @@ def _fmt(t: float) -> str:
 @pytest.fixture(scope="module")
 def base_url(fixture_library):
     """The vidsearch server (API + page) over the fixture library, in a thread of this process."""
-    from vidsearch.server import create_app
+    from vidsearch.app.server import create_app
 
     db, _, _ = fixture_library
     with serving(create_app(db)) as url:
@@ -45,7 +45,7 @@ def base_url(fixture_library):
 @pytest.fixture(scope="module")
 def token_url(fixture_library):
     """The same server started with --token."""
-    from vidsearch.server import create_app
+    from vidsearch.app.server import create_app
 
     db, _, _ = fixture_library
     with serving(create_app(db, token=TOKEN, warm=False)) as url:

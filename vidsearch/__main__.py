@@ -1,3 +1,3 @@
-from .cli import main
+from vidsearch.app.cli import main
 
 main()

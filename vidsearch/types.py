@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from .copydetect import VisualSignature
+    from vidsearch.media.signature import VisualSignature
 
-#: Fused-vector channels, in storage order (see shared design: fusion).
+#: Fused-vector channels, in storage order.
 CHANNELS: tuple[str, ...] = ("visual", "speech", "ocr", "tags", "audio")
 
 
@@ -206,7 +206,7 @@ class IndexedVideo:
     transcript: Transcript
     fingerprint: Fingerprint | None
     ocr_lines: list[OcrLine] = field(default_factory=list)  # whole video, time order
-    #: Sampled frame descriptors of the whole video (copydetect.VisualSignature): finds where a clip comes from.
+    #: Sampled frame descriptors of the whole video (media.signature.VisualSignature): finds where a clip comes from.
     visual_signature: "VisualSignature | None" = None
     stage_seconds: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)

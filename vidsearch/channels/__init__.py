@@ -1,0 +1,3 @@
+"""The fused vector's channels: their layout, weights and presets (:mod:`.fusion`), and how
+on-screen text and tags become a channel's text (:mod:`.visual`).
+"""

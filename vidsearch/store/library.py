@@ -1,0 +1,1971 @@
+"""The library on disk: an HNSW vector index plus SQLite metadata, written atomically.
+
+One library is one directory::
+
+    DB/
+      index.hnsw    hnswlib index (space "ip"): one fused vector per segment, label = segment id
+      index.json    small header: format, layout, dim, counts, hnsw params, generation, undo info
+      meta.sqlite   videos, segments, utterances, removed spans, fingerprints (WAL mode)
+      thumbs/       <segment id>.jpg
+      .lock         writers hold an exclusive flock on it
+
+Consistency model
+-----------------
+Nothing reaches ``index.hnsw`` except through :meth:`Library.commit`, which (1) writes
+``index.json`` then ``index.hnsw`` beside themselves, fsyncs and renames them into place, and
+(2) only then commits the one open SQLite transaction. SQLite is the source of truth: a label
+is a searchable segment only if SQLite has a segment row for it with ``removed = 0``.
+
+A crash between (1) and (2) leaves an index that is one *generation* ahead of SQLite. The
+header records the generation SQLite must have for the index to match (``generation``), the
+generation it was derived from (``base_generation``) and, per label touched in that commit,
+whether it was live before (``revert``). On open, when SQLite is still at ``base_generation``,
+those labels are put back the way they were (in memory; a writer persists it on its next
+commit). Reverting is idempotent, which is why the header is renamed into place *before* the
+index: a crash between the two renames leaves a header whose undo steps are no-ops on the old
+index. Labels are allocated above every label the index has ever held, so an orphan vector from
+a lost commit is never confused with a new segment.
+
+A write that fails (a full disk) is a crash that the process survives: nothing is renamed into
+place unless it was written whole. hnswlib does not report failed writes, so the new index file
+is read back for its structure (every record and link list present, ending exactly at the end
+of the file) before it is fsynced and renamed; a short one is removed and the commit raises
+``OSError`` (ENOSPC when the disk is full). The library stays at its last commit.
+
+Damage from outside (a bad disk, a stray write) is found by :meth:`Library.check`: SQLite's
+``PRAGMA quick_check``, the index file's structure and records, and a vector for every stored
+segment. Writers run it on open and refuse a damaged library; :meth:`Library.repair` mends one
+(SQLite rows salvaged by :mod:`vidsearch.store.salvage`, the index rebuilt from its sound vectors)
+and lists what must be indexed again from the files.
+
+Readers (``readonly=True``) load the index into memory once and never write a library file
+(SQLite itself may create its ``-wal``/``-shm`` coordination files in a writable directory).
+Search filters every hit through SQLite, so a reader opened before a commit keeps answering
+from its snapshot: new segments appear after :meth:`Library.refresh`, deleted ones vanish at once.
+
+The vector index sits behind :class:`VectorIndex` so that a sharded or remote engine
+(Milvus, Qdrant) can replace :class:`HnswIndex` without touching the rest.
+"""
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import functools
+import io
+import json
+import logging
+import os
+import shutil
+import sqlite3
+import struct
+import tempfile
+import threading
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator, NamedTuple, Protocol, Sequence, runtime_checkable
+
+import hnswlib
+import numpy as np
+
+from vidsearch.fsutil import fsync_path
+from vidsearch.store.salvage import describe_check, is_corrupt, quick_check, recover
+from vidsearch.types import Fingerprint, IndexedVideo, Span
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+INDEX_FILE = "index.hnsw"
+HEADER_FILE = "index.json"
+DB_FILE = "meta.sqlite"
+THUMBS_DIR = "thumbs"
+LOCK_FILE = ".lock"
+#: Test hook: "header" or "hnsw" makes commit() exit the process right after that file is
+#: renamed into place, before SQLite commits (simulates a crash between the two steps);
+#: "hnsw:3" does so at the process's third index save; "repair" makes a repair exit with the
+#: damaged meta.sqlite moved aside and the recovered one not yet in its place.
+CRASH_ENV = "VIDSEARCH_CRASH_AFTER"
+_READY = "ready.sqlite"  # a repair's complete recovered meta.sqlite, before it is swapped in
+_index_saves = 0  # index saves in this process (for the crash hook)
+_SQL_CHUNK = 900  # stay well under SQLite's bound-parameter limit
+
+
+class LibraryError(Exception):
+    """A library that cannot be opened or written; ``str()`` is one line saying what to do."""
+
+
+# --------------------------------------------------------------------------------------------
+# Vector index
+# --------------------------------------------------------------------------------------------
+
+
+@runtime_checkable
+class VectorIndex(Protocol):
+    """What the library needs from a vector engine. Labels are non-negative int64 ids.
+
+    ``mark_deleted``/``unmark_deleted`` are idempotent and ignore unknown labels; ``add`` on an
+    existing label replaces its vector and makes it live again.
+    """
+
+    @property
+    def dim(self) -> int: ...
+
+    @property
+    def count(self) -> int:
+        """Live (not deleted) vectors; may be approximate after crash recovery."""
+        ...
+
+    def add(self, labels: np.ndarray, vectors: np.ndarray) -> None: ...
+
+    def mark_deleted(self, labels: Iterable[int]) -> int: ...
+
+    def unmark_deleted(self, labels: Iterable[int]) -> int: ...
+
+    def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def get(self, labels: Sequence[int]) -> np.ndarray: ...
+
+    def labels(self) -> np.ndarray: ...
+
+    def save(self, path: Path) -> None: ...
+
+
+class HnswIndex:
+    """:class:`VectorIndex` on hnswlib, inner-product space (vectors are normalised per channel).
+
+    Scores are inner products (hnswlib reports ``1 - ip`` as the distance). hnswlib cannot say
+    how many elements are deleted, so the count of deleted ones is tracked here and persisted in
+    the library header.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        *,
+        # Measured at 1M segments of 1712 floats (benchmarks/hnsw_scale.py): M=32 reaches
+        # recall@10 0.989 at ef=256 where M=16 needs ef=512 for 0.986. A library keeps the
+        # values it was built with (index.json).
+        M: int = 32,
+        ef_construction: int = 200,
+        ef: int = 256,
+        initial_capacity: int = 1024,
+        _index: hnswlib.Index | None = None,
+        n_deleted: int = 0,
+        max_label: int = -1,
+    ):
+        self._dim = int(dim)
+        self.M = int(M)
+        self.ef_construction = int(ef_construction)
+        if _index is None:
+            _index = hnswlib.Index(space="ip", dim=self._dim)
+            _index.init_index(max_elements=max(1, int(initial_capacity)), M=self.M,
+                              ef_construction=self.ef_construction)
+        self._index = _index
+        self.ef = int(ef)  # hnswlib's default ef is 10, and load_index resets it
+        self._n_deleted = int(n_deleted)
+        self._max_label = int(max_label)
+
+    @classmethod
+    def load(
+        cls,
+        path: Path,
+        dim: int,
+        *,
+        headroom: bool,
+        M: int = 32,
+        ef_construction: int = 200,
+        ef: int = 256,
+        n_deleted: int = 0,
+        max_label: int = -1,
+    ) -> "HnswIndex":
+        """Load a saved index. ``headroom=False`` (readers) sizes it to exactly its count."""
+        n = _hnsw_file_count(path)
+        index = hnswlib.Index(space="ip", dim=int(dim))
+        # hnswlib uses the file's own capacity when max_elements < count, so 0 is a safe fallback.
+        cap = _grown_capacity(n, n) if headroom else n
+        index.load_index(os.fsdecode(path), max_elements=cap)
+        return cls(dim, M=M, ef_construction=ef_construction, ef=ef, _index=index,
+                   n_deleted=n_deleted, max_label=max_label)
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    @property
+    def count(self) -> int:
+        return max(0, self._index.get_current_count() - self._n_deleted)
+
+    @property
+    def n_elements(self) -> int:
+        """Every stored element, deleted ones included."""
+        return int(self._index.get_current_count())
+
+    @property
+    def n_deleted(self) -> int:
+        return self._n_deleted
+
+    def set_deleted_count(self, n: int) -> None:
+        """Correct the tracked deleted count (after every label's state was set explicitly)."""
+        self._n_deleted = int(n)
+
+    @property
+    def capacity(self) -> int:
+        return int(self._index.get_max_elements())
+
+    @property
+    def max_label(self) -> int:
+        """Highest label ever added (-1 when empty)."""
+        return self._max_label
+
+    def add(self, labels: np.ndarray, vectors: np.ndarray) -> None:
+        """Add or replace vectors; a replaced label that was deleted becomes live again."""
+        labels = np.asarray(labels, dtype=np.int64).reshape(-1)
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(labels), self._dim)
+        if len(labels) == 0:
+            return
+        # hnswlib add_items on an existing deleted label unmarks it and updates its vector; keep
+        # our deleted count right by un-deleting first (a no-op for live or unknown labels).
+        if self._max_label >= 0:
+            old = labels[labels <= self._max_label]
+            if len(old):
+                self.unmark_deleted(old.tolist())
+        needed = self._index.get_current_count() + len(labels)
+        if needed > self._index.get_max_elements():
+            # Grow with headroom so a stream of small adds does not resize every time.
+            self._index.resize_index(_grown_capacity(needed, self._index.get_max_elements()))
+        self._index.add_items(vectors, labels)
+        self._max_label = max(self._max_label, int(labels.max()))
+
+    def mark_deleted(self, labels: Iterable[int]) -> int:
+        """Hide labels from search; returns how many changed (already deleted/unknown: skipped)."""
+        changed = 0
+        for label in labels:
+            try:
+                self._index.mark_deleted(int(label))
+            except RuntimeError:  # "already deleted" or "Label not found"
+                continue
+            changed += 1
+        self._n_deleted += changed
+        return changed
+
+    @property
+    def ef(self) -> int:
+        """Search breadth; a query for k > ef searches with breadth k (hnswlib uses max(ef, k))."""
+        return self._ef
+
+    @ef.setter
+    def ef(self, value: int) -> None:
+        self._ef = int(value)
+        self._index.set_ef(self._ef)
+
+    def unmark_deleted(self, labels: Iterable[int]) -> int:
+        """Make deleted labels searchable again; returns how many changed."""
+        changed = 0
+        for label in labels:
+            try:
+                self._index.unmark_deleted(int(label))
+            except RuntimeError:  # "not deleted" or "Label not found"
+                continue
+            changed += 1
+        self._n_deleted = max(0, self._n_deleted - changed)
+        return changed
+
+    def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k labels (int64) and inner-product scores (float32), best first."""
+        q = np.ascontiguousarray(query, dtype=np.float32).reshape(1, self._dim)
+        k = min(int(k), self.count)
+        if k <= 0:
+            return np.empty(0, np.int64), np.empty(0, np.float32)
+        # No set_ef per query: hnswlib searches with max(ef, k) itself, and leaving the
+        # shared setting alone lets concurrent readers search one index without a lock.
+        try:
+            labels, dist = self._index.knn_query(q, k=k)
+        except RuntimeError:
+            # Fewer than k reachable live elements (tracked count off after recovery, or a
+            # graph split by deletions): find the largest k that works.
+            labels, dist = self._largest_query(q, k)
+        return labels[0].astype(np.int64), (1.0 - dist[0]).astype(np.float32)
+
+    def _largest_query(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        lo, hi = 0, k - 1  # k itself failed
+        best = (np.empty((1, 0), np.uint64), np.empty((1, 0), np.float32))
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            try:
+                best = self._index.knn_query(q, k=mid)
+                lo = mid
+            except RuntimeError:
+                hi = mid - 1
+        if lo > 0 and best[0].shape[1] != lo:
+            best = self._index.knn_query(q, k=lo)
+        return best
+
+    def get(self, labels: Sequence[int]) -> np.ndarray:
+        """Stored vectors, float32 (n, dim). Raises KeyError naming labels missing or deleted."""
+        ids = [int(x) for x in labels]
+        if not ids:
+            return np.empty((0, self._dim), np.float32)
+        try:
+            return np.asarray(self._index.get_items(ids), dtype=np.float32).reshape(len(ids), self._dim)
+        except RuntimeError:
+            missing = []
+            for label in ids:
+                try:
+                    self._index.get_items([label])
+                except RuntimeError:
+                    missing.append(label)
+            raise KeyError(f"no live vector for labels {missing[:10]}") from None
+
+    def labels(self) -> np.ndarray:
+        """Every label stored, deleted ones included."""
+        # (via uint64: a damaged file can hold labels above int64, shown here as negative)
+        return np.asarray(self._index.get_ids_list(), dtype=np.uint64).astype(np.int64)
+
+    def save(self, path: Path) -> None:
+        self._index.save_index(os.fsdecode(path))
+
+
+def _grown_capacity(needed: int, current: int) -> int:
+    return max(int(needed), int(current * 1.5) + 1024)
+
+
+def _hnsw_file_count(path: Path) -> int:
+    """Element count from an hnswlib file header (offsetLevel0, max_elements, cur_count: uint64)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(24)
+        return int(np.frombuffer(head, dtype="<u8", count=3)[2]) if len(head) == 24 else 0
+    except OSError:
+        return 0
+
+
+_HNSW_HEAD = 96  # bytes before the level-0 data in an hnswlib (0.8) file
+
+
+@dataclass(frozen=True)
+class _HnswFile:
+    """Where things are in an hnswlib file, from its header (or from the dim and M it must have)."""
+
+    count: int  # elements stored
+    per_element: int  # bytes of one element's level-0 record: links, vector, label
+    links_bytes: int  # level-0 link list at the start of a record (count word + 2M slots)
+    link_unit: int  # bytes per upper level in an element's upper link lists
+    M: int
+
+    @classmethod
+    def expected(cls, dim: int, M: int, count: int = 0) -> "_HnswFile":
+        links = 4 + 4 * 2 * M
+        return cls(count, links + 4 * dim + 8, links, 4 * M + 4, M)
+
+    @classmethod
+    def read(cls, f: io.BufferedReader, dim: int) -> "_HnswFile":
+        """The header of the open file ``f``; ValueError saying why it cannot be an index of
+        ``dim``-d vectors (OSError when it cannot be read)."""
+        f.seek(0)
+        head = f.read(_HNSW_HEAD)
+        if len(head) < _HNSW_HEAD:
+            raise ValueError(f"truncated ({len(head)} bytes)")
+        off0, capacity, count, per_element, label_off, data_off = struct.unpack_from("<6Q", head, 0)
+        max_m, max_m0, M = struct.unpack_from("<3Q", head, 56)
+        want = cls.expected(dim, M, count)
+        if (off0, data_off, label_off, per_element, max_m, max_m0) != (
+                0, want.links_bytes, want.links_bytes + 4 * dim, want.per_element, M, 2 * M) \
+                or not 0 < M < 4096 or count > capacity:
+            raise ValueError(f"its header does not describe an index of {dim}-d vectors")
+        return want
+
+    @property
+    def level0_end(self) -> int:
+        return _HNSW_HEAD + self.count * self.per_element
+
+
+def _hnsw_file_problem(f: io.BufferedReader, dim: int) -> str | None:
+    """What is wrong with the structure of the open hnswlib file ``f`` (None: sound): the
+    header must describe ``dim``-d vectors and the upper link lists must end exactly at the end
+    of the file (hnswlib writes without checking for errors: a full disk leaves it short)."""
+    try:
+        layout = _HnswFile.read(f, dim)
+        size = os.fstat(f.fileno()).st_size
+        f.seek(layout.level0_end)
+        tail = f.read()
+    except ValueError as e:
+        return str(e)
+    except OSError as e:
+        return f"cannot read it ({e.strerror or e})"
+    if size < layout.level0_end + 4 * layout.count:
+        return f"truncated ({size} bytes, at least {layout.level0_end + 4 * layout.count} expected)"
+    pos, unpack = 0, struct.Struct("<I").unpack_from
+    for _ in range(layout.count):
+        if pos + 4 > len(tail):
+            return f"truncated ({size} bytes)"
+        n = unpack(tail, pos)[0]
+        if n % layout.link_unit:
+            return f"link lists damaged at byte {layout.level0_end + pos}"
+        pos += 4 + n
+    if pos != len(tail):
+        return f"truncated ({size} bytes)" if pos > len(tail) else f"{len(tail) - pos} stray bytes at its end"
+    return None
+
+
+def _scan_hnsw_records(f: io.BufferedReader, layout: dict[str, int], M: int, max_label: int
+                       ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(labels, vectors, sound) for the level-0 records of the open hnswlib file ``f``, read
+    straight from its bytes in chunks. A record is sound when its links point inside the index,
+    its label is in [0, ``max_label``] and each channel of its vector is unit length or zero,
+    as the fusion stage writes them. Works on a truncated file or one whose header is damaged
+    (the record size then follows from the layout and ``M``)."""
+    dim = sum(layout.values())
+    try:
+        shape = _HnswFile.read(f, dim)
+        elements = shape.count  # links may point past the end of a truncated file
+    except ValueError:
+        shape, elements = _HnswFile.expected(dim, M), 1 << 32  # links cannot be checked
+    n = min(elements, max(0, (os.fstat(f.fileno()).st_size - _HNSW_HEAD) // shape.per_element))
+    if n == 0:
+        return
+    records = np.memmap(f, dtype=np.uint8, mode="r", offset=_HNSW_HEAD, shape=(n, shape.per_element))
+    bounds = np.cumsum([0, *layout.values()])
+    slots = np.arange(2 * shape.M)
+    for start in range(0, n, 1 << 13):
+        chunk = np.array(records[start:start + (1 << 13)])
+        head = chunk[:, :shape.links_bytes].copy().view("<u4")
+        n_links = head[:, 0] & 0xFFFF
+        links = head[:, 1:]
+        labels = chunk[:, -8:].copy().view("<u8")[:, 0]
+        vectors = chunk[:, shape.links_bytes:shape.links_bytes + 4 * dim].copy().view("<f4")
+        with np.errstate(all="ignore"):
+            sound = (n_links <= 2 * shape.M) & (labels <= max(max_label, 0)) & np.isfinite(vectors).all(axis=1)
+            sound &= ((links < elements) | (slots[None, :] >= n_links[:, None])).all(axis=1)
+            for a, b in zip(bounds[:-1], bounds[1:]):
+                sq = np.einsum("ij,ij->i", vectors[:, a:b], vectors[:, a:b])
+                sound &= (np.abs(sq) < 1e-3) | (np.abs(sq - 1.0) < 1e-3)
+        yield labels.astype(np.int64), vectors, sound
+    del records
+
+
+def _index_file_problem(db_dir: Path, layout: dict[str, int], max_label: int = -1) -> str | None:
+    """One line when the library's vector index file is damaged: its structure, or records
+    that are not sound (see :func:`_scan_hnsw_records`); None when it is sound."""
+    path = db_dir / INDEX_FILE
+    try:
+        f = open(path, "rb")
+    except OSError as e:
+        return f"{path} cannot be read ({e.strerror or e})"
+    with f:
+        # The header is renamed into place before the index: read after opening the index,
+        # it is at least as new as the file in hand.
+        header = _read_json(db_dir / HEADER_FILE) or {}
+        problem = _hnsw_file_problem(f, sum(layout.values()))
+        if problem is None:
+            max_label = max(max_label, int(header.get("max_label", -1)))
+            bad = sum(int((~sound).sum()) for _, _, sound in
+                      _scan_hnsw_records(f, layout, int(header.get("hnsw", {}).get("M", 32)), max_label))
+            problem = f"{bad} damaged vectors" if bad else None
+    return None if problem is None else f"{path} is damaged ({problem})"
+
+
+# --------------------------------------------------------------------------------------------
+# Rows returned to callers
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class VideoRow:
+    """One video (indexed or failed) as stored."""
+
+    id: int
+    path: Path
+    size: int
+    mtime_ns: int
+    content_hash: str | None
+    duration: float | None
+    status: str  # "indexed" | "failed"
+    error: str | None
+    indexed_at: float
+    n_segments: int
+    language: str | None
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    rotation: int | None = None
+    has_audio: bool | None = None
+
+
+@dataclass
+class SegmentRow:
+    """One segment with what it contains; ``id`` is its vector label."""
+
+    id: int
+    video_id: int
+    video_path: Path
+    start: float
+    end: float
+    scene_index: int
+    speech_text: str
+    ocr_text: str
+    tags: list[str]
+    thumbnail: Path | None
+    keyframe_times: list[float] = field(default_factory=list)
+    removed: bool = False
+
+
+class WordRow(NamedTuple):
+    """A stored word: ``w.start`` or ``w[1]`` both work (it is the stored JSON row)."""
+
+    text: str
+    start: float
+    end: float
+    probability: float
+
+
+@dataclass
+class UtteranceRow:
+    """One transcribed phrase with its words and optional text embedding."""
+
+    id: int
+    video_id: int
+    start: float
+    end: float
+    text: str
+    language: str
+    words: list[WordRow]
+    embedding: np.ndarray | None
+
+
+@dataclass
+class CaptionRow:
+    """One caption of the corpus: the text as given, what was embedded, and the extra fields."""
+
+    id: str
+    text: str
+    clean: str
+    extra: dict
+    text_vec: np.ndarray
+    clip_vec: np.ndarray | None = None
+
+
+@dataclass
+class OcrLineRow:
+    """One stored line of on-screen text with where it is visible and its text embedding."""
+
+    id: int
+    video_id: int
+    start: float
+    end: float
+    text: str
+    raw: str
+    score: float
+    embedding: np.ndarray | None
+
+
+@dataclass
+class RepairReport:
+    """What :meth:`Library.repair` found and did."""
+
+    sqlite_problem: str | None = None  # what quick_check said about meta.sqlite (None: sound)
+    salvaged_with: str | None = None  # how its rows were recovered
+    damaged_copy: Path | None = None  # the damaged file, kept beside the library
+    notes: list[str] = field(default_factory=list)  # what the salvage could not read
+    index_problem: str | None = None  # what was wrong with the vector index (None: sound)
+    vectors_read: int = 0  # records found in a damaged index file ...
+    vectors_kept: int = 0  # ... and the sound ones the rebuilt index holds
+    to_reindex: list[VideoRow] = field(default_factory=list)  # lost segments or vectors: index again
+    lost: list[str] = field(default_factory=list)  # gone for good, one line each
+
+
+# --------------------------------------------------------------------------------------------
+# Library
+# --------------------------------------------------------------------------------------------
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS videos (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    path BLOB NOT NULL UNIQUE,          -- os.fsencode(path): exact bytes, non-UTF-8 safe
+    path_text TEXT NOT NULL,            -- for display only
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    content_hash TEXT,
+    duration REAL, width INTEGER, height INTEGER, fps REAL, rotation INTEGER,
+    has_audio INTEGER, language TEXT,
+    status TEXT NOT NULL CHECK (status IN ('indexed', 'failed')),
+    error TEXT,
+    indexed_at REAL NOT NULL,
+    n_segments INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS videos_hash ON videos(content_hash);
+CREATE TABLE IF NOT EXISTS segments (
+    id INTEGER PRIMARY KEY,             -- = vector label, allocated by the store
+    video_id INTEGER NOT NULL,
+    start_s REAL NOT NULL, end_s REAL NOT NULL,
+    scene_index INTEGER NOT NULL,
+    speech_text TEXT NOT NULL, ocr_text TEXT NOT NULL,
+    tags TEXT NOT NULL,                 -- JSON list of strings
+    keyframes TEXT NOT NULL,            -- JSON list of times
+    thumbnail TEXT,                     -- file name under thumbs/
+    removed INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS segments_video ON segments(video_id, start_s);
+CREATE TABLE IF NOT EXISTS utterances (
+    id INTEGER PRIMARY KEY,
+    video_id INTEGER NOT NULL,
+    ord INTEGER NOT NULL,
+    start_s REAL NOT NULL, end_s REAL NOT NULL,
+    text TEXT NOT NULL, language TEXT NOT NULL,
+    words TEXT NOT NULL,                -- JSON [[text, start, end, prob], ...]
+    embedding BLOB                      -- float32, or NULL
+);
+CREATE INDEX IF NOT EXISTS utterances_video ON utterances(video_id, start_s);
+CREATE TABLE IF NOT EXISTS ocr_lines (
+    id INTEGER PRIMARY KEY,
+    video_id INTEGER NOT NULL,
+    start_s REAL NOT NULL, end_s REAL NOT NULL,   -- where the line is visible
+    text TEXT NOT NULL, raw TEXT NOT NULL, score REAL NOT NULL,
+    embedding BLOB                      -- float32, or NULL
+);
+CREATE INDEX IF NOT EXISTS ocr_lines_video ON ocr_lines(video_id, start_s);
+CREATE TABLE IF NOT EXISTS removed_spans (
+    video_id INTEGER NOT NULL,
+    start_s REAL NOT NULL, end_s REAL NOT NULL,
+    kind TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS removed_spans_video ON removed_spans(video_id);
+CREATE TABLE IF NOT EXISTS fingerprints (video_id INTEGER PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS signatures (video_id INTEGER PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS captions (
+    id TEXT PRIMARY KEY,                -- the user's id (re-adding it replaces the caption)
+    text TEXT NOT NULL,                 -- as given, returned to the user
+    clean TEXT NOT NULL,                -- cleaned and label-normalised: what was embedded
+    extra TEXT NOT NULL,                -- JSON object of the other fields, kept as given
+    text_vec BLOB NOT NULL,             -- float32, the library's text encoder (query side)
+    clip_vec BLOB,                      -- float32, the library's CLIP text tower, or NULL
+    added_at REAL NOT NULL
+);
+"""
+
+_VIDEO_COLS = ("id, path, size, mtime_ns, content_hash, duration, status, error, indexed_at, "
+               "n_segments, language, width, height, fps, rotation, has_audio")
+
+
+def _connect_readonly(db_dir: Path) -> sqlite3.Connection | None:
+    """A read-only SQLite connection to a library's meta.sqlite, or None when there is no file."""
+    db_file = db_dir / DB_FILE
+    if not db_file.is_file():
+        return None
+    uri = "file:" + urllib.parse.quote(os.fsencode(db_file.absolute())) + "?mode=ro"
+    if not os.access(db_dir, os.W_OK) and not (db_dir / (DB_FILE + "-wal")).exists():
+        uri += "&immutable=1"  # read-only media: no writer can exist, no -shm to create
+    return sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+
+
+class Library:
+    """A video library directory: the one entry point for writing and reading the index.
+
+    Use :meth:`open`; writers must call :meth:`commit` to make changes durable and visible.
+    """
+
+    def __init__(self, *_: object, **__: object):
+        raise TypeError("use Library.open(db_dir, layout, readonly=...)")
+
+    # ---- opening -------------------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        db_dir: Path | str,
+        layout: dict[str, int] | None = None,
+        *,
+        readonly: bool = False,
+    ) -> "Library":
+        """Open (or, for a writer given a layout, create) the library at ``db_dir``.
+
+        ``layout`` is the ordered fused-vector layout (channel -> width). A library built with a
+        different layout raises :class:`LibraryError`. ``readonly`` never writes and never locks;
+        a writer takes an exclusive non-blocking lock, so a second writer fails at once.
+        """
+        self = object.__new__(cls)
+        self._init(Path(db_dir), layout, readonly)
+        return self
+
+    @classmethod
+    def repair(cls, db_dir: Path | str) -> "Library":
+        """Open the library at ``db_dir`` as its writer, mending what is damaged on the way.
+
+        A ``meta.sqlite`` that fails ``PRAGMA quick_check`` is replaced by the rows that can
+        still be read (the damaged file is kept beside it); rows that belong to no video are
+        dropped. A vector index that cannot be loaded, or holds damaged vectors, is rebuilt
+        from every sound vector still in its file. What this cannot bring back is listed in
+        :attr:`repair_report`: indexed videos that lost segments or vectors (``to_reindex``:
+        their files are the source of truth, index them again) and what is gone for good.
+        Nothing is durable until :meth:`commit`.
+        """
+        self = object.__new__(cls)
+        self._init(Path(db_dir), None, False, repair=True)
+        return self
+
+    def _init(self, db_dir: Path, layout: dict[str, int] | None, readonly: bool, repair: bool = False) -> None:
+        self.path = db_dir
+        self.readonly = readonly
+        self.repair_report: RepairReport | None = None
+        self._mutex = threading.RLock()  # one SQLite connection shared by server threads
+        self._lock_fd: int | None = None
+        self._conn: sqlite3.Connection | None = None  # None: closed (read through _db)
+        self._in_txn = False
+        self._index_dirty = False
+        self._commit_failed: str | None = None  # why the last commit failed; no commit after it
+        self._prior: dict[int, bool] = {}  # label -> was live at the last commit (undo info)
+        self._new_thumbs: list[Path] = []
+        self._dead_thumbs: list[Path] = []
+        self._next_label = 0
+        if layout is not None:
+            layout = _check_layout(layout)
+        if not repair and not (db_dir / DB_FILE).exists() and _unfinished_repair(db_dir) is not None:
+            # Opening would start an empty library in place of the recovered one.
+            raise LibraryError(f"a repair of {db_dir} stopped before it finished: "
+                               f"run `vidsearch repair --db {db_dir}` to finish it")
+        try:
+            try:
+                if readonly:
+                    self._open_reader(layout)
+                else:
+                    self._open_writer(layout, repair)
+            except sqlite3.DatabaseError as e:
+                if is_corrupt(e):
+                    raise _damaged(self.path, DB_FILE, e) from None
+                raise
+        except BaseException:
+            self._release()
+            raise
+
+    @staticmethod
+    def peek(db_dir: Path | str) -> tuple[dict[str, int], dict[str, str]] | None:
+        """(layout, settings) of the library at ``db_dir`` from SQLite alone, without loading its
+        vector index; None when there is no readable library there (:meth:`damage` says
+        whether one is there but damaged)."""
+        db = _connect_readonly(Path(db_dir))
+        if db is None:
+            return None
+        try:
+            meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+        except sqlite3.DatabaseError:  # not a library (yet), or damaged: open() says which
+            return None
+        finally:
+            db.close()
+        if "layout" not in meta:
+            return None
+        settings = {k[len("setting."):]: v for k, v in meta.items() if k.startswith("setting.")}
+        return json.loads(meta["layout"]), settings
+
+    @staticmethod
+    def damage(db_dir: Path | str) -> str | None:
+        """One line when ``db_dir`` holds a metadata file that fails SQLite's quick check
+        (naming it, and saying to run ``vidsearch repair``); None when it is sound or absent."""
+        db_file = Path(db_dir) / DB_FILE
+        try:
+            problem = quick_check(db_file) if db_file.is_file() else None
+        except sqlite3.Error:  # cannot be read now (locked, disk full): says nothing about damage
+            return None
+        return None if problem is None else str(_damaged(Path(db_dir), DB_FILE, problem))
+
+    @staticmethod
+    def held(db_dir: Path | str) -> int | None:
+        """How many indexed videos the library at ``db_dir`` holds as committed (SQLite only);
+        None when there is no readable library."""
+        try:
+            db = _connect_readonly(Path(db_dir))
+            if db is None:
+                return None
+            try:
+                return int(db.execute("SELECT COUNT(*) FROM videos WHERE status = 'indexed'").fetchone()[0])
+            finally:
+                db.close()
+        except sqlite3.Error:
+            return None
+
+    @staticmethod
+    def verify(db_dir: Path | str) -> list[str]:
+        """:meth:`check` without loading the library: SQLite's quick check and the vector index
+        file (not whether every segment has a vector). For a command that opens the library
+        its own way (``serve``); [] when sound, or when there is no library (open says so)."""
+        damage = Library.damage(db_dir)
+        if damage is not None:
+            return [damage.split(": run `vidsearch repair")[0]]
+        found = Library.peek(db_dir)
+        problem = None if found is None else _index_file_problem(Path(db_dir), found[0])
+        return [] if problem is None else [problem]
+
+    def _open_reader(self, layout: dict[str, int] | None) -> None:
+        self._db = _connect_readonly(self.path)
+        if self._conn is None:
+            raise LibraryError(f"no library at {self.path}: run `vidsearch index` first")
+        meta = self._read_meta()
+        if "layout" not in meta:
+            raise LibraryError(f"no library at {self.path}: run `vidsearch index` first")
+        self.layout = _check_stored_layout(self.path, meta, layout)
+        self._load_index(writer=False)
+
+    def _open_writer(self, layout: dict[str, int] | None, repair: bool = False) -> None:
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            (self.path / THUMBS_DIR).mkdir(exist_ok=True)
+            self._lock_fd = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise LibraryError(f"cannot write library at {self.path}: {e.strerror}") from None
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise LibraryError(f"another indexer is writing {self.path}") from None
+        if repair:
+            self.repair_report = self._salvage_sqlite()
+        try:
+            self._db = sqlite3.connect(os.fsdecode(self.path / DB_FILE), isolation_level=None,
+                                       check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+        except sqlite3.DatabaseError as e:
+            if is_corrupt(e):
+                raise _damaged(self.path, DB_FILE, e) from None
+            raise
+        meta = self._read_meta()
+        if repair:
+            meta = self._restore_meta(meta)
+        if "layout" not in meta:
+            if layout is None:
+                raise LibraryError(f"no library at {self.path}: a new library needs a vector layout")
+            self._create(layout)
+            return
+        self.layout = _check_stored_layout(self.path, meta, layout)
+        _create_missing_tables(self._db)  # libraries from before a table was added
+        for tmp in (INDEX_FILE + ".tmp", HEADER_FILE + ".tmp"):
+            with contextlib.suppress(FileNotFoundError):
+                (self.path / tmp).unlink()  # leftovers of an interrupted commit
+        if repair:
+            self._repair_index()
+            return
+        self._load_index(writer=True)
+        problems = self.check()
+        if problems:
+            raise LibraryError(f"{'; '.join(problems)}: run `vidsearch repair --db {self.path}`")
+
+    def _create(self, layout: dict[str, int]) -> None:
+        # Schema, layout and an empty index go in as the first commit, so a crash half-way
+        # leaves no library (SQLite has no layout) rather than a broken one.
+        self.layout = layout
+        self._index = HnswIndex(self.dim)
+        self._header: dict = {"generation": 0}
+        self._sqlite_gen = 0
+        self._mark_base()
+        self._begin()
+        for stmt in _SCHEMA.split(";"):  # not executescript: it would COMMIT our transaction
+            if stmt.strip():
+                self._db.execute(stmt)
+        self._db.execute("DELETE FROM meta")
+        self._db.executemany("INSERT INTO meta(key, value) VALUES (?, ?)", [
+            ("format", str(FORMAT_VERSION)),
+            ("layout", json.dumps(layout)),
+            ("dim", str(self.dim)),
+            ("generation", "0"),
+        ])
+        self._index_dirty = True
+        self.commit()
+
+    def setting(self, key: str) -> str | None:
+        """A library-wide setting (e.g. which text encoder built it), or None."""
+        with self._mutex:
+            return self._read_meta().get(f"setting.{key}")
+
+    def set_setting(self, key: str, value: str) -> None:
+        """Record a library-wide setting; durable with the next :meth:`commit`."""
+        with self._write() as db:
+            db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (f"setting.{key}", value))
+
+    def _read_meta(self) -> dict[str, str]:
+        try:
+            return dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+        except sqlite3.OperationalError:  # no such table: not a library (yet)
+            return {}
+        except sqlite3.DatabaseError as e:
+            raise _damaged(self.path, DB_FILE, e) from None
+
+    def _load_index(self, *, writer: bool) -> None:
+        """Load header + index consistently, then bring the index in line with SQLite."""
+        header_path, index_path = self.path / HEADER_FILE, self.path / INDEX_FILE
+        for _ in range(20):
+            header = _read_json(header_path)
+            if header is None or not index_path.is_file():
+                missing = header_path if header is None else index_path
+                raise LibraryError(f"{missing} is missing or damaged: run `vidsearch repair --db {self.path}`")
+            if int(header.get("format", 0)) > FORMAT_VERSION:
+                raise LibraryError(f"library at {self.path} was written by a newer vidsearch "
+                                   f"(format {header.get('format')}): upgrade vidsearch")
+            if int(header.get("dim", -1)) != self.dim:
+                raise LibraryError(f"library at {self.path} has a {header.get('dim')}-d index but "
+                                   f"its layout says {self.dim}: delete it and run `vidsearch index` again")
+            params = header.get("hnsw", {})
+            try:
+                index = HnswIndex.load(
+                    index_path, self.dim, headroom=writer,
+                    # (headers always carry these; the fallbacks are the first release's values)
+                    M=params.get("M", 16), ef_construction=params.get("ef_construction", 200),
+                    ef=params.get("ef", 64), n_deleted=header.get("deleted", 0),
+                    max_label=header.get("max_label", -1))
+            except (RuntimeError, OSError) as e:
+                raise _damaged(self.path, INDEX_FILE, e) from None
+            # A writer may rename a new header+index between our two reads; retry until stable.
+            if writer or _read_json(header_path) == header:
+                break
+        assert header is not None  # each pass refused a missing header before reaching here
+        self._index, self._header = index, header
+        with self._mutex:
+            meta = self._read_meta()
+            self._sqlite_gen = int(meta.get("generation", 0))
+            max_id = self._db.execute("SELECT MAX(id) FROM segments").fetchone()[0]
+        self._next_label = max(int(header.get("max_label", -1)), index.max_label,
+                               -1 if max_id is None else int(max_id)) + 1
+        hgen = int(header.get("generation", 0))
+        self._prior = {}
+        if hgen == self._sqlite_gen and index.n_elements == int(header.get("count", -1)):
+            self._mark_base()
+            return
+        if self._sqlite_gen == int(header.get("base_generation", -1)) and "base_count" in header:
+            # Crash (or a concurrent writer) between "header renamed" and "SQLite committed":
+            # undo that commit's label changes so the index matches what SQLite says. This is
+            # right for either file (the crashed commit's or the one before it), and so is the
+            # deleted count: the base state's, plus every element added since (all undone).
+            revert = header.get("revert", {})
+            live = list(_from_ranges(revert.get("live", [])))
+            dead = list(_from_ranges(revert.get("dead", [])))
+            index.unmark_deleted(live)
+            index.mark_deleted(dead)
+            index.set_deleted_count(int(header["base_deleted"]) + index.n_elements - int(header["base_count"]))
+            log.info("library %s: index generation %d ahead of metadata %d; rolled back",
+                     self.path, hgen, self._sqlite_gen)
+            if writer:
+                # The file on disk is still unrepaired: the next commit's undo must cover this too.
+                self._prior.update(dict.fromkeys(live, True))
+                self._prior.update(dict.fromkeys(dead, False))
+        else:
+            self._reconcile(note=writer)
+        self._mark_base()
+        if writer:
+            self._index_dirty = True  # persist the repaired state on the next commit
+            self._remove_orphan_thumbs()
+
+    def _mark_base(self) -> None:
+        """Remember the index's counts in the state SQLite has committed (for the undo header)."""
+        self._base_count = self._index.n_elements
+        self._base_deleted = self._index.n_deleted
+
+    # ---- checking and repairing ---------------------------------------------------------
+
+    def check(self) -> list[str]:
+        """A cheap integrity check: SQLite's ``PRAGMA quick_check``, the vector index file's
+        structure, and every stored segment having a vector (when the index and SQLite are of
+        the same commit). One line per problem, naming the file; [] when the library is sound.
+        Writers run it on open; ``vidsearch serve`` before it starts."""
+        problems = []
+        db_file = self.path / DB_FILE
+        with self._mutex:
+            try:
+                problem = describe_check([r[0] for r in self._db.execute("PRAGMA quick_check")])
+            except sqlite3.DatabaseError as e:
+                problem = str(e)
+        if problem is not None:
+            problems.append(f"{db_file} is damaged ({problem})")
+        problem = _index_file_problem(self.path, self.layout, self._next_label - 1)
+        if problem is not None:
+            problems.append(problem)
+        if not problems:
+            missing = self._segments_without_vectors()
+            if missing:
+                problems.append(f"{self.path / INDEX_FILE} has no vector for {len(missing)} segments of "
+                                f"{len(set(missing.values()))} videos")
+        return problems
+
+    def _segments_without_vectors(self) -> dict[int, int]:
+        """Segment id -> video id for stored segments the loaded index has no vector for ({}
+        when SQLite has moved on since the index was loaded: they cannot be compared)."""
+        with self._mutex:
+            own = self._in_txn
+            if not own:
+                self._db.execute("BEGIN")  # one snapshot for the generation and the rows
+            try:
+                generation = int(self._read_meta().get("generation", 0))
+                rows = self._db.execute("SELECT id, video_id FROM segments").fetchall()
+            finally:
+                if not own:
+                    self._db.execute("COMMIT")
+            if generation != self._sqlite_gen:
+                return {}
+            labels = set(self._index.labels().tolist())
+        return {sid: vid for sid, vid in rows if sid not in labels}
+
+    def _salvage_sqlite(self) -> "RepairReport":
+        """Repair step 1: replace a damaged meta.sqlite by what can be read from it.
+
+        The swap survives a crash at any point: the recovered file is complete (fsynced, then
+        renamed to ``.repair-*/ready.sqlite``) before the damaged one moves aside, and a repair
+        that finds no meta.sqlite but a ready file finishes the swap. The damaged file's WAL moves
+        aside with it: replayed into the new file it would corrupt it.
+        """
+        report = RepairReport()
+        db_file = self.path / DB_FILE
+        if not db_file.is_file():
+            ready = _unfinished_repair(self.path)
+            if ready is None:
+                raise LibraryError(f"no library at {self.path}: nothing to repair ({DB_FILE} is missing)")
+            asides = sorted(self.path.glob(f"{DB_FILE}.damaged-*[0-9]"))
+            aside = asides[-1] if asides else self.path / f"{DB_FILE}.damaged-{time.strftime('%Y%m%d-%H%M%S')}"
+            self._swap_in(ready, aside)
+            report.sqlite_problem = "an earlier repair stopped before its recovered file was in place"
+            report.salvaged_with, report.damaged_copy = "that repair", aside
+            return report
+        for stale in self.path.glob(".repair-*"):  # from a repair that stopped before its swap
+            shutil.rmtree(stale, ignore_errors=True)
+        report.sqlite_problem = quick_check(db_file)
+        if report.sqlite_problem is None:
+            return report
+        work = Path(tempfile.mkdtemp(prefix=".repair-", dir=self.path))
+        try:
+            salvage = recover(db_file, _SCHEMA, work)
+            fsync_path(salvage.path)
+            os.replace(salvage.path, work / _READY)  # from here on the recovered file is complete
+            fsync_path(work)
+        except BaseException:  # nothing was swapped: the damaged file is still in place
+            shutil.rmtree(work, ignore_errors=True)
+            raise
+        aside = self.path / f"{DB_FILE}.damaged-{time.strftime('%Y%m%d-%H%M%S')}"
+        self._swap_in(work / _READY, aside)
+        report.salvaged_with, report.damaged_copy, report.notes = salvage.method, aside, salvage.notes
+        return report
+
+    def _swap_in(self, ready: Path, aside: Path) -> None:
+        """Move meta.sqlite (if still there) and its WAL to ``aside``, then ``ready`` into its place."""
+        db_file = self.path / DB_FILE
+        if db_file.exists():
+            os.replace(db_file, aside)
+        for suffix in ("-wal", "-shm"):  # the old log must never be applied to the new file
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(self.path / (DB_FILE + suffix), self.path / (aside.name + suffix))
+        if os.environ.get(CRASH_ENV) == "repair":
+            os._exit(86)
+        os.replace(ready, db_file)
+        fsync_path(self.path)
+        shutil.rmtree(ready.parent, ignore_errors=True)
+
+    def _restore_meta(self, meta: dict[str, str]) -> dict[str, str]:
+        """Repair step 2: the library's own rows in ``meta`` (the layout, when lost, comes back
+        from the index header)."""
+        header = _read_json(self.path / HEADER_FILE) or {}
+        wanted = {"format": str(FORMAT_VERSION), "generation": "-1"}
+        if "layout" not in meta:
+            if not isinstance(header.get("layout"), dict):
+                raise LibraryError(f"cannot repair {self.path}: its vector layout is lost from both {DB_FILE} "
+                                   f"and {HEADER_FILE}; index the videos into a new library")
+            wanted["layout"] = json.dumps(header["layout"])
+            assert self.repair_report is not None  # set by the repair's first step
+            self.repair_report.lost.append("library settings (text encoder, CLIP, bumpers) were lost; defaults apply")
+        wanted["dim"] = str(sum(json.loads(meta.get("layout") or wanted["layout"]).values()))
+        with self._write() as db:
+            db.executemany("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)", list(wanted.items()))
+        return {**wanted, **meta}
+
+    def _sound_vectors(self, index_path: Path, M: int, live: dict[int, bool]
+                       ) -> tuple[np.ndarray, np.ndarray, int, int]:
+        """(labels, vectors) of the sound records of stored segments in the index file (first
+        record of a label wins), how many records it has, and how many are not sound."""
+        keep_labels, keep_vectors, records, damaged, seen = [], [], 0, 0, set()
+        max_label = max(live, default=-1)
+        if not index_path.is_file():
+            return np.empty(0, np.int64), np.empty((0, self.dim), np.float32), 0, 0
+        with open(index_path, "rb") as f:
+            for labels, vectors, sound in _scan_hnsw_records(f, self.layout, M, 1 << 62):
+                records += len(labels)
+                damaged += int((~sound).sum())
+                for i in np.flatnonzero(sound & (labels <= max_label)):
+                    label = int(labels[i])
+                    if label in live and label not in seen:
+                        seen.add(label)
+                        keep_labels.append(label)
+                        keep_vectors.append(vectors[i])
+        vectors = np.stack(keep_vectors) if keep_vectors else np.empty((0, self.dim), np.float32)
+        return np.asarray(keep_labels, np.int64), vectors, records, damaged
+
+    def _repair_index(self) -> None:
+        """Repair step 3: drop rows of lost videos, then load (or rebuild) the vector index and
+        list the videos whose vectors are gone."""
+        report = self.repair_report
+        assert report is not None  # set by the repair's first step
+        with self._write() as db:
+            lost_segments = db.execute("SELECT COUNT(*), COUNT(DISTINCT video_id) FROM segments WHERE video_id "
+                                       "NOT IN (SELECT id FROM videos)").fetchone()
+            for table in ("segments", "utterances", "ocr_lines", "removed_spans", "fingerprints", "signatures"):
+                db.execute(f"DELETE FROM {table} WHERE video_id NOT IN (SELECT id FROM videos)")
+        if lost_segments[0]:
+            report.lost.append(f"{lost_segments[0]} segments of {lost_segments[1]} videos whose records were "
+                               "lost: index their files again to get them back")
+        with self._mutex:
+            live = dict(self._db.execute("SELECT id, removed = 0 FROM segments").fetchall())
+            self._sqlite_gen = int(self._read_meta().get("generation", 0))
+        header = _read_json(self.path / HEADER_FILE) or {}
+        index_path = self.path / INDEX_FILE
+        try:
+            self._load_index(writer=True)
+            with open(index_path, "rb") as f:
+                problem = _hnsw_file_problem(f, self.dim)
+            report.index_problem = None if problem is None else f"{index_path} is damaged ({problem})"
+        except LibraryError as e:
+            report.index_problem = str(e).split(": run `vidsearch repair")[0]
+        M = int(header.get("hnsw", {}).get("M", 32))
+        labels, vectors, records, damaged = self._sound_vectors(index_path, M, live)
+        if report.index_problem is None and damaged:
+            report.index_problem = f"{index_path} is damaged ({damaged} damaged vectors)"
+        if report.index_problem is None:
+            if report.sqlite_problem is not None:  # rows may be gone: their vectors must go too
+                self._reconcile(note=True)
+        else:
+            params = header.get("hnsw", {})
+            index = HnswIndex(self.dim, M=M, ef_construction=int(params.get("ef_construction", 200)),
+                              ef=int(params.get("ef", 256)), initial_capacity=max(1, len(labels)))
+            for i in range(0, len(labels), 4096):
+                index.add(labels[i:i + 4096], vectors[i:i + 4096])
+            index.mark_deleted(x for x in labels.tolist() if not live[x])
+            self._index, self._prior = index, {}
+            self._header = {"generation": max(int(header.get("generation", 0)), self._sqlite_gen)}
+            report.vectors_kept, report.vectors_read = len(labels), records
+        self._next_label = max(self._next_label, int(header.get("max_label", -1)) + 1,
+                               max(live, default=-1) + 1, self._index.max_label + 1)
+        self._mark_base()
+        if report.index_problem is not None or report.sqlite_problem is not None:
+            self._index_dirty = True
+        with self._mutex:
+            short = {r[0] for r in self._db.execute(
+                "SELECT v.id FROM videos v WHERE v.status = 'indexed' AND v.n_segments != "
+                "(SELECT COUNT(*) FROM segments s WHERE s.video_id = v.id)")}
+        redo = short | set(self._segments_without_vectors().values())
+        report.to_reindex = [v for v in self.videos() if v.id in redo]
+
+    def _reconcile(self, *, note: bool) -> None:
+        """Slow path: make every label's deleted flag match SQLite (live iff removed = 0)."""
+        log.warning("library %s: index and metadata disagree; reconciling all labels", self.path)
+        with self._mutex:
+            live = {r[0] for r in self._db.execute("SELECT id FROM segments WHERE removed = 0")}
+        labels = self._index.labels().tolist()
+        self._index.unmark_deleted(x for x in labels if x in live)
+        self._index.mark_deleted(x for x in labels if x not in live)
+        self._index.set_deleted_count(sum(1 for x in labels if x not in live))
+        if note:
+            self._prior.update((x, x in live) for x in labels)
+
+    def _remove_orphan_thumbs(self) -> None:
+        known = {r[0] for r in self._db.execute("SELECT thumbnail FROM segments WHERE thumbnail IS NOT NULL")}
+        with contextlib.suppress(OSError):
+            for p in (self.path / THUMBS_DIR).iterdir():
+                if p.name not in known:
+                    p.unlink()
+
+    def stale(self) -> bool:
+        """Reader: whether a writer committed since this library loaded its index."""
+        if not self.readonly:
+            return False
+        header = _read_json(self.path / HEADER_FILE)
+        if header is None:
+            return False
+        if header.get("generation") != self._header.get("generation"):
+            return True
+        if int(self._header.get("generation", 0)) != self._sqlite_gen:
+            # Loaded between a writer's index rename and its SQLite commit (so rolled back to the
+            # metadata then committed): stale as soon as SQLite has moved on.
+            with self._mutex:
+                return int(self._read_meta().get("generation", 0)) != self._sqlite_gen
+        return False
+
+    def refresh(self) -> bool:
+        """Reader: reload the index if a writer committed since; returns whether it did."""
+        if not self.stale():
+            return False
+        self._load_index(writer=False)
+        return True
+
+    # ---- properties ----------------------------------------------------------------------
+
+    @property
+    def dim(self) -> int:
+        """Full fused-vector width (sum of the layout's widths)."""
+        return sum(self.layout.values())
+
+    @property
+    def index(self) -> VectorIndex:
+        return self._index
+
+    # ---- writing -------------------------------------------------------------------------
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        """The SQLite connection; a closed library is one clear error, not an AttributeError."""
+        if self._conn is None:
+            raise LibraryError(f"library at {self.path} is closed")
+        return self._conn
+
+    @_db.setter
+    def _db(self, db: sqlite3.Connection | None) -> None:
+        self._conn = db
+
+    def _require_writer(self) -> None:
+        if self.readonly:
+            raise LibraryError(f"library at {self.path} is open read-only")
+        if self._conn is None:
+            raise LibraryError(f"library at {self.path} is closed")
+        if self._commit_failed is not None:
+            raise LibraryError(f"library at {self.path}: a commit failed ({self._commit_failed}); nothing more "
+                               "is written: open it again to go on from its last commit")
+
+    def _begin(self) -> None:
+        if not self._in_txn:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._in_txn = True
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One logical change: all of it or nothing, inside the commit-wide transaction."""
+        self._require_writer()
+        with self._mutex:
+            self._begin()
+            self._db.execute("SAVEPOINT change")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK TO change")
+                self._db.execute("RELEASE change")
+                raise
+            self._db.execute("RELEASE change")
+
+    def _note(self, labels: Iterable[int], was_live: bool) -> None:
+        """Remember the committed state of labels first touched since the last commit."""
+        for label in labels:
+            self._prior.setdefault(int(label), was_live)
+            self._index_dirty = True  # only when a label changed: no-op calls keep commit cheap
+
+    def lookup(self, path: Path | str) -> VideoRow | None:
+        """The stored record for ``path`` (indexed or failed), or None."""
+        with self._mutex:
+            row = self._db.execute(f"SELECT {_VIDEO_COLS} FROM videos WHERE path = ?",
+                                   (_path_key(path),)).fetchone()
+        return None if row is None else _video_row(row)
+
+    def add_video(
+        self,
+        iv: IndexedVideo,
+        vectors: np.ndarray,
+        *,
+        size: int,
+        mtime_ns: int,
+        utterance_vectors: np.ndarray | None = None,
+        ocr_vectors: np.ndarray | None = None,
+    ) -> int:
+        """Store one indexed video, replacing any record for the same path; returns its id.
+
+        ``vectors`` is float32 (len(iv.segments), dim), already fused; ``utterance_vectors``
+        optionally one row per ``iv.transcript.utterances``, ``ocr_vectors`` one per ``iv.ocr_lines``.
+        The video keeps its id when it replaces an earlier record; its segments get new ids
+        (labels are never reused).
+        """
+        n = len(iv.segments)
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if vectors.shape != (n, self.dim):
+            raise ValueError(f"{iv.info.path}: expected vectors of shape ({n}, {self.dim}), "
+                             f"got {vectors.shape}")
+        if not np.isfinite(vectors).all():
+            raise ValueError(f"{iv.info.path}: vectors contain NaN or inf")
+        utts = iv.transcript.utterances
+        if utterance_vectors is not None:
+            utterance_vectors = np.asarray(utterance_vectors, dtype=np.float32)
+            if len(utterance_vectors) != len(utts):
+                raise ValueError(f"{iv.info.path}: {len(utterance_vectors)} utterance vectors "
+                                 f"for {len(utts)} utterances")
+        if ocr_vectors is not None:
+            ocr_vectors = np.asarray(ocr_vectors, dtype=np.float32)
+            if len(ocr_vectors) != len(iv.ocr_lines):
+                raise ValueError(f"{iv.info.path}: {len(ocr_vectors)} OCR line vectors "
+                                 f"for {len(iv.ocr_lines)} lines")
+        key = _path_key(iv.info.path)
+        labels = np.arange(self._next_label, self._next_label + n, dtype=np.int64)
+        removed = [_is_removed(s.start, s.end, iv.removed) for s in iv.segments]
+        n_thumbs = len(self._new_thumbs)
+        try:
+            video_id = self._add_video_rows(iv, key, labels, vectors, removed, size, mtime_ns,
+                                            utterance_vectors, ocr_vectors)
+        except BaseException:
+            for p in self._new_thumbs[n_thumbs:]:  # written for rows that were rolled back
+                with contextlib.suppress(OSError):
+                    p.unlink()
+            del self._new_thumbs[n_thumbs:]
+            raise
+        return video_id
+
+    def _add_video_rows(self, iv: IndexedVideo, key: bytes, labels: np.ndarray, vectors: np.ndarray,
+                        removed: list[bool], size: int, mtime_ns: int,
+                        utterance_vectors: np.ndarray | None, ocr_vectors: np.ndarray | None) -> int:
+        info, utts, n = iv.info, iv.transcript.utterances, len(iv.segments)
+        with self._write() as db:
+            old = db.execute("SELECT id FROM videos WHERE path = ?", (key,)).fetchone()
+            fields = dict(
+                path_text=_display(iv.info.path), size=int(size), mtime_ns=int(mtime_ns),
+                content_hash=iv.content_hash, duration=float(info.duration), width=int(info.width),
+                height=int(info.height), fps=float(info.fps), rotation=int(info.rotation),
+                has_audio=int(bool(info.has_audio)), language=iv.transcript.language,
+                status="indexed", error=None, indexed_at=time.time(), n_segments=n)
+            if old is None:
+                cols = ", ".join(fields)
+                cur = db.execute(f"INSERT INTO videos(path, {cols}) VALUES (?{', ?' * len(fields)})",
+                                 (key, *fields.values()))
+                video_id = _rowid(cur)
+                dead: list[int] = []
+                old_thumbs: list[Path] = []
+            else:
+                video_id = int(old[0])
+                sets = ", ".join(f"{c} = ?" for c in fields)
+                db.execute(f"UPDATE videos SET {sets} WHERE id = ?", (*fields.values(), video_id))
+                dead, old_thumbs = self._drop_video_rows(video_id)
+            seg_rows = []
+            for label, seg, rm in zip(labels.tolist(), iv.segments, removed):
+                thumb = None
+                if seg.thumbnail_jpeg:
+                    thumb = f"{label}.jpg"
+                    self._write_thumb(thumb, seg.thumbnail_jpeg)
+                seg_rows.append((
+                    label, video_id, float(seg.start), float(seg.end), int(seg.scene_index),
+                    seg.speech_text, seg.ocr_text or "", json.dumps(list(seg.tags), ensure_ascii=False),
+                    json.dumps([float(k.time) for k in seg.keyframes]), thumb, int(rm)))
+            db.executemany("INSERT INTO segments(id, video_id, start_s, end_s, scene_index, "
+                           "speech_text, ocr_text, tags, keyframes, thumbnail, removed) "
+                           "VALUES (?,?,?,?,?,?,?,?,?,?,?)", seg_rows)
+            db.executemany(
+                "INSERT INTO utterances(video_id, ord, start_s, end_s, text, language, words, "
+                "embedding) VALUES (?,?,?,?,?,?,?,?)",
+                [(video_id, i, float(u.start), float(u.end), u.text, u.language or "",
+                  json.dumps([[w.text, w.start, w.end, w.probability] for w in u.words],
+                             ensure_ascii=False),
+                  None if utterance_vectors is None else utterance_vectors[i].tobytes())
+                 for i, u in enumerate(utts)])
+            db.executemany(
+                "INSERT INTO ocr_lines(video_id, start_s, end_s, text, raw, score, embedding) VALUES (?,?,?,?,?,?,?)",
+                [(video_id, float(line.start), float(line.end), line.text, line.raw, float(line.score),
+                  None if ocr_vectors is None else ocr_vectors[i].tobytes())
+                 for i, line in enumerate(iv.ocr_lines)])
+            db.executemany("INSERT INTO removed_spans(video_id, start_s, end_s, kind) VALUES (?,?,?,?)",
+                           [(video_id, float(s.start), float(s.end), s.kind) for s in iv.removed])
+            if iv.fingerprint is not None:
+                db.execute("INSERT INTO fingerprints(video_id, data) VALUES (?, ?)",
+                           (video_id, _pack_fingerprint(iv.fingerprint)))
+            if iv.visual_signature is not None:
+                db.execute("INSERT INTO signatures(video_id, data) VALUES (?, ?)",
+                           (video_id, iv.visual_signature.to_bytes()))
+            # Vectors last: SQLite work above is rolled back by the savepoint if anything fails,
+            # and new labels that never made it into SQLite are simply never returned.
+            self._note(labels.tolist(), False)
+            self._next_label += n  # never reuse these labels, even if the add below fails
+            try:
+                self._index.add(labels, vectors)
+            except BaseException:
+                self._index.mark_deleted(labels.tolist())  # whatever part of it went in
+                raise
+            self._note(dead, True)
+            self._index.mark_deleted(dead)
+            self._index.mark_deleted(labels[np.asarray(removed, dtype=bool)].tolist())
+            self._dead_thumbs.extend(old_thumbs)
+        return video_id
+
+    def _drop_video_rows(self, video_id: int) -> tuple[list[int], list[Path]]:
+        """Delete a video's dependent rows; returns (live labels to mark deleted, thumbnails).
+
+        Thumbnails are unlinked only after SQLite commits (until then the old rows are current),
+        so the caller queues them once its whole change has succeeded.
+        """
+        db = self._db
+        rows = db.execute("SELECT id, removed, thumbnail FROM segments WHERE video_id = ?",
+                          (video_id,)).fetchall()
+        for table in ("segments", "utterances", "ocr_lines", "removed_spans", "fingerprints", "signatures"):
+            db.execute(f"DELETE FROM {table} WHERE video_id = ?", (video_id,))
+        return [r[0] for r in rows if not r[1]], [self.path / THUMBS_DIR / t for _, _, t in rows if t]
+
+    def _write_thumb(self, name: str, data: bytes) -> None:
+        p = self.path / THUMBS_DIR / name
+        self._new_thumbs.append(p)  # first: a write that fails half-way is removed with the rest
+        p.write_bytes(data)
+
+    def record_failure(self, path: Path | str, reason: str, *, size: int, mtime_ns: int) -> int:
+        """Remember that ``path`` (at this size/mtime) failed, replacing any record of it.
+
+        Only that path's record changes; returns its video id.
+        """
+        key = _path_key(path)
+        with self._write() as db:
+            old = db.execute("SELECT id FROM videos WHERE path = ?", (key,)).fetchone()
+            fields = (_display(path), int(size), int(mtime_ns), str(reason), time.time())
+            if old is None:
+                cur = db.execute(
+                    "INSERT INTO videos(path, path_text, size, mtime_ns, error, indexed_at, status, "
+                    "n_segments) VALUES (?, ?, ?, ?, ?, ?, 'failed', 0)", (key, *fields))
+                return _rowid(cur)
+            video_id = int(old[0])
+            db.execute(
+                "UPDATE videos SET path_text = ?, size = ?, mtime_ns = ?, error = ?, indexed_at = ?, "
+                "status = 'failed', n_segments = 0, content_hash = NULL, duration = NULL, "
+                "width = NULL, height = NULL, fps = NULL, rotation = NULL, has_audio = NULL, "
+                "language = NULL WHERE id = ?", (*fields, video_id))
+            # The file changed into something unreadable: its old segments no longer describe it.
+            dead, old_thumbs = self._drop_video_rows(video_id)
+            self._note(dead, True)
+            self._index.mark_deleted(dead)
+            self._dead_thumbs.extend(old_thumbs)
+        return video_id
+
+    def touch(self, video_id: int, size: int, mtime_ns: int) -> None:
+        """Record a new size/mtime for a video whose content hash shows it is unchanged."""
+        with self._write() as db:
+            db.execute("UPDATE videos SET size = ?, mtime_ns = ? WHERE id = ?",
+                       (int(size), int(mtime_ns), int(video_id)))
+
+    def rename_video(self, old: Path | str, new: Path | str, *, size: int, mtime_ns: int) -> bool:
+        """Point an indexed video at its new path (a file moved with the same content hash), so
+        its segments, ids and vectors stay as they are; False if ``old`` is unknown or ``new``
+        is already in the library."""
+        with self._write() as db:
+            row = db.execute("SELECT id FROM videos WHERE path = ?", (_path_key(old),)).fetchone()
+            taken = db.execute("SELECT 1 FROM videos WHERE path = ?", (_path_key(new),)).fetchone()
+            if row is None or taken is not None:
+                return False
+            db.execute("UPDATE videos SET path = ?, path_text = ?, size = ?, mtime_ns = ? WHERE id = ?",
+                       (_path_key(new), _display(new), int(size), int(mtime_ns), int(row[0])))
+        return True
+
+    def delete_video(self, path: Path | str) -> bool:
+        """Remove a video, its segments (from search too) and thumbnails; False if unknown."""
+        with self._write() as db:
+            old = db.execute("SELECT id FROM videos WHERE path = ?", (_path_key(path),)).fetchone()
+            if old is None:
+                return False
+            dead, old_thumbs = self._drop_video_rows(int(old[0]))
+            db.execute("DELETE FROM videos WHERE id = ?", (int(old[0]),))
+            self._note(dead, True)
+            self._index.mark_deleted(dead)
+            self._dead_thumbs.extend(old_thumbs)
+        return True
+
+    def set_library_spans(self, video_id: int, spans: list[Span]) -> None:
+        """Replace a video's library-level (bumper) spans and recompute its removed segments.
+
+        Span kinds are stored with a "bumper" prefix (added when missing). A segment is removed
+        when at least half of it lies inside the union of the video's removed spans; removed
+        segments are hidden from the vector index, and shown again once no longer removed.
+        """
+        rows = [(int(video_id), float(s.start), float(s.end),
+                 s.kind if s.kind.startswith("bumper") else f"bumper-{s.kind}" if s.kind else "bumper")
+                for s in spans]
+        with self._write() as db:
+            db.execute("DELETE FROM removed_spans WHERE video_id = ? AND kind LIKE 'bumper%'",
+                       (int(video_id),))
+            db.executemany("INSERT INTO removed_spans(video_id, start_s, end_s, kind) VALUES (?,?,?,?)",
+                           rows)
+            all_spans = self._spans(int(video_id))
+            hide: list[int] = []
+            show: list[int] = []
+            for sid, start, end, was in db.execute(
+                    "SELECT id, start_s, end_s, removed FROM segments WHERE video_id = ?",
+                    (int(video_id),)).fetchall():
+                now = _is_removed(start, end, all_spans)
+                if now != bool(was):
+                    (hide if now else show).append(sid)
+            db.executemany("UPDATE segments SET removed = 1 WHERE id = ?", [(i,) for i in hide])
+            db.executemany("UPDATE segments SET removed = 0 WHERE id = ?", [(i,) for i in show])
+            self._note(hide, True)
+            self._note(show, False)
+            self._index.mark_deleted(hide)
+            self._index.unmark_deleted(show)
+
+    def commit(self) -> None:
+        """Make every change since the last commit durable and visible, atomically.
+
+        (1) header then index are written beside, fsynced and renamed into place (directory
+        fsynced); (2) then the SQLite transaction commits. See the module docstring for why a
+        crash anywhere leaves the last committed state.
+        """
+        self._require_writer()
+        with self._mutex:
+            try:
+                if self._index_dirty:
+                    self._save_index()
+                self._fsync_thumbs()
+                if self._in_txn:
+                    if self._index_dirty:
+                        self._db.execute("UPDATE meta SET value = ? WHERE key = 'generation'",
+                                         (str(self._header["generation"]),))
+                    self._db.execute("COMMIT")
+                    self._in_txn = False
+            except BaseException as exc:
+                # Half a commit is a crash: the files on disk are recovered by the next open
+                # (see the module docstring). Writing on from here could commit SQLite's side
+                # without the rows a failed COMMIT rolled back, so this writer stops.
+                self._commit_failed = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                if self._in_txn:
+                    with contextlib.suppress(sqlite3.Error):
+                        self._db.execute("ROLLBACK")
+                    self._in_txn = False
+                raise
+            if self._index_dirty:
+                self._sqlite_gen = int(self._header["generation"])
+            self._index_dirty = False
+            self._prior.clear()
+            self._mark_base()
+            for p in self._dead_thumbs:
+                with contextlib.suppress(FileNotFoundError):
+                    p.unlink()
+            self._dead_thumbs.clear()
+
+    @property
+    def commit_failed(self) -> bool:
+        """True once a commit has failed part-way: this writer commits nothing more."""
+        return getattr(self, "_commit_failed", None) is not None
+
+    def _save_index(self) -> None:
+        if not self._in_txn:
+            self._begin()  # the generation bump must commit with SQLite
+        gen = max(int(self._header.get("generation", 0)), self._sqlite_gen) + 1
+        idx = self._index
+        header = {
+            "format": FORMAT_VERSION,
+            "layout": self.layout,
+            "dim": self.dim,
+            "count": idx.n_elements,
+            "deleted": idx.n_deleted,
+            "max_label": max(idx.max_label, self._next_label - 1),
+            "hnsw": {"space": "ip", "M": idx.M, "ef_construction": idx.ef_construction, "ef": idx.ef},
+            "generation": gen,
+            "base_generation": self._sqlite_gen,
+            "base_count": self._base_count,
+            "base_deleted": self._base_deleted,
+            # Undo steps for a crash before SQLite commits: labels to make live / deleted again.
+            "revert": {
+                "live": _to_ranges(k for k, v in self._prior.items() if v),
+                "dead": _to_ranges(k for k, v in self._prior.items() if not v),
+            },
+        }
+        global _index_saves
+        _index_saves += 1
+        crash, _, nth = os.environ.get(CRASH_ENV, "").partition(":")
+        if nth and int(nth) != _index_saves:
+            crash = ""
+        tmp = self.path / (HEADER_FILE + ".tmp")
+        with _removed_on_failure(tmp):  # a full disk: give the space back
+            with open(tmp, "w", encoding="utf-8") as f:
+                json.dump(header, f, indent=1)
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(tmp, self.path / HEADER_FILE)
+        fsync_path(self.path)
+        if crash == "header":
+            os._exit(86)
+        tmp = self.path / (INDEX_FILE + ".tmp")
+        with _removed_on_failure(tmp):
+            idx.save(tmp)
+            _check_written(tmp, self.dim)  # hnswlib does not report a failed write
+            fsync_path(tmp)
+        os.replace(tmp, self.path / INDEX_FILE)
+        fsync_path(self.path)
+        self._header = header
+        if crash == "hnsw":
+            os._exit(86)
+
+    def _fsync_thumbs(self) -> None:
+        if not self._new_thumbs:
+            return
+        for p in self._new_thumbs:
+            with contextlib.suppress(FileNotFoundError):
+                fsync_path(p)
+        fsync_path(self.path / THUMBS_DIR)
+        self._new_thumbs.clear()
+
+    # ---- reading -------------------------------------------------------------------------
+
+    def search(self, query: np.ndarray, k: int, *, oversample: float = 1.25) -> list[tuple[int, float]]:
+        """Top-k live segments for a (weighted) query vector: [(segment id, score)], best first.
+
+        Asks the index for ``k * oversample`` and widens until k live segments are found or the
+        index is exhausted, so orphan labels never crowd out real hits. (The index skips deleted
+        labels itself; the margin covers segments a writer removed since this reader loaded.)
+        """
+        query = np.asarray(query, dtype=np.float32).reshape(-1)
+        if query.shape[0] != self.dim:
+            raise ValueError(f"query has {query.shape[0]} dims, library has {self.dim}")
+        total = self._index.count
+        if k <= 0 or total == 0:
+            return []
+        want = min(total, max(k, int(k * max(1.0, oversample))))
+        # A writer may resize the index while another thread searches; readers never change it.
+        guard = contextlib.nullcontext() if self.readonly else self._mutex
+        while True:
+            with guard:
+                labels, scores = self._index.search(query, want)
+            live = self._live(labels.tolist())
+            hits = [(int(i), float(s)) for i, s in zip(labels.tolist(), scores.tolist()) if i in live]
+            if len(hits) >= k or want >= total or len(labels) < want:
+                return hits[:k]
+            want = min(total, want * 4)
+
+    def _live(self, ids: list[int]) -> set[int]:
+        out: set[int] = set()
+        with self._mutex:
+            for chunk in _chunks(ids):
+                q = f"SELECT id FROM segments WHERE removed = 0 AND id IN ({','.join('?' * len(chunk))})"
+                out.update(r[0] for r in self._db.execute(q, chunk))
+        return out
+
+    def segments(self, ids: list[int]) -> dict[int, SegmentRow]:
+        """Segment rows by id (ids not stored are absent from the result)."""
+        out: dict[int, SegmentRow] = {}
+        thumbs = self.path / THUMBS_DIR
+        with self._mutex:
+            for chunk in _chunks([int(i) for i in ids]):
+                q = ("SELECT s.id, s.video_id, v.path, s.start_s, s.end_s, s.scene_index, s.speech_text, "
+                     "s.ocr_text, s.tags, s.thumbnail, s.keyframes, s.removed FROM segments s "
+                     f"JOIN videos v ON v.id = s.video_id WHERE s.id IN ({','.join('?' * len(chunk))})")
+                for r in self._db.execute(q, chunk):
+                    out[r[0]] = SegmentRow(
+                        id=r[0], video_id=r[1], video_path=_path_from_key(r[2]), start=r[3], end=r[4],
+                        scene_index=r[5], speech_text=r[6], ocr_text=r[7], tags=json.loads(r[8]),
+                        thumbnail=thumbs / r[9] if r[9] else None, keyframe_times=json.loads(r[10]),
+                        removed=bool(r[11]))
+        return out
+
+    def video_segments(self, video_id: int) -> list[SegmentRow]:
+        """All segments of a video in time order (removed ones included, flagged)."""
+        with self._mutex:
+            ids = [r[0] for r in self._db.execute(
+                "SELECT id FROM segments WHERE video_id = ? ORDER BY start_s", (int(video_id),))]
+        rows = self.segments(ids)
+        return [rows[i] for i in ids if i in rows]
+
+    def vectors(self, ids: list[int]) -> np.ndarray:
+        """Stored fused vectors (n, dim) of live segments; KeyError for ids without one."""
+        return self._index.get(ids)
+
+    def utterances(self, video_id: int, start: float = 0.0, end: float = float("inf")) -> list[UtteranceRow]:
+        """A video's utterances overlapping [start, end), in time order."""
+        with self._mutex:
+            rows = self._db.execute(
+                "SELECT id, video_id, start_s, end_s, text, language, words, embedding FROM utterances "
+                "WHERE video_id = ? AND start_s < ? AND end_s > ? ORDER BY ord",
+                (int(video_id), float(end), float(start))).fetchall()
+        return [UtteranceRow(
+            id=r[0], video_id=r[1], start=r[2], end=r[3], text=r[4], language=r[5],
+            words=[WordRow(t, float(s), float(e), float(p)) for t, s, e, p in json.loads(r[6])],
+            embedding=None if r[7] is None else np.frombuffer(r[7], dtype=np.float32).copy())
+            for r in rows]
+
+    def ocr_lines(self, video_id: int, start: float = 0.0, end: float = float("inf")) -> list[OcrLineRow]:
+        """A video's on-screen text lines visible somewhere in [start, end), in time order
+        (a line read on a single frame is visible at that instant)."""
+        with self._mutex:
+            rows = self._db.execute(
+                "SELECT id, video_id, start_s, end_s, text, raw, score, embedding FROM ocr_lines "
+                "WHERE video_id = ? AND start_s < ? AND (end_s > ? OR (end_s = start_s AND start_s >= ?)) "
+                "ORDER BY start_s, id", (int(video_id), float(end), float(start), float(start))).fetchall()
+        return [OcrLineRow(id=r[0], video_id=r[1], start=r[2], end=r[3], text=r[4], raw=r[5], score=r[6],
+                           embedding=None if r[7] is None else np.frombuffer(r[7], dtype=np.float32).copy())
+                for r in rows]
+
+    def _spans(self, video_id: int) -> list[Span]:
+        return [Span(s, e, k) for s, e, k in self._db.execute(
+            "SELECT start_s, end_s, kind FROM removed_spans WHERE video_id = ? ORDER BY start_s, end_s",
+            (int(video_id),))]
+
+    def removed_spans(self, video_id: int) -> list[Span]:
+        """Per-video trims and library bumpers of a video, by start time."""
+        with self._mutex:
+            return self._spans(video_id)
+
+    def fingerprints(self) -> list[tuple[int, Fingerprint]]:
+        """(video id, fingerprint) of every indexed video that has one."""
+        with self._mutex:
+            rows = self._db.execute("SELECT f.video_id, f.data FROM fingerprints f JOIN videos v "
+                                    "ON v.id = f.video_id ORDER BY f.video_id").fetchall()
+        return [(r[0], _unpack_fingerprint(r[1])) for r in rows]
+
+    def signatures(self) -> list[tuple[int, bytes]]:
+        """(video id, packed visual signature) of every indexed video that has one (copy detection)."""
+        with self._mutex:
+            try:
+                rows = self._db.execute("SELECT s.video_id, s.data FROM signatures s JOIN videos v "
+                                        "ON v.id = s.video_id WHERE v.status = 'indexed' "
+                                        "ORDER BY s.video_id").fetchall()
+            except sqlite3.OperationalError:  # a library from before signatures were stored
+                rows = []
+        return rows
+
+    # ---- captions ------------------------------------------------------------------------
+
+    def put_captions(self, rows: Sequence[CaptionRow]) -> None:
+        """Add captions, replacing any with the same id; durable with the next :meth:`commit`."""
+        now = time.time()
+        with self._write() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO captions(id, text, clean, extra, text_vec, clip_vec, added_at) "
+                "VALUES (?,?,?,?,?,?,?)",
+                [(r.id, r.text, r.clean, json.dumps(r.extra, ensure_ascii=False),
+                  np.asarray(r.text_vec, dtype=np.float32).tobytes(),
+                  None if r.clip_vec is None else np.asarray(r.clip_vec, dtype=np.float32).tobytes(), now)
+                 for r in rows])
+
+    def remove_captions(self, ids: Iterable[str]) -> list[str]:
+        """Remove captions by id; returns the ids that existed."""
+        removed = []
+        with self._write() as db:
+            for cid in ids:
+                if db.execute("DELETE FROM captions WHERE id = ?", (str(cid),)).rowcount:
+                    removed.append(str(cid))
+        return removed
+
+    def captions(self, ids: Sequence[str] | None = None) -> list[CaptionRow]:
+        """Stored captions (all, or those with ``ids``) in the order they were added."""
+        q = "SELECT id, text, clean, extra, text_vec, clip_vec FROM captions"
+        args: list = []
+        if ids is not None:
+            if not ids:
+                return []
+            q += f" WHERE id IN ({','.join('?' * len(ids))})"
+            args = [str(i) for i in ids]
+        with self._mutex:
+            try:
+                rows = self._db.execute(q + " ORDER BY added_at, rowid", args).fetchall()
+            except sqlite3.OperationalError:  # a library from before captions existed
+                return []
+        return [CaptionRow(id=r[0], text=r[1], clean=r[2], extra=json.loads(r[3]),
+                           text_vec=np.frombuffer(r[4], dtype=np.float32),
+                           clip_vec=None if r[5] is None else np.frombuffer(r[5], dtype=np.float32))
+                for r in rows]
+
+    def caption_count(self) -> int:
+        with self._mutex:
+            try:
+                return int(self._db.execute("SELECT COUNT(*) FROM captions").fetchone()[0])
+            except sqlite3.OperationalError:
+                return 0
+
+    def video(self, video_id: int) -> VideoRow | None:
+        """A video by id, or None."""
+        with self._mutex:
+            row = self._db.execute(f"SELECT {_VIDEO_COLS} FROM videos WHERE id = ?",
+                                   (int(video_id),)).fetchone()
+        return None if row is None else _video_row(row)
+
+    def videos(self) -> list[VideoRow]:
+        """Every stored video (indexed and failed), by id."""
+        with self._mutex:
+            rows = self._db.execute(f"SELECT {_VIDEO_COLS} FROM videos ORDER BY id").fetchall()
+        return [_video_row(r) for r in rows]
+
+    def stats(self) -> dict:
+        """Counts for summaries: videos, failed, segments, live_segments, vector_width, layout."""
+        with self._mutex:
+            q = self._db.execute
+            videos = q("SELECT COUNT(*) FROM videos WHERE status = 'indexed'").fetchone()[0]
+            failed = q("SELECT COUNT(*) FROM videos WHERE status = 'failed'").fetchone()[0]
+            segs, live = q("SELECT COUNT(*), COALESCE(SUM(removed = 0), 0) FROM segments").fetchone()
+        return {"videos": videos, "failed": failed, "segments": segs, "live_segments": live,
+                "captions": self.caption_count(),
+                "vector_width": self.dim, "layout": dict(self.layout),
+                "index_elements": self._index.n_elements}
+
+    # ---- closing -------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close without committing: uncommitted changes are dropped (SQLite rolls back)."""
+        self._release()
+
+    def _release(self) -> None:
+        db, self._conn = getattr(self, "_conn", None), None
+        if db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                if getattr(self, "_in_txn", False):
+                    db.execute("ROLLBACK")
+            self._in_txn = False
+            db.close()
+        for p in getattr(self, "_new_thumbs", []):
+            with contextlib.suppress(OSError):
+                p.unlink()  # thumbnails of segments that were never committed
+        fd, self._lock_fd = getattr(self, "_lock_fd", None), None
+        if fd is not None:
+            os.close(fd)  # releases the flock
+
+    def __enter__(self) -> "Library":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self._release()
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------------------------
+
+
+def _create_missing_tables(db: sqlite3.Connection) -> None:
+    """Add tables introduced after a library was created (every statement is IF NOT EXISTS)."""
+    for stmt in _SCHEMA.split(";"):
+        if stmt.strip():
+            db.execute(stmt)
+
+
+def _check_layout(layout: dict[str, int]) -> dict[str, int]:
+    out = {str(k): int(v) for k, v in layout.items()}
+    if not out or any(v <= 0 for v in out.values()):
+        raise LibraryError(f"invalid vector layout {_fmt_layout(out)}: widths must be positive")
+    return out
+
+
+def _fmt_layout(layout: dict[str, int]) -> str:
+    return ",".join(f"{k}:{v}" for k, v in layout.items()) or "(empty)"
+
+
+def _check_stored_layout(path: Path, meta: dict[str, str], layout: dict[str, int] | None) -> dict[str, int]:
+    stored = {str(k): int(v) for k, v in json.loads(meta["layout"]).items()}
+    if layout is not None and list(layout.items()) != list(stored.items()):
+        raise LibraryError(
+            f"library at {path} was built with vector layout {_fmt_layout(stored)} but "
+            f"{_fmt_layout(layout)} is configured: rebuild it (delete {path} and run `vidsearch index`)")
+    return stored
+
+
+def _path_key(path: Path | str | bytes) -> bytes:
+    """Exact bytes of the absolute path: the videos key (non-UTF-8 names round-trip)."""
+    return os.fsencode(os.path.abspath(os.fsencode(path)))
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _path_from_key(key: bytes) -> Path:
+    # Cached: a search builds rows for a hundred candidates, and pathlib is slow to construct.
+    return Path(os.fsdecode(bytes(key)))
+
+
+def _display(path: Path | str | bytes) -> str:
+    return os.fsencode(os.path.abspath(os.fsencode(path))).decode("utf-8", "replace")
+
+
+def _video_row(r: tuple) -> VideoRow:
+    return VideoRow(
+        id=r[0], path=_path_from_key(r[1]), size=r[2], mtime_ns=r[3], content_hash=r[4], duration=r[5],
+        status=r[6], error=r[7], indexed_at=r[8], n_segments=r[9], language=r[10], width=r[11],
+        height=r[12], fps=r[13], rotation=r[14], has_audio=None if r[15] is None else bool(r[15]))
+
+
+def _is_removed(start: float, end: float, spans: Sequence[Span]) -> bool:
+    """At least half of [start, end) lies inside the union of ``spans``."""
+    if end <= start:
+        return any(s.contains(start) for s in spans)
+    covered, cur = 0.0, start
+    for s in sorted(spans, key=lambda s: s.start):
+        lo, hi = max(s.start, cur), min(s.end, end)
+        if hi > lo:
+            covered += hi - lo
+            cur = hi
+    return covered >= 0.5 * (end - start)
+
+
+def _pack_fingerprint(fp: Fingerprint) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, head_hashes=np.asarray(fp.head_hashes), tail_hashes=np.asarray(fp.tail_hashes),
+             head_audio=np.asarray(fp.head_audio), tail_audio=np.asarray(fp.tail_audio),
+             head_luma=np.asarray(fp.head_luma, np.float32), tail_luma=np.asarray(fp.tail_luma, np.float32),
+             head_loud=np.asarray(fp.head_loud, np.float32), tail_loud=np.asarray(fp.tail_loud, np.float32),
+             scalars=np.array([fp.hash_fps, fp.audio_fps, fp.duration], dtype=np.float64))
+    return buf.getvalue()
+
+
+def _unpack_fingerprint(data: bytes) -> Fingerprint:
+    with np.load(io.BytesIO(data), allow_pickle=False) as z:
+        hash_fps, audio_fps, duration = (float(x) for x in z["scalars"])
+        # Libraries from before the luma/loudness arrays: empty, and bumper search falls back.
+        extra = {k: z[k] for k in ("head_luma", "tail_luma", "head_loud", "tail_loud") if k in z.files}
+        return Fingerprint(head_hashes=z["head_hashes"], tail_hashes=z["tail_hashes"], hash_fps=hash_fps,
+                           head_audio=z["head_audio"], tail_audio=z["tail_audio"], audio_fps=audio_fps,
+                           duration=duration, **extra)
+
+
+def _to_ranges(labels: Iterable[int]) -> list[list[int]]:
+    """Sorted labels as inclusive [first, last] runs (new labels are contiguous: compact JSON)."""
+    out: list[list[int]] = []
+    for x in sorted(set(labels)):
+        if out and x == out[-1][1] + 1:
+            out[-1][1] = x
+        else:
+            out.append([x, x])
+    return out
+
+
+def _from_ranges(ranges: Iterable[Sequence[int]]) -> Iterator[int]:
+    for a, b in ranges:
+        yield from range(int(a), int(b) + 1)
+
+
+def _chunks(ids: list[int]) -> Iterator[list[int]]:
+    for i in range(0, len(ids), _SQL_CHUNK):
+        yield ids[i:i + _SQL_CHUNK]
+
+
+def _unfinished_repair(db_dir: Path) -> Path | None:
+    """The newest complete recovered meta.sqlite a repair left before swapping it in, or None."""
+    ready = sorted(db_dir.glob(f".repair-*/{_READY}"), key=lambda p: p.stat().st_mtime)
+    return ready[-1] if ready else None
+
+
+def _rowid(cursor: sqlite3.Cursor) -> int:
+    """The id SQLite gave the row an INSERT just added."""
+    assert cursor.lastrowid is not None  # set by every successful INSERT
+    return int(cursor.lastrowid)
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def _damaged(db_dir: Path, name: str, detail: object) -> LibraryError:
+    return LibraryError(f"{Path(db_dir) / name} is damaged ({detail}): run `vidsearch repair --db {db_dir}`")
+
+
+def damage_message(db_dir: Path | str, exc: BaseException) -> str | None:
+    """One line for an SQLite error met while reading the library at ``db_dir`` when it means
+    the file is damaged (None otherwise)."""
+    if isinstance(exc, sqlite3.DatabaseError) and is_corrupt(exc):
+        return str(_damaged(Path(db_dir), DB_FILE, exc))
+    return None
+
+
+@contextlib.contextmanager
+def _removed_on_failure(path: Path) -> Iterator[None]:
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(OSError):
+            path.unlink()
+        raise
+
+
+def _check_written(path: Path, dim: int) -> None:
+    """Raise OSError (ENOSPC when the disk is full) if the index file at ``path`` is incomplete."""
+    with open(path, "rb") as f:
+        problem = _hnsw_file_problem(f, dim)
+    if problem is not None:
+        full = shutil.disk_usage(path.parent).free < (1 << 20)
+        code = errno.ENOSPC if full else errno.EIO
+        raise OSError(code, f"{os.strerror(code)} ({path.name} came out incomplete: {problem})")

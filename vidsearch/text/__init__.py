@@ -1,0 +1,2 @@
+"""Text handling shared by every stage: script detection, cleaning, synonyms, label names.
+"""
