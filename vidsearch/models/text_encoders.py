@@ -17,6 +17,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from vidsearch.text.script import han_count
+
 
 class EncoderUnavailable(RuntimeError):
     """A model cannot be loaded; the message says what to install or which path to pass."""
@@ -103,11 +105,11 @@ _LATIN_WORD = re.compile(r"[A-Za-z\u00c0-\u024f]+")
 
 
 def chinese_share(text: str) -> float:
-    """How Chinese a text is, 0..1: CJK characters against Latin words (a Chinese character
+    """How Chinese a text is, 0..1: Han characters against Latin words (a Chinese character
     carries about as much as 1.3 English words: the ratio of the parallel reference sentences)."""
-    cjk = sum("\u3400" <= c <= "\u9fff" or "\uf900" <= c <= "\ufaff" for c in text)
+    han = han_count(text)
     latin = len(_LATIN_WORD.findall(text))
-    return cjk / (cjk + 1.3 * latin) if cjk or latin else 0.0
+    return han / (han + 1.3 * latin) if han or latin else 0.0
 
 
 class LanguageCentredEncoder:
