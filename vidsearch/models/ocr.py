@@ -53,6 +53,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from vidsearch.models.resolve import Unavailable
 from vidsearch.text.clean import CleaningRules, clean_text
 from vidsearch.text.script import is_han
 from vidsearch.types import OcrLine
@@ -69,7 +70,7 @@ Box = tuple[float, float, float, float]
 READ_FLOOR = 0.5
 
 
-class OcrUnavailable(RuntimeError):
+class OcrUnavailable(Unavailable):
     """``rapidocr-onnxruntime`` (or its bundled models) is not installed."""
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from vidsearch.fsutil import fsync_path
 
 __all__ = [
+    "Unavailable",
     "ModelUnavailable",
     "cache_dir",
     "hub_allowed",
@@ -42,11 +43,19 @@ _MANIFEST = "vidsearch-manifest.json"
 _OFF_VALUES = {"1", "true", "yes", "on"}
 
 
-class ModelUnavailable(RuntimeError):
-    """A model cannot be found offline; ``str()`` is one line saying what to install/pass."""
+class Unavailable(RuntimeError):
+    """A model that cannot be loaded here; ``str()`` is one line saying why and how to fix it.
+
+    The base of every model's "cannot load" error, so a caller that turns any missing model
+    into the same outcome (a channel off, a one-line exit) catches this one class.
+    """
 
     def __init__(self, message: str):
         super().__init__(" ".join(message.split()))  # guarantee a single line
+
+
+class ModelUnavailable(Unavailable):
+    """A model cannot be found offline; ``str()`` is one line saying what to install/pass."""
 
 
 def cache_dir() -> Path:

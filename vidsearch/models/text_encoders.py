@@ -17,10 +17,11 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from vidsearch.models.resolve import Unavailable
 from vidsearch.text.script import han_count
 
 
-class EncoderUnavailable(RuntimeError):
+class EncoderUnavailable(Unavailable):
     """A model cannot be loaded; the message says what to install or which path to pass."""
 
 
