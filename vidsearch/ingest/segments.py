@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from vidsearch.text.script import is_unspaced
 from vidsearch.types import Scene, Segment, Span, Transcript, Utterance
 
 #: Scenes longer than this are split into windows (at pauses between words where possible).
@@ -49,19 +50,16 @@ def _windows(span: Span, transcript: Transcript, max_len: float) -> list[Span]:
 
 
 def join_words(words: list[str]) -> str:
-    """Join word tokens: with spaces for spaced scripts, directly between CJK characters."""
+    """Join word tokens: with spaces for spaced scripts (Korean included), directly between
+    Chinese or Japanese characters and CJK punctuation."""
     out = ""
     for w in (w.strip() for w in words):
         if not w:
             continue
-        if out and not (_is_cjk(out[-1]) and _is_cjk(w[0])):
+        if out and not (is_unspaced(out[-1]) and is_unspaced(w[0])):
             out += " "
         out += w
     return out
-
-
-def _is_cjk(ch: str) -> bool:
-    return "\u3000" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff" or "\uff00" <= ch <= "\uffef"
 
 
 def _utterances_in(span: Span, transcript: Transcript) -> list[Utterance]:

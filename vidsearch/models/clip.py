@@ -35,8 +35,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from vidsearch.models.resolve import Unavailable, hf_cached_file, hub_allowed
 from vidsearch.models.resolve import cache_dir as _vidsearch_cache_dir
-from vidsearch.models.resolve import hf_cached_file, hub_allowed
 from vidsearch.models.text_encoders import l2_normalise
 
 if TYPE_CHECKING:  # torch/open_clip load lazily: importing open_clip alone takes seconds
@@ -77,11 +77,8 @@ _TEXT_BATCH = 256
 _NO_HUB = "the hub is off (HF_HUB_OFFLINE=1)"
 
 
-class ClipUnavailable(RuntimeError):
+class ClipUnavailable(Unavailable):
     """CLIP cannot be loaded; ``str()`` is one line naming what is missing and what to do."""
-
-    def __init__(self, message: str):
-        super().__init__(" ".join(message.split()))  # guarantee a single line
 
 
 # --------------------------------------------------------------------------- vocabulary

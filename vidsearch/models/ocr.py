@@ -53,7 +53,9 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from vidsearch.models.resolve import Unavailable
 from vidsearch.text.clean import CleaningRules, clean_text
+from vidsearch.text.script import is_han
 from vidsearch.types import OcrLine
 
 __all__ = ["OCR_SIDE", "Box", "OcrLine", "OcrUnavailable", "OcrReader"]
@@ -68,7 +70,7 @@ Box = tuple[float, float, float, float]
 READ_FLOOR = 0.5
 
 
-class OcrUnavailable(RuntimeError):
+class OcrUnavailable(Unavailable):
     """``rapidocr-onnxruntime`` (or its bundled models) is not installed."""
 
 
@@ -85,10 +87,6 @@ def _key(text: str) -> str:
     """Comparison key: case, spaces and punctuation are what OCR gets wrong between frames."""
     text = unicodedata.normalize("NFKC", text).casefold()
     return "".join(ch for ch in text if unicodedata.category(ch)[0] in "LN")
-
-
-def _is_cjk(ch: str) -> bool:
-    return unicodedata.category(ch) == "Lo" and "CJK" in unicodedata.name(ch, "")
 
 
 @dataclass
@@ -292,7 +290,7 @@ class OcrReader:
         if not core:
             return True
         if len(core) == 1:
-            return not (_is_cjk(core[0]) and score >= self.single_char_score)
+            return not (is_han(core[0]) and score >= self.single_char_score)
         return False
 
     def _same_line(self, key: str, group: _Group) -> bool:

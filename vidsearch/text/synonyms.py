@@ -54,6 +54,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from vidsearch.text.script import is_cjk
+
 __all__ = ["SynonymTable", "default_synonyms_path", "load_synonyms", "normalise_text"]
 
 _DEFAULTS = Path(__file__).resolve().parents[1] / "data" / "label_synonyms.json"
@@ -63,7 +65,6 @@ _WORD_CHARS = "0-9A-Za-z\u00c0-\u024f"
 _IS_WORD = re.compile(f"[{_WORD_CHARS}]")
 #: Written between the words of a multi-word Latin variant; each run becomes "any separator".
 _SEPARATORS = set(" \t-_\u2010\u2011\u2012\u2013")
-_CJK = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af\U00020000-\U0002ffff]")
 _MAX_PASSES = 4
 
 
@@ -78,10 +79,6 @@ def _key(term: str) -> str:
 
 def _is_word(ch: str) -> bool:
     return bool(_IS_WORD.match(ch))
-
-
-def _is_cjk(ch: str) -> bool:
-    return bool(_CJK.match(ch))
 
 
 @dataclass(frozen=True)
@@ -221,7 +218,7 @@ def _compound_guards(terms: dict[str, tuple[str, str | None]]) -> dict[str, tupl
     for key in terms:
         found: list[str] = []
         for i in range(1, len(key)):
-            if not (_is_cjk(key[i - 1]) and _is_cjk(key[i])) or key[:i] not in terms:
+            if not (is_cjk(key[i - 1]) and is_cjk(key[i])) or key[:i] not in terms:
                 continue
             rest = key[i:]
             for other in by_first.get(rest[0], ()):
@@ -350,7 +347,7 @@ def _parse(data: object, source: str) -> tuple[list[tuple[str, list[str]]], list
             vkey = _key(variant)
             if vkey == ckey or vkey in {_key(k) for k in kept}:
                 continue
-            if len(vkey) == 1 and _is_cjk(vkey):
+            if len(vkey) == 1 and is_cjk(vkey):
                 raise fail(f"{where}: variant {variant!r} is a single CJK character; it would fire "
                            f"inside unrelated words (make it a canonical form or use a longer word)")
             if vkey in owner and owner[vkey] != canonical:

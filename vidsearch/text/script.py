@@ -1,0 +1,73 @@
+"""Which script a character is written in: Han, kana, Hangul, CJK punctuation.
+
+Stages ask different questions of the same characters, so the classes stay apart and each
+caller picks what it means: "is this text Chinese" (Traditional -> Simplified conversion,
+language centring, a lone OCR character worth keeping) is :func:`is_han`; "is this a letter
+of a script where one character is a weak, substring-matching unit" (synonym variants,
+repeated-character runs) is :func:`is_cjk`; "is this written without spaces around it"
+(joining Whisper word tokens) is :func:`is_unspaced`, which adds CJK punctuation and
+fullwidth forms but leaves out Hangul, since Korean puts spaces between its words.
+
+The constants are regex character-class bodies (``f"[{CJK}]"``) for callers that build
+patterns; the functions test one character against the same ranges.
+"""
+from __future__ import annotations
+
+import re
+
+__all__ = ["HAN", "KANA", "HANGUL", "CJK", "CJK_PUNCT", "is_han", "is_cjk", "is_cjk_punct",
+           "is_unspaced", "has_han", "has_cjk", "han_count"]
+
+#: Han ideographs: extension A, the unified block, compatibility ideographs, and the
+#: supplementary and tertiary ideographic planes (extension B onwards, compatibility supplement).
+HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003ffff"
+#: Hiragana, katakana (with its phonetic extensions) and halfwidth katakana.
+KANA = "\u3040-\u30ff\u31f0-\u31ff\uff66-\uff9f"
+#: Hangul syllables, conjoining jamo and compatibility jamo ("ㅋㅋ").
+HANGUL = "\uac00-\ud7af\u1100-\u11ff\u3130-\u318f"
+#: Letters of the CJK scripts: Han, kana and Hangul.
+CJK = HAN + KANA + HANGUL
+#: CJK symbols and punctuation (ideographic space, 、。「」【】), vertical forms, fullwidth ASCII
+#: (ＡＢＣ１２３，！) and halfwidth CJK punctuation (｡｢｣､･), fullwidth currency signs (￥).
+CJK_PUNCT = "\u3000-\u303f\ufe30-\ufe4f\uff01-\uff65\uffe0-\uffe6"
+
+_HAN = re.compile(f"[{HAN}]")
+_CJK = re.compile(f"[{CJK}]")
+_CJK_PUNCT = re.compile(f"[{CJK_PUNCT}]")
+_UNSPACED = re.compile(f"[{HAN}{KANA}{CJK_PUNCT}]")
+
+
+def is_han(ch: str) -> bool:
+    """Whether the character ``ch`` is a Han ideograph (Chinese, Japanese kanji, hanja)."""
+    return _HAN.fullmatch(ch) is not None
+
+
+def is_cjk(ch: str) -> bool:
+    """Whether ``ch`` is a letter of a CJK script: Han, kana or Hangul (not punctuation)."""
+    return _CJK.fullmatch(ch) is not None
+
+
+def is_cjk_punct(ch: str) -> bool:
+    """Whether ``ch`` is CJK punctuation or a fullwidth/halfwidth form (ＡＢＣ１２３ included)."""
+    return _CJK_PUNCT.fullmatch(ch) is not None
+
+
+def is_unspaced(ch: str) -> bool:
+    """Whether ``ch`` is written without spaces beside it: Han, kana, CJK punctuation and
+    fullwidth forms. Hangul is not: Korean separates its words with spaces."""
+    return _UNSPACED.fullmatch(ch) is not None
+
+
+def has_han(text: str) -> bool:
+    """Whether ``text`` holds at least one Han ideograph."""
+    return _HAN.search(text) is not None
+
+
+def has_cjk(text: str) -> bool:
+    """Whether ``text`` holds at least one Han, kana or Hangul letter."""
+    return _CJK.search(text) is not None
+
+
+def han_count(text: str) -> int:
+    """Number of Han ideographs in ``text``."""
+    return len(_HAN.findall(text))
