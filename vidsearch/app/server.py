@@ -47,6 +47,7 @@ try:  # Swagger UI's files, served locally
 except ImportError:  # pragma: no cover - /docs says where the schema is instead
     FastAPIOffline = None
 
+from vidsearch import __version__
 from vidsearch.app.guard import LOOPBACK_HOSTS, MULTIPART_SLACK, Guard, MediaSigner, clean_token
 from vidsearch.channels.fusion import PRESETS, WeightsError, parse_weights
 from vidsearch.media.probe import MAX_REAL_FPS, probe, stream_extent
@@ -259,7 +260,7 @@ def create_app(
 
     docs = {"docs_url": "/docs", "static_url": DOCS_ASSETS} if FastAPIOffline else {"docs_url": None}
     app = (FastAPIOffline or FastAPI)(
-        title="vidsearch", version="0.1.0", lifespan=lifespan, default_response_class=SafeJSONResponse,
+        title="vidsearch", version=__version__, lifespan=lifespan, default_response_class=SafeJSONResponse,
         redoc_url=None, **docs,
         swagger_ui_parameters={"validatorUrl": None},  # no validator badge fetched from outside
         description="Search a video library by text or by clip and land on the right second.")
