@@ -29,12 +29,14 @@ test:
 	@VIDSEARCH_TEST_MEDIA=1 bash scripts/setup.sh
 	$(PY) -m ruff check .
 	$(VENV)/bin/lint-imports --no-cache
+	$(PY) -m mypy
 	$(PY) -m pytest -q
 
 test-fast:
 	@VIDSEARCH_TEST_MEDIA=1 bash scripts/setup.sh
 	$(PY) -m ruff check .
 	$(VENV)/bin/lint-imports --no-cache
+	$(PY) -m mypy
 	$(PY) -m pytest -q -m "not slow"
 
 bench: install
@@ -60,4 +62,4 @@ fixtures:
 	$(PY) fixtures/build_trim.py
 
 clean:
-	rm -rf $(DEMO_DB) .pytest_cache
+	rm -rf $(DEMO_DB) .pytest_cache .mypy_cache

@@ -1,6 +1,7 @@
 """`vidsearch serve`: every API endpoint over the fixture library, bad input included."""
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import shutil
 import subprocess
@@ -11,10 +12,14 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 
+import vidsearch
 from tests.altered_clips import make_altered_clip
 from tests.conftest import VIDEOS
+from vidsearch.app.api_models import ApiErrorBody, HealthBody, MatchClipBody, SearchBody
 from vidsearch.app.server import create_app
+from vidsearch.query.captions import CaptionHit
 
 REPO = Path(__file__).resolve().parent.parent
 #: The server answers only the names it is bound to (not TestClient's "testserver").
@@ -60,6 +65,50 @@ def test_health_and_openapi(client):
     schema = client.get("/openapi.json").json()
     assert {"/api/search", "/api/match-clip", "/api/videos/{video_id}/stream",
             "/api/segments/{segment_id}/thumbnail", "/api/health"} <= set(schema["paths"])
+
+
+def _response_schema(schema: dict, path: str, method: str, status: str = "200") -> dict:
+    """The JSON schema a route declares for ``status``, its ``$ref`` resolved."""
+    ref = schema["paths"][path][method]["responses"][status]["content"]["application/json"]["schema"]["$ref"]
+    return schema["components"]["schemas"][ref.rsplit("/", 1)[-1]]
+
+
+def test_openapi_declares_the_json_answers(client):
+    """/docs shows what each JSON route answers: its fields, the moments inside, the error body."""
+    schema = client.get("/openapi.json").json()
+    parts = schema["components"]["schemas"]
+    health = _response_schema(schema, "/api/health", "get")
+    assert {"status", "videos", "segments", "captions", "layout", "reloads"} == set(health["properties"])
+    search = _response_schema(schema, "/api/search", "get")
+    assert set(search["required"]) == {"query", "results"}
+    assert search["properties"]["results"]["items"]["$ref"].endswith("/MomentBody")
+    match = _response_schema(schema, "/api/match-clip", "post")
+    assert set(match["required"]) == {"clip", "duration", "results", "moments"}
+    assert match["properties"]["results"]["items"]["$ref"].endswith("/CaptionHitBody")
+    moment = parts["MomentBody"]
+    assert {"video", "video_id", "segment_id", "start", "end", "jump", "score", "channels", "snippet", "tags",
+            "ocr", "stream", "thumbnail"} == set(moment["required"])
+    assert "match" in moment["properties"] and moment["additionalProperties"] is False
+    for path, method, status in [("/api/search", "get", "400"), ("/api/search", "get", "422"),
+                                 ("/api/match-clip", "post", "415"), ("/api/videos/{video_id}/stream", "get", "404")]:
+        assert _response_schema(schema, path, method, status)["required"] == ["error"]
+    assert schema["info"]["version"] == vidsearch.__version__ == importlib.metadata.version("vidsearch")
+
+
+def test_answers_fit_their_declared_schemas(client, cat_clip):
+    """Real answers validate against the response models, which name every key they may have."""
+    HealthBody.model_validate(client.get("/api/health").json())
+    body = client.get("/api/search", params={"q": "猫咪玩毛线球", "k": 3}).json()
+    assert SearchBody.model_validate(body).results
+    with open(cat_clip, "rb") as f:
+        body = client.post("/api/match-clip", params={"k": 3}, files={"clip": ("phone.mp4", f, "video/mp4")}).json()
+    assert MatchClipBody.model_validate(body).moments[0].match == "source"
+    # The fixture library holds no captions: a caption hit as match-clip answers it.
+    hit = CaptionHit("c7", "小猫玩毛线球", 0.61, {"sku": "A-1", "price": 9.5}, {"speech": 0.2, "visual": 0.8})
+    MatchClipBody.model_validate({**body, "results": [hit.to_json()]})
+    ApiErrorBody.model_validate(client.get("/api/search").json())
+    with pytest.raises(ValidationError):  # a key the model does not name is refused
+        SearchBody.model_validate({"query": "x", "results": [], "unexpected": 1})
 
 
 def test_search_answers_like_the_cli(client, fixture_library):

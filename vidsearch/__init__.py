@@ -7,9 +7,13 @@ and their libraries load only when a function needs them).
 """
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+try:  # pyproject.toml holds the one version number; an installed package carries it
+    __version__ = version("vidsearch")
+except PackageNotFoundError:  # run from a source tree that was never installed
+    __version__ = "0+unknown"
 
 _API = ("BuildError", "ClipMatch", "EmptyLibraryDir", "IndexReport", "Library", "LibraryError", "LibraryProfile",
         "Moment", "ProfileConflict", "ReindexPlan", "ReindexReport", "index", "match_clip", "profile", "reindex",

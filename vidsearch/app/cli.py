@@ -945,6 +945,7 @@ def repair(
         _fail(str(exc), 2)
     with library:
         found = library.repair_report
+        assert found is not None  # Library.repair always leaves its report
         library.commit()  # what was mended is kept even if indexing again is interrupted
         redo = [v.path for v in found.to_reindex]
         lost = list(found.lost)

@@ -12,7 +12,8 @@ name, never a path of the server's disk, and that it carries its ``stream`` and 
 - ``POST /api/match-clip`` (multipart field ``clip``; ``k``, ``preset``, ``weights`` as query params)
 - ``GET /api/videos/{video_id}/stream`` (HTTP Range: a player can seek)
 - ``GET /api/segments/{segment_id}/thumbnail``
-- ``GET /api/health``; the OpenAPI schema at ``/openapi.json`` and ``/docs`` (Swagger UI, served locally)
+- ``GET /api/health``; the OpenAPI schema at ``/openapi.json`` and ``/docs`` (Swagger UI, served locally),
+  each JSON answer described by a model of :mod:`vidsearch.app.api_models`
 - ``GET /`` the web page (``vidsearch/app/web/``), everything served locally
 
 Errors are ``{"error": "one line"}`` with a 4xx status; a server fault is a 500 with a generic
@@ -31,9 +32,10 @@ import re
 import tempfile
 import threading
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from http import HTTPStatus
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, File, Query, Request, UploadFile
@@ -42,11 +44,8 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-try:  # Swagger UI's files, served locally
-    from fastapi_offline import FastAPIOffline
-except ImportError:  # pragma: no cover - /docs says where the schema is instead
-    FastAPIOffline = None
-
+from vidsearch import __version__
+from vidsearch.app.api_models import ApiErrorBody, HealthBody, MatchClipBody, SearchBody
 from vidsearch.app.guard import LOOPBACK_HOSTS, MULTIPART_SLACK, Guard, MediaSigner, clean_token
 from vidsearch.channels.fusion import PRESETS, WeightsError, parse_weights
 from vidsearch.media.probe import MAX_REAL_FPS, probe, stream_extent
@@ -55,6 +54,12 @@ from vidsearch.query.matchclip import ClipMatcher, check_clip
 from vidsearch.query.search import Searcher, library_text_encoder
 from vidsearch.store.library import THUMBS_DIR, Library
 from vidsearch.types import Moment, VideoError
+
+FastAPIOffline: Callable[..., FastAPI] | None
+try:  # Swagger UI's files, served locally
+    from fastapi_offline import FastAPIOffline
+except ImportError:  # pragma: no cover - /docs says where the schema is instead
+    FastAPIOffline = None
 
 log = logging.getLogger(__name__)
 
@@ -259,7 +264,7 @@ def create_app(
 
     docs = {"docs_url": "/docs", "static_url": DOCS_ASSETS} if FastAPIOffline else {"docs_url": None}
     app = (FastAPIOffline or FastAPI)(
-        title="vidsearch", version="0.1.0", lifespan=lifespan, default_response_class=SafeJSONResponse,
+        title="vidsearch", version=__version__, lifespan=lifespan, default_response_class=SafeJSONResponse,
         redoc_url=None, **docs,
         swagger_ui_parameters={"validatorUrl": None},  # no validator badge fetched from outside
         description="Search a video library by text or by clip and land on the right second.")
@@ -298,8 +303,8 @@ def create_app(
         log.exception("request failed")
         return SafeJSONResponse({"error": "internal server error (see the server log)"}, status_code=500)
 
-    @app.get("/api/health")
-    def health() -> dict:
+    @app.get("/api/health", response_model=HealthBody)
+    def health() -> SafeJSONResponse:
         """Liveness and what the library holds."""
         service.refresh()
         with service.lock.read():
@@ -308,7 +313,7 @@ def create_app(
                                  "captions": stats["captions"], "layout": stats["layout"],
                                  "reloads": service.reloads})
 
-    @app.get("/api/search")
+    @app.get("/api/search", response_model=SearchBody, responses=_errors(400, 422, 503))
     def search(
         q: Annotated[str, Query(description="What to look for, in any language.", max_length=MAX_QUERY_CHARS)] = "",
         k: Annotated[int, Query(ge=1, le=MAX_K, description="Number of moments.")] = 10,
@@ -316,7 +321,7 @@ def create_app(
                                             max_length=MAX_NAME_CHARS)] = None,
         weights: Annotated[str | None, Query(description="Per-channel weights, e.g. speech=1,ocr=0.5.",
                                              max_length=MAX_QUERY_CHARS)] = None,
-    ) -> dict:
+    ) -> SafeJSONResponse:
         """The JSON object of ``vidsearch search --json``, with display names and media URLs."""
         if not q.strip():
             raise ApiError(400, "empty query: pass q=...")
@@ -332,19 +337,19 @@ def create_app(
         # A response as is: skips FastAPI's generic re-encoding of the dict (about 1 ms a request).
         return SafeJSONResponse({"query": q, "results": [moment_json(m) for m in moments]})
 
-    @app.post(UPLOAD_PATH)
+    @app.post(UPLOAD_PATH, response_model=MatchClipBody, responses=_errors(400, 413, 415, 422, 503))
     def match_clip(
         clip: Annotated[UploadFile, File(description="A short video clip.")],
         k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
         preset: Annotated[str | None, Query(max_length=MAX_NAME_CHARS)] = None,
         weights: Annotated[str | None, Query(max_length=MAX_QUERY_CHARS)] = None,
-    ) -> dict:
+    ) -> SafeJSONResponse:
         """The JSON object of ``vidsearch match-clip --json``, with display names and media URLs.
         The upload is deleted after use."""
         overrides = _weights(weights)
         name = safe_upload_name(clip.filename)
         if (clip.content_type or "").startswith(NOT_VIDEO_TYPES):
-            raise ApiError(415, f"{name}: not a video ({clean_text(clip.content_type)[:60]})")
+            raise ApiError(415, f"{name}: not a video ({clean_text(clip.content_type or '')[:60]})")
         fd, tmp_name = tempfile.mkstemp(prefix="vidsearch-upload-", suffix=upload_suffix(name))
         tmp = Path(tmp_name)
 
@@ -394,7 +399,7 @@ def create_app(
         finally:
             tmp.unlink(missing_ok=True)
 
-    @app.get("/api/videos/{video_id}/stream")
+    @app.get("/api/videos/{video_id}/stream", responses=_errors(404, 410, 422))
     def stream(video_id: int) -> FileResponse:
         """The video file of an indexed video (by id: only library files), with Range support."""
         row = None
@@ -409,7 +414,7 @@ def create_app(
         return FileResponse(row.path, media_type=media_type,
                             headers={"Content-Disposition": content_disposition(display_name(row.path))})
 
-    @app.get("/api/segments/{segment_id}/thumbnail")
+    @app.get("/api/segments/{segment_id}/thumbnail", responses=_errors(404, 422))
     def thumbnail(segment_id: int) -> FileResponse:
         """The segment's keyframe (JPEG)."""
         seg = None
@@ -448,16 +453,17 @@ def _docs(app: FastAPI, bearer: bool) -> None:
                                 'the API schema is at <a href="/openapi.json">/openapi.json</a>.</p>')
 
     if bearer:
-        plain_openapi = app.openapi
+        # Built now, when every route is declared; FastAPI serves the schema it keeps in openapi_schema.
+        schema = app.openapi()
+        schema.setdefault("components", {}).setdefault("securitySchemes", {})["token"] = {
+            "type": "http", "scheme": "bearer", "description": "vidsearch serve --token"}
+        schema["security"] = [{"token": []}]
+        app.openapi_schema = schema
 
-        def openapi() -> dict:
-            schema = plain_openapi()
-            schema.setdefault("components", {}).setdefault("securitySchemes", {})["token"] = {
-                "type": "http", "scheme": "bearer", "description": "vidsearch serve --token"}
-            schema["security"] = [{"token": []}]
-            return schema
 
-        app.openapi = openapi
+def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The error answers a route declares in the schema: each is ``{"error": "one line"}``."""
+    return {status: {"model": ApiErrorBody, "description": HTTPStatus(status).phrase} for status in statuses}
 
 
 def _model_missing(exc: EncoderUnavailable) -> ApiError:

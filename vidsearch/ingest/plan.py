@@ -123,6 +123,7 @@ def plan_reindex(library: Library | None, root: Path | str, *, retry_failed: boo
     rows = {row.path: row for row in (library.videos() if library is not None else []) if _under(row.path, root)}
     vanished: list[VideoRow] = []
     hidden: dict[Path, tuple[Path, str]] = {}  # path -> (folder, why): not known to be gone
+    row: VideoRow | None  # below, also the lookup of each file on disk (None: new)
     for path, row in rows.items():
         if path in on_disk:
             continue

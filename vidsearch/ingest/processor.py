@@ -15,6 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -41,6 +42,12 @@ from vidsearch.types import (
     VideoError,
     VideoInfo,
 )
+
+if TYPE_CHECKING:
+    from vidsearch.models.ocr import OcrReader
+    from vidsearch.models.tagger import ImageNetTagger
+    from vidsearch.text.clean import CleaningRules
+    from vidsearch.text.labels import ImageNetLabel
 
 
 @dataclass
@@ -142,10 +149,10 @@ class VideoProcessor:
         self.config = config or PipelineConfig()
         self._text: TextEncoder | None = text_encoder
         self._transcriber: Transcriber | None = None
-        self._tagger = None
-        self._labels = None
-        self._ocr = None
-        self._ocr_rules = None
+        self._tagger: ImageNetTagger | None = None
+        self._labels: list[ImageNetLabel] | None = None
+        self._ocr: OcrReader | None = None
+        self._ocr_rules: CleaningRules | None = None
         self._clip = clip_encoder
         self._clip_tried = clip_encoder is not None
         self._vocab_zh: dict[str, str] | None = None
@@ -376,6 +383,7 @@ class VideoProcessor:
         tag_words: list[list[str]] = [[] for _ in segments]
         if not segments or self.tagger is None:
             return tag_words
+        assert self._labels is not None  # loaded together with the tagger
         with stage("tags"):
             # More frames than the keyframes (one every 2 s): a subject seen well on one frame
             # is enough, and the classifier is cheap next to CLIP.

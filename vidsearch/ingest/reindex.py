@@ -149,6 +149,7 @@ def _store(library: Library, outcome: VideoOutcome, report: ReindexReport, is_ne
         report.failed.append((job.path, outcome.error or "failed"))
         return
     iv = outcome.video
+    assert outcome.fused is not None  # computed together with the video
     library.add_video(iv, outcome.fused, size=job.size, mtime_ns=job.mtime_ns,
                       utterance_vectors=outcome.utterance_vectors, ocr_vectors=outcome.ocr_vectors)
     (report.added if is_new else report.updated).append(job.path)

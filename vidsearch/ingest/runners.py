@@ -19,7 +19,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -232,8 +232,9 @@ class ProcessPoolRunner(_RunnerBase):
             self._pool.shutdown(wait=not kill, cancel_futures=True)
             self._pool = None
 
-    def __exit__(self, exc_type, *exc: object) -> None:
-        self.close(kill=exc_type is not None)
+    def __exit__(self, *exc: object) -> None:
+        # Leaving on an exception (Ctrl-C among them) stops the workers at once.
+        self.close(kill=bool(exc) and exc[0] is not None)
 
 
 # ---- Ray ----------------------------------------------------------------------------------------
@@ -270,8 +271,8 @@ class RayRunner(_RunnerBase):
         self.layout = layout
         self._started = False
         if not ray.is_initialized():
-            kwargs = dict(include_dashboard=False, log_to_driver=False, logging_level="ERROR",
-                          configure_logging=True)
+            kwargs: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False, logging_level="ERROR",
+                                          configure_logging=True)
             try:
                 if self.address:
                     ray.init(address=self.address, **kwargs)

@@ -157,7 +157,7 @@ def dhash(rgb: np.ndarray) -> int:
     return int(np.packbits((steps > 0).flatten()).view(">u8")[0])
 
 
-def hamming(a: np.ndarray | int, b: np.ndarray | int) -> np.ndarray:
+def hamming(a: np.ndarray | np.integer | int, b: np.ndarray | np.integer | int) -> np.ndarray:
     """Bitwise Hamming distance between uint64 hashes (broadcasting)."""
     x = np.atleast_1d(np.bitwise_xor(np.asarray(a, dtype=np.uint64), np.asarray(b, dtype=np.uint64)))
     counts = np.unpackbits(x.view(np.uint8).reshape(*x.shape, 8), axis=-1).sum(axis=-1)

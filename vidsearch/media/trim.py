@@ -187,7 +187,7 @@ def make_fingerprint(stats: FrameStats, track: AudioTrack | None, duration: floa
     )
 
 
-def _popcount(h: np.ndarray) -> np.ndarray:
+def _popcount(h: np.ndarray | np.integer) -> np.ndarray:
     return hamming(h, np.uint64(0))
 
 
@@ -217,7 +217,7 @@ def _longest_diagonal(a: np.ndarray, b: np.ndarray, max_start: int) -> tuple[int
     return best
 
 
-def _hash_match(a: np.ndarray, b: np.ndarray, loose: bool = False) -> np.ndarray:
+def _hash_match(a: np.ndarray, b: np.ndarray | np.integer, loose: bool = False) -> np.ndarray:
     """Which hashes of ``a`` match those of ``b`` (pairwise, broadcasting).
 
     Flat frames (hash 0) match nothing: a black or plain card says nothing about identity.

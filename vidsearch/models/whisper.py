@@ -27,6 +27,7 @@ import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -34,6 +35,9 @@ from vidsearch.media.audio import analyse, music_spans, speech_music_spans, supp
 from vidsearch.models.resolve import resolve_whisper
 from vidsearch.text.script import has_han
 from vidsearch.types import AudioAnalysis, AudioTrack, Span, Transcript, Utterance, Word
+
+if TYPE_CHECKING:
+    from opencc import OpenCC
 
 __all__ = ["Transcriber", "VAD_PARAMETERS", "MUSIC_SUPPRESSION_DEFAULT", "RECHECK_WORD_PROB"]
 
@@ -128,7 +132,7 @@ class Transcriber:
         self.device = device
         self._model = None
         self._lock = threading.Lock()
-        self._t2s = None
+        self._t2s: OpenCC | None = None  # loaded on first use
 
     # ------------------------------------------------------------------ loading
 
@@ -331,6 +335,7 @@ class Transcriber:
             pos += (len(piece) + len(gap)) / SAMPLE_RATE
         audio = np.concatenate(parts)
         recheck = list(chunks)
+        language: str | None
         if self.language:
             language = self.language
         else:
@@ -397,5 +402,5 @@ class Transcriber:
         spoken: dict[str, float] = {}
         for u in utterances:
             spoken[u.language] = spoken.get(u.language, 0.0) + (u.end - u.start)
-        main = max(spoken, key=spoken.get) if spoken else None
+        main = max(spoken, key=lambda lang: spoken[lang]) if spoken else None
         return Transcript(language=main, utterances=utterances)

@@ -11,7 +11,7 @@ from vidsearch.channels.fusion import ChannelLayout, resolve_weights
 from vidsearch.ingest.profile import library_profile
 from vidsearch.models.text_encoders import TextEncoder, get_text_encoder
 from vidsearch.store.library import Library, OcrLineRow
-from vidsearch.text.synonyms import normalise_text
+from vidsearch.text.synonyms import SynonymTable, normalise_text
 from vidsearch.types import Moment
 
 #: An adjacent hit joins a moment when it stands at least this share as far above the
@@ -55,7 +55,7 @@ class Searcher:
         self._text = text_encoder
         self._clip = clip_encoder
         self._clip_tried = clip_encoder is not None
-        self._synonyms = None
+        self._synonyms: SynonymTable | None = None
         #: Why a channel of this library cannot be queried (e.g. its CLIP weights are missing here).
         self.notes: list[str] = []
 
@@ -96,13 +96,13 @@ class Searcher:
         CLIP text tower would not read the Chinese canonical forms.
         """
         q_text = self.text_encoder.encode_queries([normalise_text(query, self.synonyms)])[0]
-        per_channel = {c: q_text for c in ("speech", "ocr", "tags") if c in self.layout.channels}
+        per_channel: dict[str, np.ndarray] = {c: q_text for c in ("speech", "ocr", "tags") if c in self.layout.channels}
         if "visual" in self.layout.channels and weights.get("visual", 0) > 0 and self.clip is not None:
             per_channel["visual"] = self.clip.encode_texts([query])[0]
         return self.layout.query(per_channel, weights), q_text
 
     @property
-    def synonyms(self):
+    def synonyms(self) -> SynonymTable:
         """The label table the library's captions were normalised with; queries get the same."""
         if self._synonyms is None:
             from vidsearch.query.captions import library_synonyms
@@ -158,8 +158,8 @@ class Searcher:
                 _Hit(sid, score, row.video_id, os.fsdecode(row.video_path), row.start, row.end,
                      {}, row.speech_text, row.ocr_text, row.tags)
             )
-        moments = self._merge(hits, float(np.median([h.score for h in hits])) if hits else 0.0)
-        moments = [m for m in self._diversify(moments, k, per_video) if self._clip_to_content(m)]
+        merged = self._merge(hits, float(np.median([h.score for h in hits])) if hits else 0.0)
+        moments = [m for m in self._diversify(merged, k, per_video) if self._clip_to_content(m)]
         # Per-channel scores only for the moments given (their best segment): fetching every
         # candidate's stored vector cost more than the index search itself.
         for m, vec in zip(moments, self.library.vectors([m.segment_id for m in moments])):
@@ -222,7 +222,8 @@ class Searcher:
 
     @staticmethod
     def _diversify(merged: list[tuple[_Hit, list[_Hit]]], k: int, per_video: int) -> list[Moment]:
-        chosen, overflow = [], []
+        chosen: list[tuple[_Hit, list[_Hit]]] = []
+        overflow: list[tuple[_Hit, list[_Hit]]] = []
         counts: dict[int, int] = defaultdict(int)
         for seed, group in merged:
             (chosen if counts[seed.video_id] < per_video else overflow).append((seed, group))

@@ -1,0 +1,92 @@
+"""The JSON the HTTP API answers, as pydantic models: the response schemas of ``/openapi.json``.
+
+The routes still build their answers as plain dicts and send them as they are (FastAPI does not
+re-validate a response object, which saves about a millisecond a request), so these models
+document the answers rather than produce them; the API tests validate real answers against them,
+which keeps the two from drifting apart. Every model forbids fields it does not name, so the
+schema says exactly which keys an answer has.
+"""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["ApiErrorBody", "CaptionHitBody", "HealthBody", "MatchClipBody", "MomentBody", "OcrLineBody",
+           "SearchBody"]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ApiErrorBody(_Body):
+    """Every error: a 4xx (or 503) status with one line; a server fault says only where to look."""
+
+    error: str = Field(description="What went wrong, in one line.")
+
+
+class OcrLineBody(_Body):
+    """An on-screen line visible in a moment, clipped to the moment's span."""
+
+    text: str
+    start: float = Field(description="Seconds into the video.")
+    end: float = Field(description="Seconds into the video.")
+
+
+class MomentBody(_Body):
+    """One moment of a video: the CLI's ``--json`` moment, named instead of located, with media URLs."""
+
+    video: str = Field(description="The video's file name (never a path of the server's disk).")
+    video_id: int
+    segment_id: int = Field(description="The best segment of the moment; -1 when it is no stored segment.")
+    start: float = Field(description="Seconds into the video.")
+    end: float = Field(description="Seconds into the video.")
+    jump: float = Field(description="Where to start playing: at the words that matched, when they are known.")
+    score: float
+    channels: dict[str, float] = Field(description="Each channel's cosine behind the score.")
+    snippet: str
+    tags: list[str]
+    ocr: list[OcrLineBody]
+    match: Literal["source", "similar"] | None = Field(
+        default=None, description="Clip matches only (absent otherwise): the clip was cut from here, or looks "
+                                  "or sounds like it.")
+    stream: str = Field(description="URL of the video file (HTTP Range: a player can seek).")
+    thumbnail: str | None = Field(description="URL of the segment's keyframe; null when there is none.")
+
+
+class HealthBody(_Body):
+    """``GET /api/health``: liveness and what the library holds."""
+
+    status: Literal["ok"]
+    videos: int = Field(description="Indexed videos.")
+    segments: int = Field(description="Live segments (searchable).")
+    captions: int
+    layout: dict[str, int] = Field(description="The library's channels and their vector widths, in order.")
+    reloads: int = Field(description="How often the server reloaded the library after a writer's commit.")
+
+
+class SearchBody(_Body):
+    """``GET /api/search``: the JSON of ``vidsearch search --json``."""
+
+    query: str
+    results: list[MomentBody] = Field(description="Best first.")
+
+
+class CaptionHitBody(_Body):
+    """A caption that fits a clip."""
+
+    caption_id: str
+    text: str
+    score: float
+    channels: dict[str, float] = Field(description="Each channel's cosine behind the score.")
+    extra: dict[str, Any] = Field(description="The caption's other fields, as they were added.")
+
+
+class MatchClipBody(_Body):
+    """``POST /api/match-clip``: the JSON of ``vidsearch match-clip --json``."""
+
+    clip: str = Field(description="The uploaded file's name.")
+    duration: float = Field(description="The clip's length in seconds.")
+    results: list[CaptionHitBody] = Field(description="Captions that fit the clip, best first.")
+    moments: list[MomentBody] = Field(description="Where the clip comes from first, then moments like it.")
