@@ -100,3 +100,26 @@ def test_bumpers_follow_the_library_as_it_grows_and_shrinks(tmp_path, processor,
         refresh_bumpers(library)
         library.commit()
     assert removed_by_name(db) == {"outro_coffee.mp4": []}
+
+
+def test_a_video_that_now_fails_gives_its_end_card_back_whenever_its_failure_was_committed(tmp_path, processor,
+                                                                                             trim_library):
+    """A changed file that no longer decodes loses its segments, so its bumper stops recurring:
+    the other video gets its end card back even when the failure went in with a commit of its
+    own before the batch ended (commit_every=1). Bumpers are found again after any write."""
+    import shutil
+
+    from vidsearch.ingest.indexer import index_paths
+    from vidsearch.store.library import Library
+
+    _, videos = trim_library
+    first, second = (shutil.copy2(videos / name, tmp_path / name) for name in ("outro_coffee.mp4", "outro_rocket.mp4"))
+    db = tmp_path / "db"
+    with Library.open(db, processor.layout.as_dict()) as library:
+        index_paths(library, [first, second], processor)
+    assert [s.kind for s in removed_by_name(db)["outro_coffee.mp4"]] == ["bumper-outro"]
+    second.write_bytes(b"\x00\x00\x00\x18ftypmp42 not really a video")
+    with Library.open(db) as library:
+        report = index_paths(library, [second], processor, commit_every=1)
+        assert [p.name for p, _ in report.failed] == ["outro_rocket.mp4"] and not report.indexed
+    assert removed_by_name(db) == {"outro_coffee.mp4": [], "outro_rocket.mp4": []}

@@ -21,7 +21,7 @@ import pytest
 from tests.altered_clips import make_altered_clip
 from tests.conftest import VIDEOS
 from vidsearch.channels.fusion import ChannelLayout
-from vidsearch.ingest.plan import plan_reindex
+from vidsearch.ingest.plan import EmptiedFolderError, plan_reindex
 from vidsearch.ingest.reindex import reindex
 from vidsearch.ingest.runners import InProcessRunner
 from vidsearch.store.library import Library
@@ -200,6 +200,44 @@ def test_videos_from_other_folders_are_left_alone(tmp_path, clips, processor):
     with Library.open(db, readonly=True) as lib:
         assert sorted(v.path.name for v in lib.videos()) == ["cockatoo.mp4", "summer_sale.mp4"]
         assert plan_reindex(lib, a).removed[0].path.name == "cockatoo.mp4"
+
+
+def test_reindex_from_python_keeps_the_videos_of_an_empty_or_missing_folder(tmp_path, clips, processor):
+    """The unmounted-disk guard holds for the Python API, not only for the command: an empty
+    folder below the root keeps its videos, an emptied root is refused before anything is
+    written, a missing root keeps everything; only ``allow_empty`` removes them."""
+    root = make_folder(tmp_path / "videos", clips, ["cockatoo.mp4"])
+    make_folder(root / "sub", clips, ["rocket.mp4"])
+    db = tmp_path / "db"
+    run_reindex(db, root, processor)
+
+    def held() -> list[str]:
+        with Library.open(db, readonly=True) as lib:
+            return sorted(v.path.name for v in lib.videos())
+
+    (root / "sub" / "rocket.mp4").unlink()  # the mount point of a disk not mounted
+    with Library.open(db) as lib:
+        runner = CountingRunner(processor, ChannelLayout.from_dict(lib.layout))
+        report = reindex(lib, root, runner)
+        assert report.removed == [] and report.unchanged == 1
+        (root / "cockatoo.mp4").unlink()  # now nothing at all under the root
+        with pytest.raises(EmptiedFolderError, match="has no videos but the library holds 1 from it"):
+            reindex(lib, root, runner)
+        with pytest.raises(TypeError):  # a plan was made with its own allow_missing
+            reindex(lib, plan_reindex(lib, root), runner, allow_empty=True)
+    assert held() == ["cockatoo.mp4", "rocket.mp4"]
+
+    root.rename(tmp_path / "elsewhere")  # the whole folder gone
+    with Library.open(db) as lib:
+        report = reindex(lib, root, CountingRunner(processor, ChannelLayout.from_dict(lib.layout)))
+        assert report.removed == [] and [(p, "2 of its videos" in r) for p, r in report.failed] == [(root.resolve(), True)]
+    assert held() == ["cockatoo.mp4", "rocket.mp4"]
+
+    (tmp_path / "elsewhere").rename(root)
+    with Library.open(db) as lib:
+        report = reindex(lib, root, CountingRunner(processor, ChannelLayout.from_dict(lib.layout)), allow_empty=True)
+        assert sorted(p.name for p in report.removed) == ["cockatoo.mp4", "rocket.mp4"]
+    assert held() == []
 
 
 # ---- the command ----------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from typing import Any
 
 from vidsearch.ingest.builder import BuildError, open_for_indexing
 from vidsearch.ingest.indexer import IndexReport, collect_files, index_paths
-from vidsearch.ingest.plan import ReindexPlan, plan_reindex
+from vidsearch.ingest.plan import EmptiedFolderError, ReindexPlan, plan_reindex
 from vidsearch.ingest.profile import BuildRequest, LibraryProfile, ProfileConflict, library_profile
 from vidsearch.ingest.reindex import ReindexReport
 from vidsearch.ingest.reindex import reindex as _apply_plan
@@ -36,9 +36,9 @@ __all__ = ["BuildError", "ClipMatch", "EmptyLibraryDir", "IndexReport", "Library
            "reindex", "search"]
 
 
-class EmptyLibraryDir(ValueError):
-    """``reindex`` of a folder that holds no videos while the library holds videos from it: most
-    likely an unmounted disk, so nothing is removed unless ``allow_empty=True``."""
+#: ``reindex`` of a folder that holds no videos while the library holds videos from it: most
+#: likely an unmounted disk, so nothing is removed unless ``allow_empty=True``.
+EmptyLibraryDir = EmptiedFolderError
 
 
 def index(db: str | Path, paths: Iterable[str | Path], *, whisper_model: str | None = None,
@@ -79,19 +79,10 @@ def reindex(db: str | Path, library_dir: str | Path, *, engine: str = "local", w
     library = session.library
     with library:
         plan = plan_reindex(library, root, retry_failed=retry_failed, allow_missing=allow_empty)
-        _refuse_emptied_root(plan, root, allow_empty)
+        plan.refuse_emptied()
         with make_runner(engine, workers, config=session.processor.config, processor=session.processor,
                          layout=session.processor.layout, address=ray_address) as runner:
             return _apply_plan(library, plan, runner, progress=progress, commit_every=commit_every)
-
-
-def _refuse_emptied_root(plan: ReindexPlan, root: Path, allow_empty: bool) -> None:
-    """The library folder itself with no videos left, while the library holds some from it."""
-    on_disk = sum(len(x) for x in (plan.new, plan.changed, plan.retry, plan.touched, plan.renamed,
-                                   plan.unchanged, plan.failed_unchanged))
-    if plan.removed and on_disk == 0 and not allow_empty:
-        raise EmptyLibraryDir(f"{os.fsdecode(root)} has no videos but the library holds {len(plan.removed)} from it "
-                              "(an unmounted disk?): nothing removed; pass --allow-empty to remove them")
 
 
 def search(db: str | Path | Library, query: str, k: int = 10, *, preset: str | None = None,

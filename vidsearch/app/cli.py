@@ -289,7 +289,7 @@ def reindex(
     """
     _quiet_third_party()
     from vidsearch.channels.fusion import ChannelLayout
-    from vidsearch.ingest.plan import plan_reindex
+    from vidsearch.ingest.plan import EmptiedFolderError, plan_reindex
     from vidsearch.ingest.reindex import reindex as run_reindex
     from vidsearch.ingest.runners import ENGINES, RunnerError, make_runner
     from vidsearch.store.library import Library, LibraryError
@@ -315,10 +315,10 @@ def reindex(
     library, processor = session.library, session.processor
     with library:
         plan = plan_reindex(library, library_dir, retry_failed=retry_failed, allow_missing=allow_empty)
-        on_disk = sum(len(x) for x in (plan.new, plan.changed, plan.retry, plan.touched, plan.renamed,
-                                       plan.unchanged, plan.failed_unchanged))
-        if plan.removed and on_disk == 0 and not allow_empty:
-            _fail(f"{os.fsdecode(library_dir)} has no videos but the library holds {len(plan.removed)} from it "
+        try:
+            plan.refuse_emptied()
+        except EmptiedFolderError as exc:
+            _fail(f"{os.fsdecode(library_dir)} has no videos but the library holds {exc.held} from it "
                   "(an unmounted disk?): nothing removed; pass --allow-empty to remove them", 2)
         counts = plan.counts()
         err.print(f"plan: {counts['new']} new, {counts['changed'] + counts['retry']} changed, {counts['renamed']} renamed, "

@@ -1,5 +1,11 @@
 """Index files into a library: skip what is unchanged, record what fails, commit in batches,
-then find bumpers recurring across the library."""
+then find bumpers recurring across the library.
+
+Crash safety comes from the store: :meth:`vidsearch.store.library.Library.commit` makes the index
+and SQLite durable together, so a kill at any moment leaves the last committed batch. A rerun
+plans again from what was committed (size and mtime are stored with each video), so committed
+work is never redone and nothing is stored twice.
+"""
 from __future__ import annotations
 
 import os
@@ -7,18 +13,14 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from stat import S_ISDIR
 
 from vidsearch.channels.fusion import ChannelLayout
-from vidsearch.ingest.processor import VideoProcessor, content_hash
-from vidsearch.ingest.profile import check_config
+from vidsearch.ingest.plan import ReindexPlan, collect_files, plan_changes
+from vidsearch.ingest.processor import VideoProcessor
+from vidsearch.ingest.profile import KEEP_BUMPERS_SETTING, check_config
+from vidsearch.ingest.runners import InProcessRunner, VideoOutcome
 from vidsearch.media.trim import find_bumpers
-from vidsearch.store.library import Library, VideoRow
-from vidsearch.types import VideoError
-
-VIDEO_EXTENSIONS = frozenset(
-    ".mp4 .m4v .mov .mkv .webm .avi .ts .mts .m2ts .flv .mpg .mpeg .3gp .wmv .ogv".split()
-)
+from vidsearch.store.library import Library
 
 
 @dataclass
@@ -43,57 +45,77 @@ class IndexReport:
         }
 
 
-def collect_files(paths: Iterable[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
-    """Files named directly, plus video files found recursively in folders (sorted, de-duplicated).
+class LibraryWriter:
+    """The one place where indexing writes to the library, and the one rule for when it commits.
 
-    The second list holds (path, reason) for what could not be looked at: a path that does not
-    exist, and every folder (the one given or one below it) that could not be listed, e.g.
-    "cannot read folder: Permission denied". Such a folder's videos are unknown, not gone.
+    A commit rewrites the whole index file (seconds at a million segments), so processed files
+    are committed every ``commit_every`` files or ``commit_seconds``, and never sooner than
+    nine times the last commit's duration after it: committing takes at most about a tenth of
+    the time, and a crash loses at most one batch.
     """
-    found: list[Path] = []
-    missing: list[tuple[Path, str]] = []
 
-    def unreadable(exc: OSError) -> None:
-        missing.append((Path(os.path.abspath(exc.filename)), f"cannot read folder: {exc.strerror or exc}"))
+    def __init__(self, library: Library, *, commit_every: int = 8, commit_seconds: float = 60.0) -> None:
+        self.library, self.commit_every, self.commit_seconds = library, commit_every, commit_seconds
+        self.commits = self.changes = 0  # commits made (not the one after an error); writes made
+        self._pending, self._last, self._cost = 0, time.monotonic(), 0.0
 
-    for p in paths:
-        p = Path(p)
-        try:
-            is_dir = S_ISDIR(p.stat().st_mode)
-        except FileNotFoundError:
-            if p.is_symlink():  # a dangling link is reported when it is read
-                found.append(p)
+    def apply_cheap(self, plan: ReindexPlan) -> tuple[list[tuple[Path, Path]], list[Path]]:
+        """Carry out the plan's renames, removals and new mtimes (no file is read) and commit
+        them together; returns (renamed (old, new), removed). A rename whose new path was taken
+        meanwhile removes the old video and puts the file in ``plan.new`` instead."""
+        renamed, removed = [], []
+        for row, f in plan.renamed:
+            if self.library.rename_video(row.path, f.path, size=f.size, mtime_ns=f.mtime_ns):
+                renamed.append((row.path, f.path))
             else:
-                missing.append((p, "no such file or directory"))
-            continue
-        except OSError as exc:  # e.g. inside a folder that cannot be read
-            missing.append((p, f"cannot read: {exc.strerror or exc}"))
-            continue
-        if not is_dir:
-            found.append(p)
-            continue
-        for root, dirs, files in os.walk(p, onerror=unreadable):
-            dirs.sort()
-            for name in sorted(files):
-                if Path(name).suffix.lower() in VIDEO_EXTENSIONS:
-                    found.append(Path(root) / name)
-    seen: set[Path] = set()
-    unique = []
-    for f in found:
-        key = Path(os.path.abspath(f)) if not f.exists() else f.resolve()
-        if key not in seen:
-            seen.add(key)
-            unique.append(key)
-    return unique, missing
+                plan.new.append(f)
+                if self.library.delete_video(row.path):
+                    removed.append(row.path)
+        removed += [row.path for row in plan.removed if self.library.delete_video(row.path)]
+        for row, f in plan.touched:
+            self.library.touch(row.id, f.size, f.mtime_ns)
+        self.changes = len(plan.renamed) + len(plan.removed) + len(plan.touched)
+        if self.changes:
+            self._commit()
+        return renamed, removed
 
+    def store_all(self, outcomes: Iterable[VideoOutcome], each: Callable[[VideoOutcome], None]) -> None:
+        """Store each outcome as it comes (the video and its vectors, or the file's failure with
+        its reason), commit when due, then call ``each(outcome)``. On Ctrl-C, or any error that
+        stops the batch (the runner giving up, a disk full), what has finished is committed
+        first: each video went in whole, so the next run goes on from there."""
+        try:
+            for outcome in outcomes:
+                job, iv = outcome.job, outcome.video
+                if iv is None:
+                    self.library.record_failure(job.path, outcome.error or "failed", size=job.size,
+                                                mtime_ns=job.mtime_ns)
+                else:
+                    assert outcome.fused is not None  # computed together with the video
+                    self.library.add_video(iv, outcome.fused, size=job.size, mtime_ns=job.mtime_ns,
+                                           utterance_vectors=outcome.utterance_vectors,
+                                           ocr_vectors=outcome.ocr_vectors)
+                self.changes, self._pending = self.changes + 1, self._pending + 1
+                since = time.monotonic() - self._last
+                if ((self._pending >= self.commit_every and since >= 9 * self._cost)
+                        or since > max(self.commit_seconds, 9 * self._cost)):
+                    self._commit()
+                each(outcome)
+        except BaseException:
+            if not self.library.commit_failed:  # a commit that failed half-way is not retried
+                self.library.commit()
+            raise
 
-def same_content(path: Path, row: VideoRow) -> bool:
-    """Whether the file at ``path`` still has the bytes ``row`` was indexed from (content hash);
-    False when it cannot be read, so that the per-video stage reports why."""
-    try:
-        return row.content_hash is not None and content_hash(path) == row.content_hash
-    except OSError:
-        return False
+    def finish(self) -> None:
+        """Find the library's bumpers again (its videos changed) and commit."""
+        refresh_bumpers(self.library)
+        self._commit()
+
+    def _commit(self) -> None:
+        t0 = time.monotonic()
+        self.library.commit()
+        self._last = time.monotonic()
+        self._cost, self._pending, self.commits = self._last - t0, 0, self.commits + 1
 
 
 ProgressFn = Callable[[str, Path | None], None]
@@ -113,94 +135,60 @@ def index_paths(
     """Index ``paths`` into ``library``; a bad file is recorded and never stops the batch.
     ``reprocess`` runs every file again, unchanged ones too (a repair: their vectors were lost).
 
-    ``progress(event, path)`` is called with "start", "done", "skip" or "fail" per file.
-    On Ctrl-C (or any error that stops the batch) what has finished is committed first.
+    Planned like a reindex (:func:`vidsearch.ingest.plan.plan_changes`) but nothing is renamed
+    or removed; written through :class:`LibraryWriter`. ``progress(event, path)`` is called
+    with "start", "done", "skip" or "fail" per file.
     """
     t_start = time.perf_counter()
     report = IndexReport()
     files, missing = collect_files(paths)
-    report.failed.extend(missing)
-    notify = progress or (lambda event, path: None)
-    pending = 0
-    todo: list[Path] = []
-    stats: dict[Path, os.stat_result] = {}
-    for path in files:
-        try:
-            stat = stats[path] = path.stat()
-        except OSError as exc:  # a dangling symlink, or removed since it was listed
-            report.failed.append((path, f"cannot read file: {exc.strerror or exc}"))
-            notify("skip", path)
-            continue
-        row = None if reprocess else library.lookup(path)
-        if row is not None and row.size == stat.st_size and row.mtime_ns == stat.st_mtime_ns:
-            if row.status == "indexed":
-                report.skipped.append(path)
-                notify("skip", path)
-                continue
-            if not retry_failed:
-                report.failed.append((path, f"{row.error} (unchanged since it failed; --retry-failed retries)"))
-                notify("skip", path)
-                continue
-        if row is not None and row.status == "indexed" and row.size == stat.st_size:
-            # mtime moved but the bytes may be the same (copied, touched): confirm by hash.
-            if same_content(path, row):
-                library.touch(row.id, stat.st_size, stat.st_mtime_ns)
-                pending += 1
-                report.skipped.append(path)
-                notify("skip", path)
-                continue
-        todo.append(path)
+    plan = plan_changes(library, files, missing, retry_failed=retry_failed, reprocess=reprocess)
+    order = {path: i for i, path in enumerate(files)}
 
-    layout = ChannelLayout.from_dict(library.layout)  # fixed when the library was created
-    last_commit = time.monotonic()
-    if todo:
+    def position(path: Path) -> int:  # in the order found; paths that do not exist first
+        return order.get(path, -1)
+
+    report.skipped = sorted([f.path for f in plan.unchanged] + [f.path for _, f in plan.touched], key=position)
+    report.failed = sorted([*plan.unreadable, *((f.path, f"{why} (unchanged since it failed; --retry-failed retries)")
+                                                for f, why in plan.failed_unchanged)],
+                           key=lambda item: position(item[0]))
+    todo = sorted(plan.to_process, key=lambda f: position(f.path))
+    notify = progress or (lambda event, path: None)
+    for path in sorted(set(files) - {f.path for f in todo}, key=position):
+        notify("skip", path)
+    writer = LibraryWriter(library, commit_every=commit_every, commit_seconds=commit_seconds)
+    writer.apply_cheap(plan)  # new mtimes of touched files
+    waiting = [f.path for f in todo]  # in process order: the first is the one being processed
+    if waiting:
         # Never a library of two configurations: the processor must be the one the library was built with.
         check_config(library, processor.config, processor.clip.name if processor.clip is not None else None)
-        notify("start", todo[0])
-    try:
-        for i, (path, result) in enumerate(processor.process_many(todo)):
-            stat = stats[path]
-            if isinstance(result, VideoError):
-                library.record_failure(path, result.reason, size=stat.st_size, mtime_ns=stat.st_mtime_ns)
-                report.failed.append((path, result.reason))
-                notify("fail", path)
-            else:
-                iv = result
-                library.add_video(
-                    iv,
-                    processor.fused_vectors(iv, layout),
-                    size=stat.st_size,
-                    mtime_ns=stat.st_mtime_ns,
-                    utterance_vectors=processor.utterance_vectors(iv),
-                    ocr_vectors=processor.ocr_line_vectors(iv),
-                )
-                report.indexed.append(path)
-                report.warnings.extend((path, w) for w in iv.warnings)
-                report.media_seconds += iv.info.duration
-                for name, secs in iv.stage_seconds.items():
-                    report.stage_seconds[name] = report.stage_seconds.get(name, 0.0) + secs
-                notify("done", path)
-            pending += 1
-            if i + 1 < len(todo):
-                notify("start", todo[i + 1])
-            if pending >= commit_every or time.monotonic() - last_commit > commit_seconds:
-                library.commit()
-                pending, last_commit = 0, time.monotonic()
-    except BaseException:
-        # Ctrl-C, or a write that failed (disk full): keep what finished (each video went in
-        # whole), so that the next run goes on from here.
-        if not library.commit_failed:  # a commit that failed half-way is not retried
-            library.commit()
-        raise
-    if report.indexed or pending:
-        refresh_bumpers(library)
-        library.commit()
+        notify("start", waiting[0])
+
+    def each(outcome: VideoOutcome) -> None:
+        path, iv = outcome.job.path, outcome.video
+        waiting.remove(path)
+        if iv is None:
+            report.failed.append((path, outcome.error or "failed"))
+            notify("fail", path)
+        else:
+            report.indexed.append(path)
+            report.warnings.extend((path, w) for w in iv.warnings)
+            report.media_seconds += iv.info.duration
+            for name, secs in iv.stage_seconds.items():
+                report.stage_seconds[name] = report.stage_seconds.get(name, 0.0) + secs
+            notify("done", path)
+        if waiting:
+            notify("start", waiting[0])
+
+    writer.store_all(InProcessRunner(processor, ChannelLayout.from_dict(library.layout)).run(todo), each)
+    if writer.changes:
+        writer.finish()
     report.wall_seconds = time.perf_counter() - t_start
     return report
 
 
 #: Library setting: "1" keeps recurring intros and outros (no library-level removal).
-KEEP_BUMPERS = "keep_bumpers"
+KEEP_BUMPERS = KEEP_BUMPERS_SETTING  # library setting: "1" keeps recurring intros and outros
 
 
 def refresh_bumpers(library: Library) -> dict[int, list]:

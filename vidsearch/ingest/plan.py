@@ -1,28 +1,92 @@
-"""What a reindex of one folder has to do: compare the files on disk with the library."""
+"""What indexing has to do: compare the video files found with what the library holds."""
 from __future__ import annotations
 
 import os
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from stat import S_ISDIR
 
-from vidsearch.ingest.indexer import collect_files, same_content
 from vidsearch.ingest.processor import content_hash
+from vidsearch.ingest.runners import VideoJob
 from vidsearch.store.library import Library, VideoRow
 
+VIDEO_EXTENSIONS = frozenset(
+    ".mp4 .m4v .mov .mkv .webm .avi .ts .mts .m2ts .flv .mpg .mpeg .3gp .wmv .ogv".split()
+)
 
-@dataclass(frozen=True)
-class FileState:
-    """A file as found on disk (its size and mtime decide whether it may have changed)."""
 
-    path: Path
-    size: int
-    mtime_ns: int
+def collect_files(paths: Iterable[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Files named directly, plus video files found recursively in folders (sorted, de-duplicated).
+
+    The second list holds (path, reason) for what could not be looked at: a path that does not
+    exist, and every folder (the one given or one below it) that could not be listed, e.g.
+    "cannot read folder: Permission denied". Such a folder's videos are unknown, not gone.
+    """
+    found: list[Path] = []
+    missing: list[tuple[Path, str]] = []
+
+    def unreadable(exc: OSError) -> None:
+        missing.append((Path(os.path.abspath(exc.filename)), f"cannot read folder: {exc.strerror or exc}"))
+
+    for p in paths:
+        p = Path(p)
+        try:
+            is_dir = S_ISDIR(p.stat().st_mode)
+        except FileNotFoundError:
+            if p.is_symlink():  # a dangling link is reported when it is read
+                found.append(p)
+            else:
+                missing.append((p, "no such file or directory"))
+            continue
+        except OSError as exc:  # e.g. inside a folder that cannot be read
+            missing.append((p, f"cannot read: {exc.strerror or exc}"))
+            continue
+        if not is_dir:
+            found.append(p)
+            continue
+        for root, dirs, files in os.walk(p, onerror=unreadable):
+            dirs.sort()
+            for name in sorted(files):
+                if Path(name).suffix.lower() in VIDEO_EXTENSIONS:
+                    found.append(Path(root) / name)
+    seen: set[Path] = set()
+    unique = []
+    for f in found:
+        key = Path(os.path.abspath(f)) if not f.exists() else f.resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append(key)
+    return unique, missing
+
+
+def same_content(path: Path, row: VideoRow) -> bool:
+    """Whether the file at ``path`` still has the bytes ``row`` was indexed from (content hash);
+    False when it cannot be read, so that the per-video stage reports why."""
+    try:
+        return row.content_hash is not None and content_hash(path) == row.content_hash
+    except OSError:
+        return False
+
+
+#: A file as found on disk (its size and mtime decide whether it may have changed): a job.
+FileState = VideoJob
+
+
+class EmptiedFolderError(ValueError):
+    """A reindex would remove every video the library holds (``held``) from a folder that holds
+    none now: what an unmounted disk's mount point looks like, so nothing is removed."""
+
+    def __init__(self, root: Path, held: int) -> None:
+        super().__init__(f"{os.fsdecode(root)} has no videos but the library holds {held} from it "
+                         "(an unmounted disk?): nothing removed")
+        self.root, self.held = root, held
 
 
 @dataclass
 class ReindexPlan:
-    """Every file under the folder in exactly one list, plus the library videos that left it.
+    """Every file found in exactly one list, plus (for a reindex) the library videos that left.
 
     ``new``: not in the library; ``changed``: indexed (or failed) but its bytes differ;
     ``retry``: failed before and unchanged, retried on request; ``touched``: size and content
@@ -32,10 +96,11 @@ class ReindexPlan:
     before, same file, not retried) are left alone; ``unreadable``: (path, reason) for files
     that cannot even be stat-ed and folders that cannot be listed; ``kept``: (video, folder,
     why) for library videos that were not found but are not known to be gone either: their
-    folder is missing or cannot be read (an unmounted disk, a permission problem).
+    folder is missing or cannot be read (an unmounted disk, a permission problem). ``root`` is
+    the folder a reindex mirrors; None for ``index``, which never renames or removes.
     """
 
-    root: Path
+    root: Path | None
     new: list[FileState] = field(default_factory=list)
     changed: list[FileState] = field(default_factory=list)
     retry: list[FileState] = field(default_factory=list)
@@ -46,6 +111,7 @@ class ReindexPlan:
     failed_unchanged: list[tuple[FileState, str]] = field(default_factory=list)
     unreadable: list[tuple[Path, str]] = field(default_factory=list)
     kept: list[tuple[VideoRow, Path, str]] = field(default_factory=list)
+    allow_missing: bool = False
 
     @property
     def to_process(self) -> list[FileState]:
@@ -55,6 +121,16 @@ class ReindexPlan:
     @property
     def has_work(self) -> bool:
         return bool(self.new or self.changed or self.retry or self.touched or self.renamed or self.removed)
+
+    def refuse_emptied(self) -> None:
+        """Raise :class:`EmptiedFolderError` when nothing was found under the root but the plan
+        removes videos from it (unless made with ``allow_missing``): a folder below the root
+        keeps its videos in ``kept``, but nothing above the root tells its empty mount point
+        from a folder emptied on purpose, so the whole run is refused."""
+        found = (self.new, self.changed, self.retry, self.touched, self.renamed, self.unchanged,
+                 self.failed_unchanged)
+        if self.root is not None and self.removed and not any(found) and not self.allow_missing:
+            raise EmptiedFolderError(self.root, len(self.removed))
 
     def counts(self) -> dict[str, int]:
         return {"new": len(self.new), "changed": len(self.changed), "retry": len(self.retry),
@@ -67,7 +143,7 @@ class ReindexPlan:
             return os.fsdecode(path)
 
         return {
-            "root": p(self.root),
+            "root": None if self.root is None else p(self.root),
             "counts": self.counts(),
             "new": [p(f.path) for f in self.new],
             "changed": [p(f.path) for f in self.changed],
@@ -94,23 +170,36 @@ def _under(path: Path, root: Path) -> bool:
 
 def plan_reindex(library: Library | None, root: Path | str, *, retry_failed: bool = False,
                  allow_missing: bool = False) -> ReindexPlan:
-    """Compare the video files under ``root`` with what ``library`` holds from there.
-
-    Size and mtime equal: unchanged, no read. Size equal but mtime moved: the content hash
-    decides (touched or changed). A new file whose size and hash equal a vanished video's is
-    that video renamed. Videos the library holds from outside ``root`` are never touched.
-    ``library`` None (no library yet) makes every file new.
-
-    A video is removed only when its file is known to be gone from a folder that could be
-    listed. Videos under a folder that is missing, empty or cannot be read go to ``kept``
-    instead (an unmounted disk looks like a deleted folder, its mount point like an empty one;
-    an empty ``root`` is not kept here, the command refuses it whole); ``allow_missing`` removes those whose file
-    is gone all the same. A folder that cannot be listed is in ``unreadable``, its reason
-    saying how many of its videos are kept.
-    """
+    """:func:`plan_changes` for the video files under ``root``, mirroring it. ``library`` None
+    (no library yet) makes every file new."""
     root = Path(root).resolve()
-    plan = ReindexPlan(root=root)
     files, dark = collect_files([root])  # dark: folders that could not be listed
+    return plan_changes(library, files, dark, mirror=root, retry_failed=retry_failed,
+                        allow_missing=allow_missing)
+
+
+def plan_changes(library: Library | None, files: Iterable[Path], unreadable: Iterable[tuple[Path, str]] = (), *,
+                 mirror: Path | None = None, retry_failed: bool = False, allow_missing: bool = False,
+                 reprocess: bool = False) -> ReindexPlan:
+    """Decide what each of ``files`` needs (``unreadable``: what :func:`collect_files` could not
+    look at, as (path, reason)); ``index`` and ``reindex`` both plan here.
+
+    Size and mtime equal to the library's record: unchanged, no read (failed before: left
+    alone, or retried with ``retry_failed``). Size equal but mtime moved: the content hash
+    decides (touched or changed). ``reprocess`` makes every file new (a repair). Without
+    ``mirror`` nothing is renamed or removed: ``index`` only adds and updates.
+
+    With ``mirror`` (the resolved folder holding ``files``) its videos in the library are
+    compared too; videos from outside it are never touched. A new file whose size and hash
+    equal a vanished video's is that video renamed. A video is removed only when its file is
+    known to be gone from a folder that could be listed; videos under a folder that is
+    missing, empty or cannot be read are ``kept`` (an unmounted disk looks like a deleted
+    folder, its mount point like an empty one; an empty ``mirror`` itself is refused by
+    :meth:`ReindexPlan.refuse_emptied`), unless ``allow_missing``. A folder that cannot be
+    listed is in ``unreadable``, its reason saying how many of its videos are kept.
+    """
+    dark = list(unreadable)
+    plan = ReindexPlan(root=mirror, allow_missing=allow_missing)
     on_disk: dict[Path, FileState] = {}
     for path in files:
         try:
@@ -120,12 +209,17 @@ def plan_reindex(library: Library | None, root: Path | str, *, retry_failed: boo
             continue
         on_disk[path] = FileState(path, st.st_size, st.st_mtime_ns)
 
-    rows = {row.path: row for row in (library.videos() if library is not None else []) if _under(row.path, root)}
+    rows: dict[Path, VideoRow] = {}
+    if library is not None and not reprocess:
+        if mirror is not None:
+            rows = {row.path: row for row in library.videos() if _under(row.path, mirror)}
+        else:
+            rows = {path: found for path in on_disk if (found := library.lookup(path)) is not None}
     vanished: list[VideoRow] = []
     hidden: dict[Path, tuple[Path, str]] = {}  # path -> (folder, why): not known to be gone
     row: VideoRow | None  # below, also the lookup of each file on disk (None: new)
     for path, row in rows.items():
-        if path in on_disk:
+        if path in on_disk or mirror is None:
             continue
         folder = next(((d, why) for d, why in dark if _under(path, d)), None)
         try:
@@ -133,12 +227,12 @@ def plan_reindex(library: Library | None, root: Path | str, *, retry_failed: boo
         except (FileNotFoundError, NotADirectoryError):
             vanished.append(row)
             if folder is None:
-                gone = _missing_folder(path, root)
+                gone = _missing_folder(path, mirror)
                 if gone is not None:
                     folder = (gone, "folder missing")
-                elif path.parent != root and _empty_folder(path.parent):
+                elif path.parent != mirror and _empty_folder(path.parent):
                     # An empty mount point: the disk is not there. The root itself is not
-                    # judged here: an empty root is refused whole by the command.
+                    # judged here: an empty root is refused whole (ReindexPlan.refuse_emptied).
                     folder = (path.parent, "folder empty")
         except OSError as exc:  # cannot even tell whether it is there
             folder = folder or (path.parent, f"cannot check: {exc.strerror or exc}")

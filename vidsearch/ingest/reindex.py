@@ -1,21 +1,19 @@
 """Apply a reindex plan through the library's single writer, committing in batches.
 
-Crash safety comes from the store: :meth:`vidsearch.store.library.Library.commit` makes the index and
-SQLite durable together, so a kill at any moment leaves the last committed batch. A rerun plans
-again from what was committed (size and mtime are stored with each video), so committed work is
-never redone and nothing is stored twice.
+Why a kill at any moment loses at most one batch: see :mod:`vidsearch.ingest.indexer`.
 """
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vidsearch.ingest.indexer import refresh_bumpers
-from vidsearch.ingest.plan import ReindexPlan
-from vidsearch.ingest.runners import Runner, VideoJob, VideoOutcome
+from vidsearch.ingest.indexer import LibraryWriter
+from vidsearch.ingest.plan import ReindexPlan, plan_reindex
+from vidsearch.ingest.runners import Runner, VideoOutcome
 from vidsearch.store.library import Library
 
 
@@ -72,86 +70,55 @@ ProgressFn = Callable[[int, int, VideoOutcome], None]
 
 def reindex(
     library: Library,
-    plan: ReindexPlan,
+    plan: ReindexPlan | Path | str,
     runner: Runner,
     *,
+    retry_failed: bool = False,
+    allow_empty: bool = False,
     progress: ProgressFn | None = None,
     commit_every: int = 8,
     commit_seconds: float = 60.0,
 ) -> ReindexReport:
-    """Carry out ``plan`` on ``library`` (a writer), running the per-video stage on ``runner``.
+    """Bring ``library`` (a writer) in line with a folder, or carry out a ``plan`` that
+    :func:`vidsearch.ingest.plan.plan_reindex` made for one (with its own ``retry_failed`` and
+    ``allow_empty``), running the per-video stage on ``runner``.
 
-    Cheap changes (renames, removals, new mtimes) commit first; processed files are added by
-    this one writer as they finish and committed every ``commit_every`` files or
-    ``commit_seconds``, and spaced at least nine times the last commit's duration apart (so
-    committing takes at most ~10% of the time). A failing file is recorded with its reason and
-    never stops the batch.
-    On Ctrl-C (or any error that stops the batch) what has finished is committed first.
+    A folder below the root that is missing, empty or unreadable keeps its videos unless
+    ``allow_empty``; a root with no video at all while the library holds some from it raises
+    :class:`vidsearch.ingest.plan.EmptiedFolderError` before anything is written. Renames,
+    removals and new mtimes commit first, processed files go in through one
+    :class:`vidsearch.ingest.indexer.LibraryWriter`; a failing file never stops the batch.
     """
     t_start = time.perf_counter()
+    if not isinstance(plan, ReindexPlan):
+        plan = plan_reindex(library, plan, retry_failed=retry_failed, allow_missing=allow_empty)
+    elif retry_failed or allow_empty:
+        raise TypeError("reindex: retry_failed and allow_empty apply to a folder; pass them to plan_reindex")
+    plan.refuse_emptied()
     report = ReindexReport(engine=runner.name, workers=runner.workers, unchanged=len(plan.unchanged))
     report.failed_unchanged = [(f.path, reason) for f, reason in plan.failed_unchanged]
     report.failed.extend(plan.unreadable)
-
-    for row, f in plan.renamed:
-        if library.rename_video(row.path, f.path, size=f.size, mtime_ns=f.mtime_ns):
-            report.renamed.append((row.path, f.path))
-        else:  # the new path was taken meanwhile: index it as a new file instead
-            plan.new.append(f)
-            if library.delete_video(row.path):
-                report.removed.append(row.path)
-    for row in plan.removed:
-        if library.delete_video(row.path):
-            report.removed.append(row.path)
-    for row, f in plan.touched:
-        library.touch(row.id, f.size, f.mtime_ns)
-        report.touched.append(f.path)
-    if plan.renamed or plan.removed or plan.touched:
-        library.commit()
-        report.commits += 1
+    writer = LibraryWriter(library, commit_every=commit_every, commit_seconds=commit_seconds)
+    report.renamed, report.removed = writer.apply_cheap(plan)
+    report.touched = [f.path for _, f in plan.touched]
 
     new_paths = {f.path for f in plan.new}
-    jobs = [VideoJob(f.path, f.size, f.mtime_ns) for f in plan.to_process]
-    pending, last_commit, commit_cost = 0, time.monotonic(), 0.0
-    try:
-        for done, outcome in enumerate(runner.run(jobs), 1):
-            _store(library, outcome, report, outcome.job.path in new_paths)
-            pending += 1
-            since = time.monotonic() - last_commit
-            # A commit rewrites the whole index file (seconds at a million segments): space them
-            # so that committing never takes more than about a tenth of the time.
-            if (pending >= commit_every and since >= 9 * commit_cost) or since > max(commit_seconds, 9 * commit_cost):
-                t0 = time.monotonic()
-                library.commit()
-                commit_cost = time.monotonic() - t0
-                report.commits += 1
-                pending, last_commit = 0, time.monotonic()
-            if progress is not None:
-                progress(done, len(jobs), outcome)
-    except BaseException:
-        # Ctrl-C, or the runner giving up: keep what finished (each video went in whole), so
-        # the rerun goes on from here.
-        if not library.commit_failed:  # a commit that failed half-way is not retried
-            library.commit()
-        raise
+    jobs, done = plan.to_process, itertools.count(1)
+
+    def each(outcome: VideoOutcome) -> None:
+        job, iv = outcome.job, outcome.video
+        if iv is None:
+            report.failed.append((job.path, outcome.error or "failed"))
+        else:
+            (report.added if job.path in new_paths else report.updated).append(job.path)
+            report.warnings.extend((job.path, w) for w in iv.warnings)
+            report.media_seconds += iv.info.duration
+        if progress is not None:
+            progress(next(done), len(jobs), outcome)
+
+    writer.store_all(runner.run(jobs), each)
     # Always: a run killed after its last file but before this still leaves the next run to do it.
-    refresh_bumpers(library)
-    library.commit()
-    report.commits += 1
+    writer.finish()
+    report.commits = writer.commits
     report.wall_seconds = time.perf_counter() - t_start
     return report
-
-
-def _store(library: Library, outcome: VideoOutcome, report: ReindexReport, is_new: bool) -> None:
-    job = outcome.job
-    if outcome.video is None:
-        library.record_failure(job.path, outcome.error or "failed", size=job.size, mtime_ns=job.mtime_ns)
-        report.failed.append((job.path, outcome.error or "failed"))
-        return
-    iv = outcome.video
-    assert outcome.fused is not None  # computed together with the video
-    library.add_video(iv, outcome.fused, size=job.size, mtime_ns=job.mtime_ns,
-                      utterance_vectors=outcome.utterance_vectors, ocr_vectors=outcome.ocr_vectors)
-    (report.added if is_new else report.updated).append(job.path)
-    report.warnings.extend((job.path, w) for w in iv.warnings)
-    report.media_seconds += iv.info.duration
