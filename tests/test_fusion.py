@@ -13,7 +13,7 @@ def _unit(rng, n):
 def test_inner_product_equals_weighted_sum_of_cosines():
     rng = np.random.default_rng(0)
     layout = ChannelLayout.from_dict({"audio": 8, "speech": 16, "ocr": 16})
-    assert layout.channels == ("speech", "ocr", "audio")  # storage order follows CHANNELS
+    assert layout.channels == ("speech", "ocr", "audio")  # storage order follows the registry
     seg = {"speech": _unit(rng, 16) * 3.0, "audio": _unit(rng, 8)}  # un-normalised input gets normalised
     q = {"speech": _unit(rng, 16), "ocr": _unit(rng, 16), "audio": _unit(rng, 8)}
     weights = {"speech": 1.0, "ocr": 0.5, "audio": 0.2}

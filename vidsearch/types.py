@@ -16,10 +16,6 @@ import numpy as np
 if TYPE_CHECKING:
     from vidsearch.media.signature import VisualSignature
 
-#: Fused-vector channels, in storage order.
-CHANNELS: tuple[str, ...] = ("visual", "speech", "ocr", "tags", "audio")
-
-
 class VideoError(Exception):
     """A video that cannot be indexed; ``str()`` is one line naming file and reason."""
 

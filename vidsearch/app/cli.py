@@ -423,7 +423,7 @@ def search(
     db: DbOption,
     k: Annotated[int, typer.Option("-k", "--top", min=1, max=1000, help="Number of moments to return.")] = 10,
     preset: PresetOption = None,
-    weights: Annotated[Optional[str], typer.Option(help="Per-channel weights overriding the preset, e.g. speech=1,ocr=0.5. (A text query has no sound, so 'audio' only matters for clip queries.)")] = None,
+    weights: Annotated[Optional[str], typer.Option(help="Per-channel weights overriding the preset, e.g. speech=1,ocr=0.5 (`vidsearch doctor` lists the channels). A channel no text can meet, like 'audio', only matters for clip queries.")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Search the library by text; prints moments best first with start, end and jump times."""
@@ -598,7 +598,7 @@ def match_clip(
     db: DbOption,
     k: Annotated[int, typer.Option("-k", "--top", min=1, max=1000, help="Number of captions and of moments to return.")] = 10,
     preset: PresetOption = None,
-    weights: Annotated[Optional[str], typer.Option(help="Per-channel weights overriding the preset for the moments, e.g. visual=1,audio=0.5; for captions a channel is on when its weight is above 0.")] = None,
+    weights: Annotated[Optional[str], typer.Option(help="Per-channel weights overriding the preset for the moments, e.g. visual=1,audio=0.5 (`vidsearch doctor` lists the channels); for captions a channel is on when its weight is above 0.")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Captions that describe a clip, and library moments: where the clip was cut from (first), then look-alikes."""
@@ -701,7 +701,7 @@ def eval_(
     clips: Annotated[Optional[Path], typer.Option("--clips", metavar="CLIPS.jsonl", help="Also score match-clip: one clip per line: id, file, source {video, start}, captions (a list of caption ids).")] = None,
     k: Annotated[int, typer.Option("-k", "--k", min=1, max=1000, help="Results per query (recall and nDCG are counted within them).")] = 10,
     preset: PresetOption = None,
-    weights: Annotated[Optional[str], typer.Option(help="Per-channel weights overriding the preset, e.g. speech=1,ocr=0.5.")] = None,
+    weights: Annotated[Optional[str], typer.Option(help="Per-channel weights overriding the preset, e.g. speech=1,ocr=0.5 (`vidsearch doctor` lists the channels).")] = None,
     index_dir: Annotated[Optional[Path], typer.Option("--index", metavar="DIR", help="First index this folder into --db (default pipeline) and report the indexing time.")] = None,
     removable: Annotated[Optional[Path], typer.Option("--removed", metavar="SPANS.jsonl", help="Also check trimming: one span per line that should be cut ({video, start, end, kind}: recurring intros/outros, padding).")] = None,
     captions: Annotated[Optional[Path], typer.Option("--captions", metavar="FILE", help="Add these captions (JSONL or CSV, as `captions add`) to --db before scoring the clips.")] = None,
@@ -1058,7 +1058,7 @@ def serve(
 @app.command()
 def doctor() -> None:
     """Which binaries and models are present, which channels are live, and what to install for the rest."""
-    from vidsearch.app.doctor import model_report
+    from vidsearch.app.doctor import channel_line, model_report
 
     table = Table(title="vidsearch doctor")
     for col in ("role", "name", "status", "detail"):
@@ -1067,17 +1067,7 @@ def doctor() -> None:
     for row in report:
         table.add_row(row.role, row.name, "[green]ok[/green]" if row.available else "[red]missing[/red]", row.detail)
     out.print(table)
-    ok = {row.role for row in report if row.available}
-    needs = {
-        "visual": {"frame embedding"},
-        "speech": {"speech", "text embedding", "binary"},
-        "ocr": {"on-screen text", "text embedding", "binary"},
-        "tags": {"visual tags", "text embedding", "binary"},
-        "audio": {"binary"},
-    }
-    live = [c for c, roles in needs.items() if roles <= ok]
-    off = [c for c in needs if c not in live]
-    out.print(f"channels live: {', '.join(live) or 'none'}; off: {', '.join(off) or 'none'}", highlight=False)
+    out.print(channel_line(report), highlight=False, markup=False)
 
 
 @app.command("prepare-models")

@@ -8,8 +8,10 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from vidsearch.channels import registry
 from vidsearch.models.clip import DEFAULT_CLIP, clip_report
 from vidsearch.models.resolve import (
     DEFAULT_TEXT_ENCODER,
@@ -128,3 +130,17 @@ def model_report() -> list[ModelStatus]:
         _ocr_status(),
         _tags_status(),
     ]
+
+
+def channel_line(report: Sequence[ModelStatus]) -> str:
+    """``channels live: ...; off: ...``: a registered channel is live when every doctor row it
+    needs (its ``needs`` roles) is available; an off one names the roles that are missing."""
+    ok = {row.role for row in report if row.available}
+    live, off = [], []
+    for channel in registry.channels():
+        missing = sorted(channel.needs - ok)
+        if missing:
+            off.append(f"{channel.name} ({', '.join(missing)} missing)")
+        else:
+            live.append(channel.name)
+    return f"channels live: {', '.join(live) or 'none'}; off: {', '.join(off) or 'none'}"

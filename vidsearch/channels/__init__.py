@@ -1,3 +1,4 @@
-"""The fused vector's channels: their layout, weights and presets (:mod:`.fusion`), and how
-on-screen text and tags become a channel's text (:mod:`.visual`).
+"""The fused vector's channels: what each one is, registered once (:mod:`.registry`), their
+layout, weights and presets (:mod:`.fusion`), and how on-screen text and tags become a channel's
+text (:mod:`.visual`).
 """

@@ -1,6 +1,7 @@
 """One fused vector per segment; channel weights are a query-time choice.
 
-Stored: [v_visual | v_speech | v_ocr | v_tags | v_audio], each block L2-normalised or zero.
+Stored: [v_visual | v_speech | v_ocr | v_tags | v_audio], each block L2-normalised or zero, in the
+storage order of :mod:`.registry` (which also holds what each channel is).
 Query:  [w_visual q_visual | w_speech q_speech | ...], so the inner product is
 sum_c w_c cos(q_c, v_c). Changing weights or presets never needs a reindex. Because every block
 is unit length (or zero), ranking by inner product and by Euclidean distance agree within a
@@ -13,10 +14,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vidsearch.channels import registry
 from vidsearch.models.text_encoders import l2_normalise
-from vidsearch.types import CHANNELS
 
-#: Channel weights per scenario. ``visual``/``ocr``/``tags`` contribute once their encoders exist.
+#: Channel weights per scenario. ``visual``/``ocr``/``tags`` contribute once their encoders exist;
+#: a registered channel a preset does not name gets its ``default_weight``.
 PRESETS: dict[str, dict[str, float]] = {
     "short-video": {"visual": 1.0, "speech": 1.0, "ocr": 0.6, "tags": 0.5, "audio": 0.2},
     "e-commerce": {"visual": 1.0, "speech": 0.5, "ocr": 1.0, "tags": 0.8, "audio": 0.1},
@@ -37,10 +39,12 @@ class ChannelLayout:
 
     @classmethod
     def from_dict(cls, widths: Mapping[str, int]) -> "ChannelLayout":
-        unknown = set(widths) - set(CHANNELS)
+        """The layout of these channel widths, in the registry's storage order."""
+        order = registry.names()
+        unknown = set(widths) - set(order)
         if unknown:
             raise ValueError(f"unknown channels {sorted(unknown)}")
-        return cls(tuple((c, int(widths[c])) for c in CHANNELS if c in widths))
+        return cls(tuple((c, int(widths[c])) for c in order if c in widths))
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.widths)
@@ -98,8 +102,8 @@ def parse_weights(text: str | None) -> dict[str, float]:
         name = name.strip()
         if not sep:
             raise WeightsError(f"bad weight {item!r}: expected CHANNEL=NUMBER, e.g. speech=1")
-        if name not in CHANNELS:
-            raise WeightsError(f"unknown channel {name!r} in --weights (channels: {', '.join(CHANNELS)})")
+        if registry.get(name) is None:
+            raise WeightsError(f"unknown channel {name!r} in --weights (channels: {', '.join(registry.names())})")
         try:
             number = float(value)
         except ValueError:
@@ -116,6 +120,8 @@ def resolve_weights(preset: str | None, overrides: Mapping[str, float] | None = 
     if name not in PRESETS:
         raise WeightsError(f"unknown preset {name!r} (presets: {', '.join(PRESETS)})")
     weights = dict(PRESETS[name])
+    for channel in registry.channels():
+        weights.setdefault(channel.name, channel.default_weight)
     weights.update(overrides or {})
     if not any(v > 0 for v in weights.values()):
         raise WeightsError("all channel weights are zero: nothing to rank by")

@@ -188,7 +188,7 @@ def index_paths(
 
 
 #: Library setting: "1" keeps recurring intros and outros (no library-level removal).
-KEEP_BUMPERS = KEEP_BUMPERS_SETTING  # library setting: "1" keeps recurring intros and outros
+KEEP_BUMPERS = KEEP_BUMPERS_SETTING
 
 
 def refresh_bumpers(library: Library) -> dict[int, list]:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vidsearch.channels import visual
+from vidsearch.channels import registry, visual
 from vidsearch.channels.fusion import ChannelLayout
 from vidsearch.ingest.segments import MAX_SEGMENT_S, MIN_SEGMENT_S, build_segments
 from vidsearch.media import audio as audio_mod
@@ -231,11 +231,9 @@ class VideoProcessor:
 
     @property
     def layout(self) -> ChannelLayout:
-        """The fused layout this processor produces (visual joins when CLIP is live)."""
-        text_dim = self.text_encoder.dim
-        widths = {"speech": text_dim, "ocr": text_dim, "tags": text_dim, "audio": audio_mod.AUDIO_DIM}
-        if self.clip is not None:
-            widths["visual"] = self.clip.dim
+        """The fused layout this processor produces: every registered channel its models make
+        live (visual joins when CLIP is)."""
+        widths = {c.name: w for c in registry.channels() if (w := c.width(self)) is not None}
         return ChannelLayout.from_dict(widths)
 
     def process(self, path: Path) -> IndexedVideo:
@@ -347,23 +345,15 @@ class VideoProcessor:
                 seg.ocr_lines = visual.lines_in(prep.ocr_lines, seg.start, seg.end)
                 seg.ocr_text = " ".join(dict.fromkeys(ln.text for ln in seg.ocr_lines))
         tag_words = self._imagenet_tags(prep.sampler, segments, stage)
-        self._clip_vectors(segments, tag_words, stage)
+        frame_vectors = self._clip_vectors(segments, tag_words, stage)
         for seg, words in zip(segments, tag_words):
             seg.tags = words
         with stage("encode"):
-            for channel, texts in (("speech", [s.speech_text for s in segments]),
-                                   ("ocr", [s.ocr_text for s in segments]),
-                                   ("tags", [visual.tag_text(s.tags) for s in segments])):
-                todo = [i for i, t in enumerate(texts) if t]
-                if todo:
-                    vecs = self.text_encoder.encode_passages([texts[i] for i in todo])
-                    for i, v in zip(todo, vecs):
-                        segments[i].vectors[channel] = v
-            if prep.analysis is not None:
-                for seg in segments:
-                    v = audio_mod.audio_embedding(prep.analysis, seg.start, seg.end)
-                    if np.any(v):
-                        seg.vectors["audio"] = v
+            batch = registry.SegmentBatch(segments, self.text_encoder, prep.analysis, frame_vectors)
+            for channel in registry.channels():
+                for seg, v in zip(segments, channel.encode(batch)):
+                    if v is not None:
+                        seg.vectors[channel.name] = v
         return IndexedVideo(
             info=prep.info,
             content_hash=prep.content_hash,
@@ -399,26 +389,31 @@ class VideoProcessor:
                 pos += len(ks)
         return tag_words
 
-    def _clip_vectors(self, segments: list, tag_words: list[list[str]], stage) -> None:
-        """CLIP ``visual`` vectors (mean over keyframes) and zero-shot tags, when CLIP is live."""
+    def _clip_vectors(self, segments: list, tag_words: list[list[str]], stage) -> list[np.ndarray | None] | None:
+        """Each segment's keyframe CLIP vectors (the ``visual`` channel's input; None when CLIP
+        is off) and, added to ``tag_words``, their zero-shot tags."""
         clip = self.clip
         images = [k.image for seg in segments for k in seg.keyframes]
-        if not images or clip is None:
-            return
+        if clip is None:
+            return None
+        per_segment: list[np.ndarray | None] = [None] * len(segments)
+        if not images:
+            return per_segment
         owner = np.array([i for i, seg in enumerate(segments) for _ in seg.keyframes])
         with stage("clip"):
             frame_vecs = clip.encode_images(images)
             zero_shot = clip.zero_shot_tags(
                 frame_vecs, self._zero_shot_labels(), top_k=self.config.tag.zero_shot_top_k,
                 min_prob=self.config.tag.zero_shot_min_prob) if self.config.tags else []
-            for i, seg in enumerate(segments):
+            for i in range(len(segments)):
                 rows = np.flatnonzero(owner == i)
                 if not len(rows):
                     continue
-                seg.vectors["visual"] = frame_vecs[rows].mean(axis=0)
+                per_segment[i] = frame_vecs[rows]
                 if zero_shot:
                     extra = visual.zero_shot_words([zero_shot[j] for j in rows], self._vocab_zh or {})
                     tag_words[i] += [w for w in extra if w not in tag_words[i]]
+        return per_segment
 
     def _zero_shot_labels(self) -> list[str]:
         if self._vocab_zh is None:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vidsearch.channels import registry
 from vidsearch.ingest.profile import SYNONYMS_SETTING  # the user's synonym groups, as JSON
 from vidsearch.store.library import CaptionRow, Library
 from vidsearch.text.clean import CleaningRules, clean_text
@@ -32,8 +33,6 @@ from vidsearch.text.synonyms import SynonymTable, load_synonyms, normalise_text
 __all__ = ["Caption", "CaptionFileError", "CaptionIndex", "PreparedCaption", "read_captions", "prepare_captions",
            "library_synonyms", "remember_synonyms"]
 
-#: The channels a caption can meet a clip in: text channels share the text encoder's space.
-TEXT_CHANNELS = ("speech", "ocr", "tags")
 
 
 class CaptionFileError(ValueError):
@@ -243,7 +242,7 @@ class CaptionIndex:
             sentences = background_sentences()
             self.background["text"] = text_encoder.encode_queries(sentences)
             if clip is not None:
-                self.background["visual"] = clip.encode_texts(sentences)
+                self.background["clip"] = clip.encode_texts(sentences)
 
     @classmethod
     def load(cls, library: Library, clip=None, text_encoder=None) -> "CaptionIndex":
@@ -262,7 +261,8 @@ class CaptionIndex:
         in scale (a CLIP image-text cosine of 0.3 is strong, a text-text one is not), so each is
         counted above its background: its median cosine with everyday sentences unrelated to any
         clip. Weights switch channels on or off (0 = off); ``channels`` in the result are the raw
-        cosines. ``speech``/``ocr``/``tags`` meet the caption's text vector, ``visual`` its CLIP one.
+        cosines. ``speech``/``ocr``/``tags`` meet the caption's text vector, ``visual`` its CLIP one
+        (the registry's ``query`` space); a channel no text can meet (``audio``) is skipped.
         """
         if not self.rows or not segments:
             return []
@@ -275,8 +275,9 @@ class CaptionIndex:
             for channel, vec in seg.items():
                 if float(weights.get(channel, 0.0)) <= 0 or vec is None or not np.any(vec):
                     continue
-                space = "visual" if channel == "visual" else "text" if channel in TEXT_CHANNELS else None
-                bank = self.clip if space == "visual" else self.text if space == "text" else None
+                # A caption meets a channel in the space a text query would (registry ``query``).
+                space = spec.query if (spec := registry.get(channel)) is not None else None
+                bank = self.clip if space == "clip" else self.text if space == "text" else None
                 if space is None or bank is None or bank.shape[1] != len(vec):
                     continue
                 vec = np.asarray(vec, dtype=np.float32)

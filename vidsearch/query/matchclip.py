@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vidsearch.channels import registry
 from vidsearch.channels.fusion import resolve_weights
 from vidsearch.ingest.processor import VideoProcessor
 from vidsearch.ingest.profile import library_profile
@@ -204,22 +205,26 @@ class ClipMatcher:
         """Channel vectors for caption matching: the clip's own texts label-normalised like the
         captions were (``vintage`` -> ``复古风``) and re-encoded where that changed them.
 
-        Tags become the mean of their words' vectors rather than one vector of the joined list:
-        a list of breed names reads to the text encoder as a sentence about nothing, while each
-        word on its own is a label (fixture clips, own channels: caption R@1 0.55 -> 0.68).
+        A channel of labels (``tags``) becomes the mean of its words' vectors rather than one vector
+        of the joined list: a list of breed names reads to the text encoder as a sentence about
+        nothing, while each word on its own is a label (fixture clips, own channels: caption R@1
+        0.55 -> 0.68).
         """
         table = self.searcher.synonyms  # loaded once per searcher
         encoder = self.searcher.text_encoder
         out = []
         for seg, chans in zip(segments, channels):
             chans = dict(chans)
-            for channel, text in (("speech", seg.speech_text), ("ocr", seg.ocr_text)):
-                if text and (norm := normalise_text(text, table)) != text:
-                    chans[channel] = encoder.encode_passages([norm])[0]
-            words = list(dict.fromkeys(normalise_text(t, table) for t in seg.tags))
-            if words:
-                mean = encoder.encode_passages(words).mean(axis=0)
-                chans["tags"] = mean / max(float(np.linalg.norm(mean)), 1e-9)
+            for channel in registry.channels():
+                if channel.query != "text" or channel.passage is None:
+                    continue
+                if channel.labels is not None:
+                    words = list(dict.fromkeys(normalise_text(t, table) for t in channel.labels(seg)))
+                    if words:
+                        mean = encoder.encode_passages(words).mean(axis=0)
+                        chans[channel.name] = mean / max(float(np.linalg.norm(mean)), 1e-9)
+                elif (text := channel.passage(seg)) and (norm := normalise_text(text, table)) != text:
+                    chans[channel.name] = encoder.encode_passages([norm])[0]
             out.append(chans)
         return out
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vidsearch.channels import registry
 from vidsearch.channels.fusion import ChannelLayout, resolve_weights
 from vidsearch.ingest.profile import library_profile
 from vidsearch.models.text_encoders import TextEncoder, get_text_encoder
@@ -93,12 +94,15 @@ class Searcher:
 
         The text channels see the query with its labels normalised like the captions'
         (``vintage dress`` -> ``复古风 连衣裙``); CLIP sees it as typed, because an English-only
-        CLIP text tower would not read the Chinese canonical forms.
+        CLIP text tower would not read the Chinese canonical forms. Channels a text query cannot meet
+        (``audio``: the registry's ``query=None``) get a zero block.
         """
         q_text = self.text_encoder.encode_queries([normalise_text(query, self.synonyms)])[0]
-        per_channel: dict[str, np.ndarray] = {c: q_text for c in ("speech", "ocr", "tags") if c in self.layout.channels}
-        if "visual" in self.layout.channels and weights.get("visual", 0) > 0 and self.clip is not None:
-            per_channel["visual"] = self.clip.encode_texts([query])[0]
+        per_channel: dict[str, np.ndarray] = {c: q_text for c in registry.in_space("text") if c in self.layout.channels}
+        clip_channels = [c for c in registry.in_space("clip") if c in self.layout.channels and weights.get(c, 0) > 0]
+        if clip_channels and self.clip is not None:
+            q_clip = self.clip.encode_texts([query])[0]
+            per_channel.update(dict.fromkeys(clip_channels, q_clip))
         return self.layout.query(per_channel, weights), q_text
 
     @property
