@@ -58,27 +58,33 @@ import logging
 import os
 import shutil
 import sqlite3
-import struct
 import tempfile
 import threading
 import time
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator, NamedTuple, Protocol, Sequence, runtime_checkable
+from typing import Iterable, Iterator, NamedTuple, Sequence
 
-import hnswlib
 import numpy as np
 
 from vidsearch.fsutil import fsync_path
+from vidsearch.store.hnsw import (
+    HEADER_FILE,
+    INDEX_FILE,
+    HnswIndex,
+    VectorIndex,
+    hnsw_file_problem,
+    index_file_problem,
+    read_header,
+    scan_hnsw_records,
+)
 from vidsearch.store.salvage import describe_check, is_corrupt, quick_check, recover
 from vidsearch.types import Fingerprint, IndexedVideo, Span
 
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
-INDEX_FILE = "index.hnsw"
-HEADER_FILE = "index.json"
 DB_FILE = "meta.sqlite"
 THUMBS_DIR = "thumbs"
 LOCK_FILE = ".lock"
@@ -94,376 +100,6 @@ _SQL_CHUNK = 900  # stay well under SQLite's bound-parameter limit
 
 class LibraryError(Exception):
     """A library that cannot be opened or written; ``str()`` is one line saying what to do."""
-
-
-# --------------------------------------------------------------------------------------------
-# Vector index
-# --------------------------------------------------------------------------------------------
-
-
-@runtime_checkable
-class VectorIndex(Protocol):
-    """What the library needs from a vector engine. Labels are non-negative int64 ids.
-
-    ``mark_deleted``/``unmark_deleted`` are idempotent and ignore unknown labels; ``add`` on an
-    existing label replaces its vector and makes it live again.
-    """
-
-    @property
-    def dim(self) -> int: ...
-
-    @property
-    def count(self) -> int:
-        """Live (not deleted) vectors; may be approximate after crash recovery."""
-        ...
-
-    def add(self, labels: np.ndarray, vectors: np.ndarray) -> None: ...
-
-    def mark_deleted(self, labels: Iterable[int]) -> int: ...
-
-    def unmark_deleted(self, labels: Iterable[int]) -> int: ...
-
-    def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]: ...
-
-    def get(self, labels: Sequence[int]) -> np.ndarray: ...
-
-    def labels(self) -> np.ndarray: ...
-
-    def save(self, path: Path) -> None: ...
-
-
-class HnswIndex:
-    """:class:`VectorIndex` on hnswlib, inner-product space (vectors are normalised per channel).
-
-    Scores are inner products (hnswlib reports ``1 - ip`` as the distance). hnswlib cannot say
-    how many elements are deleted, so the count of deleted ones is tracked here and persisted in
-    the library header.
-    """
-
-    def __init__(
-        self,
-        dim: int,
-        *,
-        # Measured at 1M segments of 1712 floats (benchmarks/hnsw_scale.py): M=32 reaches
-        # recall@10 0.989 at ef=256 where M=16 needs ef=512 for 0.986. A library keeps the
-        # values it was built with (index.json).
-        M: int = 32,
-        ef_construction: int = 200,
-        ef: int = 256,
-        initial_capacity: int = 1024,
-        _index: hnswlib.Index | None = None,
-        n_deleted: int = 0,
-        max_label: int = -1,
-    ):
-        self._dim = int(dim)
-        self.M = int(M)
-        self.ef_construction = int(ef_construction)
-        if _index is None:
-            _index = hnswlib.Index(space="ip", dim=self._dim)
-            _index.init_index(max_elements=max(1, int(initial_capacity)), M=self.M,
-                              ef_construction=self.ef_construction)
-        self._index = _index
-        self.ef = int(ef)  # hnswlib's default ef is 10, and load_index resets it
-        self._n_deleted = int(n_deleted)
-        self._max_label = int(max_label)
-
-    @classmethod
-    def load(
-        cls,
-        path: Path,
-        dim: int,
-        *,
-        headroom: bool,
-        M: int = 32,
-        ef_construction: int = 200,
-        ef: int = 256,
-        n_deleted: int = 0,
-        max_label: int = -1,
-    ) -> "HnswIndex":
-        """Load a saved index. ``headroom=False`` (readers) sizes it to exactly its count."""
-        n = _hnsw_file_count(path)
-        index = hnswlib.Index(space="ip", dim=int(dim))
-        # hnswlib uses the file's own capacity when max_elements < count, so 0 is a safe fallback.
-        cap = _grown_capacity(n, n) if headroom else n
-        index.load_index(os.fsdecode(path), max_elements=cap)
-        return cls(dim, M=M, ef_construction=ef_construction, ef=ef, _index=index,
-                   n_deleted=n_deleted, max_label=max_label)
-
-    @property
-    def dim(self) -> int:
-        return self._dim
-
-    @property
-    def count(self) -> int:
-        return max(0, self._index.get_current_count() - self._n_deleted)
-
-    @property
-    def n_elements(self) -> int:
-        """Every stored element, deleted ones included."""
-        return int(self._index.get_current_count())
-
-    @property
-    def n_deleted(self) -> int:
-        return self._n_deleted
-
-    def set_deleted_count(self, n: int) -> None:
-        """Correct the tracked deleted count (after every label's state was set explicitly)."""
-        self._n_deleted = int(n)
-
-    @property
-    def capacity(self) -> int:
-        return int(self._index.get_max_elements())
-
-    @property
-    def max_label(self) -> int:
-        """Highest label ever added (-1 when empty)."""
-        return self._max_label
-
-    def add(self, labels: np.ndarray, vectors: np.ndarray) -> None:
-        """Add or replace vectors; a replaced label that was deleted becomes live again."""
-        labels = np.asarray(labels, dtype=np.int64).reshape(-1)
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(labels), self._dim)
-        if len(labels) == 0:
-            return
-        # hnswlib add_items on an existing deleted label unmarks it and updates its vector; keep
-        # our deleted count right by un-deleting first (a no-op for live or unknown labels).
-        if self._max_label >= 0:
-            old = labels[labels <= self._max_label]
-            if len(old):
-                self.unmark_deleted(old.tolist())
-        needed = self._index.get_current_count() + len(labels)
-        if needed > self._index.get_max_elements():
-            # Grow with headroom so a stream of small adds does not resize every time.
-            self._index.resize_index(_grown_capacity(needed, self._index.get_max_elements()))
-        self._index.add_items(vectors, labels)
-        self._max_label = max(self._max_label, int(labels.max()))
-
-    def mark_deleted(self, labels: Iterable[int]) -> int:
-        """Hide labels from search; returns how many changed (already deleted/unknown: skipped)."""
-        changed = 0
-        for label in labels:
-            try:
-                self._index.mark_deleted(int(label))
-            except RuntimeError:  # "already deleted" or "Label not found"
-                continue
-            changed += 1
-        self._n_deleted += changed
-        return changed
-
-    @property
-    def ef(self) -> int:
-        """Search breadth; a query for k > ef searches with breadth k (hnswlib uses max(ef, k))."""
-        return self._ef
-
-    @ef.setter
-    def ef(self, value: int) -> None:
-        self._ef = int(value)
-        self._index.set_ef(self._ef)
-
-    def unmark_deleted(self, labels: Iterable[int]) -> int:
-        """Make deleted labels searchable again; returns how many changed."""
-        changed = 0
-        for label in labels:
-            try:
-                self._index.unmark_deleted(int(label))
-            except RuntimeError:  # "not deleted" or "Label not found"
-                continue
-            changed += 1
-        self._n_deleted = max(0, self._n_deleted - changed)
-        return changed
-
-    def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k labels (int64) and inner-product scores (float32), best first."""
-        q = np.ascontiguousarray(query, dtype=np.float32).reshape(1, self._dim)
-        k = min(int(k), self.count)
-        if k <= 0:
-            return np.empty(0, np.int64), np.empty(0, np.float32)
-        # No set_ef per query: hnswlib searches with max(ef, k) itself, and leaving the
-        # shared setting alone lets concurrent readers search one index without a lock.
-        try:
-            labels, dist = self._index.knn_query(q, k=k)
-        except RuntimeError:
-            # Fewer than k reachable live elements (tracked count off after recovery, or a
-            # graph split by deletions): find the largest k that works.
-            labels, dist = self._largest_query(q, k)
-        return labels[0].astype(np.int64), (1.0 - dist[0]).astype(np.float32)
-
-    def _largest_query(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        lo, hi = 0, k - 1  # k itself failed
-        best = (np.empty((1, 0), np.uint64), np.empty((1, 0), np.float32))
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            try:
-                best = self._index.knn_query(q, k=mid)
-                lo = mid
-            except RuntimeError:
-                hi = mid - 1
-        if lo > 0 and best[0].shape[1] != lo:
-            best = self._index.knn_query(q, k=lo)
-        return best
-
-    def get(self, labels: Sequence[int]) -> np.ndarray:
-        """Stored vectors, float32 (n, dim). Raises KeyError naming labels missing or deleted."""
-        ids = [int(x) for x in labels]
-        if not ids:
-            return np.empty((0, self._dim), np.float32)
-        try:
-            return np.asarray(self._index.get_items(ids), dtype=np.float32).reshape(len(ids), self._dim)
-        except RuntimeError:
-            missing = []
-            for label in ids:
-                try:
-                    self._index.get_items([label])
-                except RuntimeError:
-                    missing.append(label)
-            raise KeyError(f"no live vector for labels {missing[:10]}") from None
-
-    def labels(self) -> np.ndarray:
-        """Every label stored, deleted ones included."""
-        # (via uint64: a damaged file can hold labels above int64, shown here as negative)
-        return np.asarray(self._index.get_ids_list(), dtype=np.uint64).astype(np.int64)
-
-    def save(self, path: Path) -> None:
-        self._index.save_index(os.fsdecode(path))
-
-
-def _grown_capacity(needed: int, current: int) -> int:
-    return max(int(needed), int(current * 1.5) + 1024)
-
-
-def _hnsw_file_count(path: Path) -> int:
-    """Element count from an hnswlib file header (offsetLevel0, max_elements, cur_count: uint64)."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(24)
-        return int(np.frombuffer(head, dtype="<u8", count=3)[2]) if len(head) == 24 else 0
-    except OSError:
-        return 0
-
-
-_HNSW_HEAD = 96  # bytes before the level-0 data in an hnswlib (0.8) file
-
-
-@dataclass(frozen=True)
-class _HnswFile:
-    """Where things are in an hnswlib file, from its header (or from the dim and M it must have)."""
-
-    count: int  # elements stored
-    per_element: int  # bytes of one element's level-0 record: links, vector, label
-    links_bytes: int  # level-0 link list at the start of a record (count word + 2M slots)
-    link_unit: int  # bytes per upper level in an element's upper link lists
-    M: int
-
-    @classmethod
-    def expected(cls, dim: int, M: int, count: int = 0) -> "_HnswFile":
-        links = 4 + 4 * 2 * M
-        return cls(count, links + 4 * dim + 8, links, 4 * M + 4, M)
-
-    @classmethod
-    def read(cls, f: io.BufferedReader, dim: int) -> "_HnswFile":
-        """The header of the open file ``f``; ValueError saying why it cannot be an index of
-        ``dim``-d vectors (OSError when it cannot be read)."""
-        f.seek(0)
-        head = f.read(_HNSW_HEAD)
-        if len(head) < _HNSW_HEAD:
-            raise ValueError(f"truncated ({len(head)} bytes)")
-        off0, capacity, count, per_element, label_off, data_off = struct.unpack_from("<6Q", head, 0)
-        max_m, max_m0, M = struct.unpack_from("<3Q", head, 56)
-        want = cls.expected(dim, M, count)
-        if (off0, data_off, label_off, per_element, max_m, max_m0) != (
-                0, want.links_bytes, want.links_bytes + 4 * dim, want.per_element, M, 2 * M) \
-                or not 0 < M < 4096 or count > capacity:
-            raise ValueError(f"its header does not describe an index of {dim}-d vectors")
-        return want
-
-    @property
-    def level0_end(self) -> int:
-        return _HNSW_HEAD + self.count * self.per_element
-
-
-def _hnsw_file_problem(f: io.BufferedReader, dim: int) -> str | None:
-    """What is wrong with the structure of the open hnswlib file ``f`` (None: sound): the
-    header must describe ``dim``-d vectors and the upper link lists must end exactly at the end
-    of the file (hnswlib writes without checking for errors: a full disk leaves it short)."""
-    try:
-        layout = _HnswFile.read(f, dim)
-        size = os.fstat(f.fileno()).st_size
-        f.seek(layout.level0_end)
-        tail = f.read()
-    except ValueError as e:
-        return str(e)
-    except OSError as e:
-        return f"cannot read it ({e.strerror or e})"
-    if size < layout.level0_end + 4 * layout.count:
-        return f"truncated ({size} bytes, at least {layout.level0_end + 4 * layout.count} expected)"
-    pos, unpack = 0, struct.Struct("<I").unpack_from
-    for _ in range(layout.count):
-        if pos + 4 > len(tail):
-            return f"truncated ({size} bytes)"
-        n = unpack(tail, pos)[0]
-        if n % layout.link_unit:
-            return f"link lists damaged at byte {layout.level0_end + pos}"
-        pos += 4 + n
-    if pos != len(tail):
-        return f"truncated ({size} bytes)" if pos > len(tail) else f"{len(tail) - pos} stray bytes at its end"
-    return None
-
-
-def _scan_hnsw_records(f: io.BufferedReader, layout: dict[str, int], M: int, max_label: int
-                       ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """(labels, vectors, sound) for the level-0 records of the open hnswlib file ``f``, read
-    straight from its bytes in chunks. A record is sound when its links point inside the index,
-    its label is in [0, ``max_label``] and each channel of its vector is unit length or zero,
-    as the fusion stage writes them. Works on a truncated file or one whose header is damaged
-    (the record size then follows from the layout and ``M``)."""
-    dim = sum(layout.values())
-    try:
-        shape = _HnswFile.read(f, dim)
-        elements = shape.count  # links may point past the end of a truncated file
-    except ValueError:
-        shape, elements = _HnswFile.expected(dim, M), 1 << 32  # links cannot be checked
-    n = min(elements, max(0, (os.fstat(f.fileno()).st_size - _HNSW_HEAD) // shape.per_element))
-    if n == 0:
-        return
-    records = np.memmap(f, dtype=np.uint8, mode="r", offset=_HNSW_HEAD, shape=(n, shape.per_element))
-    bounds = np.cumsum([0, *layout.values()])
-    slots = np.arange(2 * shape.M)
-    for start in range(0, n, 1 << 13):
-        chunk = np.array(records[start:start + (1 << 13)])
-        head = chunk[:, :shape.links_bytes].copy().view("<u4")
-        n_links = head[:, 0] & 0xFFFF
-        links = head[:, 1:]
-        labels = chunk[:, -8:].copy().view("<u8")[:, 0]
-        vectors = chunk[:, shape.links_bytes:shape.links_bytes + 4 * dim].copy().view("<f4")
-        with np.errstate(all="ignore"):
-            sound = (n_links <= 2 * shape.M) & (labels <= max(max_label, 0)) & np.isfinite(vectors).all(axis=1)
-            sound &= ((links < elements) | (slots[None, :] >= n_links[:, None])).all(axis=1)
-            for a, b in zip(bounds[:-1], bounds[1:]):
-                sq = np.einsum("ij,ij->i", vectors[:, a:b], vectors[:, a:b])
-                sound &= (np.abs(sq) < 1e-3) | (np.abs(sq - 1.0) < 1e-3)
-        yield labels.astype(np.int64), vectors, sound
-    del records
-
-
-def _index_file_problem(db_dir: Path, layout: dict[str, int], max_label: int = -1) -> str | None:
-    """One line when the library's vector index file is damaged: its structure, or records
-    that are not sound (see :func:`_scan_hnsw_records`); None when it is sound."""
-    path = db_dir / INDEX_FILE
-    try:
-        f = open(path, "rb")
-    except OSError as e:
-        return f"{path} cannot be read ({e.strerror or e})"
-    with f:
-        # The header is renamed into place before the index: read after opening the index,
-        # it is at least as new as the file in hand.
-        header = _read_json(db_dir / HEADER_FILE) or {}
-        problem = _hnsw_file_problem(f, sum(layout.values()))
-        if problem is None:
-            max_label = max(max_label, int(header.get("max_label", -1)))
-            bad = sum(int((~sound).sum()) for _, _, sound in
-                      _scan_hnsw_records(f, layout, int(header.get("hnsw", {}).get("M", 32)), max_label))
-            problem = f"{bad} damaged vectors" if bad else None
-    return None if problem is None else f"{path} is damaged ({problem})"
 
 
 # --------------------------------------------------------------------------------------------
@@ -793,7 +429,7 @@ class Library:
         if damage is not None:
             return [damage.split(": run `vidsearch repair")[0]]
         found = Library.peek(db_dir)
-        problem = None if found is None else _index_file_problem(Path(db_dir), found[0])
+        problem = None if found is None else index_file_problem(Path(db_dir), found[0])
         return [] if problem is None else [problem]
 
     def _open_reader(self, layout: dict[str, int] | None) -> None:
@@ -893,7 +529,7 @@ class Library:
         """Load header + index consistently, then bring the index in line with SQLite."""
         header_path, index_path = self.path / HEADER_FILE, self.path / INDEX_FILE
         for _ in range(20):
-            header = _read_json(header_path)
+            header = read_header(self.path)
             if header is None or not index_path.is_file():
                 missing = header_path if header is None else index_path
                 raise LibraryError(f"{missing} is missing or damaged: run `vidsearch repair --db {self.path}`")
@@ -914,7 +550,7 @@ class Library:
             except (RuntimeError, OSError) as e:
                 raise _damaged(self.path, INDEX_FILE, e) from None
             # A writer may rename a new header+index between our two reads; retry until stable.
-            if writer or _read_json(header_path) == header:
+            if writer or read_header(self.path) == header:
                 break
         assert header is not None  # each pass refused a missing header before reaching here
         self._index, self._header = index, header
@@ -974,7 +610,7 @@ class Library:
                 problem = str(e)
         if problem is not None:
             problems.append(f"{db_file} is damaged ({problem})")
-        problem = _index_file_problem(self.path, self.layout, self._next_label - 1)
+        problem = index_file_problem(self.path, self.layout, self._next_label - 1)
         if problem is not None:
             problems.append(problem)
         if not problems:
@@ -1058,7 +694,7 @@ class Library:
     def _restore_meta(self, meta: dict[str, str]) -> dict[str, str]:
         """Repair step 2: the library's own rows in ``meta`` (the layout, when lost, comes back
         from the index header)."""
-        header = _read_json(self.path / HEADER_FILE) or {}
+        header = read_header(self.path) or {}
         wanted = {"format": str(FORMAT_VERSION), "generation": "-1"}
         if "layout" not in meta:
             if not isinstance(header.get("layout"), dict):
@@ -1081,7 +717,7 @@ class Library:
         if not index_path.is_file():
             return np.empty(0, np.int64), np.empty((0, self.dim), np.float32), 0, 0
         with open(index_path, "rb") as f:
-            for labels, vectors, sound in _scan_hnsw_records(f, self.layout, M, 1 << 62):
+            for labels, vectors, sound in scan_hnsw_records(f, self.layout, M, 1 << 62):
                 records += len(labels)
                 damaged += int((~sound).sum())
                 for i in np.flatnonzero(sound & (labels <= max_label)):
@@ -1109,12 +745,12 @@ class Library:
         with self._mutex:
             live = dict(self._db.execute("SELECT id, removed = 0 FROM segments").fetchall())
             self._sqlite_gen = int(self._read_meta().get("generation", 0))
-        header = _read_json(self.path / HEADER_FILE) or {}
+        header = read_header(self.path) or {}
         index_path = self.path / INDEX_FILE
         try:
             self._load_index(writer=True)
             with open(index_path, "rb") as f:
-                problem = _hnsw_file_problem(f, self.dim)
+                problem = hnsw_file_problem(f, self.dim)
             report.index_problem = None if problem is None else f"{index_path} is damaged ({problem})"
         except LibraryError as e:
             report.index_problem = str(e).split(": run `vidsearch repair")[0]
@@ -1170,7 +806,7 @@ class Library:
         """Reader: whether a writer committed since this library loaded its index."""
         if not self.readonly:
             return False
-        header = _read_json(self.path / HEADER_FILE)
+        header = read_header(self.path)
         if header is None:
             return False
         if header.get("generation") != self._header.get("generation"):
@@ -1931,14 +1567,6 @@ def _rowid(cursor: sqlite3.Cursor) -> int:
     return int(cursor.lastrowid)
 
 
-def _read_json(path: Path) -> dict | None:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
-
-
 def _damaged(db_dir: Path, name: str, detail: object) -> LibraryError:
     return LibraryError(f"{Path(db_dir) / name} is damaged ({detail}): run `vidsearch repair --db {db_dir}`")
 
@@ -1964,7 +1592,7 @@ def _removed_on_failure(path: Path) -> Iterator[None]:
 def _check_written(path: Path, dim: int) -> None:
     """Raise OSError (ENOSPC when the disk is full) if the index file at ``path`` is incomplete."""
     with open(path, "rb") as f:
-        problem = _hnsw_file_problem(f, dim)
+        problem = hnsw_file_problem(f, dim)
     if problem is not None:
         full = shutil.disk_usage(path.parent).free < (1 << 20)
         code = errno.ENOSPC if full else errno.EIO
