@@ -51,8 +51,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import functools
-import io
 import json
 import logging
 import os
@@ -62,9 +60,8 @@ import tempfile
 import threading
 import time
 import urllib.parse
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator, NamedTuple, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -78,6 +75,26 @@ from vidsearch.store.hnsw import (
     index_file_problem,
     read_header,
     scan_hnsw_records,
+)
+from vidsearch.store.rows import (
+    SCHEMA,
+    VIDEO_COLS,
+    CaptionRow,
+    OcrLineRow,
+    RepairReport,
+    SegmentRow,
+    UtteranceRow,
+    VideoRow,
+    WordRow,
+    chunks,
+    create_missing_tables,
+    display,
+    pack_fingerprint,
+    path_from_key,
+    path_key,
+    rowid,
+    unpack_fingerprint,
+    video_row,
 )
 from vidsearch.store.salvage import describe_check, is_corrupt, quick_check, recover
 from vidsearch.types import Fingerprint, IndexedVideo, Span
@@ -95,194 +112,10 @@ LOCK_FILE = ".lock"
 CRASH_ENV = "VIDSEARCH_CRASH_AFTER"
 _READY = "ready.sqlite"  # a repair's complete recovered meta.sqlite, before it is swapped in
 _index_saves = 0  # index saves in this process (for the crash hook)
-_SQL_CHUNK = 900  # stay well under SQLite's bound-parameter limit
 
 
 class LibraryError(Exception):
     """A library that cannot be opened or written; ``str()`` is one line saying what to do."""
-
-
-# --------------------------------------------------------------------------------------------
-# Rows returned to callers
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class VideoRow:
-    """One video (indexed or failed) as stored."""
-
-    id: int
-    path: Path
-    size: int
-    mtime_ns: int
-    content_hash: str | None
-    duration: float | None
-    status: str  # "indexed" | "failed"
-    error: str | None
-    indexed_at: float
-    n_segments: int
-    language: str | None
-    width: int | None = None
-    height: int | None = None
-    fps: float | None = None
-    rotation: int | None = None
-    has_audio: bool | None = None
-
-
-@dataclass
-class SegmentRow:
-    """One segment with what it contains; ``id`` is its vector label."""
-
-    id: int
-    video_id: int
-    video_path: Path
-    start: float
-    end: float
-    scene_index: int
-    speech_text: str
-    ocr_text: str
-    tags: list[str]
-    thumbnail: Path | None
-    keyframe_times: list[float] = field(default_factory=list)
-    removed: bool = False
-
-
-class WordRow(NamedTuple):
-    """A stored word: ``w.start`` or ``w[1]`` both work (it is the stored JSON row)."""
-
-    text: str
-    start: float
-    end: float
-    probability: float
-
-
-@dataclass
-class UtteranceRow:
-    """One transcribed phrase with its words and optional text embedding."""
-
-    id: int
-    video_id: int
-    start: float
-    end: float
-    text: str
-    language: str
-    words: list[WordRow]
-    embedding: np.ndarray | None
-
-
-@dataclass
-class CaptionRow:
-    """One caption of the corpus: the text as given, what was embedded, and the extra fields."""
-
-    id: str
-    text: str
-    clean: str
-    extra: dict
-    text_vec: np.ndarray
-    clip_vec: np.ndarray | None = None
-
-
-@dataclass
-class OcrLineRow:
-    """One stored line of on-screen text with where it is visible and its text embedding."""
-
-    id: int
-    video_id: int
-    start: float
-    end: float
-    text: str
-    raw: str
-    score: float
-    embedding: np.ndarray | None
-
-
-@dataclass
-class RepairReport:
-    """What :meth:`Library.repair` found and did."""
-
-    sqlite_problem: str | None = None  # what quick_check said about meta.sqlite (None: sound)
-    salvaged_with: str | None = None  # how its rows were recovered
-    damaged_copy: Path | None = None  # the damaged file, kept beside the library
-    notes: list[str] = field(default_factory=list)  # what the salvage could not read
-    index_problem: str | None = None  # what was wrong with the vector index (None: sound)
-    vectors_read: int = 0  # records found in a damaged index file ...
-    vectors_kept: int = 0  # ... and the sound ones the rebuilt index holds
-    to_reindex: list[VideoRow] = field(default_factory=list)  # lost segments or vectors: index again
-    lost: list[str] = field(default_factory=list)  # gone for good, one line each
-
-
-# --------------------------------------------------------------------------------------------
-# Library
-# --------------------------------------------------------------------------------------------
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS videos (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    path BLOB NOT NULL UNIQUE,          -- os.fsencode(path): exact bytes, non-UTF-8 safe
-    path_text TEXT NOT NULL,            -- for display only
-    size INTEGER NOT NULL,
-    mtime_ns INTEGER NOT NULL,
-    content_hash TEXT,
-    duration REAL, width INTEGER, height INTEGER, fps REAL, rotation INTEGER,
-    has_audio INTEGER, language TEXT,
-    status TEXT NOT NULL CHECK (status IN ('indexed', 'failed')),
-    error TEXT,
-    indexed_at REAL NOT NULL,
-    n_segments INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS videos_hash ON videos(content_hash);
-CREATE TABLE IF NOT EXISTS segments (
-    id INTEGER PRIMARY KEY,             -- = vector label, allocated by the store
-    video_id INTEGER NOT NULL,
-    start_s REAL NOT NULL, end_s REAL NOT NULL,
-    scene_index INTEGER NOT NULL,
-    speech_text TEXT NOT NULL, ocr_text TEXT NOT NULL,
-    tags TEXT NOT NULL,                 -- JSON list of strings
-    keyframes TEXT NOT NULL,            -- JSON list of times
-    thumbnail TEXT,                     -- file name under thumbs/
-    removed INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS segments_video ON segments(video_id, start_s);
-CREATE TABLE IF NOT EXISTS utterances (
-    id INTEGER PRIMARY KEY,
-    video_id INTEGER NOT NULL,
-    ord INTEGER NOT NULL,
-    start_s REAL NOT NULL, end_s REAL NOT NULL,
-    text TEXT NOT NULL, language TEXT NOT NULL,
-    words TEXT NOT NULL,                -- JSON [[text, start, end, prob], ...]
-    embedding BLOB                      -- float32, or NULL
-);
-CREATE INDEX IF NOT EXISTS utterances_video ON utterances(video_id, start_s);
-CREATE TABLE IF NOT EXISTS ocr_lines (
-    id INTEGER PRIMARY KEY,
-    video_id INTEGER NOT NULL,
-    start_s REAL NOT NULL, end_s REAL NOT NULL,   -- where the line is visible
-    text TEXT NOT NULL, raw TEXT NOT NULL, score REAL NOT NULL,
-    embedding BLOB                      -- float32, or NULL
-);
-CREATE INDEX IF NOT EXISTS ocr_lines_video ON ocr_lines(video_id, start_s);
-CREATE TABLE IF NOT EXISTS removed_spans (
-    video_id INTEGER NOT NULL,
-    start_s REAL NOT NULL, end_s REAL NOT NULL,
-    kind TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS removed_spans_video ON removed_spans(video_id);
-CREATE TABLE IF NOT EXISTS fingerprints (video_id INTEGER PRIMARY KEY, data BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS signatures (video_id INTEGER PRIMARY KEY, data BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS captions (
-    id TEXT PRIMARY KEY,                -- the user's id (re-adding it replaces the caption)
-    text TEXT NOT NULL,                 -- as given, returned to the user
-    clean TEXT NOT NULL,                -- cleaned and label-normalised: what was embedded
-    extra TEXT NOT NULL,                -- JSON object of the other fields, kept as given
-    text_vec BLOB NOT NULL,             -- float32, the library's text encoder (query side)
-    clip_vec BLOB,                      -- float32, the library's CLIP text tower, or NULL
-    added_at REAL NOT NULL
-);
-"""
-
-_VIDEO_COLS = ("id, path, size, mtime_ns, content_hash, duration, status, error, indexed_at, "
-               "n_segments, language, width, height, fps, rotation, has_audio")
 
 
 def _connect_readonly(db_dir: Path) -> sqlite3.Connection | None:
@@ -473,7 +306,7 @@ class Library:
             self._create(layout)
             return
         self.layout = _check_stored_layout(self.path, meta, layout)
-        _create_missing_tables(self._db)  # libraries from before a table was added
+        create_missing_tables(self._db)  # libraries from before a table was added
         for tmp in (INDEX_FILE + ".tmp", HEADER_FILE + ".tmp"):
             with contextlib.suppress(FileNotFoundError):
                 (self.path / tmp).unlink()  # leftovers of an interrupted commit
@@ -494,7 +327,7 @@ class Library:
         self._sqlite_gen = 0
         self._mark_base()
         self._begin()
-        for stmt in _SCHEMA.split(";"):  # not executescript: it would COMMIT our transaction
+        for stmt in SCHEMA.split(";"):  # not executescript: it would COMMIT our transaction
             if stmt.strip():
                 self._db.execute(stmt)
         self._db.execute("DELETE FROM meta")
@@ -665,7 +498,7 @@ class Library:
             return report
         work = Path(tempfile.mkdtemp(prefix=".repair-", dir=self.path))
         try:
-            salvage = recover(db_file, _SCHEMA, work)
+            salvage = recover(db_file, SCHEMA, work)
             fsync_path(salvage.path)
             os.replace(salvage.path, work / _READY)  # from here on the recovered file is complete
             fsync_path(work)
@@ -887,9 +720,9 @@ class Library:
     def lookup(self, path: Path | str) -> VideoRow | None:
         """The stored record for ``path`` (indexed or failed), or None."""
         with self._mutex:
-            row = self._db.execute(f"SELECT {_VIDEO_COLS} FROM videos WHERE path = ?",
-                                   (_path_key(path),)).fetchone()
-        return None if row is None else _video_row(row)
+            row = self._db.execute(f"SELECT {VIDEO_COLS} FROM videos WHERE path = ?",
+                                   (path_key(path),)).fetchone()
+        return None if row is None else video_row(row)
 
     def add_video(
         self,
@@ -926,7 +759,7 @@ class Library:
             if len(ocr_vectors) != len(iv.ocr_lines):
                 raise ValueError(f"{iv.info.path}: {len(ocr_vectors)} OCR line vectors "
                                  f"for {len(iv.ocr_lines)} lines")
-        key = _path_key(iv.info.path)
+        key = path_key(iv.info.path)
         labels = np.arange(self._next_label, self._next_label + n, dtype=np.int64)
         removed = [_is_removed(s.start, s.end, iv.removed) for s in iv.segments]
         n_thumbs = len(self._new_thumbs)
@@ -948,7 +781,7 @@ class Library:
         with self._write() as db:
             old = db.execute("SELECT id FROM videos WHERE path = ?", (key,)).fetchone()
             fields = dict(
-                path_text=_display(iv.info.path), size=int(size), mtime_ns=int(mtime_ns),
+                path_text=display(iv.info.path), size=int(size), mtime_ns=int(mtime_ns),
                 content_hash=iv.content_hash, duration=float(info.duration), width=int(info.width),
                 height=int(info.height), fps=float(info.fps), rotation=int(info.rotation),
                 has_audio=int(bool(info.has_audio)), language=iv.transcript.language,
@@ -957,7 +790,7 @@ class Library:
                 cols = ", ".join(fields)
                 cur = db.execute(f"INSERT INTO videos(path, {cols}) VALUES (?{', ?' * len(fields)})",
                                  (key, *fields.values()))
-                video_id = _rowid(cur)
+                video_id = rowid(cur)
                 dead: list[int] = []
                 old_thumbs: list[Path] = []
             else:
@@ -995,7 +828,7 @@ class Library:
                            [(video_id, float(s.start), float(s.end), s.kind) for s in iv.removed])
             if iv.fingerprint is not None:
                 db.execute("INSERT INTO fingerprints(video_id, data) VALUES (?, ?)",
-                           (video_id, _pack_fingerprint(iv.fingerprint)))
+                           (video_id, pack_fingerprint(iv.fingerprint)))
             if iv.visual_signature is not None:
                 db.execute("INSERT INTO signatures(video_id, data) VALUES (?, ?)",
                            (video_id, iv.visual_signature.to_bytes()))
@@ -1037,15 +870,15 @@ class Library:
 
         Only that path's record changes; returns its video id.
         """
-        key = _path_key(path)
+        key = path_key(path)
         with self._write() as db:
             old = db.execute("SELECT id FROM videos WHERE path = ?", (key,)).fetchone()
-            fields = (_display(path), int(size), int(mtime_ns), str(reason), time.time())
+            fields = (display(path), int(size), int(mtime_ns), str(reason), time.time())
             if old is None:
                 cur = db.execute(
                     "INSERT INTO videos(path, path_text, size, mtime_ns, error, indexed_at, status, "
                     "n_segments) VALUES (?, ?, ?, ?, ?, ?, 'failed', 0)", (key, *fields))
-                return _rowid(cur)
+                return rowid(cur)
             video_id = int(old[0])
             db.execute(
                 "UPDATE videos SET path_text = ?, size = ?, mtime_ns = ?, error = ?, indexed_at = ?, "
@@ -1070,18 +903,18 @@ class Library:
         its segments, ids and vectors stay as they are; False if ``old`` is unknown or ``new``
         is already in the library."""
         with self._write() as db:
-            row = db.execute("SELECT id FROM videos WHERE path = ?", (_path_key(old),)).fetchone()
-            taken = db.execute("SELECT 1 FROM videos WHERE path = ?", (_path_key(new),)).fetchone()
+            row = db.execute("SELECT id FROM videos WHERE path = ?", (path_key(old),)).fetchone()
+            taken = db.execute("SELECT 1 FROM videos WHERE path = ?", (path_key(new),)).fetchone()
             if row is None or taken is not None:
                 return False
             db.execute("UPDATE videos SET path = ?, path_text = ?, size = ?, mtime_ns = ? WHERE id = ?",
-                       (_path_key(new), _display(new), int(size), int(mtime_ns), int(row[0])))
+                       (path_key(new), display(new), int(size), int(mtime_ns), int(row[0])))
         return True
 
     def delete_video(self, path: Path | str) -> bool:
         """Remove a video, its segments (from search too) and thumbnails; False if unknown."""
         with self._write() as db:
-            old = db.execute("SELECT id FROM videos WHERE path = ?", (_path_key(path),)).fetchone()
+            old = db.execute("SELECT id FROM videos WHERE path = ?", (path_key(path),)).fetchone()
             if old is None:
                 return False
             dead, old_thumbs = self._drop_video_rows(int(old[0]))
@@ -1254,7 +1087,7 @@ class Library:
     def _live(self, ids: list[int]) -> set[int]:
         out: set[int] = set()
         with self._mutex:
-            for chunk in _chunks(ids):
+            for chunk in chunks(ids):
                 q = f"SELECT id FROM segments WHERE removed = 0 AND id IN ({','.join('?' * len(chunk))})"
                 out.update(r[0] for r in self._db.execute(q, chunk))
         return out
@@ -1264,13 +1097,13 @@ class Library:
         out: dict[int, SegmentRow] = {}
         thumbs = self.path / THUMBS_DIR
         with self._mutex:
-            for chunk in _chunks([int(i) for i in ids]):
+            for chunk in chunks([int(i) for i in ids]):
                 q = ("SELECT s.id, s.video_id, v.path, s.start_s, s.end_s, s.scene_index, s.speech_text, "
                      "s.ocr_text, s.tags, s.thumbnail, s.keyframes, s.removed FROM segments s "
                      f"JOIN videos v ON v.id = s.video_id WHERE s.id IN ({','.join('?' * len(chunk))})")
                 for r in self._db.execute(q, chunk):
                     out[r[0]] = SegmentRow(
-                        id=r[0], video_id=r[1], video_path=_path_from_key(r[2]), start=r[3], end=r[4],
+                        id=r[0], video_id=r[1], video_path=path_from_key(r[2]), start=r[3], end=r[4],
                         scene_index=r[5], speech_text=r[6], ocr_text=r[7], tags=json.loads(r[8]),
                         thumbnail=thumbs / r[9] if r[9] else None, keyframe_times=json.loads(r[10]),
                         removed=bool(r[11]))
@@ -1328,7 +1161,7 @@ class Library:
         with self._mutex:
             rows = self._db.execute("SELECT f.video_id, f.data FROM fingerprints f JOIN videos v "
                                     "ON v.id = f.video_id ORDER BY f.video_id").fetchall()
-        return [(r[0], _unpack_fingerprint(r[1])) for r in rows]
+        return [(r[0], unpack_fingerprint(r[1])) for r in rows]
 
     def signatures(self) -> list[tuple[int, bytes]]:
         """(video id, packed visual signature) of every indexed video that has one (copy detection)."""
@@ -1393,15 +1226,15 @@ class Library:
     def video(self, video_id: int) -> VideoRow | None:
         """A video by id, or None."""
         with self._mutex:
-            row = self._db.execute(f"SELECT {_VIDEO_COLS} FROM videos WHERE id = ?",
+            row = self._db.execute(f"SELECT {VIDEO_COLS} FROM videos WHERE id = ?",
                                    (int(video_id),)).fetchone()
-        return None if row is None else _video_row(row)
+        return None if row is None else video_row(row)
 
     def videos(self) -> list[VideoRow]:
         """Every stored video (indexed and failed), by id."""
         with self._mutex:
-            rows = self._db.execute(f"SELECT {_VIDEO_COLS} FROM videos ORDER BY id").fetchall()
-        return [_video_row(r) for r in rows]
+            rows = self._db.execute(f"SELECT {VIDEO_COLS} FROM videos ORDER BY id").fetchall()
+        return [video_row(r) for r in rows]
 
     def stats(self) -> dict:
         """Counts for summaries: videos, failed, segments, live_segments, vector_width, layout."""
@@ -1452,13 +1285,6 @@ class Library:
 # --------------------------------------------------------------------------------------------
 
 
-def _create_missing_tables(db: sqlite3.Connection) -> None:
-    """Add tables introduced after a library was created (every statement is IF NOT EXISTS)."""
-    for stmt in _SCHEMA.split(";"):
-        if stmt.strip():
-            db.execute(stmt)
-
-
 def _check_layout(layout: dict[str, int]) -> dict[str, int]:
     out = {str(k): int(v) for k, v in layout.items()}
     if not out or any(v <= 0 for v in out.values()):
@@ -1479,28 +1305,6 @@ def _check_stored_layout(path: Path, meta: dict[str, str], layout: dict[str, int
     return stored
 
 
-def _path_key(path: Path | str | bytes) -> bytes:
-    """Exact bytes of the absolute path: the videos key (non-UTF-8 names round-trip)."""
-    return os.fsencode(os.path.abspath(os.fsencode(path)))
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def _path_from_key(key: bytes) -> Path:
-    # Cached: a search builds rows for a hundred candidates, and pathlib is slow to construct.
-    return Path(os.fsdecode(bytes(key)))
-
-
-def _display(path: Path | str | bytes) -> str:
-    return os.fsencode(os.path.abspath(os.fsencode(path))).decode("utf-8", "replace")
-
-
-def _video_row(r: tuple) -> VideoRow:
-    return VideoRow(
-        id=r[0], path=_path_from_key(r[1]), size=r[2], mtime_ns=r[3], content_hash=r[4], duration=r[5],
-        status=r[6], error=r[7], indexed_at=r[8], n_segments=r[9], language=r[10], width=r[11],
-        height=r[12], fps=r[13], rotation=r[14], has_audio=None if r[15] is None else bool(r[15]))
-
-
 def _is_removed(start: float, end: float, spans: Sequence[Span]) -> bool:
     """At least half of [start, end) lies inside the union of ``spans``."""
     if end <= start:
@@ -1512,26 +1316,6 @@ def _is_removed(start: float, end: float, spans: Sequence[Span]) -> bool:
             covered += hi - lo
             cur = hi
     return covered >= 0.5 * (end - start)
-
-
-def _pack_fingerprint(fp: Fingerprint) -> bytes:
-    buf = io.BytesIO()
-    np.savez(buf, head_hashes=np.asarray(fp.head_hashes), tail_hashes=np.asarray(fp.tail_hashes),
-             head_audio=np.asarray(fp.head_audio), tail_audio=np.asarray(fp.tail_audio),
-             head_luma=np.asarray(fp.head_luma, np.float32), tail_luma=np.asarray(fp.tail_luma, np.float32),
-             head_loud=np.asarray(fp.head_loud, np.float32), tail_loud=np.asarray(fp.tail_loud, np.float32),
-             scalars=np.array([fp.hash_fps, fp.audio_fps, fp.duration], dtype=np.float64))
-    return buf.getvalue()
-
-
-def _unpack_fingerprint(data: bytes) -> Fingerprint:
-    with np.load(io.BytesIO(data), allow_pickle=False) as z:
-        hash_fps, audio_fps, duration = (float(x) for x in z["scalars"])
-        # Libraries from before the luma/loudness arrays: empty, and bumper search falls back.
-        extra = {k: z[k] for k in ("head_luma", "tail_luma", "head_loud", "tail_loud") if k in z.files}
-        return Fingerprint(head_hashes=z["head_hashes"], tail_hashes=z["tail_hashes"], hash_fps=hash_fps,
-                           head_audio=z["head_audio"], tail_audio=z["tail_audio"], audio_fps=audio_fps,
-                           duration=duration, **extra)
 
 
 def _to_ranges(labels: Iterable[int]) -> list[list[int]]:
@@ -1550,21 +1334,10 @@ def _from_ranges(ranges: Iterable[Sequence[int]]) -> Iterator[int]:
         yield from range(int(a), int(b) + 1)
 
 
-def _chunks(ids: list[int]) -> Iterator[list[int]]:
-    for i in range(0, len(ids), _SQL_CHUNK):
-        yield ids[i:i + _SQL_CHUNK]
-
-
 def _unfinished_repair(db_dir: Path) -> Path | None:
     """The newest complete recovered meta.sqlite a repair left before swapping it in, or None."""
     ready = sorted(db_dir.glob(f".repair-*/{_READY}"), key=lambda p: p.stat().st_mtime)
     return ready[-1] if ready else None
-
-
-def _rowid(cursor: sqlite3.Cursor) -> int:
-    """The id SQLite gave the row an INSERT just added."""
-    assert cursor.lastrowid is not None  # set by every successful INSERT
-    return int(cursor.lastrowid)
 
 
 def _damaged(db_dir: Path, name: str, detail: object) -> LibraryError:
