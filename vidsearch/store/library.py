@@ -9,28 +9,11 @@ One library is one directory::
       thumbs/       <segment id>.jpg
       .lock         writers hold an exclusive flock on it
 
-Consistency model
------------------
-Nothing reaches ``index.hnsw`` except through :meth:`Library.commit`, which (1) writes
-``index.json`` then ``index.hnsw`` beside themselves, fsyncs and renames them into place, and
-(2) only then commits the one open SQLite transaction. SQLite is the source of truth: a label
-is a searchable segment only if SQLite has a segment row for it with ``removed = 0``.
-
-A crash between (1) and (2) leaves an index that is one *generation* ahead of SQLite. The
-header records the generation SQLite must have for the index to match (``generation``), the
-generation it was derived from (``base_generation``) and, per label touched in that commit,
-whether it was live before (``revert``). On open, when SQLite is still at ``base_generation``,
-those labels are put back the way they were (in memory; a writer persists it on its next
-commit). Reverting is idempotent, which is why the header is renamed into place *before* the
-index: a crash between the two renames leaves a header whose undo steps are no-ops on the old
-index. Labels are allocated above every label the index has ever held, so an orphan vector from
-a lost commit is never confused with a new segment.
-
-A write that fails (a full disk) is a crash that the process survives: nothing is renamed into
-place unless it was written whole. hnswlib does not report failed writes, so the new index file
-is read back for its structure (every record and link list present, ending exactly at the end
-of the file) before it is fsynced and renamed; a short one is removed and the commit raises
-``OSError`` (ENOSPC when the disk is full). The library stays at its last commit.
+Nothing reaches ``index.hnsw`` except through :meth:`Library.commit`: the commit protocol
+(generations, undo notes, recovery at open) is specified and implemented in
+:mod:`vidsearch.store.journal`, whose :class:`~vidsearch.store.journal.IndexJournal` is the only
+code that changes the vector index. SQLite is the source of truth: a label is a searchable
+segment only if SQLite has a segment row for it with ``removed = 0``.
 
 Damage from outside (a bad disk, a stray write) is found by :meth:`Library.check`: SQLite's
 ``PRAGMA quick_check``, the index file's structure and records, and a vector for every stored
@@ -49,7 +32,6 @@ The vector index sits behind :class:`VectorIndex` so that a sharded or remote en
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import json
 import logging
@@ -66,6 +48,8 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 
 from vidsearch.fsutil import fsync_path
+from vidsearch.store.errors import LibraryError
+from vidsearch.store.errors import damaged as _damaged
 from vidsearch.store.hnsw import (
     HEADER_FILE,
     INDEX_FILE,
@@ -76,6 +60,7 @@ from vidsearch.store.hnsw import (
     read_header,
     scan_hnsw_records,
 )
+from vidsearch.store.journal import CRASH_ENV, FORMAT_VERSION, IndexJournal
 from vidsearch.store.rows import (
     SCHEMA,
     VIDEO_COLS,
@@ -99,23 +84,18 @@ from vidsearch.store.rows import (
 from vidsearch.store.salvage import describe_check, is_corrupt, quick_check, recover
 from vidsearch.types import Fingerprint, IndexedVideo, Span
 
+__all__ = [  # what the rest of vidsearch imports from here (defined in the store's modules)
+    "CRASH_ENV", "DB_FILE", "FORMAT_VERSION", "HEADER_FILE", "INDEX_FILE", "LOCK_FILE", "THUMBS_DIR",
+    "CaptionRow", "HnswIndex", "Library", "LibraryError", "OcrLineRow", "RepairReport", "SegmentRow",
+    "UtteranceRow", "VectorIndex", "VideoRow", "WordRow", "damage_message",
+]
+
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
 DB_FILE = "meta.sqlite"
 THUMBS_DIR = "thumbs"
 LOCK_FILE = ".lock"
-#: Test hook: "header" or "hnsw" makes commit() exit the process right after that file is
-#: renamed into place, before SQLite commits (simulates a crash between the two steps);
-#: "hnsw:3" does so at the process's third index save; "repair" makes a repair exit with the
-#: damaged meta.sqlite moved aside and the recovered one not yet in its place.
-CRASH_ENV = "VIDSEARCH_CRASH_AFTER"
 _READY = "ready.sqlite"  # a repair's complete recovered meta.sqlite, before it is swapped in
-_index_saves = 0  # index saves in this process (for the crash hook)
-
-
-class LibraryError(Exception):
-    """A library that cannot be opened or written; ``str()`` is one line saying what to do."""
 
 
 def _connect_readonly(db_dir: Path) -> sqlite3.Connection | None:
@@ -182,12 +162,10 @@ class Library:
         self._lock_fd: int | None = None
         self._conn: sqlite3.Connection | None = None  # None: closed (read through _db)
         self._in_txn = False
-        self._index_dirty = False
         self._commit_failed: str | None = None  # why the last commit failed; no commit after it
-        self._prior: dict[int, bool] = {}  # label -> was live at the last commit (undo info)
         self._new_thumbs: list[Path] = []
         self._dead_thumbs: list[Path] = []
-        self._next_label = 0
+        self._journal: IndexJournal  # the vector index and the commit protocol, once loaded
         if layout is not None:
             layout = _check_layout(layout)
         if not repair and not (db_dir / DB_FILE).exists() and _unfinished_repair(db_dir) is not None:
@@ -322,10 +300,7 @@ class Library:
         # Schema, layout and an empty index go in as the first commit, so a crash half-way
         # leaves no library (SQLite has no layout) rather than a broken one.
         self.layout = layout
-        self._index = HnswIndex(self.dim)
-        self._header: dict = {"generation": 0}
-        self._sqlite_gen = 0
-        self._mark_base()
+        self._journal = IndexJournal.create(self.path, layout)
         self._begin()
         for stmt in SCHEMA.split(";"):  # not executescript: it would COMMIT our transaction
             if stmt.strip():
@@ -337,7 +312,6 @@ class Library:
             ("dim", str(self.dim)),
             ("generation", "0"),
         ])
-        self._index_dirty = True
         self.commit()
 
     def setting(self, key: str) -> str | None:
@@ -360,72 +334,28 @@ class Library:
 
     def _load_index(self, *, writer: bool) -> None:
         """Load header + index consistently, then bring the index in line with SQLite."""
-        header_path, index_path = self.path / HEADER_FILE, self.path / INDEX_FILE
-        for _ in range(20):
-            header = read_header(self.path)
-            if header is None or not index_path.is_file():
-                missing = header_path if header is None else index_path
-                raise LibraryError(f"{missing} is missing or damaged: run `vidsearch repair --db {self.path}`")
-            if int(header.get("format", 0)) > FORMAT_VERSION:
-                raise LibraryError(f"library at {self.path} was written by a newer vidsearch "
-                                   f"(format {header.get('format')}): upgrade vidsearch")
-            if int(header.get("dim", -1)) != self.dim:
-                raise LibraryError(f"library at {self.path} has a {header.get('dim')}-d index but "
-                                   f"its layout says {self.dim}: delete it and run `vidsearch index` again")
-            params = header.get("hnsw", {})
-            try:
-                index = HnswIndex.load(
-                    index_path, self.dim, headroom=writer,
-                    # (headers always carry these; the fallbacks are the first release's values)
-                    M=params.get("M", 16), ef_construction=params.get("ef_construction", 200),
-                    ef=params.get("ef", 64), n_deleted=header.get("deleted", 0),
-                    max_label=header.get("max_label", -1))
-            except (RuntimeError, OSError) as e:
-                raise _damaged(self.path, INDEX_FILE, e) from None
-            # A writer may rename a new header+index between our two reads; retry until stable.
-            if writer or read_header(self.path) == header:
-                break
-        assert header is not None  # each pass refused a missing header before reaching here
-        self._index, self._header = index, header
-        with self._mutex:
-            meta = self._read_meta()
-            self._sqlite_gen = int(meta.get("generation", 0))
-            max_id = self._db.execute("SELECT MAX(id) FROM segments").fetchone()[0]
-        self._next_label = max(int(header.get("max_label", -1)), index.max_label,
-                               -1 if max_id is None else int(max_id)) + 1
-        hgen = int(header.get("generation", 0))
-        self._prior = {}
-        if hgen == self._sqlite_gen and index.n_elements == int(header.get("count", -1)):
-            self._mark_base()
-            return
-        if self._sqlite_gen == int(header.get("base_generation", -1)) and "base_count" in header:
-            # Crash (or a concurrent writer) between "header renamed" and "SQLite committed":
-            # undo that commit's label changes so the index matches what SQLite says. This is
-            # right for either file (the crashed commit's or the one before it), and so is the
-            # deleted count: the base state's, plus every element added since (all undone).
-            revert = header.get("revert", {})
-            live = list(_from_ranges(revert.get("live", [])))
-            dead = list(_from_ranges(revert.get("dead", [])))
-            index.unmark_deleted(live)
-            index.mark_deleted(dead)
-            index.set_deleted_count(int(header["base_deleted"]) + index.n_elements - int(header["base_count"]))
+        journal, recovery = IndexJournal.open(self.path, self.layout, writer=writer,
+                                              committed=self._committed, live=self._live_labels)
+        if recovery == "rolled back":
             log.info("library %s: index generation %d ahead of metadata %d; rolled back",
-                     self.path, hgen, self._sqlite_gen)
-            if writer:
-                # The file on disk is still unrepaired: the next commit's undo must cover this too.
-                self._prior.update(dict.fromkeys(live, True))
-                self._prior.update(dict.fromkeys(dead, False))
-        else:
-            self._reconcile(note=writer)
-        self._mark_base()
-        if writer:
-            self._index_dirty = True  # persist the repaired state on the next commit
+                     self.path, int(journal.header.get("generation", 0)), journal.sqlite_gen)
+        elif recovery == "reconciled":
+            log.warning("library %s: index and metadata disagree; reconciling all labels", self.path)
+        self._journal = journal
+        if writer and recovery != "in step":
             self._remove_orphan_thumbs()
 
-    def _mark_base(self) -> None:
-        """Remember the index's counts in the state SQLite has committed (for the undo header)."""
-        self._base_count = self._index.n_elements
-        self._base_deleted = self._index.n_deleted
+    def _committed(self) -> tuple[int, int]:
+        """SQLite's committed generation and its highest segment id (-1 when it has none)."""
+        with self._mutex:
+            meta = self._read_meta()
+            max_id = self._db.execute("SELECT MAX(id) FROM segments").fetchone()[0]
+        return int(meta.get("generation", 0)), -1 if max_id is None else int(max_id)
+
+    def _live_labels(self) -> set[int]:
+        """Ids of the stored segments that are not removed: the labels that should be live."""
+        with self._mutex:
+            return {r[0] for r in self._db.execute("SELECT id FROM segments WHERE removed = 0")}
 
     # ---- checking and repairing ---------------------------------------------------------
 
@@ -443,7 +373,7 @@ class Library:
                 problem = str(e)
         if problem is not None:
             problems.append(f"{db_file} is damaged ({problem})")
-        problem = index_file_problem(self.path, self.layout, self._next_label - 1)
+        problem = index_file_problem(self.path, self.layout, self._journal.next_label - 1)
         if problem is not None:
             problems.append(problem)
         if not problems:
@@ -466,9 +396,9 @@ class Library:
             finally:
                 if not own:
                     self._db.execute("COMMIT")
-            if generation != self._sqlite_gen:
+            if generation != self._journal.sqlite_gen:
                 return {}
-            labels = set(self._index.labels().tolist())
+            labels = set(self._journal.index.labels().tolist())
         return {sid: vid for sid, vid in rows if sid not in labels}
 
     def _salvage_sqlite(self) -> "RepairReport":
@@ -577,11 +507,13 @@ class Library:
                                "lost: index their files again to get them back")
         with self._mutex:
             live = dict(self._db.execute("SELECT id, removed = 0 FROM segments").fetchall())
-            self._sqlite_gen = int(self._read_meta().get("generation", 0))
+            sqlite_gen = int(self._read_meta().get("generation", 0))
         header = read_header(self.path) or {}
         index_path = self.path / INDEX_FILE
+        next_label = 0
         try:
             self._load_index(writer=True)
+            next_label = self._journal.next_label
             with open(index_path, "rb") as f:
                 problem = hnsw_file_problem(f, self.dim)
             report.index_problem = None if problem is None else f"{index_path} is damaged ({problem})"
@@ -595,20 +527,15 @@ class Library:
             if report.sqlite_problem is not None:  # rows may be gone: their vectors must go too
                 self._reconcile(note=True)
         else:
-            params = header.get("hnsw", {})
-            index = HnswIndex(self.dim, M=M, ef_construction=int(params.get("ef_construction", 200)),
-                              ef=int(params.get("ef", 256)), initial_capacity=max(1, len(labels)))
-            for i in range(0, len(labels), 4096):
-                index.add(labels[i:i + 4096], vectors[i:i + 4096])
-            index.mark_deleted(x for x in labels.tolist() if not live[x])
-            self._index, self._prior = index, {}
-            self._header = {"generation": max(int(header.get("generation", 0)), self._sqlite_gen)}
+            self._journal = IndexJournal.rebuilt(self.path, self.layout, header, labels, vectors, live,
+                                                 sqlite_gen=sqlite_gen, next_label=next_label)
             report.vectors_kept, report.vectors_read = len(labels), records
-        self._next_label = max(self._next_label, int(header.get("max_label", -1)) + 1,
-                               max(live, default=-1) + 1, self._index.max_label + 1)
-        self._mark_base()
+        journal = self._journal
+        journal.next_label = max(journal.next_label, int(header.get("max_label", -1)) + 1,
+                                 max(live, default=-1) + 1, journal.index.max_label + 1)
+        journal.mark_base()
         if report.index_problem is not None or report.sqlite_problem is not None:
-            self._index_dirty = True
+            journal.dirty = True
         with self._mutex:
             short = {r[0] for r in self._db.execute(
                 "SELECT v.id FROM videos v WHERE v.status = 'indexed' AND v.n_segments != "
@@ -619,14 +546,7 @@ class Library:
     def _reconcile(self, *, note: bool) -> None:
         """Slow path: make every label's deleted flag match SQLite (live iff removed = 0)."""
         log.warning("library %s: index and metadata disagree; reconciling all labels", self.path)
-        with self._mutex:
-            live = {r[0] for r in self._db.execute("SELECT id FROM segments WHERE removed = 0")}
-        labels = self._index.labels().tolist()
-        self._index.unmark_deleted(x for x in labels if x in live)
-        self._index.mark_deleted(x for x in labels if x not in live)
-        self._index.set_deleted_count(sum(1 for x in labels if x not in live))
-        if note:
-            self._prior.update((x, x in live) for x in labels)
+        self._journal.reconcile(self._live_labels(), note=note)
 
     def _remove_orphan_thumbs(self) -> None:
         known = {r[0] for r in self._db.execute("SELECT thumbnail FROM segments WHERE thumbnail IS NOT NULL")}
@@ -639,17 +559,12 @@ class Library:
         """Reader: whether a writer committed since this library loaded its index."""
         if not self.readonly:
             return False
-        header = read_header(self.path)
-        if header is None:
-            return False
-        if header.get("generation") != self._header.get("generation"):
-            return True
-        if int(self._header.get("generation", 0)) != self._sqlite_gen:
-            # Loaded between a writer's index rename and its SQLite commit (so rolled back to the
-            # metadata then committed): stale as soon as SQLite has moved on.
-            with self._mutex:
-                return int(self._read_meta().get("generation", 0)) != self._sqlite_gen
-        return False
+        return self._journal.stale(self._sqlite_generation)
+
+    def _sqlite_generation(self) -> int:
+        """The generation SQLite has committed now."""
+        with self._mutex:
+            return int(self._read_meta().get("generation", 0))
 
     def refresh(self) -> bool:
         """Reader: reload the index if a writer committed since; returns whether it did."""
@@ -667,7 +582,8 @@ class Library:
 
     @property
     def index(self) -> VectorIndex:
-        return self._index
+        """The vector index, for reading: every change goes through the commit protocol."""
+        return self._journal.index
 
     # ---- writing -------------------------------------------------------------------------
 
@@ -710,12 +626,6 @@ class Library:
                 self._db.execute("RELEASE change")
                 raise
             self._db.execute("RELEASE change")
-
-    def _note(self, labels: Iterable[int], was_live: bool) -> None:
-        """Remember the committed state of labels first touched since the last commit."""
-        for label in labels:
-            self._prior.setdefault(int(label), was_live)
-            self._index_dirty = True  # only when a label changed: no-op calls keep commit cheap
 
     def lookup(self, path: Path | str) -> VideoRow | None:
         """The stored record for ``path`` (indexed or failed), or None."""
@@ -760,7 +670,7 @@ class Library:
                 raise ValueError(f"{iv.info.path}: {len(ocr_vectors)} OCR line vectors "
                                  f"for {len(iv.ocr_lines)} lines")
         key = path_key(iv.info.path)
-        labels = np.arange(self._next_label, self._next_label + n, dtype=np.int64)
+        labels = np.arange(self._journal.next_label, self._journal.next_label + n, dtype=np.int64)
         removed = [_is_removed(s.start, s.end, iv.removed) for s in iv.segments]
         n_thumbs = len(self._new_thumbs)
         try:
@@ -834,16 +744,9 @@ class Library:
                            (video_id, iv.visual_signature.to_bytes()))
             # Vectors last: SQLite work above is rolled back by the savepoint if anything fails,
             # and new labels that never made it into SQLite are simply never returned.
-            self._note(labels.tolist(), False)
-            self._next_label += n  # never reuse these labels, even if the add below fails
-            try:
-                self._index.add(labels, vectors)
-            except BaseException:
-                self._index.mark_deleted(labels.tolist())  # whatever part of it went in
-                raise
-            self._note(dead, True)
-            self._index.mark_deleted(dead)
-            self._index.mark_deleted(labels[np.asarray(removed, dtype=bool)].tolist())
+            self._journal.add(labels, vectors)  # never reuses these labels, even if it fails
+            self._journal.mark_deleted(dead)
+            self._journal.mark_deleted(labels[np.asarray(removed, dtype=bool)].tolist())
             self._dead_thumbs.extend(old_thumbs)
         return video_id
 
@@ -887,8 +790,7 @@ class Library:
                 "language = NULL WHERE id = ?", (*fields, video_id))
             # The file changed into something unreadable: its old segments no longer describe it.
             dead, old_thumbs = self._drop_video_rows(video_id)
-            self._note(dead, True)
-            self._index.mark_deleted(dead)
+            self._journal.mark_deleted(dead)
             self._dead_thumbs.extend(old_thumbs)
         return video_id
 
@@ -919,8 +821,7 @@ class Library:
                 return False
             dead, old_thumbs = self._drop_video_rows(int(old[0]))
             db.execute("DELETE FROM videos WHERE id = ?", (int(old[0]),))
-            self._note(dead, True)
-            self._index.mark_deleted(dead)
+            self._journal.mark_deleted(dead)
             self._dead_thumbs.extend(old_thumbs)
         return True
 
@@ -950,33 +851,31 @@ class Library:
                     (hide if now else show).append(sid)
             db.executemany("UPDATE segments SET removed = 1 WHERE id = ?", [(i,) for i in hide])
             db.executemany("UPDATE segments SET removed = 0 WHERE id = ?", [(i,) for i in show])
-            self._note(hide, True)
-            self._note(show, False)
-            self._index.mark_deleted(hide)
-            self._index.unmark_deleted(show)
+            self._journal.mark_deleted(hide)
+            self._journal.unmark_deleted(show)
 
     def commit(self) -> None:
         """Make every change since the last commit durable and visible, atomically.
 
         (1) header then index are written beside, fsynced and renamed into place (directory
-        fsynced); (2) then the SQLite transaction commits. See the module docstring for why a
+        fsynced); (2) then the SQLite transaction commits. See :mod:`vidsearch.store.journal` for why a
         crash anywhere leaves the last committed state.
         """
         self._require_writer()
         with self._mutex:
             try:
-                if self._index_dirty:
+                if self._journal.dirty:
                     self._save_index()
                 self._fsync_thumbs()
                 if self._in_txn:
-                    if self._index_dirty:
+                    if self._journal.dirty:
                         self._db.execute("UPDATE meta SET value = ? WHERE key = 'generation'",
-                                         (str(self._header["generation"]),))
+                                         (str(self._journal.generation),))
                     self._db.execute("COMMIT")
                     self._in_txn = False
             except BaseException as exc:
                 # Half a commit is a crash: the files on disk are recovered by the next open
-                # (see the module docstring). Writing on from here could commit SQLite's side
+                # (see :mod:`vidsearch.store.journal`). Writing on from here could commit SQLite's side
                 # without the rows a failed COMMIT rolled back, so this writer stops.
                 self._commit_failed = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 if self._in_txn:
@@ -984,11 +883,7 @@ class Library:
                         self._db.execute("ROLLBACK")
                     self._in_txn = False
                 raise
-            if self._index_dirty:
-                self._sqlite_gen = int(self._header["generation"])
-            self._index_dirty = False
-            self._prior.clear()
-            self._mark_base()
+            self._journal.committed()
             for p in self._dead_thumbs:
                 with contextlib.suppress(FileNotFoundError):
                     p.unlink()
@@ -1000,53 +895,9 @@ class Library:
         return getattr(self, "_commit_failed", None) is not None
 
     def _save_index(self) -> None:
-        if not self._in_txn:
-            self._begin()  # the generation bump must commit with SQLite
-        gen = max(int(self._header.get("generation", 0)), self._sqlite_gen) + 1
-        idx = self._index
-        header = {
-            "format": FORMAT_VERSION,
-            "layout": self.layout,
-            "dim": self.dim,
-            "count": idx.n_elements,
-            "deleted": idx.n_deleted,
-            "max_label": max(idx.max_label, self._next_label - 1),
-            "hnsw": {"space": "ip", "M": idx.M, "ef_construction": idx.ef_construction, "ef": idx.ef},
-            "generation": gen,
-            "base_generation": self._sqlite_gen,
-            "base_count": self._base_count,
-            "base_deleted": self._base_deleted,
-            # Undo steps for a crash before SQLite commits: labels to make live / deleted again.
-            "revert": {
-                "live": _to_ranges(k for k, v in self._prior.items() if v),
-                "dead": _to_ranges(k for k, v in self._prior.items() if not v),
-            },
-        }
-        global _index_saves
-        _index_saves += 1
-        crash, _, nth = os.environ.get(CRASH_ENV, "").partition(":")
-        if nth and int(nth) != _index_saves:
-            crash = ""
-        tmp = self.path / (HEADER_FILE + ".tmp")
-        with _removed_on_failure(tmp):  # a full disk: give the space back
-            with open(tmp, "w", encoding="utf-8") as f:
-                json.dump(header, f, indent=1)
-                f.flush()
-                os.fsync(f.fileno())
-        os.replace(tmp, self.path / HEADER_FILE)
-        fsync_path(self.path)
-        if crash == "header":
-            os._exit(86)
-        tmp = self.path / (INDEX_FILE + ".tmp")
-        with _removed_on_failure(tmp):
-            idx.save(tmp)
-            _check_written(tmp, self.dim)  # hnswlib does not report a failed write
-            fsync_path(tmp)
-        os.replace(tmp, self.path / INDEX_FILE)
-        fsync_path(self.path)
-        self._header = header
-        if crash == "hnsw":
-            os._exit(86)
+        """Commit step (1): the index header and file (see :mod:`vidsearch.store.journal`)."""
+        self._begin()  # the generation bump must commit with SQLite
+        self._journal.save()
 
     def _fsync_thumbs(self) -> None:
         if not self._new_thumbs:
@@ -1069,7 +920,8 @@ class Library:
         query = np.asarray(query, dtype=np.float32).reshape(-1)
         if query.shape[0] != self.dim:
             raise ValueError(f"query has {query.shape[0]} dims, library has {self.dim}")
-        total = self._index.count
+        index = self._journal.index
+        total = index.count
         if k <= 0 or total == 0:
             return []
         want = min(total, max(k, int(k * max(1.0, oversample))))
@@ -1077,7 +929,7 @@ class Library:
         guard = contextlib.nullcontext() if self.readonly else self._mutex
         while True:
             with guard:
-                labels, scores = self._index.search(query, want)
+                labels, scores = index.search(query, want)
             live = self._live(labels.tolist())
             hits = [(int(i), float(s)) for i, s in zip(labels.tolist(), scores.tolist()) if i in live]
             if len(hits) >= k or want >= total or len(labels) < want:
@@ -1119,7 +971,7 @@ class Library:
 
     def vectors(self, ids: list[int]) -> np.ndarray:
         """Stored fused vectors (n, dim) of live segments; KeyError for ids without one."""
-        return self._index.get(ids)
+        return self._journal.index.get(ids)
 
     def utterances(self, video_id: int, start: float = 0.0, end: float = float("inf")) -> list[UtteranceRow]:
         """A video's utterances overlapping [start, end), in time order."""
@@ -1246,7 +1098,7 @@ class Library:
         return {"videos": videos, "failed": failed, "segments": segs, "live_segments": live,
                 "captions": self.caption_count(),
                 "vector_width": self.dim, "layout": dict(self.layout),
-                "index_elements": self._index.n_elements}
+                "index_elements": self._journal.index.n_elements}
 
     # ---- closing -------------------------------------------------------------------------
 
@@ -1318,30 +1170,10 @@ def _is_removed(start: float, end: float, spans: Sequence[Span]) -> bool:
     return covered >= 0.5 * (end - start)
 
 
-def _to_ranges(labels: Iterable[int]) -> list[list[int]]:
-    """Sorted labels as inclusive [first, last] runs (new labels are contiguous: compact JSON)."""
-    out: list[list[int]] = []
-    for x in sorted(set(labels)):
-        if out and x == out[-1][1] + 1:
-            out[-1][1] = x
-        else:
-            out.append([x, x])
-    return out
-
-
-def _from_ranges(ranges: Iterable[Sequence[int]]) -> Iterator[int]:
-    for a, b in ranges:
-        yield from range(int(a), int(b) + 1)
-
-
 def _unfinished_repair(db_dir: Path) -> Path | None:
     """The newest complete recovered meta.sqlite a repair left before swapping it in, or None."""
     ready = sorted(db_dir.glob(f".repair-*/{_READY}"), key=lambda p: p.stat().st_mtime)
     return ready[-1] if ready else None
-
-
-def _damaged(db_dir: Path, name: str, detail: object) -> LibraryError:
-    return LibraryError(f"{Path(db_dir) / name} is damaged ({detail}): run `vidsearch repair --db {db_dir}`")
 
 
 def damage_message(db_dir: Path | str, exc: BaseException) -> str | None:
@@ -1350,23 +1182,3 @@ def damage_message(db_dir: Path | str, exc: BaseException) -> str | None:
     if isinstance(exc, sqlite3.DatabaseError) and is_corrupt(exc):
         return str(_damaged(Path(db_dir), DB_FILE, exc))
     return None
-
-
-@contextlib.contextmanager
-def _removed_on_failure(path: Path) -> Iterator[None]:
-    try:
-        yield
-    except BaseException:
-        with contextlib.suppress(OSError):
-            path.unlink()
-        raise
-
-
-def _check_written(path: Path, dim: int) -> None:
-    """Raise OSError (ENOSPC when the disk is full) if the index file at ``path`` is incomplete."""
-    with open(path, "rb") as f:
-        problem = hnsw_file_problem(f, dim)
-    if problem is not None:
-        full = shutil.disk_usage(path.parent).free < (1 << 20)
-        code = errno.ENOSPC if full else errno.EIO
-        raise OSError(code, f"{os.strerror(code)} ({path.name} came out incomplete: {problem})")
