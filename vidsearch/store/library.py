@@ -48,6 +48,7 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 
 from vidsearch.fsutil import fsync_path
+from vidsearch.store.captions import Captions
 from vidsearch.store.errors import LibraryError
 from vidsearch.store.errors import damaged as _damaged
 from vidsearch.store.hnsw import (
@@ -627,6 +628,18 @@ class Library:
                 raise
             self._db.execute("RELEASE change")
 
+    @property
+    def _captions(self) -> Captions:
+        # Made per call: kept on the library it would hold the library in a reference cycle,
+        # and a dropped writer must release its lock as soon as it is unreferenced.
+        return Captions(self._write, self._read)
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """The connection, held for one read (server threads share it)."""
+        with self._mutex:
+            yield self._db
+
     def lookup(self, path: Path | str) -> VideoRow | None:
         """The stored record for ``path`` (indexed or failed), or None."""
         with self._mutex:
@@ -1030,50 +1043,19 @@ class Library:
 
     def put_captions(self, rows: Sequence[CaptionRow]) -> None:
         """Add captions, replacing any with the same id; durable with the next :meth:`commit`."""
-        now = time.time()
-        with self._write() as db:
-            db.executemany(
-                "INSERT OR REPLACE INTO captions(id, text, clean, extra, text_vec, clip_vec, added_at) "
-                "VALUES (?,?,?,?,?,?,?)",
-                [(r.id, r.text, r.clean, json.dumps(r.extra, ensure_ascii=False),
-                  np.asarray(r.text_vec, dtype=np.float32).tobytes(),
-                  None if r.clip_vec is None else np.asarray(r.clip_vec, dtype=np.float32).tobytes(), now)
-                 for r in rows])
+        self._captions.put(rows)
 
     def remove_captions(self, ids: Iterable[str]) -> list[str]:
         """Remove captions by id; returns the ids that existed."""
-        removed = []
-        with self._write() as db:
-            for cid in ids:
-                if db.execute("DELETE FROM captions WHERE id = ?", (str(cid),)).rowcount:
-                    removed.append(str(cid))
-        return removed
+        return self._captions.remove(ids)
 
     def captions(self, ids: Sequence[str] | None = None) -> list[CaptionRow]:
         """Stored captions (all, or those with ``ids``) in the order they were added."""
-        q = "SELECT id, text, clean, extra, text_vec, clip_vec FROM captions"
-        args: list = []
-        if ids is not None:
-            if not ids:
-                return []
-            q += f" WHERE id IN ({','.join('?' * len(ids))})"
-            args = [str(i) for i in ids]
-        with self._mutex:
-            try:
-                rows = self._db.execute(q + " ORDER BY added_at, rowid", args).fetchall()
-            except sqlite3.OperationalError:  # a library from before captions existed
-                return []
-        return [CaptionRow(id=r[0], text=r[1], clean=r[2], extra=json.loads(r[3]),
-                           text_vec=np.frombuffer(r[4], dtype=np.float32),
-                           clip_vec=None if r[5] is None else np.frombuffer(r[5], dtype=np.float32))
-                for r in rows]
+        return self._captions.get(ids)
 
     def caption_count(self) -> int:
-        with self._mutex:
-            try:
-                return int(self._db.execute("SELECT COUNT(*) FROM captions").fetchone()[0])
-            except sqlite3.OperationalError:
-                return 0
+        """How many captions are stored."""
+        return self._captions.count()
 
     def video(self, video_id: int) -> VideoRow | None:
         """A video by id, or None."""
