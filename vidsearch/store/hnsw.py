@@ -1,5 +1,8 @@
-"""The vector index of a library: the :class:`VectorIndex` protocol, :class:`HnswIndex` on
-hnswlib, and the checks of an ``index.hnsw`` file read straight from its bytes.
+"""The vector index of a library: a protocol, its hnswlib implementation, and checks of an
+``index.hnsw`` file read straight from its bytes.
+
+:class:`VectorIndex` is what the library needs from a vector engine; :class:`HnswIndex` is it
+on hnswlib.
 
 hnswlib writes without checking for errors and loads whatever it is given, so the file's
 structure (every record and link list present, ending exactly at the end of the file) and its
