@@ -605,12 +605,12 @@ def match_clip(
     _quiet_third_party()
     from vidsearch.channels.fusion import WeightsError
     from vidsearch.models.text_encoders import EncoderUnavailable
-    from vidsearch.query.matchclip import ClipMatcher
+    from vidsearch.query.matchclip import QueryVideoMatcher
     from vidsearch.types import VideoError
 
     overrides, library = _open_for_queries(db, weights)
     with library:
-        matcher = ClipMatcher(library)
+        matcher = QueryVideoMatcher(library)
         try:
             with err.status(f"reading {clip.name}", spinner="dots"):
                 result = matcher.match(clip, k, preset=preset, weights=overrides)
@@ -802,9 +802,9 @@ def eval_(
                 _fail(str(exc), 2)
             clip_outcomes = []
             if cs:
-                from vidsearch.query.matchclip import ClipMatcher
+                from vidsearch.query.matchclip import QueryVideoMatcher
 
-                matcher = ClipMatcher(library, searcher=searcher)
+                matcher = QueryVideoMatcher(library, searcher=searcher)
                 task = bar.add_task("clips", total=len(cs))
                 clip_outcomes = run_clips(lambda f, n: matcher.match(f, n, preset=preset, weights=overrides), cs, k,
                                           progress=lambda _: bar.advance(task))
