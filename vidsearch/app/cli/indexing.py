@@ -329,7 +329,7 @@ def repair(
     stderr), 2 when there is no library to repair. Restart `serve` afterwards.
     """
     quiet_third_party()
-    from vidsearch.ingest.indexer import index_paths
+    from vidsearch.ingest.indexer import index_again
 
     with open_library(db, "repair") as library:
         found = library.repair_report
@@ -339,22 +339,8 @@ def repair(
         lost = list(found.lost)
         reindexed: list[Path] = []
         if redo:
-            from vidsearch.ingest.processor import VideoProcessor
-            from vidsearch.ingest.profile import library_profile
-
-            processor = VideoProcessor(library_profile(library).config())  # as the library was built
-            report = index_paths(library, redo, processor, reprocess=True)
-            reindexed = report.indexed
-            for path, reason in report.failed:
-                row = library.lookup(path)
-                if row is not None and row.status == "indexed":  # still without its vectors
-                    # Kept as a failed video, never deleted: its disk may only be unmounted. The
-                    # size -1 makes the next index/reindex of the file try it again.
-                    library.record_failure(path, f"lost its vectors in a repair; could not be read again: {reason}",
-                                           size=-1, mtime_ns=row.mtime_ns)
-                lost.append(f"{os.fsdecode(path)}: could not be indexed again ({reason}); kept as a failed video "
-                            "(`vidsearch info` lists it): index or reindex it when its file is back")
-            library.commit()
+            reindexed, not_again = index_again(library, redo)
+            lost += not_again
         problems = library.check()
         videos = library.stats()["videos"]
     lines = []
