@@ -206,7 +206,7 @@ def reindex(
             plan.refuse_emptied()
         except EmptiedFolderError as exc:
             fail(f"{os.fsdecode(library_dir)} has no videos but the library holds {exc.held} from it "
-                  "(an unmounted disk?): nothing removed; pass --allow-empty to remove them", 2)
+                 "(an unmounted disk?): nothing removed; pass --allow-empty to remove them", 2)
         counts = plan.counts()
         err.print(f"plan: {counts['new']} new, {counts['changed'] + counts['retry']} changed, {counts['renamed']} renamed, "
                   f"{counts['removed']} removed, {counts['unchanged'] + counts['touched']} unchanged"
@@ -357,10 +357,10 @@ def repair(
     lines += [f"still damaged: {problem}" for problem in problems]
     if as_json:
         print_json({"sqlite": found.sqlite_problem, "salvaged_with": found.salvaged_with,
-                     "damaged_copy": None if found.damaged_copy is None else os.fsdecode(found.damaged_copy),
-                     "notes": found.notes, "index": found.index_problem, "vectors_kept": found.vectors_kept,
-                     "reindexed": [os.fsdecode(p) for p in reindexed], "lost": lost, "problems": problems,
-                     "videos": videos})
+                    "damaged_copy": None if found.damaged_copy is None else os.fsdecode(found.damaged_copy),
+                    "notes": found.notes, "index": found.index_problem, "vectors_kept": found.vectors_kept,
+                    "reindexed": [os.fsdecode(p) for p in reindexed], "lost": lost, "problems": problems,
+                    "videos": videos})
     print_notes(lines, "")
     if not as_json:
         sound = found.sqlite_problem is None and found.index_problem is None and not redo and not lost
