@@ -4,7 +4,7 @@ Run: `.venv/bin/python benchmarks/match_clip_quality.py [--db DB] [--alterations
 
 Every captioned scene of `fixtures/captions/expected.json` is cut (1 s into the scene, up to 5 s)
 and altered each way of `tests/altered_clips.ALTERATIONS` (re-encoded at 150 kbit/s, half size,
-5% crop, muted, all four). Each clip goes through `ClipMatcher` once and is answered twice: as
+5% crop, muted, all four). Each clip goes through `QueryVideoMatcher` once and is answered twice: as
 shipped (a clip whose source is found borrows the channels it lacks from the source moment) and
 with its own channels only (what a clip from outside the library gets), so the two caption
 scores are compared in the same run.
@@ -31,7 +31,7 @@ from tests.altered_clips import ALTERATIONS, make_altered_clip  # noqa: E402
 from vidsearch.ingest.indexer import index_paths  # noqa: E402
 from vidsearch.ingest.processor import VideoProcessor  # noqa: E402
 from vidsearch.query.captions import embed_captions, prepare_captions, read_captions  # noqa: E402
-from vidsearch.query.matchclip import ClipMatcher  # noqa: E402
+from vidsearch.query.matchclip import QueryVideoMatcher  # noqa: E402
 from vidsearch.query.search import Searcher  # noqa: E402
 from vidsearch.store.library import Library  # noqa: E402
 
@@ -66,7 +66,7 @@ def main() -> None:
             build_library(db, processor)
             print(f"indexed the fixtures in {time.perf_counter() - t0:.0f} s", flush=True)
         library = Library.open(db, readonly=True)
-        matcher = ClipMatcher(library, searcher=Searcher(library, processor.text_encoder), processor=processor)
+        matcher = QueryVideoMatcher(library, searcher=Searcher(library, processor.text_encoder), processor=processor)
         rows = []
         for scene in expected["scenes"]:
             start = scene["start"] + min(1.0, 0.2 * (scene["end"] - scene["start"]))

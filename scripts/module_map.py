@@ -29,7 +29,9 @@ def module_map() -> str:
             candidate = ROOT / f"{layer}.py"
             files = [candidate] if candidate.exists() else []
         else:
-            files = sorted(p for p in folder.glob("*.py") if p.name not in ("__init__.py", "__main__.py"))
+            # A layer's sub-packages (the command line's) are listed with it; the base is only its own files.
+            found = folder.rglob("*.py") if layer else folder.glob("*.py")
+            files = sorted(p for p in found if p.name not in ("__init__.py", "__main__.py"))
         for path in files:
             name = path.relative_to(ROOT.parent).as_posix()
             rows.append(f"| {layer or '(base)'} | `{name}` | {summary(path)} |")

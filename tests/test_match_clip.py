@@ -56,14 +56,14 @@ def caption_library(fixture_library, tmp_path_factory, processor):
 
 @pytest.fixture(scope="module")
 def matcher(caption_library, processor):
-    from vidsearch.query.matchclip import ClipMatcher
+    from vidsearch.query.matchclip import QueryVideoMatcher
     from vidsearch.query.search import Searcher
     from vidsearch.store.library import Library
 
     db, _ = caption_library
     library = Library.open(db, readonly=True)
     searcher = Searcher(library, processor.text_encoder)
-    yield ClipMatcher(library, searcher=searcher, processor=processor)
+    yield QueryVideoMatcher(library, searcher=searcher, processor=processor)
     library.close()
 
 

@@ -15,7 +15,7 @@ from tests.conftest import VIDEOS
 from vidsearch.ingest.indexer import index_paths
 from vidsearch.ingest.processor import PipelineConfig, VideoProcessor
 from vidsearch.ingest.profile import BuildRequest, ProfileConflict, library_profile, settle_config
-from vidsearch.query.matchclip import ClipMatcher
+from vidsearch.query.matchclip import QueryVideoMatcher
 from vidsearch.store.library import Library
 
 VIDSEARCH = [sys.executable, "-m", "vidsearch"]
@@ -92,7 +92,7 @@ def test_python_api_records_the_profile_and_refuses_a_mixed_library(tmp_path):
 def test_match_clip_processes_the_query_video_as_the_library_was_built(no_ocr_library):
     base, db, _ = no_ocr_library
     with Library.open(db, readonly=True) as library:
-        matcher = ClipMatcher(library)
+        matcher = QueryVideoMatcher(library)
         assert matcher.processor.config.ocr is False
         assert matcher.processor.config == library_profile(library).config()
 

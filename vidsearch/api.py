@@ -10,7 +10,7 @@ bad files are reported one line each and never stop the rest).
     report = vidsearch.reindex("my-library", "videos/", workers=2)  # ReindexReport
 
 For many queries, open the library once and keep a :class:`~vidsearch.query.search.Searcher`
-(or :class:`~vidsearch.query.matchclip.ClipMatcher`): the models then load once.
+(or :class:`~vidsearch.query.matchclip.QueryVideoMatcher`): the models then load once.
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from vidsearch.ingest.profile import BuildRequest, LibraryProfile, ProfileConfli
 from vidsearch.ingest.reindex import ReindexReport
 from vidsearch.ingest.reindex import reindex as _apply_plan
 from vidsearch.ingest.runners import make_runner
-from vidsearch.query.matchclip import ClipMatch, ClipMatcher
+from vidsearch.query.matchclip import ClipMatch, QueryVideoMatcher
 from vidsearch.query.search import Searcher
 from vidsearch.store.library import Library, LibraryError
 from vidsearch.types import Moment
@@ -96,7 +96,7 @@ def match_clip(db: str | Path | Library, path: str | Path, k: int = 10, *, prese
                weights: dict[str, float] | None = None) -> ClipMatch:
     """Captions, the source video and moments for a query video (processed as the library's videos were)."""
     with _reading(db) as library:
-        return ClipMatcher(library).match(path, k, preset=preset, weights=weights)
+        return QueryVideoMatcher(library).match(path, k, preset=preset, weights=weights)
 
 
 def profile(db: str | Path | Library) -> LibraryProfile:

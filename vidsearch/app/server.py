@@ -50,7 +50,7 @@ from vidsearch.app.guard import LOOPBACK_HOSTS, MULTIPART_SLACK, Guard, MediaSig
 from vidsearch.channels.fusion import PRESETS, WeightsError, parse_weights
 from vidsearch.media.probe import MAX_REAL_FPS, probe, stream_extent
 from vidsearch.models.text_encoders import BatchingTextEncoder, CachingTextEncoder, EncoderUnavailable
-from vidsearch.query.matchclip import ClipMatcher, check_clip
+from vidsearch.query.matchclip import QueryVideoMatcher, check_clip
 from vidsearch.query.search import Searcher, library_text_encoder
 from vidsearch.store.library import THUMBS_DIR, Library
 from vidsearch.types import Moment, VideoError
@@ -204,7 +204,7 @@ class LibraryService:
         self.query_batcher = BatchingTextEncoder(library_text_encoder(self.library))
         self.query_encoder = CachingTextEncoder(self.query_batcher)
         self.searcher = Searcher(self.library, self.query_encoder)
-        self.matcher = ClipMatcher(self.library, searcher=self.searcher)
+        self.matcher = QueryVideoMatcher(self.library, searcher=self.searcher)
         self.lock = ReadWriteLock()
         self.match_lock = threading.Lock()
         self.reloads = 0
@@ -339,7 +339,8 @@ def create_app(
 
     @app.post(UPLOAD_PATH, response_model=MatchClipBody, responses=_errors(400, 413, 415, 422, 503))
     def match_clip(
-        clip: Annotated[UploadFile, File(description="A short video clip.")],
+        # The form field stays "clip" (the web page and clients send it); in here it is the query video.
+        video: Annotated[UploadFile, File(alias="clip", description="A short video clip.")],
         k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
         preset: Annotated[str | None, Query(max_length=MAX_NAME_CHARS)] = None,
         weights: Annotated[str | None, Query(max_length=MAX_QUERY_CHARS)] = None,
@@ -347,9 +348,9 @@ def create_app(
         """The JSON object of ``vidsearch match-clip --json``, with display names and media URLs.
         The upload is deleted after use."""
         overrides = _weights(weights)
-        name = safe_upload_name(clip.filename)
-        if (clip.content_type or "").startswith(NOT_VIDEO_TYPES):
-            raise ApiError(415, f"{name}: not a video ({clean_text(clip.content_type or '')[:60]})")
+        name = safe_upload_name(video.filename)
+        if (video.content_type or "").startswith(NOT_VIDEO_TYPES):
+            raise ApiError(415, f"{name}: not a video ({clean_text(video.content_type or '')[:60]})")
         fd, tmp_name = tempfile.mkstemp(prefix="vidsearch-upload-", suffix=upload_suffix(name))
         tmp = Path(tmp_name)
 
@@ -359,7 +360,7 @@ def create_app(
         try:
             size = 0
             with os.fdopen(fd, "wb") as f:
-                while block := clip.file.read(_CHUNK):
+                while block := video.file.read(_CHUNK):
                     size += len(block)
                     if size > max_upload:
                         raise ApiError(413, f"{name}: larger than the {limit_text} limit")

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
-from vidsearch.channels.visual import tag_text
+from vidsearch.channels.frame_text import tag_text
 from vidsearch.types import AudioAnalysis, Segment
 
 if TYPE_CHECKING:

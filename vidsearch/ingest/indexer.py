@@ -206,3 +206,28 @@ def refresh_bumpers(library: Library) -> dict[int, list]:
         if [(s.start, s.end, s.kind) for s in old] != [(s.start, s.end, s.kind) for s in new]:
             library.set_library_spans(video_id, new)
     return bumpers
+
+
+def index_again(library: Library, paths: list[Path]) -> tuple[list[Path], list[str]]:
+    """Index videos again from their files after a repair lost their segments or vectors, as the
+    library was built (its profile); returns (indexed again, lost: one line each) and commits.
+
+    A video that cannot be read now is kept as a failed video, never deleted: its disk may only
+    be unmounted. Its size is recorded as -1, so the next index or reindex that finds the file
+    tries it again.
+    """
+    from vidsearch.ingest import processor as processor_module  # looked up now: tests swap the class
+    from vidsearch.ingest.profile import library_profile
+
+    processor = processor_module.VideoProcessor(library_profile(library).config())
+    report = index_paths(library, paths, processor, reprocess=True)
+    lost: list[str] = []
+    for path, reason in report.failed:
+        row = library.lookup(path)
+        if row is not None and row.status == "indexed":  # still without its vectors
+            library.record_failure(path, f"lost its vectors in a repair; could not be read again: {reason}",
+                                   size=-1, mtime_ns=row.mtime_ns)
+        lost.append(f"{os.fsdecode(path)}: could not be indexed again ({reason}); kept as a failed video "
+                    "(`vidsearch info` lists it): index or reindex it when its file is back")
+    library.commit()
+    return report.indexed, lost

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vidsearch.channels import registry, visual
+from vidsearch.channels import frame_text as visual
+from vidsearch.channels import registry
 from vidsearch.channels.fusion import ChannelLayout
 from vidsearch.ingest.segments import MAX_SEGMENT_S, MIN_SEGMENT_S, build_segments
 from vidsearch.media import audio as audio_mod

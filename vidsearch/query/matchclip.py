@@ -69,8 +69,8 @@ def check_clip(info: VideoInfo) -> None:
         raise VideoError(info.path, f"too short ({info.duration:.2f} s): a clip needs at least {MIN_CLIP_S} s")
 
 
-class ClipMatcher:
-    """Answers clip queries over one library; load once (models, captions), query many times."""
+class QueryVideoMatcher:
+    """Answers query videos (uploaded cuts) over one library; load once (models, captions), query many times."""
 
     def __init__(self, library: Library, *, searcher: Searcher | None = None,
                  processor: VideoProcessor | None = None):
@@ -173,12 +173,12 @@ class ClipMatcher:
             return source
         lo = max(0.0, source.start - AUDIO_SEARCH_S)
         try:
-            clip_fp = audio_mod.audio_fingerprint(audio_mod.decode_audio(iv.info.path))
+            query_fp = audio_mod.audio_fingerprint(audio_mod.decode_audio(iv.info.path))
             src_fp = audio_mod.audio_fingerprint(audio_mod.decode_audio(
                 video.path, lo, iv.info.duration + 2 * AUDIO_SEARCH_S))
         except (VideoError, OSError):  # the source file moved or its sound is unreadable
             return source
-        offset, ber = _best_offset(clip_fp, src_fp)
+        offset, ber = _best_offset(query_fp, src_fp)
         if offset is None or ber > MAX_AUDIO_BER:
             return source
         start = lo + offset / audio_mod.AUDIO_FP_FPS
@@ -250,19 +250,19 @@ class ClipMatcher:
         return out
 
 
-def _best_offset(clip: np.ndarray, ref: np.ndarray) -> tuple[int | None, float]:
-    """(offset in words, bit error rate) of the best placement of ``clip`` inside ``ref``.
+def _best_offset(query: np.ndarray, ref: np.ndarray) -> tuple[int | None, float]:
+    """(offset in words, bit error rate) of the best placement of ``query`` inside ``ref``.
 
-    Only the clip's sounding words count (digital silence fingerprints as zeros, which would
+    Only the query video's sounding words count (digital silence fingerprints as zeros, which would
     match any silence); None when under a second of it sounds.
     """
-    clip = clip[: int(20 * audio_mod.AUDIO_FP_FPS)]  # 20 s place a clip; more only costs memory
-    sounding = clip != 0
-    if sounding.sum() < audio_mod.AUDIO_FP_FPS or len(ref) < len(clip):
+    query = query[: int(20 * audio_mod.AUDIO_FP_FPS)]  # 20 s place a cut; more only costs memory
+    sounding = query != 0
+    if sounding.sum() < audio_mod.AUDIO_FP_FPS or len(ref) < len(query):
         return None, 1.0
-    bits = np.unpackbits(clip.astype(">u4").view(np.uint8)).reshape(len(clip), 32)[sounding]
+    bits = np.unpackbits(query.astype(">u4").view(np.uint8)).reshape(len(query), 32)[sounding]
     ref_bits = np.unpackbits(ref.astype(">u4").view(np.uint8)).reshape(len(ref), 32)
-    windows = np.lib.stride_tricks.sliding_window_view(ref_bits, (len(clip), 32))[:, 0][:, sounding]
+    windows = np.lib.stride_tricks.sliding_window_view(ref_bits, (len(query), 32))[:, 0][:, sounding]
     ber = (windows != bits).mean(axis=(1, 2))
     best = int(np.argmin(ber))
     return best, float(ber[best])

