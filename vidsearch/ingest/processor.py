@@ -263,12 +263,13 @@ class VideoProcessor:
         """End the worker threads: a prepared-ahead video not yet started is dropped, one under
         way is waited for. The models stay loaded, and the processor may be used again (its
         threads then start anew)."""
-        with self._pools_lock:
-            pools, self._pools = self._pools, {}
-        # prepare() hands its visual pass to the visual pool: stop the preparing first.
+        # A prepare() under way hands its visual pass to the visual pool (starting it if need
+        # be): let the preparing end first, then the visual pool it used.
         for name in ("prepare", "visual"):
-            if name in pools:
-                pools[name].shutdown(wait=True, cancel_futures=True)
+            with self._pools_lock:
+                pool = self._pools.pop(name, None)
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
 
     def __enter__(self) -> VideoProcessor:
         return self
