@@ -956,6 +956,7 @@ def repair(
 
             processor = VideoProcessor(library_profile(library).config())  # as the library was built
             report = index_paths(library, redo, processor, reprocess=True)
+            processor.close()  # its worker threads end here; repair goes on with the library
             reindexed = report.indexed
             for path, reason in report.failed:
                 row = library.lookup(path)
