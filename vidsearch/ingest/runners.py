@@ -119,6 +119,7 @@ class InProcessRunner(_RunnerBase):
         self._owns = owns
 
     def close(self) -> None:
+        """End the worker threads of a processor this runner made."""
         if self._owns:
             self.processor.close()
 
