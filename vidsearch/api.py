@@ -55,7 +55,7 @@ def index(db: str | Path, paths: Iterable[str | Path], *, whisper_model: str | N
                               tag_vocabulary=tag_vocabulary)
     session = open_for_indexing(db, request, keep_bumpers=keep_bumpers)
     files, missing = collect_files(Path(p) for p in paths)
-    with session.library:
+    with session:
         return index_paths(session.library, [*files, *(p for p, _ in missing)], session.processor,
                            progress=progress, retry_failed=retry_failed)
 
@@ -77,7 +77,7 @@ def reindex(db: str | Path, library_dir: str | Path, *, engine: str = "local", w
         raise NotADirectoryError(f"{os.fsdecode(root)}: {'not a folder' if root.exists() else 'no such folder'}")
     session = open_for_indexing(db, BuildRequest.of(**settings), keep_bumpers=keep_bumpers)
     library = session.library
-    with library:
+    with session:
         plan = plan_reindex(library, root, retry_failed=retry_failed, allow_missing=allow_empty)
         plan.refuse_emptied()
         with make_runner(engine, workers, config=session.processor.config, processor=session.processor,
@@ -95,8 +95,8 @@ def search(db: str | Path | Library, query: str, k: int = 10, *, preset: str | N
 def match_clip(db: str | Path | Library, path: str | Path, k: int = 10, *, preset: str | None = None,
                weights: dict[str, float] | None = None) -> ClipMatch:
     """Captions, the source video and moments for a query video (processed as the library's videos were)."""
-    with _reading(db) as library:
-        return QueryVideoMatcher(library).match(path, k, preset=preset, weights=weights)
+    with _reading(db) as library, QueryVideoMatcher(library) as matcher:
+        return matcher.match(path, k, preset=preset, weights=weights)
 
 
 def profile(db: str | Path | Library) -> LibraryProfile:

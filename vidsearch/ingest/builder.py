@@ -34,6 +34,19 @@ class IndexingSession:
     profile: LibraryProfile
     notes: list[str] = field(default_factory=list)
 
+    def close(self) -> None:
+        """End the processor's worker threads and close the library (uncommitted changes are dropped)."""
+        try:
+            self.processor.close()
+        finally:
+            self.library.close()
+
+    def __enter__(self) -> IndexingSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 def check_request_files(request: BuildRequest) -> None:
     """A broken rules or vocabulary file is the caller's one mistake, not every video's: refuse it
@@ -98,6 +111,7 @@ def open_for_indexing(db: Path | str, request: BuildRequest | None = None, *, ke
             refresh_bumpers(library)  # takes effect now, even when no video needs indexing
             library.commit()
     except BaseException:
+        processor.close()
         library.close()
         raise
     notes.extend(processor.notes)  # e.g. CLIP weights not available offline: the other channels go on

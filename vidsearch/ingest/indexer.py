@@ -220,7 +220,8 @@ def index_again(library: Library, paths: list[Path]) -> tuple[list[Path], list[s
     from vidsearch.ingest.profile import library_profile
 
     processor = processor_module.VideoProcessor(library_profile(library).config())
-    report = index_paths(library, paths, processor, reprocess=True)
+    with processor:  # its worker threads end here; repair goes on with the library
+        report = index_paths(library, paths, processor, reprocess=True)
     lost: list[str] = []
     for path, reason in report.failed:
         row = library.lookup(path)

@@ -6,11 +6,12 @@ It holds the models, loaded once, so batch jobs create one per worker.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -29,6 +30,8 @@ from vidsearch.media.probe import probe
 from vidsearch.media.scenes import FrameSampler, SceneConfig, SceneCutter, pick_keyframes, pick_text_frames
 from vidsearch.media.signature import SignatureBuilder, VisualSignature
 from vidsearch.media.trim import FrameStats, make_fingerprint, video_trims
+from vidsearch.models.holder import LoadOnce
+from vidsearch.models.resolve import Unavailable
 from vidsearch.models.text_encoders import TextEncoder, get_text_encoder
 from vidsearch.models.whisper import Transcriber
 from vidsearch.types import (
@@ -45,6 +48,7 @@ from vidsearch.types import (
 )
 
 if TYPE_CHECKING:
+    from vidsearch.models.clip import ClipEncoder
     from vidsearch.models.ocr import OcrReader
     from vidsearch.models.tagger import ImageNetTagger
     from vidsearch.text.clean import CleaningRules
@@ -141,94 +145,138 @@ def as_video_error(path: Path, exc: Exception) -> VideoError:
 
 
 class VideoProcessor:
-    """Loads models lazily, once; ``process(path)`` is the per-video stage."""
+    """The per-video stage: ``process(path)``. Orchestrates the media steps and the models, each
+    held in a :class:`~vidsearch.models.holder.LoadOnce` (loaded on first use, once); ``close()``
+    (or ``with``) ends its worker threads."""
 
-    def __init__(self, config: PipelineConfig | None = None, *, clip_encoder=None,
+    def __init__(self, config: PipelineConfig | None = None, *, clip_encoder: ClipEncoder | None = None,
                  text_encoder: TextEncoder | None = None):
         """``clip_encoder``/``text_encoder`` share ready models (a searcher's, or a test's);
         otherwise ``config.clip`` and ``config.text_encoder`` are loaded on first use."""
-        self.config = config or PipelineConfig()
-        self._text: TextEncoder | None = text_encoder
-        self._transcriber: Transcriber | None = None
-        self._tagger: ImageNetTagger | None = None
-        self._labels: list[ImageNetLabel] | None = None
-        self._ocr: OcrReader | None = None
-        self._ocr_rules: CleaningRules | None = None
-        self._clip = clip_encoder
-        self._clip_tried = clip_encoder is not None
-        self._vocab_zh: dict[str, str] | None = None
-        self._model_lock = threading.Lock()  # prepare() runs in a thread: load each model once
+        self._config = config or PipelineConfig()
         #: Why a configured channel is off (shown once by the CLI), e.g. CLIP weights missing offline.
         self.notes: list[str] = []
+        # prepare() runs in a thread: the optional models share one lock, so one loads at a time.
+        shared = threading.RLock()
+        self._text: LoadOnce[TextEncoder] = (
+            LoadOnce.ready(text_encoder) if text_encoder is not None
+            else LoadOnce(lambda: get_text_encoder(self._config.text_encoder)))
+        self._transcriber: LoadOnce[Transcriber] = LoadOnce(self._load_transcriber)
+        self._clip: LoadOnce[ClipEncoder | None] = (
+            LoadOnce.ready(clip_encoder) if clip_encoder is not None
+            else LoadOnce(self._load_clip, lock=shared, on_unavailable=self._note("visual channel off")))
+        self._tagger: LoadOnce[tuple[ImageNetTagger, list[ImageNetLabel]] | None] = LoadOnce(
+            self._load_tagger, lock=shared, on_unavailable=self._note("ImageNet tags off"))
+        self._ocr: LoadOnce[tuple[OcrReader, CleaningRules] | None] = LoadOnce(
+            self._load_ocr, lock=shared, on_unavailable=self._note("on-screen text off"))
+        self._zero_shot: LoadOnce[dict[str, str]] = LoadOnce(self._load_zero_shot_vocabulary)
         # The visual pass runs beside the audio pass: PyAV/OpenCV release the GIL and the
         # audio side leaves a core partly idle (measured: -25% wall per video on 2 cores).
-        self._visual_pool = ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="vidsearch-visual", initializer=_lower_thread_priority
-        )
-        self._prefetch_pool = ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="vidsearch-prepare", initializer=_lower_thread_priority
-        )
+        # Both pools start on first use, and again after close().
+        self._pools: dict[str, ThreadPoolExecutor] = {}
+        self._pools_lock = threading.Lock()
+
+    # ---- models ---------------------------------------------------------------------------
+
+    def _note(self, what: str) -> Callable[[Unavailable], None]:
+        return lambda exc: self.notes.append(f"{what}: {exc}")
+
+    def _load_transcriber(self) -> Transcriber:
+        return Transcriber(self._config.whisper_model, music_suppression=self._config.music_suppression,
+                           cpu_threads=self._config.threads)
+
+    def _load_clip(self) -> ClipEncoder | None:
+        if not (self._config.clip or self._config.clip_checkpoint):
+            return None
+        from vidsearch.models.clip import configured_clip
+
+        return configured_clip(self._config.clip, self._config.clip_checkpoint, threads=self._config.threads)
+
+    def _load_tagger(self) -> tuple[ImageNetTagger, list[ImageNetLabel]] | None:
+        if not self._config.tags:
+            return None
+        from vidsearch.models.tagger import ImageNetTagger
+        from vidsearch.text.labels import load_imagenet_labels
+
+        return ImageNetTagger(threads=self._config.threads or None), load_imagenet_labels()
+
+    def _load_ocr(self) -> tuple[OcrReader, CleaningRules] | None:
+        if not self._config.ocr:
+            return None
+        from vidsearch.models.ocr import OcrReader
+        from vidsearch.text.clean import load_rules
+
+        return OcrReader(threads=self._config.threads or None), load_rules(self._config.ocr_rules)
+
+    def _load_zero_shot_vocabulary(self) -> dict[str, str]:
+        from vidsearch.models.clip import load_vocabulary
+
+        return {v["en"]: v.get("zh", "") for v in load_vocabulary(self._config.tag_vocabulary)}
+
+    @property
+    def config(self) -> PipelineConfig:
+        """The settings this processor runs with: the ones given, with tags or OCR off once their
+        model proved unavailable here (what batch workers are handed; the given object is never
+        changed)."""
+        tags_lost, ocr_lost = self._tagger.error is not None, self._ocr.error is not None
+        if not (tags_lost or ocr_lost):
+            return self._config
+        return dataclasses.replace(self._config, tags=self._config.tags and not tags_lost,
+                                   ocr=self._config.ocr and not ocr_lost)
 
     @property
     def text_encoder(self) -> TextEncoder:
-        if self._text is None:
-            self._text = get_text_encoder(self.config.text_encoder)
-        return self._text
+        return self._text.get()
 
     @property
     def transcriber(self) -> Transcriber:
-        if self._transcriber is None:
-            self._transcriber = Transcriber(self.config.whisper_model, music_suppression=self.config.music_suppression,
-                                            cpu_threads=self.config.threads)
-        return self._transcriber
+        return self._transcriber.get()
 
     @property
-    def clip(self):
+    def clip(self) -> ClipEncoder | None:
         """The CLIP frame encoder, or None when not configured or its weights are not available."""
-        with self._model_lock:
-            if not self._clip_tried:
-                self._clip_tried = True
-                if self.config.clip or self.config.clip_checkpoint:
-                    from vidsearch.models.clip import ClipUnavailable, load_clip
-
-                    try:
-                        self._clip = load_clip(self.config.clip, self.config.clip_checkpoint,
-                                               threads=self.config.threads or None)
-                    except ClipUnavailable as exc:
-                        self.notes.append(f"visual channel off: {exc}")
-        return self._clip
+        return self._clip.get(missing_ok=True)
 
     @property
-    def tagger(self):
-        """The bundled ImageNet tagger and its label table, or None when tags are off/unavailable."""
-        with self._model_lock:
-            if self._tagger is None and self.config.tags:
-                from vidsearch.models.tagger import ImageNetTagger, TaggerUnavailable
-                from vidsearch.text.labels import load_imagenet_labels
-
-                try:
-                    self._tagger = ImageNetTagger(threads=self.config.threads or None)
-                    self._labels = load_imagenet_labels()
-                except TaggerUnavailable as exc:
-                    self.config.tags = False
-                    self.notes.append(f"ImageNet tags off: {exc}")
-        return self._tagger
+    def tagger(self) -> ImageNetTagger | None:
+        """The bundled ImageNet tagger, or None when tags are off/unavailable."""
+        loaded = self._tagger.get(missing_ok=True)
+        return loaded[0] if loaded is not None else None
 
     @property
-    def ocr_reader(self):
+    def ocr_reader(self) -> OcrReader | None:
         """The OCR reader, or None when OCR is off or not installed."""
-        with self._model_lock:
-            if self._ocr is None and self.config.ocr:
-                from vidsearch.models.ocr import OcrReader, OcrUnavailable
-                from vidsearch.text.clean import load_rules
+        loaded = self._ocr.get(missing_ok=True)
+        return loaded[0] if loaded is not None else None
 
-                try:
-                    self._ocr = OcrReader(threads=self.config.threads or None)
-                    self._ocr_rules = load_rules(self.config.ocr_rules)
-                except OcrUnavailable as exc:
-                    self.config.ocr = False
-                    self.notes.append(f"on-screen text off: {exc}")
-        return self._ocr
+    # ---- worker threads -------------------------------------------------------------------
+
+    def _pool(self, name: str) -> ThreadPoolExecutor:
+        """The one-thread pool ``name`` ("visual" or "prepare"), started on first use."""
+        with self._pools_lock:
+            pool = self._pools.get(name)
+            if pool is None:
+                pool = self._pools[name] = ThreadPoolExecutor(
+                    max_workers=1, thread_name_prefix=f"vidsearch-{name}", initializer=_lower_thread_priority)
+            return pool
+
+    def close(self) -> None:
+        """End the worker threads: a prepared-ahead video not yet started is dropped, one under
+        way is waited for. The models stay loaded, and the processor may be used again (its
+        threads then start anew)."""
+        # A prepare() under way hands its visual pass to the visual pool (starting it if need
+        # be): let the preparing end first, then the visual pool it used.
+        for name in ("prepare", "visual"):
+            with self._pools_lock:
+                pool = self._pools.pop(name, None)
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> VideoProcessor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @property
     def layout(self) -> ChannelLayout:
@@ -250,8 +298,8 @@ class VideoProcessor:
         paths = list(paths)
         nxt: Future | None = None
         for i, path in enumerate(paths):
-            current = nxt if nxt is not None else self._prefetch_pool.submit(self.prepare, path)
-            nxt = self._prefetch_pool.submit(self.prepare, paths[i + 1]) if i + 1 < len(paths) else None
+            current = nxt if nxt is not None else self._pool("prepare").submit(self.prepare, path)
+            nxt = self._pool("prepare").submit(self.prepare, paths[i + 1]) if i + 1 < len(paths) else None
             try:
                 yield path, self.finish(current.result())
             except Exception as exc:
@@ -274,7 +322,8 @@ class VideoProcessor:
             info = probe(path)
             digest = content_hash(path)
 
-        reader = self.ocr_reader
+        ocr = self._ocr.get(missing_ok=True)
+        reader, rules = ocr if ocr is not None else (None, None)
         detail_side = None
         if reader is not None:
             from vidsearch.models.ocr import OCR_SIDE
@@ -296,7 +345,7 @@ class VideoProcessor:
                 duration = min(info.duration, stats.times[-1] + 1.0 / info.fps) if stats.times else info.duration
                 return cutter.scenes(duration), sampler, stats, duration, signature.finish(duration)
 
-        visual_job = self._visual_pool.submit(visual_pass)
+        visual_job = self._pool("visual").submit(visual_pass)
         try:
             with stage("audio"):
                 track = audio_mod.load_audio(path, info)
@@ -318,7 +367,7 @@ class VideoProcessor:
                 black = [s for s in removed if not s.kind.startswith("frozen")]
                 for scene in visual.ocr_scenes(scenes, black):
                     frames = pick_text_frames(sampler, scene.start, scene.end)
-                    lines = reader.read_frames(frames, rules=self._ocr_rules)
+                    lines = reader.read_frames(frames, rules=rules)
                     ocr_lines.extend(visual.widen_to_scene(lines, scene, [t for t, _ in frames]))
             sampler.details.clear()  # the larger frames were only kept for this
             removed = [s for s in removed if not (s.kind.startswith("frozen") and visual.shows_own_text(ocr_lines, s))]
@@ -372,9 +421,10 @@ class VideoProcessor:
     def _imagenet_tags(self, sampler: FrameSampler, segments: list, stage) -> list[list[str]]:
         """Tag words per segment from the bundled classifier (empty lists when tags are off)."""
         tag_words: list[list[str]] = [[] for _ in segments]
-        if not segments or self.tagger is None:
+        loaded = self._tagger.get(missing_ok=True)
+        if not segments or loaded is None:
             return tag_words
-        assert self._labels is not None  # loaded together with the tagger
+        tagger, labels = loaded
         with stage("tags"):
             # More frames than the keyframes (one every 2 s): a subject seen well on one frame
             # is enough, and the classifier is cheap next to CLIP.
@@ -383,10 +433,10 @@ class VideoProcessor:
             images = [k.image for ks in per_seg for k in ks]
             if not images:
                 return tag_words
-            probs = self.tagger.probabilities(images)
+            probs = tagger.probabilities(images)
             pos = 0
             for i, ks in enumerate(per_seg):
-                tag_words[i] = visual.imagenet_tag_words(probs[pos:pos + len(ks)], self._labels, self.config.tag)
+                tag_words[i] = visual.imagenet_tag_words(probs[pos:pos + len(ks)], labels, self._config.tag)
                 pos += len(ks)
         return tag_words
 
@@ -403,26 +453,20 @@ class VideoProcessor:
         owner = np.array([i for i, seg in enumerate(segments) for _ in seg.keyframes])
         with stage("clip"):
             frame_vecs = clip.encode_images(images)
+            tags_on = self.config.tags  # off too when the ImageNet tagger proved unavailable
+            vocab_zh = self._zero_shot.get() if tags_on else {}
             zero_shot = clip.zero_shot_tags(
-                frame_vecs, self._zero_shot_labels(), top_k=self.config.tag.zero_shot_top_k,
-                min_prob=self.config.tag.zero_shot_min_prob) if self.config.tags else []
+                frame_vecs, list(vocab_zh), top_k=self._config.tag.zero_shot_top_k,
+                min_prob=self._config.tag.zero_shot_min_prob) if tags_on else []
             for i in range(len(segments)):
                 rows = np.flatnonzero(owner == i)
                 if not len(rows):
                     continue
                 per_segment[i] = frame_vecs[rows]
                 if zero_shot:
-                    extra = visual.zero_shot_words([zero_shot[j] for j in rows], self._vocab_zh or {})
+                    extra = visual.zero_shot_words([zero_shot[j] for j in rows], vocab_zh)
                     tag_words[i] += [w for w in extra if w not in tag_words[i]]
         return per_segment
-
-    def _zero_shot_labels(self) -> list[str]:
-        if self._vocab_zh is None:
-            from vidsearch.models.clip import load_vocabulary
-
-            vocab = load_vocabulary(self.config.tag_vocabulary)
-            self._vocab_zh = {v["en"]: v.get("zh", "") for v in vocab}
-        return list(self._vocab_zh)
 
     def fused_vectors(self, iv: IndexedVideo, layout: ChannelLayout | None = None) -> np.ndarray:
         """(n_segments, layout.dim) float32 stored vectors (default: this processor's layout;

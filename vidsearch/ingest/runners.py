@@ -112,8 +112,16 @@ class InProcessRunner(_RunnerBase):
 
     name = "local"
 
-    def __init__(self, processor: VideoProcessor, layout: ChannelLayout):
+    def __init__(self, processor: VideoProcessor, layout: ChannelLayout, *, owns: bool = False):
+        """``owns``: the runner made ``processor`` and closes it with itself (its threads end);
+        a caller's processor is left to the caller."""
         self.processor, self.layout = processor, layout
+        self._owns = owns
+
+    def close(self) -> None:
+        """End the worker threads of a processor this runner made."""
+        if self._owns:
+            self.processor.close()
 
     def run(self, jobs: Iterable[VideoJob]) -> Iterator[VideoOutcome]:
         jobs = list(jobs)
@@ -343,5 +351,7 @@ def make_runner(engine: str, workers: int, *, config: PipelineConfig, layout: Ch
     if engine != "local":
         raise RunnerError(f"unknown engine {engine!r}: use one of {', '.join(ENGINES)}")
     if workers <= 1:
-        return InProcessRunner(processor or VideoProcessor(config), layout)
+        if processor is not None:
+            return InProcessRunner(processor, layout)
+        return InProcessRunner(VideoProcessor(config), layout, owns=True)
     return ProcessPoolRunner(config, layout, workers)

@@ -49,6 +49,7 @@ __all__ = [
     "DEFAULT_ARCH",
     "PROMPT",
     "load_clip",
+    "configured_clip",
     "clip_report",
     "load_vocabulary",
     "default_vocabulary_path",
@@ -655,6 +656,23 @@ def load_clip(
         torch.set_num_threads(max(1, int(threads)))
     cache = Path(cache_dir).expanduser() if cache_dir is not None else _vidsearch_cache_dir() / "open_clip"
     return _build(plan, cache, device, batch_size)
+
+
+def configured_clip(
+    spec: str | None, checkpoint: str | Path | None, *, threads: int = 0, built_with: str | None = None
+) -> ClipEncoder:
+    """The CLIP a processor or a library is configured with: how indexing and searching both load it.
+
+    ``spec``/``checkpoint`` as for :func:`load_clip` (real weights only, on the CPU);
+    ``threads`` 0 leaves torch's own thread count. ``built_with`` is the name of the CLIP a
+    library's frames were encoded with: another model here (other weights under the same spec)
+    would give vectors in another space, so it is refused like missing weights. Raises
+    :class:`ClipUnavailable` with a one-line reason.
+    """
+    encoder = load_clip(spec, checkpoint, threads=threads or None)
+    if built_with and encoder.name != built_with:
+        raise ClipUnavailable(f"the library was indexed with {built_with}, this machine has {encoder.name}")
+    return encoder
 
 
 def clip_report(

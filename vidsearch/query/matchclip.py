@@ -77,6 +77,7 @@ class QueryVideoMatcher:
         self.library = library
         self.searcher = searcher or Searcher(library)
         self._processor = processor
+        self._owns_processor = processor is None
         self._captions: CaptionIndex | None = None
         self._signatures: SignatureIndex | None = None
 
@@ -110,6 +111,18 @@ class QueryVideoMatcher:
     @property
     def notes(self) -> list[str]:
         return [*self.searcher.notes, *(self._processor.notes if self._processor else [])]
+
+    def close(self) -> None:
+        """End the worker threads of the processor this matcher made (one it was given is the
+        caller's); the models stay loaded and the matcher may be used again."""
+        if self._processor is not None and self._owns_processor:
+            self._processor.close()
+
+    def __enter__(self) -> QueryVideoMatcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def match(self, path: Path | str, k: int = 10, *, n_captions: int | None = None, preset: str | None = None,
               weights: dict[str, float] | None = None) -> ClipMatch:

@@ -4,16 +4,21 @@ from __future__ import annotations
 import os
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from vidsearch.channels import registry
 from vidsearch.channels.fusion import ChannelLayout, resolve_weights
 from vidsearch.ingest.profile import library_profile
+from vidsearch.models.holder import LoadOnce
 from vidsearch.models.text_encoders import TextEncoder, get_text_encoder
 from vidsearch.store.library import Library, OcrLineRow
 from vidsearch.text.synonyms import SynonymTable, normalise_text
 from vidsearch.types import Moment
+
+if TYPE_CHECKING:
+    from vidsearch.models.clip import ClipEncoder
 
 #: An adjacent hit joins a moment when it stands at least this share as far above the
 #: candidates' median score as the moment's best segment does (scores of multilingual text
@@ -49,39 +54,32 @@ def library_text_encoder(library: Library) -> TextEncoder:
 class Searcher:
     """Answers text queries over one library; load once, query many times."""
 
-    def __init__(self, library: Library, text_encoder: TextEncoder | None = None, *, clip_encoder=None):
+    def __init__(self, library: Library, text_encoder: TextEncoder | None = None, *,
+                 clip_encoder: ClipEncoder | None = None):
         """``clip_encoder`` injects the frame encoder (tests); otherwise the library's own is loaded."""
         self.library = library
         self.layout = ChannelLayout.from_dict(library.layout)
         self._text = text_encoder
-        self._clip = clip_encoder
-        self._clip_tried = clip_encoder is not None
+        self._clip: LoadOnce[ClipEncoder | None] = (
+            LoadOnce.ready(clip_encoder) if clip_encoder is not None
+            else LoadOnce(self._load_clip, on_unavailable=lambda exc: self.notes.append(f"visual channel not searched: {exc}")))
         self._synonyms: SynonymTable | None = None
         #: Why a channel of this library cannot be queried (e.g. its CLIP weights are missing here).
         self.notes: list[str] = []
 
-    @property
-    def clip(self):
-        """The library's CLIP model for text queries, or None (visual channel then scores 0)."""
-        if not self._clip_tried:
-            self._clip_tried = True
-            if "visual" in self.layout.channels:
-                from vidsearch.models.clip import ClipUnavailable, load_clip
+    def _load_clip(self) -> ClipEncoder | None:
+        """The CLIP the library's frames were encoded with (None: it has no visual channel)."""
+        if "visual" not in self.layout.channels:
+            return None
+        from vidsearch.models.clip import configured_clip
 
-                profile = library_profile(self.library)
-                spec, checkpoint = profile.clip, profile.clip_checkpoint
-                try:
-                    clip = load_clip(spec, checkpoint)
-                except ClipUnavailable as exc:
-                    self.notes.append(f"visual channel not searched: {exc}")
-                else:
-                    built = profile.clip_model
-                    if built and clip.name != built:
-                        self.notes.append(f"visual channel not searched: the library was indexed with {built}, "
-                                          f"this machine has {clip.name}")
-                    else:
-                        self._clip = clip
-        return self._clip
+        profile = library_profile(self.library)
+        return configured_clip(profile.clip, profile.clip_checkpoint, built_with=profile.clip_model)
+
+    @property
+    def clip(self) -> ClipEncoder | None:
+        """The library's CLIP model for text queries, or None (visual channel then scores 0)."""
+        return self._clip.get(missing_ok=True)
 
     @property
     def text_encoder(self) -> TextEncoder:

@@ -81,8 +81,7 @@ def match_clip(
     from vidsearch.types import VideoError
 
     overrides = _weight_overrides(weights)
-    with open_library(db) as library:
-        matcher = QueryVideoMatcher(library)
+    with open_library(db) as library, QueryVideoMatcher(library) as matcher:
         try:
             with err.status(f"reading {video.name}", spinner="dots"):
                 result = matcher.match(video, k, preset=preset, weights=overrides)
@@ -276,10 +275,10 @@ def eval_(
             if cuts:
                 from vidsearch.query.matchclip import QueryVideoMatcher
 
-                matcher = QueryVideoMatcher(library, searcher=searcher)
-                task = bar.add_task("clips", total=len(cuts))
-                cut_outcomes = run_clips(lambda f, n: matcher.match(f, n, preset=preset, weights=overrides), cuts, k,
-                                          progress=lambda _: bar.advance(task))
+                with QueryVideoMatcher(library, searcher=searcher) as matcher:
+                    task = bar.add_task("clips", total=len(cuts))
+                    cut_outcomes = run_clips(lambda f, n: matcher.match(f, n, preset=preset, weights=overrides),
+                                             cuts, k, progress=lambda _: bar.advance(task))
         removed_summary = None
         if rs is not None:
             live = [v for v in library.videos() if v.status == "indexed"]
