@@ -202,6 +202,9 @@ class IndexedVideo:
     transcript: Transcript
     fingerprint: Fingerprint | None
     ocr_lines: list[OcrLine] = field(default_factory=list)  # whole video, time order
+    #: On-screen lines that cleaning emptied (promo badges, prices): only their ``raw`` reading is
+    #: kept, for exact-word search; they never reach embeddings, captions or snippets.
+    promo_lines: list[OcrLine] = field(default_factory=list)
     #: Sampled frame descriptors of the whole video (media.signature.VisualSignature): finds where a clip comes from.
     visual_signature: "VisualSignature | None" = None
     stage_seconds: dict[str, float] = field(default_factory=dict)
@@ -225,9 +228,13 @@ class Moment:
     ocr: list[dict] = field(default_factory=list)  # [{"text", "start", "end"}] visible in the moment
     #: For clip queries: "source" (the clip was cut from here) or "similar" (looks/sounds alike).
     match: str | None = None
+    #: For text queries: "high", "medium" or "low" (see ``vidsearch.query.confidence``).
+    confidence: str | None = None
 
     def to_json(self) -> dict:
-        extra = {"match": self.match} if self.match else {}
+        extra: dict[str, str] = {"match": self.match} if self.match else {}
+        if self.confidence:
+            extra["confidence"] = self.confidence
         return {
             "video": self.video,
             "video_id": self.video_id,

@@ -98,6 +98,7 @@ class PreparedVideo:
     warnings: list[str]
     ocr_lines: list[OcrLine] = field(default_factory=list)
     visual_signature: VisualSignature | None = None
+    promo_lines: list[OcrLine] = field(default_factory=list)
 
 
 def _lower_thread_priority() -> None:
@@ -360,6 +361,7 @@ class VideoProcessor:
             removed = video_trims(stats, analysis, duration)
             fingerprint = make_fingerprint(stats, track, duration)
         ocr_lines: list[OcrLine] = []
+        promo_lines: list[OcrLine] = []
         if reader is not None:
             with stage("ocr"):
                 # Still heads and tails are read too: one that shows text (a title card, a
@@ -367,12 +369,12 @@ class VideoProcessor:
                 black = [s for s in removed if not s.kind.startswith("frozen")]
                 for scene in visual.ocr_scenes(scenes, black):
                     frames = pick_text_frames(sampler, scene.start, scene.end)
-                    lines = reader.read_frames(frames, rules=rules)
+                    lines = reader.read_frames(frames, rules=rules, promo=promo_lines)
                     ocr_lines.extend(visual.widen_to_scene(lines, scene, [t for t, _ in frames]))
             sampler.details.clear()  # the larger frames were only kept for this
             removed = [s for s in removed if not (s.kind.startswith("frozen") and visual.shows_own_text(ocr_lines, s))]
         return PreparedVideo(info, digest, duration, scenes, sampler, track, analysis, removed, fingerprint,
-                             timings, warnings, ocr_lines, signature)
+                             timings, warnings, ocr_lines, signature, promo_lines)
 
     def finish(self, prep: PreparedVideo) -> IndexedVideo:
         """Second half: transcript, segments with keyframes, channel vectors."""
@@ -413,6 +415,7 @@ class VideoProcessor:
             transcript=transcript,
             fingerprint=prep.fingerprint,
             ocr_lines=prep.ocr_lines,
+            promo_lines=sorted(prep.promo_lines, key=lambda ln: ln.start),
             visual_signature=prep.visual_signature,
             stage_seconds=timings,
             warnings=prep.warnings,

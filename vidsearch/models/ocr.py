@@ -301,6 +301,7 @@ class OcrReader:
         self,
         frames: Sequence[tuple[float, np.ndarray]],
         rules: CleaningRules | None = None,
+        promo: list[OcrLine] | None = None,
     ) -> list[OcrLine]:
         """OCR a few ``(time, rgb)`` frames of ONE scene and return each line once.
 
@@ -310,14 +311,21 @@ class OcrReader:
         normalisation, or a difflib ratio >= ``merge_ratio``) merge into one ``OcrLine``
         holding the most confident reading and the first/last time it was read. Lines come
         in reading order (top-to-bottom, left-to-right).
+
+        ``promo``, when given, receives the lines that cleaning emptied (a promo badge, a price
+        sticker) as ``OcrLine`` with empty ``text`` and the reading in ``raw``, merged across
+        frames the same way: kept out of everything embedded, but findable by their words.
         """
         groups: list[_Group] = []
+        emptied: list[_Group] = []
         for t, image in sorted(frames, key=lambda f: f[0]):
             t = float(t)
             for raw, score, box in self.read(image):
                 if score < self.min_score:
                     continue
                 text = clean_text(raw, rules)
+                if not text and promo is not None and not self._is_noise(raw, score):
+                    self._merge_reading(emptied, "", raw, score, box, t)
                 if not text or self._is_noise(text, score):
                     continue
                 key = _key(text)
@@ -330,4 +338,19 @@ class OcrReader:
                     match.keys.append(key)
                 if score > match.score:
                     match.text, match.raw, match.score, match.box = text, raw, score, box
+        if promo is not None:
+            promo.extend(OcrLine("", g.raw, g.score, g.start, g.end, g.box) for g in _reading_order(emptied))
         return [OcrLine(g.text, g.raw, g.score, g.start, g.end, g.box) for g in _reading_order(groups)]
+
+    def _merge_reading(self, groups: list[_Group], text: str, raw: str, score: float, box: Box, t: float) -> None:
+        """Add one reading of an emptied line to ``groups`` (same rule as kept lines, on the raw text)."""
+        key = _key(raw)
+        match = next((g for g in groups if self._same_line(key, g)), None)
+        if match is None:
+            groups.append(_Group(text, raw, score, box, t, t, [key]))
+            return
+        match.start, match.end = min(match.start, t), max(match.end, t)
+        if key not in match.keys:
+            match.keys.append(key)
+        if score > match.score:
+            match.raw, match.score, match.box = raw, score, box

@@ -48,6 +48,7 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 
 from vidsearch.fsutil import fsync_path
+from vidsearch.store import lexical
 from vidsearch.store.captions import Captions
 from vidsearch.store.errors import LibraryError
 from vidsearch.store.errors import damaged as _damaged
@@ -291,7 +292,9 @@ class Library:
                 (self.path / tmp).unlink()  # leftovers of an interrupted commit
         if repair:
             self._repair_index()
+            self._lexical_migration(rebuild=True)
             return
+        self._lexical_migration()
         self._load_index(writer=True)
         problems = self.check()
         if problems:
@@ -306,6 +309,8 @@ class Library:
         for stmt in SCHEMA.split(";"):  # not executescript: it would COMMIT our transaction
             if stmt.strip():
                 self._db.execute(stmt)
+        for stmt in lexical.SCHEMA:
+            self._db.execute(stmt)
         self._db.execute("DELETE FROM meta")
         self._db.executemany("INSERT INTO meta(key, value) VALUES (?, ?)", [
             ("format", str(FORMAT_VERSION)),
@@ -314,6 +319,22 @@ class Library:
             ("generation", "0"),
         ])
         self.commit()
+
+    def _lexical_migration(self, *, rebuild: bool = False) -> None:
+        """Give a library written before the exact-words index one (or, after a repair, a fresh
+        one). The index is derived from rows already committed, so it commits on its own: a crash
+        half-way leaves it empty, and the next writer fills it again."""
+        run = lexical.rebuild if rebuild else lexical.ensure
+        if self._db.in_transaction:  # a repair's changes: the index commits with them
+            run(self._db)
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            run(self._db)
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     def setting(self, key: str) -> str | None:
         """A library-wide setting (e.g. which text encoder built it), or None."""
@@ -747,6 +768,16 @@ class Library:
                 [(video_id, float(line.start), float(line.end), line.text, line.raw, float(line.score),
                   None if ocr_vectors is None else ocr_vectors[i].tobytes())
                  for i, line in enumerate(iv.ocr_lines)])
+            # Lines that cleaning emptied (promo badges): kept with empty text, so that they reach
+            # neither embeddings nor captions, but their raw reading is findable word for word.
+            db.executemany(
+                "INSERT INTO ocr_lines(video_id, start_s, end_s, text, raw, score, embedding) VALUES (?,?,?,'',?,?,NULL)",
+                [(video_id, float(line.start), float(line.end), line.raw, float(line.score))
+                 for line in iv.promo_lines])
+            lexical.add_lines(db, video_id, [("speech", u.start, u.end, u.text) for u in utts])
+            lexical.add_lines(db, video_id, [("screen", line.start, line.end, line.raw)
+                                             for line in sorted([*iv.ocr_lines, *iv.promo_lines],
+                                                                key=lambda ln: ln.start)])
             db.executemany("INSERT INTO removed_spans(video_id, start_s, end_s, kind) VALUES (?,?,?,?)",
                            [(video_id, float(s.start), float(s.end), s.kind) for s in iv.removed])
             if iv.fingerprint is not None:
@@ -774,6 +805,7 @@ class Library:
                           (video_id,)).fetchall()
         for table in ("segments", "utterances", "ocr_lines", "removed_spans", "fingerprints", "signatures"):
             db.execute(f"DELETE FROM {table} WHERE video_id = ?", (video_id,))
+        lexical.drop_video(db, video_id)
         return [r[0] for r in rows if not r[1]], [self.path / THUMBS_DIR / t for _, _, t in rows if t]
 
     def _write_thumb(self, name: str, data: bytes) -> None:
@@ -1005,11 +1037,27 @@ class Library:
         with self._mutex:
             rows = self._db.execute(
                 "SELECT id, video_id, start_s, end_s, text, raw, score, embedding FROM ocr_lines "
-                "WHERE video_id = ? AND start_s < ? AND (end_s > ? OR (end_s = start_s AND start_s >= ?)) "
+                "WHERE video_id = ? AND text != '' AND start_s < ? AND (end_s > ? OR (end_s = start_s AND start_s >= ?)) "
                 "ORDER BY start_s, id", (int(video_id), float(end), float(start), float(start))).fetchall()
         return [OcrLineRow(id=r[0], video_id=r[1], start=r[2], end=r[3], text=r[4], raw=r[5], score=r[6],
                            embedding=None if r[7] is None else np.frombuffer(r[7], dtype=np.float32).copy())
                 for r in rows]
+
+    def live_segment_ids(self) -> list[int]:
+        """Ids of every live segment, ascending (a reader sees its last refresh)."""
+        with self._mutex:
+            return [r[0] for r in self._db.execute("SELECT id FROM segments WHERE removed = 0 ORDER BY id")]
+
+    def lexical_lines(self, query_terms: Sequence[str], limit: int = 200) -> list[lexical.LexicalLine]:
+        """Spoken and on-screen lines holding any of ``query_terms`` (see :mod:`.lexical`), best
+        BM25 first; lines of removed or deleted videos are never returned."""
+        with self._mutex:
+            return lexical.search(self._db, query_terms, limit)
+
+    def lexical_doc_freq(self, query_terms: Sequence[str]) -> tuple[dict[str, int], int]:
+        """(lines holding each term, lines indexed): for inverse document frequencies."""
+        with self._mutex:
+            return lexical.doc_freq(self._db, query_terms)
 
     def _spans(self, video_id: int) -> list[Span]:
         return [Span(s, e, k) for s, e, k in self._db.execute(

@@ -1,0 +1,127 @@
+"""The exact-words index of a library: every spoken line and every on-screen line, by its terms.
+
+One row per line in ``lexical_lines`` (video, kind ``speech`` or ``screen``, where it is said or
+visible, its text) and the same row id in the SQLite FTS5 table ``lexical``, which indexes the
+line's terms (:func:`vidsearch.text.lexical.terms`, space-separated; FTS5's ``unicode61``
+tokenizer then splits on the spaces only). ``lexical_vocab`` (``fts5vocab``) gives each term's
+number of lines, for inverse document frequencies.
+
+On-screen lines are indexed **as read**, before promo cleaning: a badge such as ``限时秒杀`` that
+cleaning keeps out of the embeddings and captions can still be found by a user who types it.
+
+The index is derived data: every line comes from the ``utterances`` and ``ocr_lines`` tables
+(``raw`` text), written in the same transaction as them, and rebuilt from them when a library
+written before this index existed is opened by a writer, or after a repair. It is kept out of
+the salvage schema for that reason: a damaged file's rows are recovered, then the index is
+rebuilt from them.
+"""
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from vidsearch.text.lexical import terms
+
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS lexical_lines (id INTEGER PRIMARY KEY, video_id INTEGER NOT NULL, "
+    "kind TEXT NOT NULL, start_s REAL NOT NULL, end_s REAL NOT NULL, text TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS lexical_lines_video ON lexical_lines(video_id)",
+    "CREATE VIRTUAL TABLE IF NOT EXISTS lexical USING fts5(terms, tokenize = 'unicode61 remove_diacritics 0')",
+    "CREATE VIRTUAL TABLE IF NOT EXISTS lexical_vocab USING fts5vocab(lexical, 'row')",
+)
+TABLES = ("lexical_vocab", "lexical", "lexical_lines")
+
+
+@dataclass(frozen=True)
+class LexicalLine:
+    """One indexed line: ``kind`` is "speech" or "screen"; ``terms`` as indexed."""
+
+    id: int
+    video_id: int
+    kind: str
+    start: float
+    end: float
+    text: str
+    terms: tuple[str, ...]
+
+
+def ensure(db: sqlite3.Connection) -> None:
+    """Create the index if the library has none, and fill it from the library's lines when it is
+    empty while they are not (a library written before the index existed)."""
+    for stmt in SCHEMA:
+        db.execute(stmt)
+    empty = db.execute("SELECT 1 FROM lexical_lines LIMIT 1").fetchone() is None
+    if empty and (db.execute("SELECT 1 FROM utterances LIMIT 1").fetchone()
+                  or db.execute("SELECT 1 FROM ocr_lines LIMIT 1").fetchone()):
+        rebuild(db)
+
+
+def rebuild(db: sqlite3.Connection) -> None:
+    """Drop and rebuild the whole index from the ``utterances`` and ``ocr_lines`` tables."""
+    for table in TABLES:
+        db.execute(f"DROP TABLE IF EXISTS {table}")
+    for stmt in SCHEMA:
+        db.execute(stmt)
+    lines = [(v, "speech", s, e, t) for v, s, e, t in db.execute(
+        "SELECT video_id, start_s, end_s, text FROM utterances ORDER BY video_id, ord")]
+    lines += [(v, "screen", s, e, t) for v, s, e, t in db.execute(
+        "SELECT video_id, start_s, end_s, raw FROM ocr_lines ORDER BY video_id, start_s")]
+    _insert(db, lines)
+
+
+def add_lines(db: sqlite3.Connection, video_id: int,
+              lines: Iterable[tuple[str, float, float, str]]) -> None:
+    """Index a video's lines: ``(kind, start, end, text)``."""
+    _insert(db, [(int(video_id), kind, float(s), float(e), text) for kind, s, e, text in lines])
+
+
+def _insert(db: sqlite3.Connection, lines: Sequence[tuple[int, str, float, float, str]]) -> None:
+    for video_id, kind, start, end, text in lines:
+        words = terms(text)
+        if not words:
+            continue
+        cur = db.execute("INSERT INTO lexical_lines(video_id, kind, start_s, end_s, text) VALUES (?,?,?,?,?)",
+                         (video_id, kind, start, end, text))
+        db.execute("INSERT INTO lexical(rowid, terms) VALUES (?, ?)", (cur.lastrowid, " ".join(words)))
+
+
+def drop_video(db: sqlite3.Connection, video_id: int) -> None:
+    """Remove a video's lines from the index."""
+    db.execute("DELETE FROM lexical WHERE rowid IN (SELECT id FROM lexical_lines WHERE video_id = ?)",
+               (int(video_id),))
+    db.execute("DELETE FROM lexical_lines WHERE video_id = ?", (int(video_id),))
+
+
+def search(db: sqlite3.Connection, query_terms: Sequence[str], limit: int) -> list[LexicalLine]:
+    """Lines holding any of ``query_terms``, best BM25 first, at most ``limit``; [] for a library
+    without the index (an older one opened read-only)."""
+    if not query_terms:
+        return []
+    match = " OR ".join(f'"{t}"' for t in query_terms)  # terms are letters and digits only
+    try:
+        rows = db.execute(
+            "SELECT l.id, l.video_id, l.kind, l.start_s, l.end_s, l.text, x.terms FROM lexical x "
+            "JOIN lexical_lines l ON l.id = x.rowid WHERE lexical MATCH ? ORDER BY x.rank LIMIT ?",
+            (match, int(limit))).fetchall()
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return []
+        raise
+    return [LexicalLine(r[0], r[1], r[2], r[3], r[4], r[5], tuple(r[6].split())) for r in rows]
+
+
+def doc_freq(db: sqlite3.Connection, query_terms: Sequence[str]) -> tuple[dict[str, int], int]:
+    """(lines holding each term, lines in the index)."""
+    try:
+        n = int(db.execute("SELECT COUNT(*) FROM lexical_lines").fetchone()[0])
+        if not query_terms:
+            return {}, n
+        marks = ",".join("?" * len(query_terms))
+        found = dict(db.execute(f"SELECT term, doc FROM lexical_vocab WHERE term IN ({marks})",
+                                list(query_terms)).fetchall())
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return {}, 0
+        raise
+    return {t: int(found.get(t, 0)) for t in query_terms}, n
