@@ -135,4 +135,4 @@ def test_registered_channel_is_indexed_searched_and_reported(bright_library, pro
 def test_unregistered_channel_leaves_everything_as_it_was(processor):
     assert "brightness" not in processor.layout.channels
     assert "brightness" not in channel_line(model_report())
-    assert set(resolve_weights(None)) == set(BUILT_IN)
+    assert set(resolve_weights(None)) == set(BUILT_IN) | {"text"}  # + the exact-words channel

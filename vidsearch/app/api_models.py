@@ -44,10 +44,14 @@ class MomentBody(_Body):
     end: float = Field(description="Seconds into the video.")
     jump: float = Field(description="Where to start playing: at the words that matched, when they are known.")
     score: float
-    channels: dict[str, float] = Field(description="Each channel's cosine behind the score.")
+    channels: dict[str, float] = Field(description="Each channel's contribution to the score (they add up to it); "
+                                                   "'text' is the exact-words channel.")
     snippet: str
     tags: list[str]
     ocr: list[OcrLineBody]
+    confidence: Literal["high", "medium", "low"] | None = Field(
+        default=None, description="Text queries: how sure the answer is (high: almost certainly right; medium: "
+                                  "probably; low: related at best). Absent for clip matches.")
     match: Literal["source", "similar"] | None = Field(
         default=None, description="Clip matches only (absent otherwise): the clip was cut from here, or looks "
                                   "or sounds like it.")
@@ -70,7 +74,8 @@ class SearchBody(_Body):
     """``GET /api/search``: the JSON of ``vidsearch search --json``."""
 
     query: str
-    results: list[MomentBody] = Field(description="Best first.")
+    results: list[MomentBody] = Field(description="Best first; empty when nothing reaches the asked confidence.")
+    note: str | None = Field(default=None, description='"no good match" when the results are empty.')
 
 
 class CaptionHitBody(_Body):

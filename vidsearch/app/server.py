@@ -50,6 +50,7 @@ from vidsearch.app.guard import LOOPBACK_HOSTS, MULTIPART_SLACK, Guard, MediaSig
 from vidsearch.channels.fusion import PRESETS, WeightsError, parse_weights
 from vidsearch.media.probe import MAX_REAL_FPS, probe, stream_extent
 from vidsearch.models.text_encoders import BatchingTextEncoder, CachingTextEncoder, EncoderUnavailable
+from vidsearch.query.confidence import NO_GOOD_MATCH, parse_level
 from vidsearch.query.matchclip import QueryVideoMatcher, check_clip
 from vidsearch.query.search import Searcher, library_text_encoder
 from vidsearch.store.library import THUMBS_DIR, Library
@@ -321,21 +322,30 @@ def create_app(
                                             max_length=MAX_NAME_CHARS)] = None,
         weights: Annotated[str | None, Query(description="Per-channel weights, e.g. speech=1,ocr=0.5.",
                                              max_length=MAX_QUERY_CHARS)] = None,
+        min_confidence: Annotated[str | None, Query(description="Leave out answers below this level: high, medium "
+                                                    "or low (the default).", max_length=MAX_NAME_CHARS)] = None,
     ) -> SafeJSONResponse:
         """The JSON object of ``vidsearch search --json``, with display names and media URLs."""
         if not q.strip():
             raise ApiError(400, "empty query: pass q=...")
         overrides = _weights(weights)
+        try:
+            level = parse_level(min_confidence)
+        except ValueError as exc:
+            raise ApiError(400, str(exc)) from None
         service.refresh()
         try:
             with service.lock.read():
-                moments = service.searcher.search(q, k, preset=preset, weights=overrides)
+                moments = service.searcher.search(q, k, preset=preset, weights=overrides, min_confidence=level)
         except (WeightsError, ValueError) as exc:
             raise ApiError(400, str(exc)) from None
         except EncoderUnavailable as exc:
             raise _model_missing(exc) from None
+        body: dict[str, Any] = {"query": q, "results": [moment_json(m) for m in moments]}
+        if not moments:
+            body["note"] = NO_GOOD_MATCH
         # A response as is: skips FastAPI's generic re-encoding of the dict (about 1 ms a request).
-        return SafeJSONResponse({"query": q, "results": [moment_json(m) for m in moments]})
+        return SafeJSONResponse(body)
 
     @app.post(UPLOAD_PATH, response_model=MatchClipBody, responses=_errors(400, 413, 415, 422, 503))
     def match_clip(

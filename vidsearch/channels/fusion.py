@@ -17,12 +17,15 @@ import numpy as np
 from vidsearch.channels import registry
 from vidsearch.models.text_encoders import l2_normalise
 
+#: The exact-words channel: not a block of the fused vector but a score from the library's
+#: lexical index (spoken and on-screen lines), added at query time with its own weight.
+LEXICAL = "text"
 #: Channel weights per scenario. ``visual``/``ocr``/``tags`` contribute once their encoders exist;
 #: a registered channel a preset does not name gets its ``default_weight``.
 PRESETS: dict[str, dict[str, float]] = {
-    "short-video": {"visual": 1.0, "speech": 1.0, "ocr": 0.6, "tags": 0.5, "audio": 0.2},
-    "e-commerce": {"visual": 1.0, "speech": 0.5, "ocr": 1.0, "tags": 0.8, "audio": 0.1},
-    "lecture": {"visual": 0.3, "speech": 1.0, "ocr": 0.8, "tags": 0.2, "audio": 0.1},
+    "short-video": {"visual": 1.0, "speech": 1.0, "ocr": 0.6, "tags": 0.5, "audio": 0.2, LEXICAL: 0.7},
+    "e-commerce": {"visual": 1.0, "speech": 0.5, "ocr": 1.0, "tags": 0.8, "audio": 0.1, LEXICAL: 0.8},
+    "lecture": {"visual": 0.3, "speech": 1.0, "ocr": 0.8, "tags": 0.2, "audio": 0.1, LEXICAL: 0.7},
 }
 DEFAULT_PRESET = "short-video"
 
@@ -102,8 +105,8 @@ def parse_weights(text: str | None) -> dict[str, float]:
         name = name.strip()
         if not sep:
             raise WeightsError(f"bad weight {item!r}: expected CHANNEL=NUMBER, e.g. speech=1")
-        if registry.get(name) is None:
-            raise WeightsError(f"unknown channel {name!r} in --weights (channels: {', '.join(registry.names())})")
+        if registry.get(name) is None and name != LEXICAL:
+            raise WeightsError(f"unknown channel {name!r} in --weights (channels: {', '.join(channel_names())})")
         try:
             number = float(value)
         except ValueError:
@@ -112,6 +115,11 @@ def parse_weights(text: str | None) -> dict[str, float]:
             raise WeightsError(f"bad weight {item!r}: weights must be finite and >= 0")
         out[name] = number
     return out
+
+
+def channel_names() -> tuple[str, ...]:
+    """Every channel a weight can name: the fused vector's, then the exact-words channel."""
+    return (*registry.names(), LEXICAL)
 
 
 def resolve_weights(preset: str | None, overrides: Mapping[str, float] | None = None) -> dict[str, float]:

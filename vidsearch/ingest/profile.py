@@ -38,6 +38,7 @@ from vidsearch.models.resolve import DEFAULT_TEXT_ENCODER
 PROFILE_SETTING = "profile"
 KEEP_BUMPERS_SETTING = "keep_bumpers"  # changeable at any time: "1" keeps recurring intros/outros
 SYNONYMS_SETTING = "synonyms"  # label groups remembered by ``captions add --synonyms``
+CONFIDENCE_SETTING = "confidence"  # score thresholds of the confidence levels (vidsearch.query.confidence)
 #: Before profiles: the text encoder and the CLIP were the only settings recorded.
 _LEGACY = ("text_encoder", "clip", "clip_checkpoint", "clip_model")
 
@@ -180,6 +181,14 @@ def read_profile(settings: Mapping[str, str], layout: Mapping[str, int]) -> Libr
                           keep_bumpers=keep, synonyms=synonyms, complete=False)
 
 
+def _default_confidence() -> str:
+    """The packaged confidence thresholds, as stored in a library's settings."""
+    from importlib import resources
+
+    data = json.loads(resources.files("vidsearch.data").joinpath("confidence.json").read_text("utf-8"))
+    return json.dumps({k: data[k] for k in ("high", "medium", "low")})
+
+
 def library_settings(library: Any) -> dict[str, str]:
     """The profile's settings of an open ``Library`` (as :meth:`Library.peek` returns them)."""
     keys = (PROFILE_SETTING, KEEP_BUMPERS_SETTING, SYNONYMS_SETTING, *_LEGACY)
@@ -309,6 +318,9 @@ def check_config(library: Any, config: PipelineConfig, clip_model: str | None) -
     if existing.text_encoder != config.text_encoder and library.setting("text_encoder") is not None:
         raise _conflict(library.path, "text_encoder", existing.text_encoder, config.text_encoder)
     library.set_setting(PROFILE_SETTING, json.dumps(wanted.to_json(), ensure_ascii=False, sort_keys=True))
+    if library.setting(CONFIDENCE_SETTING) is None:
+        # The meaning of "high/medium/low" this library's users will learn: kept when defaults move.
+        library.set_setting(CONFIDENCE_SETTING, _default_confidence())
     # Older readers look for these two; keep them in step.
     library.set_setting("text_encoder", config.text_encoder)
     if wanted.clip_model:

@@ -16,9 +16,12 @@ created, so a library keeps the meaning its users learnt even when the defaults 
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from functools import cache
+from importlib import resources
+from typing import Any, Literal
 
 Level = Literal["high", "medium", "low"]
 LEVELS: tuple[Level, ...] = ("high", "medium", "low")
@@ -63,6 +66,29 @@ class Thresholds:
         return cls(high, medium, low)
 
 
+#: What a query whose every candidate falls below the asked level is told instead of filler.
+NO_GOOD_MATCH = "no good match"
+#: The library setting holding its thresholds (written when the library is created).
+SETTING = "confidence"
+
+
+@cache
+def default_thresholds() -> Thresholds:
+    """The thresholds fitted on the benchmark library (package data ``confidence.json``)."""
+    data = json.loads(resources.files("vidsearch.data").joinpath("confidence.json").read_text("utf-8"))
+    return Thresholds(float(data["high"]), float(data["medium"]), float(data["low"]))
+
+
+def library_thresholds(library: Any) -> Thresholds:
+    """The thresholds stored with ``library`` (an open ``Library``), else the defaults."""
+    raw = library.setting(SETTING)
+    try:
+        stored = json.loads(raw) if raw else None
+    except ValueError:
+        stored = None
+    return Thresholds.from_json(stored, default_thresholds())
+
+
 def parse_level(text: str | None) -> Level | None:
     """``--min-confidence`` value -> level; a one-line ValueError for anything else."""
     if text is None:
@@ -70,4 +96,4 @@ def parse_level(text: str | None) -> Level | None:
     value = text.strip().lower()
     if value not in LEVELS:
         raise ValueError(f"bad confidence level {text!r}: use high, medium or low")
-    return value  # type: ignore[return-value]
+    return value

@@ -28,10 +28,10 @@ starts playing at the right second, which is what a user sees.
 
 For **no-answer queries** (empty ``targets``) the right behaviour is to return nothing: a query
 whose result list is empty counts as flagged "no good match" (an answerable query answered with
-nothing is a miss). Until ranking can abstain, the report compares their top scores with the top
+nothing is a miss). The report also compares their top scores with the top
 scores of the answerable queries whose first result is right: ``auc`` is the chance that a random
 such right answer outscores a random no-answer query, i.e. how well one score threshold could
-separate them (1.0 = perfectly, 0.5 = not at all).
+separate them (1.0 = perfectly, 0.5 = not at all); a no-answer query answered with nothing scores 0.
 
 **Latency** is each query's ``search`` call in this process, after one untimed warm-up query that
 loads the models: p50 and p95 in milliseconds.
@@ -449,7 +449,8 @@ def summarise(outcomes: list[QueryOutcome], k: int) -> dict:
     none = [o for o in outcomes if not o.query.answerable]
     right_tops = [o.top_score for o in outcomes
                   if o.query.answerable and o.first_right == 1 and o.top_score is not None]
-    none_tops = [o.top_score for o in none if o.top_score is not None]
+    # A flagged no-answer query (nothing returned) scores 0: below every answer that was given.
+    none_tops = [o.top_score if o.top_score is not None else 0.0 for o in none]
     latency = [o.latency_ms for o in outcomes]
     return {
         "k": max(k, MIN_DEPTH),

@@ -1,4 +1,23 @@
-"""Query -> weighted vector -> k-NN -> moments (adjacent hits merged, jump at the matching words)."""
+"""Query -> candidates -> calibrated scores -> moments (adjacent hits merged, jump at the matching words).
+
+A text query is answered in three steps:
+
+1. **Recall.** The weighted query vector asks the vector index for :data:`RECALL_K` segments,
+   and the exact-words index (:mod:`vidsearch.store.lexical`) for the spoken and on-screen lines
+   holding the query's terms; the segments those lines fall in join the candidates, so a moment
+   that says or shows the query word for word is never lost to the vector index's recall.
+2. **Calibrated scores.** Every candidate is re-scored exactly from its stored vector. A raw
+   cosine does not mean the same for every segment: short or garbled texts sit near the centre of
+   the text space and are close to everything. Each channel's evidence is therefore its CSLS
+   score (:mod:`vidsearch.query.calibration`: ``2 cos - hub(segment) - background(query)``,
+   floored at 0), weighted by the preset; the ``text`` channel adds the share of the query's
+   term weight found in one line (:func:`vidsearch.text.lexical.coverage`) when that share is at
+   least :data:`LEXICAL_MIN_COVERAGE`, so an exact phrase wins and a stop-word match does not.
+   ``channels`` holds each contribution and they add up to ``score``.
+3. **Confidence.** Each moment's score maps to ``high``/``medium``/``low``
+   (:mod:`vidsearch.query.confidence`, thresholds stored with the library); a moment below ``low``
+   is not returned, so a query with no good answer gets no results.
+"""
 from __future__ import annotations
 
 import os
@@ -9,11 +28,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from vidsearch.channels import registry
-from vidsearch.channels.fusion import ChannelLayout, resolve_weights
+from vidsearch.channels.fusion import LEXICAL, ChannelLayout, resolve_weights
 from vidsearch.ingest.profile import library_profile
 from vidsearch.models.holder import LoadOnce
 from vidsearch.models.text_encoders import TextEncoder, get_text_encoder
-from vidsearch.store.library import Library, OcrLineRow
+from vidsearch.query.calibration import csls, generic_queries, hubness
+from vidsearch.query.confidence import Level, Thresholds, library_thresholds
+from vidsearch.store.lexical import LexicalLine
+from vidsearch.store.library import Library, OcrLineRow, SegmentRow
+from vidsearch.text.lexical import coverage, idf, specificity, terms
 from vidsearch.text.synonyms import SynonymTable, normalise_text
 from vidsearch.types import Moment
 
@@ -30,6 +53,14 @@ ADJACENT_GAP_S = 0.1
 #: follow the matching words (or the matching line's first appearance).
 SPEECH_JUMP_SHARE = 0.25
 SNIPPET_CHARS = 200
+#: Segments recalled from the vector index per text query, then re-scored exactly.
+RECALL_K = 200
+#: Lines recalled from the exact-words index per text query.
+LEXICAL_LINES = 200
+#: A line counts as an exact match when it holds at least this share of the query's term weight.
+LEXICAL_MIN_COVERAGE = 0.5
+#: Segments sampled once per searcher for each query's background similarity per channel.
+BACKGROUND_SAMPLE = 1024
 
 
 @dataclass
@@ -44,6 +75,7 @@ class _Hit:
     speech_text: str
     ocr_text: str
     tags: list[str]
+    line: LexicalLine | None = None  # the exact-words line that matched best, if any
 
 
 def library_text_encoder(library: Library) -> TextEncoder:
@@ -64,6 +96,9 @@ class Searcher:
             LoadOnce.ready(clip_encoder) if clip_encoder is not None
             else LoadOnce(self._load_clip, on_unavailable=lambda exc: self.notes.append(f"visual channel not searched: {exc}")))
         self._synonyms: SynonymTable | None = None
+        self._banks: dict[str, np.ndarray] = {}
+        self._background: dict[str, np.ndarray] | None = None
+        self._thresholds: Thresholds | None = None
         #: Why a channel of this library cannot be queried (e.g. its CLIP weights are missing here).
         self.notes: list[str] = []
 
@@ -112,6 +147,13 @@ class Searcher:
             self._synonyms = library_synonyms(self.library)
         return self._synonyms
 
+    @property
+    def thresholds(self) -> Thresholds:
+        """The confidence thresholds of this library (stored with it, else the defaults)."""
+        if self._thresholds is None:
+            self._thresholds = library_thresholds(self.library)
+        return self._thresholds
+
     def search(
         self,
         query: str,
@@ -120,8 +162,11 @@ class Searcher:
         preset: str | None = None,
         weights: dict[str, float] | None = None,
         per_video: int = 2,
+        min_confidence: Level | None = None,
     ) -> list[Moment]:
-        """Best moments first; at most ``per_video`` moments of one video unless fewer videos exist."""
+        """Best moments first, each with its confidence; at most ``per_video`` moments of one video
+        unless fewer videos exist. Moments below ``min_confidence`` (default ``low``) are left out,
+        so the list is empty when nothing in the library answers the query."""
         query = query.strip()
         if not query:
             raise ValueError("empty query")
@@ -129,7 +174,141 @@ class Searcher:
             raise ValueError("k must be at least 1")
         w = resolve_weights(preset, weights)
         qv, q_text = self.query_vector(query, w)
-        return self.search_vectors([qv], k, per_video=per_video, q_text=q_text)
+        hits, q_terms = self._scored_hits(query, qv, q_text, w)
+        floor = self.thresholds.floor(min_confidence)
+        hits = [h for h in hits if h.score >= floor]
+        if not hits:
+            return []
+        merged = self._merge(hits, float(np.median([h.score for h in hits])))
+        moments = [m for m in self._diversify(merged, k, per_video) if self._clip_to_content(m)]
+        by_id = {h.segment_id: h for h in hits}
+        for m in moments:
+            hit = by_id[m.segment_id]
+            m.channels = dict(hit.channels)
+            m.confidence = self.thresholds.level(m.score)
+            lines = self.attach_ocr(m)
+            dense = max((v for c, v in hit.channels.items() if c != LEXICAL), default=0.0)
+            if hit.line is not None and hit.channels.get(LEXICAL, 0.0) >= dense:
+                self._jump_to_line(m, hit.line, q_terms)
+            else:
+                self._place_jump(m, q_text, lines)
+        return moments
+
+    def _scored_hits(self, query: str, qv: np.ndarray, q_text: np.ndarray,
+                     weights: dict[str, float]) -> tuple[list[_Hit], list[str]]:
+        """Every candidate of a text query with its calibrated per-channel contributions, best first."""
+        candidates = {sid for sid, _ in self.library.search(qv, RECALL_K)}
+        q_terms = terms(query)
+        exact = self._exact_matches(q_terms) if weights.get(LEXICAL, 0.0) > 0 else {}
+        ids = sorted(candidates | set(exact))
+        rows = self.library.segments(ids)
+        ids = [i for i in ids if i in rows and not rows[i].removed]
+        if not ids:
+            return [], q_terms
+        vectors = self.library.vectors(ids)
+        slices = self.layout.slices()
+        per_channel: dict[str, np.ndarray] = {}
+        for space, q in (("text", q_text), ("clip", self._clip_query(query, weights))):
+            if q is None:
+                continue
+            bank = self._bank(space)
+            for channel in registry.in_space(space):
+                if channel not in slices or weights.get(channel, 0.0) <= 0:
+                    continue
+                blocks = vectors[:, slices[channel]]
+                background = self.background.get(channel)
+                bg = float((background @ q).mean()) if background is not None and len(background) else 0.0
+                calibrated = np.maximum(csls(blocks @ q, hubness(blocks, bank), bg), 0.0)
+                calibrated[np.abs(blocks).sum(axis=1) == 0] = 0.0
+                per_channel[channel] = weights[channel] * calibrated
+        hits = []
+        for j, sid in enumerate(ids):
+            row = rows[sid]
+            channels = {c: float(v[j]) for c, v in per_channel.items()}
+            line = None
+            if sid in exact:
+                cov, line = exact[sid]
+                channels[LEXICAL] = weights[LEXICAL] * cov
+            score = sum(channels.values())
+            if score <= 1e-6:  # nothing in common with the query on any live channel
+                continue
+            hits.append(_Hit(sid, score, row.video_id, os.fsdecode(row.video_path), row.start, row.end,
+                             channels, row.speech_text, row.ocr_text, row.tags, line))
+        hits.sort(key=lambda h: -h.score)
+        return hits, q_terms
+
+    def _exact_matches(self, q_terms: list[str]) -> dict[int, tuple[float, LexicalLine]]:
+        """Segment id -> (evidence, line) of the best exact-words line in it: the line's coverage of
+        the query (at least :data:`LEXICAL_MIN_COVERAGE`) times the matched terms' specificity."""
+        lines = self.library.lexical_lines(q_terms, LEXICAL_LINES)
+        if not lines:
+            return {}
+        df, n = self.library.lexical_doc_freq(q_terms)
+        weights = {t: idf(df.get(t, 0), n) for t in q_terms}
+        out: dict[int, tuple[float, LexicalLine]] = {}
+        segments: dict[int, list[SegmentRow]] = {}
+        for line in lines:
+            cov = coverage(q_terms, line.terms, weights)
+            if cov < LEXICAL_MIN_COVERAGE:
+                continue
+            cov *= specificity(q_terms, line.terms, weights)
+            if line.video_id not in segments:
+                segments[line.video_id] = [r for r in self.library.video_segments(line.video_id) if not r.removed]
+            for seg in segments[line.video_id]:
+                inside = (seg.start <= line.start < seg.end) if line.end <= line.start else (
+                    seg.start < line.end and seg.end > line.start)
+                if inside and cov > out.get(seg.id, (0.0, line))[0]:
+                    out[seg.id] = (cov, line)
+        return out
+
+    def _clip_query(self, query: str, weights: dict[str, float]) -> np.ndarray | None:
+        """The query in CLIP's space, when the library has a visual channel asked for and CLIP is here."""
+        wanted = [c for c in registry.in_space("clip") if c in self.layout.channels and weights.get(c, 0) > 0]
+        clip = self.clip if wanted else None
+        if clip is None:
+            return None
+        return np.asarray(clip.encode_texts([query])[0], dtype=np.float32)
+
+    def _bank(self, space: str) -> np.ndarray:
+        """The generic queries embedded in ``space`` ("text" or "clip"), once per searcher."""
+        if space not in self._banks:
+            clip = self.clip
+            if space == "clip" and clip is not None:
+                bank = clip.encode_texts(list(generic_queries()))
+            else:
+                bank = self.text_encoder.encode_queries(list(generic_queries()))
+            self._banks[space] = np.asarray(bank, dtype=np.float32)
+        return self._banks[space]
+
+    @property
+    def background(self) -> dict[str, np.ndarray]:
+        """Per channel, the non-zero blocks of up to :data:`BACKGROUND_SAMPLE` live segments spread
+        over the library: what a query's similarity is compared with."""
+        if self._background is None:
+            ids = self.library.live_segment_ids()
+            if len(ids) > BACKGROUND_SAMPLE:
+                ids = [ids[i] for i in np.linspace(0, len(ids) - 1, BACKGROUND_SAMPLE).astype(int)]
+            vectors = self.library.vectors(ids) if ids else np.zeros((0, self.layout.dim), np.float32)
+            background = {}
+            for channel, sl in self.layout.slices().items():
+                blocks = vectors[:, sl]
+                background[channel] = blocks[np.abs(blocks).sum(axis=1) > 0]
+            self._background = background  # whole, at once: server threads read it concurrently
+        return self._background
+
+    def _jump_to_line(self, moment: Moment, line: LexicalLine, q_terms: list[str]) -> None:
+        """Start at the exact-words line: its first matching spoken word, or where the on-screen
+        line first appears; the snippet is the line as said or shown."""
+        jump = line.start
+        if line.kind == "speech":
+            wanted = set(q_terms)
+            for u in self.library.utterances(moment.video_id, line.start, max(line.end, line.start + 1e-3)):
+                if abs(u.start - line.start) > 1e-3:
+                    continue
+                jump = next((w.start for w in u.words if wanted & set(terms(w.text))), line.start)
+                break
+        moment.jump = float(min(max(jump, moment.start), moment.end))
+        moment.snippet = line.text.strip()[:SNIPPET_CHARS]
 
     def search_vectors(self, queries: list[np.ndarray], k: int = 10, *, per_video: int = 2,
                        q_text: np.ndarray | None = None, exclude=None) -> list[Moment]:

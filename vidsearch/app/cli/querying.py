@@ -34,33 +34,43 @@ def search(
     k: Annotated[int, typer.Option("-k", "--top", min=1, max=config.MAX_K, help="Number of moments to return.")] = config.DEFAULT_K,
     preset: PresetOption = None,
     weights: Annotated[Optional[str], typer.Option(help="Per-channel weights overriding the preset, e.g. speech=1,ocr=0.5 (`vidsearch doctor` lists the channels). A channel no text can meet, like 'audio', only matters for clip queries.")] = None,
+    min_confidence: Annotated[Optional[str], typer.Option("--min-confidence", metavar="LEVEL", help="Leave out answers below this level: high (almost certainly right), medium (probably) or low (related at best; the default). When nothing reaches it the answer is 'no good match'.")] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Search the library by text; prints moments best first with start, end and jump times."""
+    """Search the library by text; prints moments best first with start, end, jump and confidence."""
     quiet_third_party()
     from vidsearch.channels.fusion import WeightsError
     from vidsearch.models.text_encoders import EncoderUnavailable
+    from vidsearch.query.confidence import NO_GOOD_MATCH, parse_level
     from vidsearch.query.search import Searcher
 
     overrides = _weight_overrides(weights)
+    try:
+        level = parse_level(min_confidence)
+    except ValueError as exc:
+        fail(str(exc), 2)
     with open_library(db) as library:
         try:
             searcher = Searcher(library)
-            moments = searcher.search(query, k, preset=preset, weights=overrides)
+            moments = searcher.search(query, k, preset=preset, weights=overrides, min_confidence=level)
         except (WeightsError, ValueError, EncoderUnavailable) as exc:
             fail(str(exc), 2)
     print_notes(searcher.notes)
     if as_json:
-        print_json({"query": query, "results": [m.to_json() for m in moments]})
+        body: dict[str, object] = {"query": query, "results": [m.to_json() for m in moments]}
+        if not moments:
+            body["note"] = NO_GOOD_MATCH
+        print_json(body)
         return
     if not moments:
-        out.print("no results")
+        out.print(NO_GOOD_MATCH)
         return
     table = Table(title=f"{query}", show_lines=False)
-    for col in ("#", "video", "start", "end", "jump", "score", "snippet"):
+    for col in ("#", "video", "start", "end", "jump", "score", "confidence", "snippet"):
         table.add_column(col, overflow="fold")
     for i, m in enumerate(moments, 1):
-        table.add_row(str(i), Path(m.video).name, f"{m.start:.2f}", f"{m.end:.2f}", f"{m.jump:.2f}", f"{m.score:.3f}", m.snippet)
+        table.add_row(str(i), Path(m.video).name, f"{m.start:.2f}", f"{m.end:.2f}", f"{m.jump:.2f}", f"{m.score:.3f}",
+                      m.confidence or "", m.snippet)
     out.print(table)
 
 

