@@ -109,14 +109,16 @@ def test_every_line_carries_whisper_s_confidence(coffee, whisper):
 
 
 def test_an_expected_language_the_audio_does_not_fit_is_marked_unsure(coffee, whisper):
-    """Expecting only English, the Mandarin line is still transcribed (in English) but marked."""
+    """Expecting only German, both lines are still transcribed (in German) but marked unsure;
+    expecting Chinese and English, neither is."""
     track, analysis, zh, en = coffee
-    tr = sharing(whisper, ("en",)).transcribe(track, analysis)
-    got = over(tr, zh)
-    assert got and all(u.language == "en" for u in got)
-    assert all(u.language_unsure and u.language_prob is not None and u.language_prob < LANGUAGE_FIT for u in got), \
-        [(u.text, u.language_prob) for u in got]
-    assert all(not u.language_unsure for u in over(tr, en))
+    tr = sharing(whisper, ("de",)).transcribe(track, analysis)
+    for line in (zh, en):
+        got = over(tr, line)
+        assert got and all(u.language == "de" for u in got)
+        assert all(u.language_unsure and u.language_prob is not None and u.language_prob < LANGUAGE_FIT
+                   for u in got), [(u.text, u.language_prob) for u in got]
+    assert not any(u.language_unsure for u in whisper.transcribe(track, analysis).utterances)
 
 
 def test_auto_keeps_whisper_s_own_guess(coffee, whisper):
