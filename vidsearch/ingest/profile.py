@@ -166,6 +166,7 @@ def profile_of(config: PipelineConfig, *, layout: Mapping[str, int], clip_model:
     # Through JSON, as stored: tuples become lists, so a recorded profile compares equal to a fresh one.
     pipeline = json.loads(json.dumps(dataclasses.asdict(config)))
     pipeline.pop("threads", None)
+    pipeline["languages"] = normal_languages(config.languages)  # "ZH, en" is the same as "zh,en"
     return LibraryProfile(pipeline=pipeline, ocr_rules_sha256=file_sha256(config.ocr_rules),
                           tag_vocabulary_sha256=file_sha256(config.tag_vocabulary),
                           clip_model=clip_model if "visual" in layout else None,
@@ -248,8 +249,6 @@ def _conflict(db: object, setting: str, built: object, asked: object) -> Profile
 def _show(setting: str, value: object) -> str:
     if setting in ("ocr", "tags"):
         return "on" if value else "off"
-    if setting == "languages" and value is not None:
-        return str(value)
     if setting.endswith("_sha256"):
         return f"file {str(value)[:12]}" if value else "(none)"
     if setting == "whisper_model" and value is None:
