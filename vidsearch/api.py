@@ -45,14 +45,16 @@ def index(db: str | Path, paths: Iterable[str | Path], *, whisper_model: str | N
           text_encoder: str | None = None, clip: str | None = None, clip_checkpoint: str | Path | None = None,
           ocr: bool | None = None, ocr_rules: str | Path | None = None, tags: bool | None = None,
           tag_vocabulary: str | Path | None = None, retry_failed: bool = False, keep_bumpers: bool | None = None,
-          progress: Callable[[str, Path | None], None] | None = None) -> IndexReport:
+          languages: str | None = None, progress: Callable[[str, Path | None], None] | None = None) -> IndexReport:
     """Index video files and folders (searched recursively) into the library at ``db``, creating it
     if needed. Settings left at None take the library's own (its profile), else the defaults; one
     that contradicts the library raises :class:`ProfileConflict`. Unchanged files are skipped; a bad
-    file is in ``report.failed`` with its reason, and a path or folder that cannot be read too."""
+    file is in ``report.failed`` with its reason, and a path or folder that cannot be read too.
+    ``languages``: the expected languages of the speech ("zh,en", "en", "auto"; see
+    :attr:`~vidsearch.ingest.processor.PipelineConfig.languages`)."""
     request = BuildRequest.of(whisper_model=whisper_model, text_encoder=text_encoder, clip=clip,
                               clip_checkpoint=clip_checkpoint, ocr=ocr, ocr_rules=ocr_rules, tags=tags,
-                              tag_vocabulary=tag_vocabulary)
+                              tag_vocabulary=tag_vocabulary, languages=languages)
     session = open_for_indexing(db, request, keep_bumpers=keep_bumpers)
     files, missing = collect_files(Path(p) for p in paths)
     with session:

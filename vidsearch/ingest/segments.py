@@ -2,6 +2,7 @@
 with the words spoken in them."""
 from __future__ import annotations
 
+import dataclasses
 import math
 
 from vidsearch.text.script import is_unspaced
@@ -73,7 +74,8 @@ def _utterances_in(span: Span, transcript: Transcript) -> list[Utterance]:
             if not words:
                 continue
             text = utt.text if len(words) == len(utt.words) else join_words([w.text for w in words])
-            out.append(Utterance(text, words[0].start, words[-1].end, utt.language, words))
+            # A part keeps the whole line's confidence: Whisper scores the line, not its words.
+            out.append(dataclasses.replace(utt, text=text, start=words[0].start, end=words[-1].end, words=words))
         elif span.start <= (utt.start + utt.end) / 2 < span.end:
             out.append(utt)
     return out

@@ -16,10 +16,25 @@ How a track is transcribed (and why):
    every chunk is transcribed on its own with its own detection. In a confident window, a
    chunk whose words are unsure (mean probability < ``RECHECK_WORD_PROB``) or that produced
    nothing is re-transcribed on its own, and the better of the two is kept.
-4. Language detection that is unsure (top probability < 0.5) prefers the library's expected
-   languages (default Chinese and English): on synthetic or accented Mandarin Whisper base
-   often guesses French or Latin at 0.2 while "zh" is the best of the plausible ones.
+4. Each window or line is transcribed in the likeliest of the library's *expected* languages
+   (default Chinese and English) by Whisper's detection probabilities, however sure Whisper is
+   of another one: on synthetic or accented Mandarin Whisper base guesses French, Latin or Thai
+   (sometimes at > 0.5) and then writes gibberish in that language, while decoding as "zh" was
+   measured at CER 0.25 (benchmark: Mandarin lines transcribed in a script other than Han,
+   i.e. Thai, kana or Latin gibberish, 8 of 19 -> 4). The detection probability of the chosen
+   language is kept with each line (``Utterance.language_prob``), so a line that fits none of
+   the expected languages is known to be unsure. With no expected languages ("auto"),
+   Whisper's own guess is used.
 5. Chinese is normalised to Simplified (OpenCC t2s); hallucinated segments are dropped.
+6. The temperature fallback samples on hard audio (unseeded, 9 of 70 benchmark lines differed
+   between two indexings of the same videos), so CTranslate2's sampler is seeded before every
+   pass. CTranslate2 keeps one generator per worker thread, seeded when that thread first
+   samples, and ``set_random_seed`` does not reset it: a process that transcribes the same
+   videos in the same order gives the same text (two indexings of the benchmark in two
+   processes: 68 of 68 lines identical, scores included), but the same hard chunk transcribed
+   twice in one process can still differ on lines that fell back to sampling (measured: 2 of
+   3 garbled benchmark chunks, at temperature 0.4). Lines decoded greedily (temperature 0,
+   every line of our fixtures) are always the same.
 """
 from __future__ import annotations
 
@@ -39,7 +54,8 @@ from vidsearch.types import AudioAnalysis, AudioTrack, Span, Transcript, Utteran
 if TYPE_CHECKING:
     from opencc import OpenCC
 
-__all__ = ["Transcriber", "VAD_PARAMETERS", "MUSIC_SUPPRESSION_DEFAULT", "RECHECK_WORD_PROB"]
+__all__ = ["Transcriber", "VAD_PARAMETERS", "MUSIC_SUPPRESSION_DEFAULT", "RECHECK_WORD_PROB", "WHISPER_LANGUAGES",
+           "parse_languages"]
 
 SAMPLE_RATE = 16000
 
@@ -67,10 +83,32 @@ MUSIC_DOMINATES_SPEECH = 0.6
 RECHECK_WORD_PROB = 0.5
 #: Minimum mean word probability for words in a chunk the analysis calls music-only.
 MUSIC_CHUNK_MIN_WORD_PROB = 0.6
-#: Detected language probability under which ``preferred_languages`` win.
-LANGUAGE_CONFIDENT = 0.5
+#: Seed of CTranslate2's sampler, set before every pass (same audio, same text).
+SAMPLING_SEED = 0
 #: Window language probability under which the window is treated as mixed-language.
 LANGUAGE_MIXED = 0.8
+
+#: The language codes Whisper knows (faster-whisper's list), for validating expected languages.
+WHISPER_LANGUAGES: frozenset[str] = frozenset((
+    "af am ar as az ba be bg bn bo br bs ca cs cy da de el en es et eu fa fi fo fr gl gu ha haw he hi hr "
+    "ht hu hy id is it ja jw ka kk km kn ko la lb ln lo lt lv mg mi mk ml mn mr ms mt my ne nl nn no oc "
+    "pa pl ps pt ro ru sa sd si sk sl sn so sq sr su sv sw ta te tg th tk tl tr tt uk ur uz vi yi yo zh "
+    "yue").split())
+
+
+def parse_languages(value: str) -> tuple[str, ...]:
+    """Expected languages from their text form ("zh,en"; "auto" or "" = any language Whisper
+    knows, the empty tuple). Raises ValueError, one line naming the code, for an unknown one."""
+    text = value.strip().lower()
+    if text in ("", "auto"):
+        return ()
+    codes = tuple(dict.fromkeys(c.strip() for c in text.split(",") if c.strip()))
+    for code in codes:
+        if code not in WHISPER_LANGUAGES:
+            raise ValueError(f"unknown language {code!r} in {value!r}: use Whisper's codes (e.g. zh, en, ja), "
+                             "comma-separated, or 'auto'")
+    return codes
+
 
 _GAP_S = 0.2  # silence inserted between concatenated chunks
 _WINDOW_S = 29.0  # speech packed into one Whisper window (30 s, minus a margin)
@@ -101,7 +139,8 @@ class Transcriber:
     :func:`vidsearch.models.resolve.resolve_whisper`). ``music_suppression``: "auto" (= "dominant":
     suppress only where music is not clearly under the speech, where it measurably helped;
     see :data:`MUSIC_SUPPRESSION_DEFAULT`), "on" (in every music span) or "off".
-    ``language`` forces one language; ``preferred_languages`` only break unsure detections.
+    ``language`` forces one language (no detection); ``languages`` are the expected ones: each
+    window or line gets the likeliest of them by Whisper's detection (empty: Whisper's own guess).
     ``beam_size`` 1 (greedy) was as accurate as 5 on our fixtures and ~10% faster.
     ``cpu_threads`` 0 lets CTranslate2 choose.
     """
@@ -115,7 +154,7 @@ class Transcriber:
         music_suppression: str = "auto",
         beam_size: int = 1,
         language: str | None = None,
-        preferred_languages: Sequence[str] = ("zh", "en"),
+        languages: Sequence[str] = ("zh", "en"),
         device: str = "cpu",
     ):
         if music_suppression not in ("auto", "on", "off", "dominant"):
@@ -128,7 +167,10 @@ class Transcriber:
         self.music_suppression = music_suppression
         self.beam_size = beam_size
         self.language = language
-        self.preferred_languages = tuple(preferred_languages)
+        self.languages = tuple(languages)
+        for code in self.languages:
+            if code not in WHISPER_LANGUAGES:
+                raise ValueError(f"unknown language {code!r}: use Whisper's codes (e.g. zh, en, ja)")
         self.device = device
         self._model = None
         self._lock = threading.Lock()
@@ -219,7 +261,12 @@ class Transcriber:
         return float(np.mean(sp >= 0.5)) < 0.2 and float(np.mean(mu)) > 0.5
 
     def _run(self, audio: np.ndarray, language: str | None):
-        segments, info = self.model.transcribe(
+        import ctranslate2  # type: ignore[import-untyped]
+
+        model = self.model
+        # The temperature fallback samples; seeded, the same audio gives the same text every run.
+        ctranslate2.set_random_seed(SAMPLING_SEED)
+        segments, info = model.transcribe(
             audio,
             language=language,
             beam_size=self.beam_size,
@@ -247,18 +294,24 @@ class Transcriber:
         ranked = [(tok[2:-2], float(p)) for tok, p in m.model.detect_language(enc)[0]]
         return ranked[0][0], ranked[0][1], ranked
 
-    def _pick_language(self, lang: str, prob: float, ranked: list[tuple[str, float]]) -> str:
-        """Whisper's language unless it is unsure; then the likeliest preferred language."""
-        if prob >= LANGUAGE_CONFIDENT or not self.preferred_languages or lang in self.preferred_languages:
-            return lang
+    def _pick_language(self, lang: str, prob: float, ranked: list[tuple[str, float]]) -> tuple[str, float]:
+        """The likeliest expected language and Whisper's probability of it (Whisper's own guess
+        when any language is expected)."""
+        if not self.languages or lang in self.languages:
+            return lang, prob
         probs = dict(ranked)
-        return max(self.preferred_languages, key=lambda code: probs.get(code, 0.0))
+        best = max(self.languages, key=lambda code: probs.get(code, 0.0))
+        return best, probs.get(best, 0.0)
 
     def _transcribe(self, audio: np.ndarray):
-        """Transcribe with language detection and the preferred-language rule."""
-        language = self.language or self._pick_language(*self._detect_language(audio))
+        """Transcribe with language detection and the expected-language rule: (segments,
+        language, its detection probability or None when forced)."""
+        if self.language:
+            language, prob = self.language, None
+        else:
+            language, prob = self._pick_language(*self._detect_language(audio))
         segments, _ = self._run(audio, language)
-        return segments, language
+        return segments, language, prob
 
     @staticmethod
     def _keep(seg) -> bool:
@@ -269,13 +322,16 @@ class Transcriber:
             return False
         return seg.compression_ratio <= 2.4 and seg.avg_logprob >= -1.5
 
-    def _pieces(self, segments, language: str, chunks: list[_Chunk]) -> None:
-        """Split Whisper segments at chunk borders and attach them, in track time, to chunks."""
+    def _pieces(self, segments, language: str, chunks: list[_Chunk], language_prob: float | None = None) -> None:
+        """Split Whisper segments at chunk borders and attach them, in track time, to chunks;
+        every piece keeps its segment's confidence."""
         offsets = np.array([c.offset for c in chunks])
         zh = language == "zh"
         for seg in segments:
             if not self._keep(seg):
                 continue
+            scores = dict(avg_logprob=float(seg.avg_logprob), no_speech_prob=float(seg.no_speech_prob),
+                          language_prob=None if language_prob is None else round(float(language_prob), 4))
             by_chunk: dict[int, list] = {}
             for w in seg.words or []:
                 mid = 0.5 * (w.start + w.end)
@@ -287,7 +343,7 @@ class Transcriber:
                 text = self._simplified(seg.text.strip()) if zh or has_han(seg.text) else seg.text.strip()
                 start = c.start + max(0.0, seg.start - c.offset)
                 end = min(c.end, c.start + max(0.0, seg.end - c.offset))
-                c.pieces.append(Utterance(text, round(float(start), 3), round(float(max(start, end)), 3), language, []))
+                c.pieces.append(Utterance(text, round(float(start), 3), round(float(max(start, end)), 3), language, [], **scores))
                 continue
             for i, ws in sorted(by_chunk.items()):
                 c = chunks[i]
@@ -306,7 +362,7 @@ class Transcriber:
                 text = "".join(w.word for w in ws).strip()
                 if zh or has_han(text):
                     text = self._simplified(text)
-                c.pieces.append(Utterance(text, words[0].start, words[-1].end, language, words))
+                c.pieces.append(Utterance(text, words[0].start, words[-1].end, language, words, **scores))
 
     @staticmethod
     def _groups(chunks: list[_Chunk]) -> list[list[_Chunk]]:
@@ -336,25 +392,27 @@ class Transcriber:
         audio = np.concatenate(parts)
         recheck = list(chunks)
         language: str | None
+        language_prob: float | None = None
         if self.language:
             language = self.language
         else:
             lang, prob, ranked = self._detect_language(audio)
             # Lines in different languages make Whisper unsure about the window (mixed zh/en
-            # fixture: 0.50; monolingual ones: >= 0.97): then every chunk gets its own pass.
-            mixed = prob < LANGUAGE_MIXED and len(chunks) > 1
-            language = None if mixed else self._pick_language(lang, prob, ranked)
+            # fixture: 0.50; monolingual ones: >= 0.97): then every chunk gets its own pass
+            # (unless only one language is expected: every chunk would get that one anyway).
+            mixed = prob < LANGUAGE_MIXED and len(chunks) > 1 and len(self.languages) != 1
+            language, language_prob = (None, None) if mixed else self._pick_language(lang, prob, ranked)
         if language is not None:
             segments, _ = self._run(audio, language)
-            self._pieces(segments, language, chunks)
+            self._pieces(segments, language, chunks, language_prob)
             # Only unsure or empty chunks get a pass of their own (another language, skipped).
             recheck = [c for c in chunks if not c.pieces or c.mean_word_prob() < RECHECK_WORD_PROB]
         for c in recheck:
             if c.duration < 0.4:
                 continue
             solo = _Chunk(c.start, c.end, offset=0.0)
-            segs, lang = self._transcribe(samples[int(c.start * SAMPLE_RATE): int(c.end * SAMPLE_RATE)])
-            self._pieces(segs, lang, [solo])
+            segs, lang, lang_prob = self._transcribe(samples[int(c.start * SAMPLE_RATE): int(c.end * SAMPLE_RATE)])
+            self._pieces(segs, lang, [solo], lang_prob)
             if solo.pieces and (not c.pieces or solo.mean_word_prob() > c.mean_word_prob()):
                 c.pieces = solo.pieces
 

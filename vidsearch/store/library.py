@@ -73,7 +73,9 @@ from vidsearch.store.rows import (
     UtteranceRow,
     VideoRow,
     WordRow,
+    add_missing_columns,
     chunks,
+    columns_of,
     create_missing_tables,
     display,
     pack_fingerprint,
@@ -109,6 +111,11 @@ def _connect_readonly(db_dir: Path) -> sqlite3.Connection | None:
     if not os.access(db_dir, os.W_OK) and not (db_dir / (DB_FILE + "-wal")).exists():
         uri += "&immutable=1"  # read-only media: no writer can exist, no -shm to create
     return sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+
+
+def _real(value: float | None) -> float | None:
+    """A confidence as stored: None stays NULL, NaN too (SQLite has no NaN)."""
+    return None if value is None or value != value else float(value)
 
 
 class Library:
@@ -164,6 +171,7 @@ class Library:
         self._lock_fd: int | None = None
         self._conn: sqlite3.Connection | None = None  # None: closed (read through _db)
         self._in_txn = False
+        self._columns: dict[str, set[str]] = {}  # table -> its columns, read on first use
         self._commit_failed: str | None = None  # why the last commit failed; no commit after it
         self._new_thumbs: list[Path] = []
         self._dead_thumbs: list[Path] = []
@@ -287,6 +295,7 @@ class Library:
             return
         self.layout = _check_stored_layout(self.path, meta, layout)
         create_missing_tables(self._db)  # libraries from before a table was added
+        add_missing_columns(self._db)  # ... or a column
         for tmp in (INDEX_FILE + ".tmp", HEADER_FILE + ".tmp"):
             with contextlib.suppress(FileNotFoundError):
                 (self.path / tmp).unlink()  # leftovers of an interrupted commit
@@ -751,17 +760,18 @@ class Library:
                 seg_rows.append((
                     label, video_id, float(seg.start), float(seg.end), int(seg.scene_index),
                     seg.speech_text, seg.ocr_text or "", json.dumps(list(seg.tags), ensure_ascii=False),
-                    json.dumps([float(k.time) for k in seg.keyframes]), thumb, int(rm)))
+                    json.dumps([float(k.time) for k in seg.keyframes]), thumb, int(rm), _real(seg.speech_logprob)))
             db.executemany("INSERT INTO segments(id, video_id, start_s, end_s, scene_index, "
-                           "speech_text, ocr_text, tags, keyframes, thumbnail, removed) "
-                           "VALUES (?,?,?,?,?,?,?,?,?,?,?)", seg_rows)
+                           "speech_text, ocr_text, tags, keyframes, thumbnail, removed, speech_logprob) "
+                           "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", seg_rows)
             db.executemany(
                 "INSERT INTO utterances(video_id, ord, start_s, end_s, text, language, words, "
-                "embedding) VALUES (?,?,?,?,?,?,?,?)",
+                "embedding, avg_logprob, no_speech_prob, language_prob) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 [(video_id, i, float(u.start), float(u.end), u.text, u.language or "",
                   json.dumps([[w.text, w.start, w.end, w.probability] for w in u.words],
                              ensure_ascii=False),
-                  None if utterance_vectors is None else utterance_vectors[i].tobytes())
+                  None if utterance_vectors is None else utterance_vectors[i].tobytes(),
+                  _real(u.avg_logprob), _real(u.no_speech_prob), _real(u.language_prob))
                  for i, u in enumerate(utts)])
             db.executemany(
                 "INSERT INTO ocr_lines(video_id, start_s, end_s, text, raw, score, embedding) VALUES (?,?,?,?,?,?,?)",
@@ -994,16 +1004,17 @@ class Library:
         out: dict[int, SegmentRow] = {}
         thumbs = self.path / THUMBS_DIR
         with self._mutex:
+            logprob = self._column("segments", "speech_logprob", "s.")
             for chunk in chunks([int(i) for i in ids]):
                 q = ("SELECT s.id, s.video_id, v.path, s.start_s, s.end_s, s.scene_index, s.speech_text, "
-                     "s.ocr_text, s.tags, s.thumbnail, s.keyframes, s.removed FROM segments s "
+                     f"s.ocr_text, s.tags, s.thumbnail, s.keyframes, s.removed, {logprob} FROM segments s "
                      f"JOIN videos v ON v.id = s.video_id WHERE s.id IN ({','.join('?' * len(chunk))})")
                 for r in self._db.execute(q, chunk):
                     out[r[0]] = SegmentRow(
                         id=r[0], video_id=r[1], video_path=path_from_key(r[2]), start=r[3], end=r[4],
                         scene_index=r[5], speech_text=r[6], ocr_text=r[7], tags=json.loads(r[8]),
                         thumbnail=thumbs / r[9] if r[9] else None, keyframe_times=json.loads(r[10]),
-                        removed=bool(r[11]))
+                        removed=bool(r[11]), speech_logprob=r[12])
         return out
 
     def video_segments(self, video_id: int) -> list[SegmentRow]:
@@ -1021,15 +1032,23 @@ class Library:
     def utterances(self, video_id: int, start: float = 0.0, end: float = float("inf")) -> list[UtteranceRow]:
         """A video's utterances overlapping [start, end), in time order."""
         with self._mutex:
+            scores = ", ".join(self._column("utterances", c) for c in ("avg_logprob", "no_speech_prob", "language_prob"))
             rows = self._db.execute(
-                "SELECT id, video_id, start_s, end_s, text, language, words, embedding FROM utterances "
+                f"SELECT id, video_id, start_s, end_s, text, language, words, embedding, {scores} FROM utterances "
                 "WHERE video_id = ? AND start_s < ? AND end_s > ? ORDER BY ord",
                 (int(video_id), float(end), float(start))).fetchall()
         return [UtteranceRow(
             id=r[0], video_id=r[1], start=r[2], end=r[3], text=r[4], language=r[5],
             words=[WordRow(t, float(s), float(e), float(p)) for t, s, e, p in json.loads(r[6])],
-            embedding=None if r[7] is None else np.frombuffer(r[7], dtype=np.float32).copy())
+            embedding=None if r[7] is None else np.frombuffer(r[7], dtype=np.float32).copy(),
+            avg_logprob=r[8], no_speech_prob=r[9], language_prob=r[10])
             for r in rows]
+
+    def _column(self, table: str, column: str, prefix: str = "") -> str:
+        """``column`` to select, or NULL where this (older, opened read-only) library lacks it."""
+        if table not in self._columns:
+            self._columns[table] = columns_of(self._db, table)
+        return f"{prefix}{column}" if column in self._columns[table] else "NULL"
 
     def ocr_lines(self, video_id: int, start: float = 0.0, end: float = float("inf")) -> list[OcrLineRow]:
         """A video's on-screen text lines visible somewhere in [start, end), in time order

@@ -59,6 +59,9 @@ class SegmentRow:
     thumbnail: Path | None
     keyframe_times: list[float] = field(default_factory=list)
     removed: bool = False
+    #: Whisper's confidence in the speech here (duration-weighted mean avg_logprob of its lines);
+    #: None without speech, or in a library indexed before it was kept.
+    speech_logprob: float | None = None
 
 
 class WordRow(NamedTuple):
@@ -82,6 +85,10 @@ class UtteranceRow:
     language: str
     words: list[WordRow]
     embedding: np.ndarray | None
+    #: Whisper's confidence (see :class:`vidsearch.types.Utterance`); None: indexed before they were kept.
+    avg_logprob: float | None = None
+    no_speech_prob: float | None = None
+    language_prob: float | None = None
 
 
 @dataclass
@@ -151,7 +158,8 @@ CREATE TABLE IF NOT EXISTS segments (
     tags TEXT NOT NULL,                 -- JSON list of strings
     keyframes TEXT NOT NULL,            -- JSON list of times
     thumbnail TEXT,                     -- file name under thumbs/
-    removed INTEGER NOT NULL DEFAULT 0
+    removed INTEGER NOT NULL DEFAULT 0,
+    speech_logprob REAL                 -- mean avg_logprob of its speech, or NULL
 );
 CREATE INDEX IF NOT EXISTS segments_video ON segments(video_id, start_s);
 CREATE TABLE IF NOT EXISTS utterances (
@@ -161,7 +169,10 @@ CREATE TABLE IF NOT EXISTS utterances (
     start_s REAL NOT NULL, end_s REAL NOT NULL,
     text TEXT NOT NULL, language TEXT NOT NULL,
     words TEXT NOT NULL,                -- JSON [[text, start, end, prob], ...]
-    embedding BLOB                      -- float32, or NULL
+    embedding BLOB,                     -- float32, or NULL
+    avg_logprob REAL,                   -- Whisper confidence in the line, NULL if unknown
+    no_speech_prob REAL,
+    language_prob REAL
 );
 CREATE INDEX IF NOT EXISTS utterances_video ON utterances(video_id, start_s);
 CREATE TABLE IF NOT EXISTS ocr_lines (
@@ -200,6 +211,32 @@ def create_missing_tables(db: sqlite3.Connection) -> None:
     for stmt in SCHEMA.split(";"):
         if stmt.strip():
             db.execute(stmt)
+
+
+#: Columns added after libraries were first written: (table, column, type). A writer adds the
+#: missing ones when it opens a library; readers select NULL in their place (:func:`columns_of`).
+ADDED_COLUMNS = (
+    ("segments", "speech_logprob", "REAL"),
+    ("utterances", "avg_logprob", "REAL"),
+    ("utterances", "no_speech_prob", "REAL"),
+    ("utterances", "language_prob", "REAL"),
+)
+
+
+def columns_of(db: sqlite3.Connection, table: str) -> set[str]:
+    """The columns ``table`` has in this library (older libraries lack :data:`ADDED_COLUMNS`)."""
+    return {r[1] for r in db.execute(f'PRAGMA table_info("{table}")')}
+
+
+def add_missing_columns(db: sqlite3.Connection) -> None:
+    """Add the :data:`ADDED_COLUMNS` an older library lacks (NULL in its existing rows: unknown).
+
+    Each ALTER TABLE is atomic on its own and only adds a nullable column, so an interrupted
+    open leaves a library that every reader and writer still opens; nothing else changes.
+    """
+    for table, column, kind in ADDED_COLUMNS:
+        if column not in columns_of(db, table):
+            db.execute(f'ALTER TABLE "{table}" ADD COLUMN "{column}" {kind}')
 
 
 def path_key(path: Path | str | bytes) -> bytes:

