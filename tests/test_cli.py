@@ -80,7 +80,8 @@ def test_search_json_contract(fixture_library):
     assert doc["results"][0]["video"].endswith("rocket_launch.mp4")
     for r in doc["results"]:
         assert set(r) == {"video", "video_id", "segment_id", "start", "end", "jump", "score", "channels", "snippet",
-                          "tags", "ocr"}
+                          "tags", "ocr", "confidence"}
+        assert r["confidence"] in ("high", "medium", "low")
         assert isinstance(r["tags"], list) and all(isinstance(t, str) for t in r["tags"])
         assert all(set(o) == {"text", "start", "end"} and r["start"] <= o["start"] <= o["end"] <= r["end"]
                    for o in r["ocr"])

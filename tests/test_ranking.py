@@ -120,7 +120,7 @@ def test_min_confidence_only_narrows(searcher):
     high = searcher.search("cup of coffee", 10, min_confidence="high")
     assert everything and len(high) <= len(everything)
     assert all(m.confidence == "high" for m in high)
-    assert Thresholds(0.7, 0.45, 0.4).level(0.5) == "medium"
+    assert Thresholds(0.6, 0.37, 0.25).level(0.5) == "medium"
 
 
 def test_an_older_library_gets_its_exact_words_index_on_the_next_write(fixture_library, tmp_path):

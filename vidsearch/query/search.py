@@ -15,8 +15,8 @@ A text query is answered in three steps:
    least :data:`LEXICAL_MIN_COVERAGE`, so an exact phrase wins and a stop-word match does not.
    ``channels`` holds each contribution and they add up to ``score``.
 3. **Confidence.** Each moment's score maps to ``high``/``medium``/``low``
-   (:mod:`vidsearch.query.confidence`, thresholds stored with the library); a moment below ``low``
-   is not returned, so a query with no good answer gets no results.
+   (:mod:`vidsearch.query.confidence`, thresholds stored with the library); when even the best
+   moment is below ``low``, nothing is returned ("no good match").
 """
 from __future__ import annotations
 
@@ -61,6 +61,20 @@ LEXICAL_LINES = 200
 LEXICAL_MIN_COVERAGE = 0.5
 #: Segments sampled once per searcher for each query's background similarity per channel.
 BACKGROUND_SAMPLE = 1024
+#: Whisper's mean log-probability per token of a segment's speech between these two values scales
+#: the speech evidence from :data:`SPEECH_TRUST_FLOOR` up to 1. On the benchmark library, lines
+#: Whisper garbled (wrong language, invented words) sat at -0.7 to -1.5, clean lines at -0.2 to
+#: -0.6; a garbled line is short on meaning and close to every query, so its speech counts less.
+SPEECH_LOGPROB_BAD, SPEECH_LOGPROB_GOOD = -1.2, -0.5
+SPEECH_TRUST_FLOOR = 0.3
+
+
+def speech_trust(logprob: float | None) -> float:
+    """How much a segment's speech evidence counts, from Whisper's confidence (1 when unknown)."""
+    if logprob is None or not np.isfinite(logprob):
+        return 1.0
+    share = (logprob - SPEECH_LOGPROB_BAD) / (SPEECH_LOGPROB_GOOD - SPEECH_LOGPROB_BAD)
+    return float(min(1.0, max(SPEECH_TRUST_FLOOR, share)))
 
 
 @dataclass
@@ -165,8 +179,12 @@ class Searcher:
         min_confidence: Level | None = None,
     ) -> list[Moment]:
         """Best moments first, each with its confidence; at most ``per_video`` moments of one video
-        unless fewer videos exist. Moments below ``min_confidence`` (default ``low``) are left out,
-        so the list is empty when nothing in the library answers the query."""
+        unless fewer videos exist.
+
+        When even the best moment is below ``low`` nothing answers the query: the list is empty
+        ("no good match"). Otherwise the list is filled up to ``k``, the weaker moments labelled
+        ``low``; ``min_confidence`` keeps only moments at or above that level.
+        """
         query = query.strip()
         if not query:
             raise ValueError("empty query")
@@ -175,17 +193,18 @@ class Searcher:
         w = resolve_weights(preset, weights)
         qv, q_text = self.query_vector(query, w)
         hits, q_terms = self._scored_hits(query, qv, q_text, w)
-        floor = self.thresholds.floor(min_confidence)
-        hits = [h for h in hits if h.score >= floor]
-        if not hits:
-            return []
+        if not hits or hits[0].score < self.thresholds.low:
+            return []  # no good match
+        if min_confidence is not None:
+            floor = self.thresholds.floor(min_confidence)
+            hits = [h for h in hits if h.score >= floor]
         merged = self._merge(hits, float(np.median([h.score for h in hits])))
         moments = [m for m in self._diversify(merged, k, per_video) if self._clip_to_content(m)]
         by_id = {h.segment_id: h for h in hits}
         for m in moments:
             hit = by_id[m.segment_id]
             m.channels = dict(hit.channels)
-            m.confidence = self.thresholds.level(m.score)
+            m.confidence = self.thresholds.level(m.score) or "low"
             lines = self.attach_ocr(m)
             dense = max((v for c, v in hit.channels.items() if c != LEXICAL), default=0.0)
             if hit.line is not None and hit.channels.get(LEXICAL, 0.0) >= dense:
@@ -220,6 +239,8 @@ class Searcher:
                 bg = float((background @ q).mean()) if background is not None and len(background) else 0.0
                 calibrated = np.maximum(csls(blocks @ q, hubness(blocks, bank), bg), 0.0)
                 calibrated[np.abs(blocks).sum(axis=1) == 0] = 0.0
+                if channel == "speech":
+                    calibrated *= np.array([speech_trust(rows[i].speech_logprob) for i in ids], dtype=np.float32)
                 per_channel[channel] = weights[channel] * calibrated
         hits = []
         for j, sid in enumerate(ids):
