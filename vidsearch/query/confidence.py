@@ -70,4 +70,4 @@ def parse_level(text: str | None) -> Level | None:
     value = text.strip().lower()
     if value not in LEVELS:
         raise ValueError(f"bad confidence level {text!r}: use high, medium or low")
-    return value  # type: ignore[return-value]
+    return value
