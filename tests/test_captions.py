@@ -156,16 +156,19 @@ def test_caption_score_is_its_best_channel_in_its_best_segment():
     cat_scene = {"speech": e[0], "tags": e[0]}
     coffee_scene = {"tags": e[1], "visual": np.array([0, 1], np.float32)}
     hits = index.match([cat_scene, coffee_scene], {"speech": 1.0, "tags": 0.5, "visual": 1.0}, k=5)
-    # Each caption meets its own scene at cosine 1; channels report every channel's cosine there.
-    assert [(h.caption_id, round(h.score, 6)) for h in hits] == [("cat", 1.0), ("coffee", 1.0)]
+    # Each caption meets its own scene at cosine 1 (score 2 cos: no encoder, so no hub or
+    # background to take off); channels report every channel's cosine there.
+    assert [(h.caption_id, round(h.score, 6), h.confidence) for h in hits] == [("cat", 2.0, "high"),
+                                                                               ("coffee", 2.0, "high")]
     assert hits[1].channels == {"tags": 1.0, "visual": 1.0}
     # An unrelated channel does not dilute the matching one (a voice-over about something else).
     mixed = {"speech": e[0], "tags": e[1]}
     scores = {h.caption_id: round(h.score, 6) for h in index.match([mixed], {"speech": 1.0, "tags": 0.5}, k=2)}
-    assert scores == {"cat": 1.0, "coffee": 1.0}
-    # Weight 0 switches a channel off.
-    (top, second) = index.match([mixed], {"speech": 0.0, "tags": 1.0}, k=2)
-    assert (top.caption_id, top.score, second.score) == ("coffee", 1.0, 0.0)
+    assert scores == {"cat": 2.0, "coffee": 2.0}
+    # Weight 0 switches a channel off: "cat", which only the speech met, scores 0, below "low",
+    # and is left out.
+    (top,) = index.match([mixed], {"speech": 0.0, "tags": 1.0}, k=2)
+    assert (top.caption_id, top.score) == ("coffee", 2.0)
     assert index.match([{"audio": np.ones(4, np.float32)}], {"audio": 1.0}, k=2) == []
 
 
@@ -177,17 +180,21 @@ class _BackgroundEncoder:
     def encode_queries(self, texts):
         return np.tile(np.eye(4, dtype=np.float32)[0], (len(texts), 1))
 
+    encode_passages = encode_queries  # the generic lines, too, land on axis 0
+
 
 def test_each_channel_counts_above_its_background():
     e = np.eye(4, dtype=np.float32)
     index = CaptionIndex([_row("generic", "g", [1, 0, 0, 0]), _row("specific", "s", [0, 1, 0, 0])],
                          text_encoder=_BackgroundEncoder())
     # Speech at background level matches "generic" perfectly; tags match "specific" a little less,
-    # but far above what ordinary sentences reach there, so "specific" wins.
+    # but far above what ordinary sentences reach there, so "specific" wins. "generic" also sits on
+    # the generic lines (hub 1) and loses half of that: 2 * 1 - 0.5 * 1 - 1 = 0.5.
     clip = {"speech": e[0], "tags": (0.8 * e[1] + 0.6 * e[2]).astype(np.float32)}
     hits = index.match([clip], {"speech": 1.0, "tags": 1.0}, k=2)
     assert [h.caption_id for h in hits] == ["specific", "generic"]
-    assert hits[0].score == pytest.approx(0.8) and hits[1].score == pytest.approx(0.0)
+    assert hits[0].score == pytest.approx(1.6) and hits[1].score == pytest.approx(0.5)
+    assert [h.confidence for h in hits] == ["high", "medium"]
     assert hits[1].channels == {"speech": 1.0, "tags": 0.0}
 
 

@@ -84,6 +84,8 @@ class CaptionHitBody(_Body):
     caption_id: str
     text: str
     score: float
+    confidence: Literal["high", "medium", "low"] = Field(
+        description="What the score means: high (almost certainly describes the clip), medium (probably), low (related at best).")
     channels: dict[str, float] = Field(description="Each channel's cosine behind the score.")
     extra: dict[str, Any] = Field(description="The caption's other fields, as they were added.")
 

@@ -58,6 +58,19 @@ FRAME_MATCH = 0.5
 #: crop; the best *other* video <= 0.72 (the same photograph framed differently in two videos),
 #: 95% of them below 0.45.
 MIN_SCORE = 0.85
+#: select_sources: a second video is a source too only when it scores within this of the first.
+#: Genuine copies tie: a cut of the intro card that three fixture videos share scores the same
+#: against all three to 0.0001 (re-encoded, or scaled, cropped and muted), while wrong videos
+#: called "source" on a held-out library scored 0.97-0.99 against a true source's 0.99-1.0.
+TIE_MARGIN = 0.005
+#: select_sources: a source must beat the library's background for this cut (the median best
+#: score of the other eligible videos) by this much. Measured: true sources clear it by >= 0.40
+#: (24 benchmark cuts and 24 altered fixture cuts; 0.40 where only two other portrait videos
+#: remain); a featureless cut that every video matches does not.
+BACKGROUND_MARGIN = 0.3
+#: ... measured only when at least this many other videos make a background (a library of two
+#: videos has no background to speak of: the runner-up alone is not one).
+MIN_BACKGROUND_VIDEOS = 3
 #: Videos whose picture aspect ratio differs from the clip's by more than this factor are skipped
 #: (crops and rescales keep the aspect; a portrait clip is not cut from a landscape video).
 MAX_ASPECT_RATIO = 1.25
@@ -355,6 +368,32 @@ class SignatureIndex:
                 out.append(SourceMatch(self._ids[v], best.start, best.score, best.matched_s))
         out.sort(key=lambda s: -s.score)
         return out[:top]
+
+
+def select_sources(candidates: list[SourceMatch], *, min_score: float = MIN_SCORE) -> list[SourceMatch]:
+    """The videos a cut was really cut from, out of every video's best alignment (best first).
+
+    An absolute score is not enough: two videos that show near-identical pictures (the same
+    product card with other text, the same photograph framed alike) both score well above
+    ``min_score``, yet only one holds the cut. So the best video is a source when it reaches
+    ``min_score`` and clears the cut's background (the median best score of the videos that are
+    neither it nor its ties, when there are :data:`MIN_BACKGROUND_VIDEOS`) by
+    :data:`BACKGROUND_MARGIN`; another video is a source only when it
+    *ties* the best within :data:`TIE_MARGIN` (the same footage re-used: a shared intro or end
+    card) and clears the background too. A video in between — close, but measurably worse than
+    the best — is a look-alike, not a source. The true source stays first: the rule only removes.
+
+    Known limit: a re-used copy encoded much worse than its twin can score more than
+    ``TIE_MARGIN`` below it and is then left out.
+    """
+    ranked = sorted(candidates, key=lambda s: -s.score)
+    if not ranked or ranked[0].score < min_score:
+        return []
+    top = ranked[0].score
+    tied = [s for s in ranked if s.score >= max(top - TIE_MARGIN, min_score)]
+    rest = [s.score for s in ranked[len(tied):]]
+    background = float(np.median(rest)) if len(rest) >= MIN_BACKGROUND_VIDEOS else -math.inf
+    return [s for s in tied if s.score - background >= BACKGROUND_MARGIN]
 
 
 def signature_of(path) -> VisualSignature:

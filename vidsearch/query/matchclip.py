@@ -5,7 +5,9 @@ audio, CLIP when the library has it), so its segments carry the same channel vec
 
 * **source moments** — the clip's visual signature is aligned against every indexed video's
   (:mod:`vidsearch.query.copydetect`): a re-encoded, rescaled, cropped or muted cut of an indexed video
-  returns that video and the second the cut starts at, first;
+  returns that video and the second the cut starts at, first. Only the one true source is called
+  "source": a video that merely looks alike (scores close, but measurably below the best) is not;
+  videos that really hold the same footage (a shared intro card) tie and are all sources;
 * **captions** — each clip segment meets the caption corpus channel by channel
   (:class:`vidsearch.query.captions.CaptionIndex`). Where the clip lacks a channel its source has
   (a muted cut has no speech), the source segment's vector stands in: the cut shows that moment;
@@ -14,6 +16,7 @@ audio, CLIP when the library has it), so its segments carry the same channel vec
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +31,7 @@ from vidsearch.media import audio as audio_mod
 from vidsearch.media.probe import probe
 from vidsearch.media.signature import VisualSignature
 from vidsearch.query.captions import CaptionHit, CaptionIndex
-from vidsearch.query.copydetect import SignatureIndex, SourceMatch
+from vidsearch.query.copydetect import SignatureIndex, SourceMatch, select_sources
 from vidsearch.query.search import Searcher
 from vidsearch.store.library import Library, SegmentRow
 from vidsearch.text.synonyms import normalise_text
@@ -151,7 +154,7 @@ class QueryVideoMatcher:
         if not len(self.signatures) and self.library.stats()["videos"]:
             notes.append("no video in this library has a visual signature (indexed by an older vidsearch): "
                          "re-index it to find where clips come from")
-        sources = self.signatures.search(iv.visual_signature, top=k) if iv.visual_signature else []
+        sources = self.sources(iv.visual_signature)[:k] if iv.visual_signature else []
         if sources:
             sources[0] = self._refine_with_audio(sources[0], iv)
         channels = [dict(s.vectors) for s in segments]
@@ -172,6 +175,11 @@ class QueryVideoMatcher:
                 m.match = "similar"
             moments += similar
         return ClipMatch(os.fsdecode(path), iv.info.duration, results, moments, notes + self.notes)
+
+    def sources(self, signature: VisualSignature) -> list[SourceMatch]:
+        """The videos the clip was cut from, best first: every video's best alignment, kept only
+        where it clears the runner-up and the library's background (:func:`select_sources`)."""
+        return select_sources(self.signatures.search(signature, top=len(self.signatures), min_score=-math.inf))
 
     def _refine_with_audio(self, source: SourceMatch, iv: IndexedVideo) -> SourceMatch:
         """Place the start by sound when the clip kept the source's sound.

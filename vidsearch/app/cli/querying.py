@@ -106,10 +106,10 @@ def match_clip(
         out.print("no captions" + ("" if n_captions else " (add some with `vidsearch captions add`)"))
     else:
         table = Table(title=f"captions for {video.name}")
-        for col in ("#", "id", "score", "text"):
+        for col in ("#", "id", "score", "confidence", "text"):
             table.add_column(col, overflow="fold")
         for i, r in enumerate(result.results, 1):
-            table.add_row(str(i), r.caption_id, f"{r.score:.3f}", r.text)
+            table.add_row(str(i), r.caption_id, f"{r.score:.3f}", r.confidence, r.text)
         out.print(table)
     table = Table(title="moments")
     for col in ("#", "match", "video", "start", "end", "score", "snippet"):
