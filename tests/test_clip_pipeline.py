@@ -138,9 +138,17 @@ def test_broken_rules_or_vocabulary_file_is_one_error_before_any_work(tmp_path, 
     assert missing.exit_code == 2 and "no such file" in missing.stderr
 
 
-def test_captions_get_clip_text_vectors_and_match_clip_uses_the_visual_channel(clip_library, tiny_arch, tmp_path):  # noqa: F811
+def test_captions_get_clip_text_vectors_and_match_clip_uses_the_visual_channel(clip_library, tiny_arch, tmp_path,  # noqa: F811
+                                                                               monkeypatch):
     """On a library with CLIP, a caption also gets the CLIP text vector of its cleaned text
-    (as typed, not label-normalised), and a clip's visual block meets it in match-clip."""
+    (as typed, not label-normalised), and a clip's visual block meets it in match-clip.
+
+    The tiny CLIP has random weights, so its similarities mean nothing and every caption would fall
+    below the lowest confidence level: the levels are switched off to see the channel at work."""
+    from vidsearch.query import captions as captions_module
+    from vidsearch.query.confidence import Thresholds
+
+    monkeypatch.setattr(captions_module, "CAPTION_THRESHOLDS", Thresholds(9.0, 9.0, -9.0))
     from vidsearch.text.clean import clean_text
     from vidsearch.text.synonyms import normalise_text
 

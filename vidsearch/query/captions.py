@@ -277,9 +277,10 @@ class CaptionIndex:
         return len(self.rows)
 
     def match(self, segments: Sequence[Mapping[str, np.ndarray]], weights: Mapping[str, float],
-              k: int, *, thresholds: Thresholds = CAPTION_THRESHOLDS) -> list[CaptionHit]:
+              k: int, *, thresholds: Thresholds | None = None) -> list[CaptionHit]:
         """Captions best describing a clip given as per-segment channel vectors, best first, each
-        with its confidence level; captions below ``thresholds.low`` are left out.
+        with its confidence level; captions below ``thresholds.low`` (default
+        :data:`CAPTION_THRESHOLDS`) are left out.
 
         A caption usually names one aspect of a clip (what is said, shown in text, or seen), so
         it scores its best channel in its best segment, not a weighted mean: an unrelated channel
@@ -301,6 +302,7 @@ class CaptionIndex:
         meet the caption's text vector, ``visual`` its CLIP one (the registry's ``query``
         space); a channel no text can meet (``audio``) is skipped.
         """
+        bounds = thresholds or CAPTION_THRESHOLDS  # read at call time: a test may switch the levels off
         if not self.rows or not segments:
             return []
         n = len(self.rows)
@@ -337,7 +339,7 @@ class CaptionIndex:
                 best_channels[i] = {c: float(v[i]) for c, v in per_channel.items()}
         hits = []
         for i in np.argsort(-best, kind="stable")[:k].tolist():
-            level = thresholds.level(float(best[i])) if np.isfinite(best[i]) else None
+            level = bounds.level(float(best[i])) if np.isfinite(best[i]) else None
             if level is None:
                 break
             hits.append(CaptionHit(self.rows[i].id, self.rows[i].text, float(best[i]), self.rows[i].extra,
