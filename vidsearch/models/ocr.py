@@ -328,23 +328,16 @@ class OcrReader:
                     self._merge_reading(emptied, "", raw, score, box, t)
                 if not text or self._is_noise(text, score):
                     continue
-                key = _key(text)
-                match = next((g for g in groups if self._same_line(key, g)), None)
-                if match is None:
-                    groups.append(_Group(text, raw, score, box, t, t, [key]))
-                    continue
-                match.start, match.end = min(match.start, t), max(match.end, t)
-                if key not in match.keys:
-                    match.keys.append(key)
-                if score > match.score:
-                    match.text, match.raw, match.score, match.box = text, raw, score, box
+                self._merge_reading(groups, text, raw, score, box, t)
         if promo is not None:
             promo.extend(OcrLine("", g.raw, g.score, g.start, g.end, g.box) for g in _reading_order(emptied))
         return [OcrLine(g.text, g.raw, g.score, g.start, g.end, g.box) for g in _reading_order(groups)]
 
     def _merge_reading(self, groups: list[_Group], text: str, raw: str, score: float, box: Box, t: float) -> None:
-        """Add one reading of an emptied line to ``groups`` (same rule as kept lines, on the raw text)."""
-        key = _key(raw)
+        """Add one reading to ``groups``: a new line, or the same line seen again (its time span
+        grows, the most confident reading wins). Lines are compared by their cleaned text, or by
+        the raw reading for a line that cleaning emptied."""
+        key = _key(text or raw)
         match = next((g for g in groups if self._same_line(key, g)), None)
         if match is None:
             groups.append(_Group(text, raw, score, box, t, t, [key]))
@@ -353,4 +346,4 @@ class OcrReader:
         if key not in match.keys:
             match.keys.append(key)
         if score > match.score:
-            match.raw, match.score, match.box = raw, score, box
+            match.text, match.raw, match.score, match.box = text, raw, score, box
