@@ -54,7 +54,7 @@ ADJACENT_GAP_S = 0.1
 SPEECH_JUMP_SHARE = 0.25
 SNIPPET_CHARS = 200
 #: Segments recalled from the vector index per text query, then re-scored exactly.
-RECALL_K = 200
+RECALL_K = 100
 #: Lines recalled from the exact-words index per text query.
 LEXICAL_LINES = 200
 #: A line counts as an exact match when it holds at least this share of the query's term weight.
@@ -198,6 +198,8 @@ class Searcher:
         if min_confidence is not None:
             floor = self.thresholds.floor(min_confidence)
             hits = [h for h in hits if h.score >= floor]
+            if not hits:
+                return []
         merged = self._merge(hits, float(np.median([h.score for h in hits])))
         moments = [m for m in self._diversify(merged, k, per_video) if self._clip_to_content(m)]
         by_id = {h.segment_id: h for h in hits}
