@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -57,6 +57,8 @@ SNIPPET_CHARS = 200
 RECALL_K = 100
 #: Lines recalled from the exact-words index per text query.
 LEXICAL_LINES = 200
+#: Terms found in more than this share of the indexed lines are not used to look lines up.
+LEXICAL_COMMON = 0.02
 #: A line counts as an exact match when it holds at least this share of the query's term weight.
 LEXICAL_MIN_COVERAGE = 0.5
 #: Segments sampled once per searcher for each query's background similarity per channel.
@@ -67,6 +69,22 @@ BACKGROUND_SAMPLE = 1024
 #: -0.6; a garbled line is short on meaning and close to every query, so its speech counts less.
 SPEECH_LOGPROB_BAD, SPEECH_LOGPROB_GOOD = -1.2, -0.5
 SPEECH_TRUST_FLOOR = 0.3
+
+
+_blas: Any = None
+
+
+def _one_blas_thread() -> Any:
+    """A context in which numpy's BLAS uses one thread. The products of a query are small (100
+    candidates by 384 dims); left to OpenBLAS's thread pool, its spinning workers took the cores
+    from the text encoder of the next query: at 100k segments p50 / p95 went from 18 / 21 ms to
+    33 / 137 ms in process (benchmarks/serve_latency.py)."""
+    global _blas
+    if _blas is None:
+        from threadpoolctl import ThreadpoolController
+
+        _blas = ThreadpoolController()
+    return _blas.limit(limits=1, user_api="blas")
 
 
 def speech_trust(logprob: float | None) -> float:
@@ -227,23 +245,8 @@ class Searcher:
         if not ids:
             return [], q_terms
         vectors = self.library.vectors(ids)
-        slices = self.layout.slices()
-        per_channel: dict[str, np.ndarray] = {}
-        for space, q in (("text", q_text), ("clip", self._clip_query(query, weights))):
-            if q is None:
-                continue
-            bank = self._bank(space)
-            for channel in registry.in_space(space):
-                if channel not in slices or weights.get(channel, 0.0) <= 0:
-                    continue
-                blocks = vectors[:, slices[channel]]
-                background = self.background.get(channel)
-                bg = float((background @ q).mean()) if background is not None and len(background) else 0.0
-                calibrated = np.maximum(csls(blocks @ q, hubness(blocks, bank), bg), 0.0)
-                calibrated[np.abs(blocks).sum(axis=1) == 0] = 0.0
-                if channel == "speech":
-                    calibrated *= np.array([speech_trust(rows[i].speech_logprob) for i in ids], dtype=np.float32)
-                per_channel[channel] = weights[channel] * calibrated
+        with _one_blas_thread():
+            per_channel = self._calibrated(query, vectors, q_text, weights, [rows[i] for i in ids])
         hits = []
         for j, sid in enumerate(ids):
             row = rows[sid]
@@ -260,28 +263,52 @@ class Searcher:
         hits.sort(key=lambda h: -h.score)
         return hits, q_terms
 
+    def _calibrated(self, query: str, vectors: np.ndarray, q_text: np.ndarray, weights: dict[str, float],
+                    rows: list[SegmentRow]) -> dict[str, np.ndarray]:
+        """Per channel, each candidate's weighted calibrated evidence (see the module docstring)."""
+        slices = self.layout.slices()
+        per_channel: dict[str, np.ndarray] = {}
+        for space, q in (("text", q_text), ("clip", self._clip_query(query, weights))):
+            if q is None:
+                continue
+            bank = self._bank(space)
+            for channel in registry.in_space(space):
+                if channel not in slices or weights.get(channel, 0.0) <= 0:
+                    continue
+                blocks = vectors[:, slices[channel]]
+                background = self.background.get(channel)
+                bg = float((background @ q).mean()) if background is not None and len(background) else 0.0
+                calibrated = np.maximum(csls(blocks @ q, hubness(blocks, bank), bg), 0.0)
+                calibrated[np.abs(blocks).sum(axis=1) == 0] = 0.0
+                if channel == "speech":
+                    calibrated *= np.array([speech_trust(r.speech_logprob) for r in rows], dtype=np.float32)
+                per_channel[channel] = weights[channel] * calibrated
+        return per_channel
+
     def _exact_matches(self, q_terms: list[str]) -> dict[int, tuple[float, LexicalLine]]:
         """Segment id -> (evidence, line) of the best exact-words line in it: the line's coverage of
         the query (at least :data:`LEXICAL_MIN_COVERAGE`) times the matched terms' specificity."""
-        lines = self.library.lexical_lines(q_terms, LEXICAL_LINES)
+        df, n = self.library.lexical_doc_freq(q_terms)
+        # Lines are looked up by the query's distinctive terms only: a term in more than
+        # LEXICAL_COMMON of the lines (a stop word) cannot single a line out, and ranking the
+        # tens of thousands of lines holding it would cost more than the whole search.
+        distinctive = [t for t in q_terms if df.get(t, 0) <= max(50, LEXICAL_COMMON * n)]
+        lines = self.library.lexical_lines(distinctive, LEXICAL_LINES)
         if not lines:
             return {}
-        df, n = self.library.lexical_doc_freq(q_terms)
         weights = {t: idf(df.get(t, 0), n) for t in q_terms}
         out: dict[int, tuple[float, LexicalLine]] = {}
-        segments: dict[int, list[SegmentRow]] = {}
+        kept = []
         for line in lines:
             cov = coverage(q_terms, line.terms, weights)
-            if cov < LEXICAL_MIN_COVERAGE:
-                continue
-            cov *= specificity(q_terms, line.terms, weights)
-            if line.video_id not in segments:
-                segments[line.video_id] = [r for r in self.library.video_segments(line.video_id) if not r.removed]
-            for seg in segments[line.video_id]:
-                inside = (seg.start <= line.start < seg.end) if line.end <= line.start else (
-                    seg.start < line.end and seg.end > line.start)
-                if inside and cov > out.get(seg.id, (0.0, line))[0]:
-                    out[seg.id] = (cov, line)
+            if cov >= LEXICAL_MIN_COVERAGE:
+                kept.append((cov * specificity(q_terms, line.terms, weights), line))
+        spans = self.library.segment_spans(line.video_id for _, line in kept)
+        for cov, line in kept:
+            for sid, start, end in spans.get(line.video_id, ()):
+                inside = (start <= line.start < end) if line.end <= line.start else (start < line.end and end > line.start)
+                if inside and cov > out.get(sid, (0.0, line))[0]:
+                    out[sid] = (cov, line)
         return out
 
     def _clip_query(self, query: str, weights: dict[str, float]) -> np.ndarray | None:

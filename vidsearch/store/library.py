@@ -1062,6 +1062,19 @@ class Library:
                            embedding=None if r[7] is None else np.frombuffer(r[7], dtype=np.float32).copy())
                 for r in rows]
 
+    def segment_spans(self, video_ids: Iterable[int]) -> dict[int, list[tuple[int, float, float]]]:
+        """Live segments of these videos as ``(id, start, end)`` in time order, per video: the
+        light form of :meth:`video_segments` (no text, tags or keyframes decoded)."""
+        out: dict[int, list[tuple[int, float, float]]] = {}
+        with self._mutex:
+            for chunk in chunks(sorted({int(v) for v in video_ids})):
+                marks = ",".join("?" * len(chunk))
+                for vid, sid, start, end in self._db.execute(
+                        f"SELECT video_id, id, start_s, end_s FROM segments WHERE removed = 0 AND video_id IN ({marks}) "
+                        "ORDER BY video_id, start_s", chunk):
+                    out.setdefault(vid, []).append((sid, start, end))
+        return out
+
     def live_segment_ids(self) -> list[int]:
         """Ids of every live segment, ascending (a reader sees its last refresh)."""
         with self._mutex:
