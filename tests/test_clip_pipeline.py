@@ -74,13 +74,20 @@ def test_search_encodes_the_query_with_the_library_clip(clip_library, tiny_arch)
     assert result.exit_code == 0, result.output
     hits = json.loads(result.stdout)["results"]
     assert hits
+    # The visual evidence is the calibrated CLIP similarity (vidsearch.query.calibration), computed
+    # here from the library's CLIP: the query, the generic bank and the background in its space.
+    from vidsearch.query.calibration import csls, generic_queries, hubness
+
     q = encoder.encode_texts(["a red motorcycle"])[0]
+    bank = np.asarray(encoder.encode_texts(list(generic_queries())), dtype=np.float32)
     with Library.open(db, readonly=True) as lib:
         vis = ChannelLayout.from_dict(lib.layout).slices()["visual"]
+        every = lib.vectors(lib.live_segment_ids())[:, vis]
+        background = float((every[np.abs(every).sum(axis=1) > 0] @ q).mean())
         for h in hits:
             stored = lib.vectors([h["segment_id"]])[0, vis]
-            assert h["channels"]["visual"] == pytest.approx(float(q @ stored), abs=1e-4)
-            assert h["channels"]["visual"] != 0.0
+            expected = max(0.0, float(csls(np.array([q @ stored]), hubness(stored[None, :], bank), background)[0]))
+            assert h["channels"]["visual"] == pytest.approx(expected, abs=1e-4)
             assert h["score"] == pytest.approx(h["channels"]["visual"] + h["channels"]["tags"], abs=1e-4)
 
 

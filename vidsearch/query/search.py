@@ -238,19 +238,24 @@ class Searcher:
         """Every candidate of a text query with its calibrated per-channel contributions, best first."""
         candidates = {sid for sid, _ in self.library.search(qv, RECALL_K)}
         q_terms = terms(query)
-        exact = self._exact_matches(q_terms) if weights.get(LEXICAL, 0.0) > 0 else {}
+        # Exact words said count only while speech is weighed, words shown only while on-screen text is.
+        kinds = {kind for kind, channel in (("speech", "speech"), ("screen", "ocr")) if weights.get(channel, 0.0) > 0}
+        exact = self._exact_matches(q_terms, kinds) if weights.get(LEXICAL, 0.0) > 0 and kinds else {}
         ids = sorted(candidates | set(exact))
         rows = self.library.segments(ids)
         ids = [i for i in ids if i in rows and not rows[i].removed]
+        ids, vectors = self._stored_vectors(ids)
         if not ids:
             return [], q_terms
-        vectors = self.library.vectors(ids)
         with _one_blas_thread():
             per_channel = self._calibrated(query, vectors, q_text, weights, [rows[i] for i in ids])
         hits = []
         for j, sid in enumerate(ids):
             row = rows[sid]
-            channels = {c: float(v[j]) for c, v in per_channel.items()}
+            channels = dict.fromkeys(self.layout.channels, 0.0)
+            channels.update((c, float(v[j])) for c, v in per_channel.items())
+            if weights.get(LEXICAL, 0.0) > 0:
+                channels[LEXICAL] = 0.0
             line = None
             if sid in exact:
                 cov, line = exact[sid]
@@ -285,7 +290,23 @@ class Searcher:
                 per_channel[channel] = weights[channel] * calibrated
         return per_channel
 
-    def _exact_matches(self, q_terms: list[str]) -> dict[int, tuple[float, LexicalLine]]:
+    def _stored_vectors(self, ids: list[int]) -> tuple[list[int], np.ndarray]:
+        """The candidates whose vectors this reader's index holds, and those vectors. A segment a
+        writer added or removed since this reader last refreshed is in SQLite before (or after)
+        it is in the loaded index: it is left out until the next refresh."""
+        try:
+            return ids, self.library.vectors(ids)
+        except KeyError:
+            kept, rows = [], []
+            for sid in ids:
+                try:
+                    rows.append(self.library.vectors([sid])[0])
+                except KeyError:
+                    continue
+                kept.append(sid)
+            return kept, (np.stack(rows) if rows else np.zeros((0, self.layout.dim), np.float32))
+
+    def _exact_matches(self, q_terms: list[str], kinds: set[str]) -> dict[int, tuple[float, LexicalLine]]:
         """Segment id -> (evidence, line) of the best exact-words line in it: the line's coverage of
         the query (at least :data:`LEXICAL_MIN_COVERAGE`) times the matched terms' specificity."""
         df, n = self.library.lexical_doc_freq(q_terms)
@@ -300,6 +321,8 @@ class Searcher:
         out: dict[int, tuple[float, LexicalLine]] = {}
         kept = []
         for line in lines:
+            if line.kind not in kinds:
+                continue
             cov = coverage(q_terms, line.terms, weights)
             if cov >= LEXICAL_MIN_COVERAGE:
                 kept.append((cov * specificity(q_terms, line.terms, weights), line))
