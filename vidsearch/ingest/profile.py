@@ -194,12 +194,13 @@ def read_profile(settings: Mapping[str, str], layout: Mapping[str, int]) -> Libr
                           keep_bumpers=keep, synonyms=synonyms, complete=False)
 
 
-def _default_confidence() -> str:
-    """The packaged confidence thresholds, as stored in a library's settings."""
+def default_confidence() -> dict[str, float]:
+    """The packaged confidence thresholds (``vidsearch/data/confidence.json``): what a new library
+    stores, and what ``vidsearch.query.confidence`` falls back to for a library without any."""
     from importlib import resources
 
     data = json.loads(resources.files("vidsearch.data").joinpath("confidence.json").read_text("utf-8"))
-    return json.dumps({k: data[k] for k in ("high", "medium", "low")})
+    return {k: float(data[k]) for k in ("high", "medium", "low")}
 
 
 def library_settings(library: Any) -> dict[str, str]:
@@ -344,7 +345,7 @@ def check_config(library: Any, config: PipelineConfig, clip_model: str | None) -
     library.set_setting(PROFILE_SETTING, json.dumps(wanted.to_json(), ensure_ascii=False, sort_keys=True))
     if library.setting(CONFIDENCE_SETTING) is None:
         # The meaning of "high/medium/low" this library's users will learn: kept when defaults move.
-        library.set_setting(CONFIDENCE_SETTING, _default_confidence())
+        library.set_setting(CONFIDENCE_SETTING, json.dumps(default_confidence()))
     # Older readers look for these two; keep them in step.
     library.set_setting("text_encoder", config.text_encoder)
     if wanted.clip_model:

@@ -20,8 +20,9 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from typing import Any, Literal
+
+from vidsearch.ingest.profile import CONFIDENCE_SETTING, default_confidence
 
 Level = Literal["high", "medium", "low"]
 LEVELS: tuple[Level, ...] = ("high", "medium", "low")
@@ -68,20 +69,16 @@ class Thresholds:
 
 #: What a query whose every candidate falls below the asked level is told instead of filler.
 NO_GOOD_MATCH = "no good match"
-#: The library setting holding its thresholds (written when the library is created).
-SETTING = "confidence"
-
-
 @cache
 def default_thresholds() -> Thresholds:
     """The thresholds fitted on the benchmark library (package data ``confidence.json``)."""
-    data = json.loads(resources.files("vidsearch.data").joinpath("confidence.json").read_text("utf-8"))
-    return Thresholds(float(data["high"]), float(data["medium"]), float(data["low"]))
+    data = default_confidence()
+    return Thresholds(data["high"], data["medium"], data["low"])
 
 
 def library_thresholds(library: Any) -> Thresholds:
     """The thresholds stored with ``library`` (an open ``Library``), else the defaults."""
-    raw = library.setting(SETTING)
+    raw = library.setting(CONFIDENCE_SETTING)
     try:
         stored = json.loads(raw) if raw else None
     except ValueError:
