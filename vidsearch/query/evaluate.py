@@ -28,10 +28,12 @@ starts playing at the right second, which is what a user sees.
 
 For **no-answer queries** (empty ``targets``) the right behaviour is to return nothing: a query
 whose result list is empty counts as flagged "no good match" (an answerable query answered with
-nothing is a miss). The report also compares their top scores with the top
-scores of the answerable queries whose first result is right: ``auc`` is the chance that a random
-such right answer outscores a random no-answer query, i.e. how well one score threshold could
-separate them (1.0 = perfectly, 0.5 = not at all); a no-answer query answered with nothing scores 0.
+nothing is a miss). The report also compares their top scores with the top scores of the
+answerable queries whose first result is right: ``auc`` is the chance that a random such right
+answer outscores a random no-answer query, i.e. how well one threshold could separate them
+(1.0 = perfectly, 0.5 = not at all); a no-answer query answered with nothing scores 0. ``levels``
+gives, per confidence level, how many first answers had it and the share of them that was right;
+``right_first_low`` the share of right first answers labelled ``low``.
 
 **Latency** is each query's ``search`` call in this process, after one untimed warm-up query that
 loads the models: p50 and p95 in milliseconds.
@@ -370,6 +372,7 @@ class QueryOutcome:
                 "targets": [{"video": t.video, "start": t.start, "end": t.end} for t in q.targets],
                 "rank": self.first_right, "n_results": len(self.results),
                 "top_score": None if self.top_score is None else round(self.top_score, 4),
+                "confidence": self.results[0].confidence if self.results else None,
                 "latency_ms": round(self.latency_ms, 2),
                 "top": [brief(m, r) for m, r in list(zip(self.results, self.right))[:DETAIL_TOP]]}
 
@@ -447,10 +450,15 @@ def _groups(outcomes: list[QueryOutcome], key: Callable[[EvalQuery], str]) -> di
 def summarise(outcomes: list[QueryOutcome], k: int) -> dict:
     """The report as one JSON-ready dict: overall, by kind, by lang, no-answer, latency."""
     none = [o for o in outcomes if not o.query.answerable]
-    right_tops = [o.top_score for o in outcomes
-                  if o.query.answerable and o.first_right == 1 and o.top_score is not None]
+    right_first = [o for o in outcomes if o.query.answerable and o.first_right == 1]
+    right_tops = [o.top_score for o in right_first if o.top_score is not None]
     # A flagged no-answer query (nothing returned) scores 0: below every answer that was given.
     none_tops = [o.top_score if o.top_score is not None else 0.0 for o in none]
+    firsts = [o for o in outcomes if o.query.answerable and o.results]
+    levels = {}
+    for level in ("high", "medium", "low"):
+        at = [o for o in firsts if o.results[0].confidence == level]
+        levels[level] = {"n": len(at), "right": (sum(o.first_right == 1 for o in at) / len(at)) if at else None}
     latency = [o.latency_ms for o in outcomes]
     return {
         "k": max(k, MIN_DEPTH),
@@ -467,6 +475,11 @@ def summarise(outcomes: list[QueryOutcome], k: int) -> dict:
             "right_top_score_p10": _quantile(right_tops, 0.1),
             "auc": auc(right_tops, none_tops),
         }),
+        # First answers per confidence level and how often they were right; right first answers
+        # labelled "low" (a user is told they are weak).
+        "levels": {k: _rounded(v) for k, v in levels.items()},
+        "right_first_low": _rounded({"share": (sum(o.results[0].confidence == "low" for o in right_first)
+                                                / len(right_first)) if right_first else None}),
         "answerable_unanswered": sum(o.query.answerable and not o.results for o in outcomes),
         "latency_ms": _rounded({"p50": _quantile(latency, 0.5), "p95": _quantile(latency, 0.95),
                                 "max": max(latency) if latency else None}, 1),

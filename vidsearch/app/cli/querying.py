@@ -139,9 +139,15 @@ def _print_eval(summary: dict) -> None:
     na = summary["no_answer"]
     if na["n"]:
         out.print(f"no-answer queries: {na['n']}, flagged \"no good match\": {_metric(na['flagged'])}; "
-                  f"their top score median {_metric(na['top_score_median'])} (p90 {_metric(na['top_score_p90'])}) vs "
-                  f"right first answers' {_metric(na['right_top_score_median'])} (p10 "
-                  f"{_metric(na['right_top_score_p10'])}); AUC {_metric(na['auc'])}", highlight=False, soft_wrap=True)
+                  f"their top score median {_metric(na['top_score_median'])} "
+                  f"(p90 {_metric(na['top_score_p90'])}) vs right first answers' "
+                  f"{_metric(na['right_top_score_median'])} (p10 {_metric(na['right_top_score_p10'])}); "
+                  f"AUC {_metric(na['auc'])}", highlight=False, soft_wrap=True)
+    lv = summary["levels"]
+    out.print("first answers by confidence: " + ", ".join(
+        f"{k} {lv[k]['n']} ({_metric(lv[k]['right'])} right)" for k in ("high", "medium", "low"))
+        + f"; right first answers labelled low: {_metric(summary['right_first_low']['share'])}",
+        highlight=False, soft_wrap=True)
     if summary["answerable_unanswered"]:
         out.print(f"answerable queries answered with nothing: {summary['answerable_unanswered']}", highlight=False)
     lat = summary["latency_ms"]
