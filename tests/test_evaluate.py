@@ -213,6 +213,12 @@ def test_eval_on_the_fixture_library(fixture_library, truth, tmp_path):
     tops = [rows["said"]["top_score"], rows["seen"]["top_score"]]
     none_top = rows["nothing"]["top_score"] or 0.0  # nothing returned: scores 0
     assert na["auc"] == round(sum((t > none_top) + 0.5 * (t == none_top) for t in tops) / 2, 3)
+    # the whole ranking ("show weaker matches") holds at least what was shown, and the library's
+    # thresholds are reported beside the ones these first answers would fit
+    assert report["whole_ranking"]["n"] == 3 and report["whole_ranking"]["r@10"] >= overall["r@10"]
+    assert set(report["thresholds"]) >= {"high", "medium", "low"}
+    fitted = report["fitted_thresholds"]
+    assert fitted is not None and fitted["low"] <= fitted["medium"] <= fitted["high"]
     assert 0 < report["latency_ms"]["p50"] <= report["latency_ms"]["p95"]
 
     c = report["clips"]

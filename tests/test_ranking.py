@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from vidsearch.query.calibration import csls, generic_queries, hubness
-from vidsearch.query.confidence import NO_GOOD_MATCH, Thresholds, default_thresholds
+from vidsearch.query.confidence import NO_GOOD_MATCH, Thresholds, default_thresholds, fit_thresholds, parse_level
 from vidsearch.text.lexical import coverage, idf, specificity, terms
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1"}
@@ -113,6 +113,8 @@ def test_a_query_nothing_answers_gets_no_good_match(searcher, fixture_library):
     run = subprocess.run([*cli, "--json"], capture_output=True, text=True, env=ENV, timeout=300)
     body = json.loads(run.stdout)
     assert run.returncode == 0 and body["results"] == [] and body["note"] == NO_GOOD_MATCH
+    weaker = searcher.search("quantum chromodynamics of gluon plasma", 10, min_confidence="any")
+    assert weaker and all(m.confidence == "low" for m in weaker)  # the whole ranking, when asked for
 
 
 def test_tags_stand_in_for_the_visual_channel_a_library_lacks(searcher):
@@ -129,6 +131,22 @@ def test_tags_stand_in_for_the_visual_channel_a_library_lacks(searcher):
     assert os.path.basename(m.video) == "cockatoo_silent.mp4"
     assert m.channels["tags"] == pytest.approx(m.score) and m.confidence in ("medium", "high")
     assert searcher.search("a parrot", 5, weights={"tags": 0.5}) == []
+
+
+def test_thresholds_fit_the_rule_they_document():
+    # 40 right first answers scored 0.40..0.79, ten wrong ones at 0.30..0.48
+    right = [(0.40 + i / 100, True) for i in range(40)]
+    wrong = [(0.30 + 2 * i / 100, False) for i in range(10)]
+    t = fit_thresholds(right + wrong)
+    assert t is not None
+    above_high = [ok for s, ok in right + wrong if s >= t.high]
+    assert sum(above_high) / len(above_high) >= 0.95
+    assert sum(s < t.medium for s, _ in right) <= 0.05 * len(right) + 1
+    assert t.low <= t.medium <= t.high and sum(s < t.low for s, _ in right) <= 0.025 * len(right) + 1
+    assert fit_thresholds([(0.5, True)]) is None  # too few to fit
+    assert parse_level("ANY") == "any" and parse_level(" medium ") == "medium"
+    with pytest.raises(ValueError, match="high, medium, low or any"):
+        parse_level("sure")
 
 
 def test_min_confidence_only_narrows(searcher):

@@ -162,6 +162,28 @@ def test_search_click_plays_at_the_moment(browser, base_url):
     _screenshot(browser, "web-search.png")
 
 
+def test_no_good_match_then_weaker_matches_on_request(browser, base_url):
+    """A query nothing answers shows "no good match" and no filler cards; the weaker matches come
+    only when asked for, each labelled low."""
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{base_url}/")
+    box = browser.find_element(By.ID, "q")
+    box.clear()
+    box.send_keys("quantum chromodynamics of gluon plasma")
+    browser.find_element(By.ID, "search-button").click()
+    weaker = _wait(browser, lambda d: d.find_element(By.ID, "weaker") if d.find_element(By.ID, "weaker").is_displayed()
+                   else False, "no 'show weaker matches' button")
+    assert "no good match" in browser.find_element(By.ID, "status").text
+    assert browser.find_elements(By.CSS_SELECTOR, "#results .card") == []
+    weaker.click()
+    cards = _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#results .card"), "no weaker matches shown")
+    assert all("low" in c.find_element(By.CSS_SELECTOR, ".confidence").text for c in cards)
+    assert "weaker matches" in browser.find_element(By.ID, "results-title").text
+    assert not browser.find_element(By.ID, "weaker").is_displayed()
+    assert not _error_text(browser)
+
+
 def test_phone_screen_one_column(browser, base_url):
     from selenium.webdriver.common.by import By
 

@@ -323,7 +323,8 @@ def create_app(
         weights: Annotated[str | None, Query(description="Per-channel weights, e.g. speech=1,ocr=0.5.",
                                              max_length=MAX_QUERY_CHARS)] = None,
         min_confidence: Annotated[str | None, Query(description="Leave out answers below this level: high, medium "
-                                                    "or low (the default).", max_length=MAX_NAME_CHARS)] = None,
+                                                    "or low (the default); any: the whole ranking, weaker "
+                                                    "matches included.", max_length=MAX_NAME_CHARS)] = None,
     ) -> SafeJSONResponse:
         """The JSON object of ``vidsearch search --json``, with display names and media URLs."""
         if not q.strip():

@@ -20,12 +20,18 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, Literal
+from typing import Any, Literal, cast
+
+import numpy as np
 
 from vidsearch.ingest.profile import CONFIDENCE_SETTING, default_confidence
 
 Level = Literal["high", "medium", "low"]
 LEVELS: tuple[Level, ...] = ("high", "medium", "low")
+#: ``--min-confidence any``: the whole ranking, moments under ``low`` included (labelled
+#: ``low``), never "no good match": what the web page's "show weaker matches" asks for.
+ANY: Literal["any"] = "any"
+Floor = Literal["high", "medium", "low", "any"]
 
 
 @dataclass(frozen=True)
@@ -46,8 +52,10 @@ class Thresholds:
             return "low"
         return None
 
-    def floor(self, minimum: Level | None) -> float:
+    def floor(self, minimum: Floor | None) -> float:
         """The lowest score a result needs to be shown at ``minimum`` (None: ``low``)."""
+        if minimum == ANY:
+            return float("-inf")
         return {"high": self.high, "medium": self.medium, "low": self.low}[minimum or "low"]
 
     def to_json(self) -> dict[str, float]:
@@ -86,11 +94,39 @@ def library_thresholds(library: Any) -> Thresholds:
     return Thresholds.from_json(stored, default_thresholds())
 
 
-def parse_level(text: str | None) -> Level | None:
-    """``--min-confidence`` value -> level; a one-line ValueError for anything else."""
+def parse_level(text: str | None) -> Floor | None:
+    """``--min-confidence`` value -> level (or ``any``); a one-line ValueError for anything else."""
     if text is None:
         return None
     value = text.strip().lower()
+    if value == ANY:
+        return ANY
     if value not in LEVELS:
-        raise ValueError(f"bad confidence level {text!r}: use high, medium or low")
-    return value
+        raise ValueError(f"bad confidence level {text!r}: use high, medium, low or any")
+    return cast(Floor, value)
+
+
+#: How :func:`fit_thresholds` places each level, as shares of the benchmark's first answers.
+HIGH_PRECISION = 0.95
+MEDIUM_RIGHT_BELOW = 0.05
+LOW_RIGHT_BELOW = 0.025
+
+
+def fit_thresholds(first_answers: list[tuple[float, bool]]) -> Thresholds | None:
+    """Thresholds fitted on a benchmark's first answers, ``(score, right)`` per answerable query
+    (the whole ranking's first, as if nothing abstained): ``high`` is the lowest score above
+    which at least 95% of first answers are right, ``medium`` the 5th percentile of the right
+    ones' scores, ``low`` (under it: "no good match") their 2.5th percentile. ``vidsearch eval``
+    prints them; the packaged defaults (``confidence.json``) are its numbers on the benchmark."""
+    right = sorted(s for s, ok in first_answers if ok)
+    if len(right) < 2:
+        return None
+    ordered = sorted(first_answers, key=lambda a: -a[0])
+    high, hits = ordered[0][0], 0
+    for i, (score, ok) in enumerate(ordered, 1):
+        hits += ok
+        if hits / i >= HIGH_PRECISION:
+            high = score
+    medium = float(np.quantile(right, MEDIUM_RIGHT_BELOW))
+    low = min(float(np.quantile(right, LOW_RIGHT_BELOW)), medium)
+    return Thresholds(round(max(high, medium), 3), round(medium, 3), round(low, 3))

@@ -68,6 +68,7 @@ from typing import Any
 
 import numpy as np
 
+from vidsearch.query.confidence import fit_thresholds
 from vidsearch.types import Moment
 
 #: A result is right when its span overlaps the target's at least this much (intersection over union) ...
@@ -320,6 +321,9 @@ class QueryOutcome:
     #: For each result, the index of the first target it is right for, or None.
     right: list[int | None]
     latency_ms: float
+    #: The whole ranking, as "show weaker matches" gives it (None: not asked for), and its rightness.
+    ranked: list[Moment] | None = None
+    ranked_right: list[int | None] | None = None
 
     @property
     def first_right(self) -> int | None:
@@ -386,11 +390,15 @@ MIN_DEPTH = 10
 
 def run_queries(search: SearchFn, queries: Iterable[EvalQuery], k: int = 10, *,
                 progress: Callable[[EvalQuery], None] | None = None,
-                clock: Callable[[], float] = time.perf_counter) -> list[QueryOutcome]:
+                clock: Callable[[], float] = time.perf_counter,
+                low: float | None = None) -> list[QueryOutcome]:
     """Ask every query once (after one untimed warm-up query) and judge its results.
 
     ``search(query, k)`` is e.g. ``lambda q, k: searcher.search(q, k, preset=...)``; it is asked
-    for ``max(k, 10)`` results, so the @5 and @10 metrics always mean what they say.
+    for ``max(k, 10)`` results, so the @5 and @10 metrics always mean what they say. With
+    ``low`` (the library's threshold), ``search`` must return the whole ranking
+    (``min_confidence="any"``): the outcome keeps it, and its results are what a user is shown,
+    nothing when the first score is under ``low`` ("no good match"), exactly as ``search`` decides.
     """
     queries = list(queries)
     k = max(k, MIN_DEPTH)
@@ -402,7 +410,12 @@ def run_queries(search: SearchFn, queries: Iterable[EvalQuery], k: int = 10, *,
         results = search(q.query, k)
         ms = (clock() - t0) * 1000.0
         right = [next((i for i, t in enumerate(q.targets) if is_right(m, t)), None) for m in results]
-        outcomes.append(QueryOutcome(q, list(results), right, ms))
+        if low is None:
+            outcomes.append(QueryOutcome(q, list(results), right, ms))
+        else:
+            shown = bool(results) and results[0].score >= low
+            outcomes.append(QueryOutcome(q, list(results) if shown else [], right if shown else [], ms,
+                                         ranked=list(results), ranked_right=right))
         if progress is not None:
             progress(q)
     return outcomes
@@ -455,6 +468,10 @@ def summarise(outcomes: list[QueryOutcome], k: int) -> dict:
     # A flagged no-answer query (nothing returned) scores 0: below every answer that was given.
     none_tops = [o.top_score if o.top_score is not None else 0.0 for o in none]
     firsts = [o for o in outcomes if o.query.answerable and o.results]
+    ranked = [o for o in outcomes if o.ranked is not None]
+    behind_toggle = [QueryOutcome(o.query, o.ranked or [], o.ranked_right or [], o.latency_ms) for o in ranked]
+    fitted = fit_thresholds([(o.ranked[0].score, bool(o.ranked_right and o.ranked_right[0] is not None))
+                             for o in ranked if o.query.answerable and o.ranked])
     levels = {}
     for level in ("high", "medium", "low"):
         at = [o for o in firsts if o.results[0].confidence == level]
@@ -481,6 +498,9 @@ def summarise(outcomes: list[QueryOutcome], k: int) -> dict:
         "right_first_low": _rounded({"share": (sum(o.results[0].confidence == "low" for o in right_first)
                                                 / len(right_first)) if right_first else None}),
         "answerable_unanswered": sum(o.query.answerable and not o.results for o in outcomes),
+        # The whole ranking ("show weaker matches"), and the thresholds this benchmark would fit.
+        "whole_ranking": answer_metrics(behind_toggle) if ranked else None,
+        "fitted_thresholds": fitted.to_json() if fitted else None,
         "latency_ms": _rounded({"p50": _quantile(latency, 0.5), "p95": _quantile(latency, 0.95),
                                 "max": max(latency) if latency else None}, 1),
     }

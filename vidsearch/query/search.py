@@ -33,7 +33,7 @@ from vidsearch.ingest.profile import library_profile
 from vidsearch.models.holder import LoadOnce
 from vidsearch.models.text_encoders import TextEncoder, get_text_encoder
 from vidsearch.query.calibration import csls, generic_queries, hubness
-from vidsearch.query.confidence import Level, Thresholds, library_thresholds
+from vidsearch.query.confidence import ANY, Floor, Thresholds, library_thresholds
 from vidsearch.store.lexical import LexicalLine
 from vidsearch.store.library import Library, OcrLineRow, SegmentRow
 from vidsearch.text.lexical import coverage, idf, specificity, terms
@@ -194,14 +194,15 @@ class Searcher:
         preset: str | None = None,
         weights: dict[str, float] | None = None,
         per_video: int = 2,
-        min_confidence: Level | None = None,
+        min_confidence: Floor | None = None,
     ) -> list[Moment]:
         """Best moments first, each with its confidence; at most ``per_video`` moments of one video
         unless fewer videos exist.
 
         When even the best moment is below ``low`` nothing answers the query: the list is empty
         ("no good match"). Otherwise the list is filled up to ``k``, the weaker moments labelled
-        ``low``; ``min_confidence`` keeps only moments at or above that level.
+        ``low``; ``min_confidence`` keeps only moments at or above that level, and ``"any"``
+        returns the whole ranking, never "no good match" (moments under ``low`` labelled ``low``).
         """
         query = query.strip()
         if not query:
@@ -211,7 +212,7 @@ class Searcher:
         w = self.weights_for(preset, weights)
         qv, q_text = self.query_vector(query, w)
         hits, q_terms = self._scored_hits(query, qv, q_text, w)
-        if not hits or hits[0].score < self.thresholds.low:
+        if not hits or (hits[0].score < self.thresholds.low and min_confidence != ANY):
             return []  # no good match
         if min_confidence is not None:
             floor = self.thresholds.floor(min_confidence)

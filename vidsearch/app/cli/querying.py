@@ -34,7 +34,7 @@ def search(
     k: Annotated[int, typer.Option("-k", "--top", min=1, max=config.MAX_K, help="Number of moments to return.")] = config.DEFAULT_K,
     preset: PresetOption = None,
     weights: Annotated[Optional[str], typer.Option(help="Per-channel weights overriding the preset, e.g. speech=1,ocr=0.5 (`vidsearch doctor` lists the channels). A channel no text can meet, like 'audio', only matters for clip queries.")] = None,
-    min_confidence: Annotated[Optional[str], typer.Option("--min-confidence", metavar="LEVEL", help="Leave out answers below this level: high (almost certainly right), medium (probably) or low (related at best; the default). When nothing reaches it the answer is 'no good match'.")] = None,
+    min_confidence: Annotated[Optional[str], typer.Option("--min-confidence", metavar="LEVEL", help="Leave out answers below this level: high (almost certainly right), medium (probably) or low (related at best; the default). When nothing reaches it the answer is 'no good match'. 'any' shows the whole ranking, weaker matches included.")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Search the library by text; prints moments best first with start, end, jump and confidence."""
@@ -150,6 +150,16 @@ def _print_eval(summary: dict) -> None:
         highlight=False, soft_wrap=True)
     if summary["answerable_unanswered"]:
         out.print(f"answerable queries answered with nothing: {summary['answerable_unanswered']}", highlight=False)
+    whole = summary.get("whole_ranking")
+    if whole and whole.get("n"):
+        out.print(f"the whole ranking (\"show weaker matches\"): p@1 {_metric(whole['p@1'])}, "
+                  f"r@10 {_metric(whole['r@10'])}, mrr {_metric(whole['mrr'])}", highlight=False, soft_wrap=True)
+    fitted = summary.get("fitted_thresholds")
+    if fitted:
+        out.print(f"confidence thresholds this benchmark fits: high {fitted['high']}, medium {fitted['medium']}, "
+                  f"low {fitted['low']} (this library uses "
+                  + ", ".join(f"{k} {v}" for k, v in summary["thresholds"].items()) + ")", highlight=False,
+                  soft_wrap=True)
     lat = summary["latency_ms"]
     out.print(f"latency per query (warm, in process): p50 {lat['p50']:.1f} ms, p95 {lat['p95']:.1f} ms, "
               f"max {lat['max']:.1f} ms", highlight=False)
@@ -283,8 +293,9 @@ def eval_(
                       console=err, transient=True, disable=not err.is_terminal) as bar:
             task = bar.add_task("queries", total=len(qs))
             try:
-                outcomes = run_queries(lambda q, n: searcher.search(q, n, preset=preset, weights=overrides), qs, k,
-                                       progress=lambda _: bar.advance(task))
+                outcomes = run_queries(
+                    lambda q, n: searcher.search(q, n, preset=preset, weights=overrides, min_confidence="any"),
+                    qs, k, progress=lambda _: bar.advance(task), low=searcher.thresholds.low)
             except EncoderUnavailable as exc:
                 fail(str(exc), 2)
             cut_outcomes = []
@@ -304,6 +315,7 @@ def eval_(
     print_notes(searcher.notes)
     result = EvalReport(outcomes, k, cut_outcomes, index_summary, removed_summary)
     summary = result.summary()
+    summary["thresholds"] = searcher.thresholds.to_json()  # what the answers above were cut with
     if details is not None:
         with details:
             for row in result.details():

@@ -12,7 +12,7 @@
     searchForm: $("search-form"), q: $("q"), preset: $("preset"), k: $("k"),
     searchButton: $("search-button"),
     clipForm: $("clip-form"), clip: $("clip"), clipButton: $("clip-button"),
-    error: $("error"), status: $("status"),
+    error: $("error"), status: $("status"), weaker: $("weaker"),
     results: $("results"), resultsTitle: $("results-title"),
     captionsPanel: $("captions-panel"), captions: $("captions"),
     playerPanel: $("player-panel"), player: $("player"),
@@ -269,6 +269,7 @@
   els.player.addEventListener("error", () => {
     if (current) showError(`cannot play ${current.video} in this browser`);
   });
+  els.weaker.addEventListener("click", () => search(els.q.value, true));
   els.timeline.addEventListener("click", () => {
     if (current) {
       els.player.currentTime = current.start;
@@ -278,19 +279,26 @@
 
   // ---- search ----------------------------------------------------------------------------
 
-  async function search(q) {
+  /** Search; ``weaker`` asks for the whole ranking (min_confidence=any), after "no good match". */
+  async function search(q, weaker = false) {
     clearError();
+    els.weaker.hidden = true;
     const { k, preset } = options();
     const params = new URLSearchParams({ q, k, preset });
+    const asked = new URLSearchParams(params);
+    if (weaker) asked.set("min_confidence", "any");
     setBusy(true);
     setStatus("searching…");
     try {
-      const data = await api(`/api/search?${params}`);
+      const data = await api(`/api/search?${asked}`);
       clearResults();
       const n = data.results.length;
-      showMoments(n ? `${n} moment${n === 1 ? "" : "s"} for “${data.query}”` : `no good match for “${data.query}”`,
-                  data.results);
+      const title = !n ? `no good match for “${data.query}”`
+        : weaker ? `weaker matches for “${data.query}” (none answers it well)`
+        : `${n} moment${n === 1 ? "" : "s"} for “${data.query}”`;
+      showMoments(title, data.results);
       setStatus(n ? "" : "no good match: nothing in this library answers it well; try other words or another preset");
+      els.weaker.hidden = n > 0 || weaker;
       history.replaceState(null, "", `?${params}`);
     } catch (e) {
       setStatus("");
