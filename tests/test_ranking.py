@@ -149,6 +149,29 @@ def test_thresholds_fit_the_rule_they_document():
         parse_level("sure")
 
 
+def test_the_jump_stays_in_the_segment_that_scored(searcher):
+    """A moment that merged two segments plays the line of the one that scored: here the merged
+    moment of go_forward.mp4 is built by hand and the first segment's line ("Go forward 10
+    meters") is the query, so by raw cosine it is also the best line of the whole moment."""
+    from vidsearch.types import Moment
+
+    library = searcher.library
+    video = next(v for v in library.videos() if v.path.name == "go_forward.mp4")
+    first, second = [s for s in library.video_segments(video.id) if not s.removed][:2]
+    q_text = searcher.text_encoder.encode_queries(["go forward ten meters"])[0]
+
+    def moment() -> Moment:
+        return Moment(video=str(video.path), video_id=video.id, segment_id=second.id, start=first.start,
+                      end=second.end, jump=first.start, score=1.0, channels={"speech": 1.0}, snippet="")
+
+    whole = moment()
+    searcher._place_jump(whole, q_text, [])
+    assert first.start <= whole.jump < first.end and "forward" in whole.snippet.lower()
+    anchored = moment()
+    searcher._place_jump(anchored, q_text, [], seed=(second.start, second.end))
+    assert second.start <= anchored.jump < second.end and "echo" in anchored.snippet.lower()
+
+
 def test_min_confidence_only_narrows(searcher):
     everything = searcher.search("cup of coffee", 10)
     high = searcher.search("cup of coffee", 10, min_confidence="high")

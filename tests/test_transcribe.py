@@ -228,8 +228,14 @@ def test_resolve_whisper_offline_errors_are_one_line(monkeypatch, tmp_path):
     # a local model directory is used as is
     local = Path(models.resolve_whisper(None))
     assert models.resolve_whisper(str(local)) == str(local)
-    # with hub access allowed, a name is passed through for faster-whisper to download
+    # hub allowed but its host unknown here (no network): the same one-line error, saying why
     monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setattr(models, "hub_resolves", lambda: False)
+    with pytest.raises(models.ModelUnavailable) as err:
+        models.resolve_whisper("large-v3")
+    assert "\n" not in str(err.value) and "does not resolve" in str(err.value)
+    # with the hub reachable, a name is passed through for faster-whisper to download
+    monkeypatch.setattr(models, "hub_resolves", lambda: True)
     assert models.resolve_whisper("large-v3") == "large-v3"
 
 

@@ -500,6 +500,7 @@ def summarise(outcomes: list[QueryOutcome], k: int) -> dict:
         "answerable_unanswered": sum(o.query.answerable and not o.results for o in outcomes),
         # The whole ranking ("show weaker matches"), and the thresholds this benchmark would fit.
         "whole_ranking": answer_metrics(behind_toggle) if ranked else None,
+        "whole_ranking_by_kind": _groups(behind_toggle, lambda q: q.kind) if ranked else None,
         "fitted_thresholds": fitted.to_json() if fitted else None,
         "latency_ms": _rounded({"p50": _quantile(latency, 0.5), "p95": _quantile(latency, 0.95),
                                 "max": max(latency) if latency else None}, 1),

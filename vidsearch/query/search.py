@@ -242,7 +242,8 @@ class Searcher:
         Without CLIP, the ImageNet tags are all a library knows of what is seen; at the preset's
         0.5 (a supplement to CLIP) their best possible evidence stayed under the ``low`` threshold,
         so a query about a squirrel the tagger named got "no good match". Taking the visual
-        channel's weight, on the benchmark library: p@1 0.755 -> 0.780, r@10 0.832 -> 0.885.
+        channel's weight, on the benchmark library (same index, same thresholds): p@1 0.755 ->
+        0.780, r@10 0.832 -> 0.885.
         """
         w = resolve_weights(preset, overrides)
         for channel in registry.channels():
@@ -533,8 +534,8 @@ class Searcher:
         ``seed`` is the span of the segment that scored (a moment may have merged its
         neighbours): the words and lines are looked for there, because a neighbour's line can
         sit closer to the query in raw cosine (a short or garbled line is close to everything)
-        without being what matched. On the benchmark this moved the jump of two moments onto
-        the sentence asked for, 8 s and 5 s later.
+        without being what matched. On the benchmark this moved a 16 s moment's jump 7.6 s on,
+        onto the sentence asked for (the moment had merged the segment before it).
         """
         speech = moment.channels.get("speech", 0.0)
         ocr = moment.channels.get("ocr", 0.0)
