@@ -102,8 +102,9 @@ def test_registered_channel_is_indexed_searched_and_reported(bright_library, pro
         if key not in stored or mean_luma(seg) is None:
             continue
         block = stored[key][sl]
-        assert float(np.linalg.norm(block)) == pytest.approx(1.0, abs=1e-5)
-        assert _luma_of(block) == pytest.approx(mean_luma(seg), abs=1e-4)
+        # (stored vectors are read back from their float16 copy: three significant digits)
+        assert float(np.linalg.norm(block)) == pytest.approx(1.0, abs=1e-3)
+        assert _luma_of(block) == pytest.approx(mean_luma(seg), abs=2e-3)
         checked += 1
     assert checked >= 2
 

@@ -104,7 +104,8 @@ def test_add_commit_reopen_readonly_finds_exact_vectors(tmp_path: Path, rng) -> 
                 assert hits[0][0] == sid
                 assert hits[0][1] == pytest.approx(len(LAYOUT), abs=1e-4)  # sum of per-channel cosines
                 assert [s for s, _ in hits] == sorted({s for s, _ in hits}, key=[s for s, _ in hits].index)
-            np.testing.assert_allclose(ro.vectors(seg_ids), v, atol=1e-6)
+            # re-scoring reads the float16 copy kept with the segment rows
+            np.testing.assert_allclose(ro.vectors(seg_ids), v, atol=1e-3)
             utts = ro.utterances(vid, 0.0, 1e9)
             assert len(utts) == len(v)
             np.testing.assert_array_equal(np.stack([u.embedding for u in utts]), uv)
@@ -135,6 +136,50 @@ def test_add_commit_reopen_readonly_finds_exact_vectors(tmp_path: Path, rng) -> 
         assert len(ro.search(fused(rng, 1)[0], 100)) == 9
         with pytest.raises(ValueError):
             ro.search(np.zeros(DIM + 1, np.float32), 1)
+
+
+def test_stored_vectors_for_rescoring_and_an_older_library_gains_them(tmp_path, rng):
+    """Search re-scores candidates with the float16 copy kept beside each segment row; a library
+    written before that copy existed falls back to the index, and its next writer fills it in."""
+    import sqlite3
+
+    db = tmp_path / "lib"
+    v = fused(rng, 4)
+    with Library.open(db, LAYOUT) as lib:
+        vid = lib.add_video(make_video(tmp_path / "a.mp4", 4, removed=[Span(0.0, 2.0, "intro")]), v,
+                            size=1, mtime_ns=1)
+        lib.commit()
+        sids = ids_of(lib, vid)
+    live = sids[1:]  # the first segment lies in the removed intro
+    con = sqlite3.connect(db / "meta.sqlite")
+    assert con.execute("SELECT COUNT(*) FROM segment_vectors").fetchone()[0] == 4
+    # as a library of the previous release: no such table
+    con.execute("DROP TABLE segment_vectors")
+    con.commit()
+    con.close()
+    with Library.open(db, readonly=True) as ro:
+        np.testing.assert_array_equal(ro.vectors(live), v[1:])  # the index's float32 copy
+        with pytest.raises(KeyError):
+            ro.vectors([sids[0]])  # removed: no live vector
+    with Library.open(db) as lib:  # the writer adds the table and copies the live vectors
+        pass
+    con = sqlite3.connect(db / "meta.sqlite")
+    stored = dict(con.execute("SELECT id, data FROM segment_vectors").fetchall())
+    con.close()
+    assert sorted(stored) == live
+    with Library.open(db, readonly=True) as ro:
+        got = ro.vectors(live)
+        np.testing.assert_array_equal(got, np.stack([np.frombuffer(stored[i], np.float16) for i in live]))
+        np.testing.assert_allclose(got, v[1:], atol=1e-3)
+        with pytest.raises(KeyError):
+            ro.vectors([sids[0], 10_000])
+    with Library.open(db) as lib:  # a video indexed again drops its old rows with its segments
+        lib.add_video(make_video(tmp_path / "a.mp4", 2), fused(rng, 2), size=2, mtime_ns=2)
+        lib.commit()
+        new_ids = ids_of(lib, vid)
+    con = sqlite3.connect(db / "meta.sqlite")
+    assert sorted(r[0] for r in con.execute("SELECT id FROM segment_vectors")) == sorted(new_ids)
+    con.close()
 
 
 def test_empty_library_search_and_readonly_empty(tmp_path: Path, rng) -> None:

@@ -162,6 +162,10 @@ CREATE TABLE IF NOT EXISTS segments (
     speech_logprob REAL                 -- mean avg_logprob of its speech, or NULL
 );
 CREATE INDEX IF NOT EXISTS segments_video ON segments(video_id, start_s);
+CREATE TABLE IF NOT EXISTS segment_vectors (
+    id INTEGER PRIMARY KEY,             -- = segments.id
+    data BLOB NOT NULL                  -- the fused vector, float16: what search re-scores with
+);
 CREATE TABLE IF NOT EXISTS utterances (
     id INTEGER PRIMARY KEY,
     video_id INTEGER NOT NULL,
