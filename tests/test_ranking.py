@@ -16,7 +16,7 @@ import pytest
 
 from vidsearch.query.calibration import csls, generic_queries, hubness
 from vidsearch.query.confidence import NO_GOOD_MATCH, Thresholds, default_thresholds, fit_thresholds, parse_level
-from vidsearch.text.lexical import coverage, idf, specificity, terms
+from vidsearch.text.lexical import coverage, idf, same_stem, specificity, stem, stem_prefix, terms
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1"}
 
@@ -73,6 +73,26 @@ def test_an_exact_english_phrase_lands_first_on_its_first_word(searcher, truth):
     assert abs(m.jump - said["start"]) < 0.5, (m.jump, said["start"])
     assert m.channels.get("text", 0.0) > 0
     assert m.confidence == "high"
+
+
+def test_word_forms_share_a_stem_and_short_words_keep_their_own():
+    assert stem("artists") == stem("artist") and stem("borrowed") == stem("borrow")
+    assert same_stem("galaxy", ["galaxies", "gala", "galactic", "galaxy"]) == ["galaxy", "galaxies"]
+    assert stem_prefix("galaxy") == "galax"  # both forms start with it, though one ends in y
+    assert stem("news") != stem("new") and stem("new") == "new"
+    assert stem_prefix("199") is None and stem_prefix("包邮") is None and stem("包邮") == "包邮"
+
+
+def test_another_form_of_the_words_said_counts_as_the_words(searcher, truth):
+    """"circuit busy" is not what was said ("All circuits are busy now."), but the same words in
+    another form: the exact-words channel gives it what it gives the words as said, and the
+    jump lands on the spoken word."""
+    said = searcher.search("circuits busy", 3)[0]
+    other = _first(searcher, "circuit busy")
+    assert os.path.basename(other.video) == "go_forward.mp4"
+    assert other.channels["text"] == pytest.approx(said.channels["text"]) and other.channels["text"] > 0
+    line = next(u for u in truth["videos"]["go_forward.mp4"]["utterances"] if u["text"].startswith("All circuits"))
+    assert abs(other.jump - line["start"]) < 1.0, (other.jump, line["start"])
 
 
 def test_an_exact_chinese_substring_on_screen_lands_first(searcher, truth):

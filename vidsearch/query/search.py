@@ -259,18 +259,19 @@ class Searcher:
 
     def _scored_hits(self, query: str, qv: np.ndarray, q_text: np.ndarray,
                      weights: dict[str, float]) -> tuple[list[_Hit], list[str]]:
-        """Every candidate of a text query with its calibrated per-channel contributions, best first."""
+        """Every candidate of a text query with its calibrated per-channel contributions, best
+        first, and the indexed words that count as the query's (its terms and their other forms)."""
         candidates = {sid for sid, _ in self.library.search(qv, RECALL_K)}
         q_terms = terms(query)
         # Exact words said count only while speech is weighed, words shown only while on-screen text is.
         kinds = {kind for kind, channel in (("speech", "speech"), ("screen", "ocr")) if weights.get(channel, 0.0) > 0}
-        exact = self._exact_matches(q_terms, kinds) if weights.get(LEXICAL, 0.0) > 0 and kinds else {}
+        exact, wanted = self._exact_matches(q_terms, kinds) if weights.get(LEXICAL, 0.0) > 0 and kinds else ({}, q_terms)
         ids = sorted(candidates | set(exact))
         rows = self.library.segments(ids)
         ids = [i for i in ids if i in rows and not rows[i].removed]
         ids, vectors = self._stored_vectors(ids)
         if not ids:
-            return [], q_terms
+            return [], wanted
         with _one_blas_thread():
             per_channel = self._calibrated(query, vectors, q_text, weights, [rows[i] for i in ids])
         hits = []
@@ -290,7 +291,7 @@ class Searcher:
             hits.append(_Hit(sid, score, row.video_id, os.fsdecode(row.video_path), row.start, row.end,
                              channels, row.speech_text, row.ocr_text, row.tags, line))
         hits.sort(key=lambda h: -h.score)
-        return hits, q_terms
+        return hits, wanted
 
     def _calibrated(self, query: str, vectors: np.ndarray, q_text: np.ndarray, weights: dict[str, float],
                     rows: list[SegmentRow]) -> dict[str, np.ndarray]:
@@ -330,33 +331,42 @@ class Searcher:
                 kept.append(sid)
             return kept, (np.stack(rows) if rows else np.zeros((0, self.layout.dim), np.float32))
 
-    def _exact_matches(self, q_terms: list[str], kinds: set[str]) -> dict[int, tuple[float, LexicalLine]]:
+    def _exact_matches(self, q_terms: list[str],
+                       kinds: set[str]) -> tuple[dict[int, tuple[float, LexicalLine]], list[str]]:
         """Segment id -> (evidence, line) of the best exact-words line in it: the line's coverage of
-        the query (at least :data:`LEXICAL_MIN_COVERAGE`) times the matched terms' specificity."""
-        df, n = self.library.lexical_doc_freq(q_terms)
+        the query (at least :data:`LEXICAL_MIN_COVERAGE`) times the matched terms' specificity;
+        and every indexed word that stands for a query term (its other forms included)."""
+        forms = self.library.lexical_forms(q_terms)
+        every = list(dict.fromkeys(f for t in q_terms for f in forms[t]))
+        df_form, n = self.library.lexical_doc_freq(every)
+        # A term's lines are those of any of its forms (a line holding two forms counts twice:
+        # a little less specific than it is).
+        df = {t: min(n, sum(df_form.get(f, 0) for f in forms[t])) for t in q_terms}
         # Lines are looked up by the query's distinctive terms only: a term in more than
         # LEXICAL_COMMON of the lines (a stop word) cannot single a line out, and ranking the
         # tens of thousands of lines holding it would cost more than the whole search.
-        distinctive = [t for t in q_terms if df.get(t, 0) <= max(50, LEXICAL_COMMON * n)]
+        distinctive = [f for t in q_terms if df[t] <= max(50, LEXICAL_COMMON * n) for f in forms[t]]
         lines = self.library.lexical_lines(distinctive, LEXICAL_LINES)
         if not lines:
-            return {}
-        weights = {t: idf(df.get(t, 0), n) for t in q_terms}
+            return {}, every
+        weights = {t: idf(df[t], n) for t in q_terms}
+        term_of = {f: t for t in reversed(q_terms) for f in forms[t]}
         out: dict[int, tuple[float, LexicalLine]] = {}
         kept = []
         for line in lines:
             if line.kind not in kinds:
                 continue
-            cov = coverage(q_terms, line.terms, weights)
+            line_terms = [term_of.get(x, x) for x in line.terms]
+            cov = coverage(q_terms, line_terms, weights)
             if cov >= LEXICAL_MIN_COVERAGE:
-                kept.append((cov * specificity(q_terms, line.terms, weights), line))
+                kept.append((cov * specificity(q_terms, line_terms, weights), line))
         spans = self.library.segment_spans(line.video_id for _, line in kept)
         for cov, line in kept:
             for sid, start, end in spans.get(line.video_id, ()):
                 inside = (start <= line.start < end) if line.end <= line.start else (start < line.end and end > line.start)
                 if inside and cov > out.get(sid, (0.0, line))[0]:
                     out[sid] = (cov, line)
-        return out
+        return out, every
 
     def _clip_query(self, query: str, weights: dict[str, float]) -> np.ndarray | None:
         """The query in CLIP's space, when the library has a visual channel asked for and CLIP is here."""

@@ -21,7 +21,7 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from vidsearch.text.lexical import terms
+from vidsearch.text.lexical import same_stem, stem_prefix, terms
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS lexical_lines (id INTEGER PRIMARY KEY, video_id INTEGER NOT NULL, "
@@ -109,6 +109,32 @@ def search(db: sqlite3.Connection, query_terms: Sequence[str], limit: int) -> li
             return []
         raise
     return [LexicalLine(r[0], r[1], r[2], r[3], r[4], r[5], tuple(r[6].split())) for r in rows]
+
+
+#: Indexed forms a query word is looked up with at most (its own and the commonest others).
+MAX_FORMS = 16
+
+
+def forms(db: sqlite3.Connection, query_terms: Sequence[str]) -> dict[str, list[str]]:
+    """Per query term, the indexed words of the same stem (the term itself first, whether
+    indexed or not): ``artists`` -> ``[artists, artist, artistic]`` where those were said or
+    shown. Found by a range scan of the index's vocabulary from :func:`stem_prefix`."""
+    out: dict[str, list[str]] = {}
+    for term in query_terms:
+        prefix = stem_prefix(term)
+        if prefix is None:
+            out[term] = [term]
+            continue
+        try:
+            rows = db.execute("SELECT term FROM lexical_vocab WHERE term >= ? AND term < ? ORDER BY doc DESC",
+                              (prefix, prefix + "\U0010ffff")).fetchall()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                rows = []
+            else:
+                raise
+        out[term] = same_stem(term, (r[0] for r in rows))[:MAX_FORMS]
+    return out
 
 
 def doc_freq(db: sqlite3.Connection, query_terms: Sequence[str]) -> tuple[dict[str, int], int]:

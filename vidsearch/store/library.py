@@ -5,7 +5,8 @@ One library is one directory::
     DB/
       index.hnsw    hnswlib index (space "ip"): one fused vector per segment, label = segment id
       index.json    small header: format, layout, dim, counts, hnsw params, generation, undo info
-      meta.sqlite   videos, segments, utterances, removed spans, fingerprints (WAL mode)
+      meta.sqlite   videos, segments (and their vectors, float16, for exact re-scoring), utterances,
+                    removed spans, fingerprints, the exact-words index (WAL mode)
       thumbs/       <segment id>.jpg
       .lock         writers hold an exclusive flock on it
 
@@ -1158,6 +1159,11 @@ class Library:
         BM25 first; lines of removed or deleted videos are never returned."""
         with self._mutex:
             return lexical.search(self._db, query_terms, limit)
+
+    def lexical_forms(self, query_terms: Sequence[str]) -> dict[str, list[str]]:
+        """Per query term, the indexed words of its stem (see :func:`.lexical.forms`)."""
+        with self._mutex:
+            return lexical.forms(self._db, query_terms)
 
     def lexical_doc_freq(self, query_terms: Sequence[str]) -> tuple[dict[str, int], int]:
         """(lines holding each term, lines indexed): for inverse document frequencies."""

@@ -9,6 +9,13 @@ character stays one term. SQLite FTS5 indexes these terms as space-separated tok
 candidate and was rejected because it cannot match a two-character Chinese word (``包邮``,
 ``猫咪``), the commonest query length in Chinese.
 
+A Latin word also matches the other forms of itself (``artists`` finds ``artist``, ``striped``
+finds ``stripe``): both sides are reduced to their English Snowball stem (:func:`stem`) when
+lines are compared with a query. The index keeps the words as said or shown; a query's words are
+looked up there together with the indexed words of the same stem (:func:`same_stem`). Speech
+recognition often gets a word's ending wrong (``borrow`` heard as ``borrowed``), and a user
+types a word in whatever form comes to mind.
+
 How well a line matches is the share of the query's information it contains: the sum of the
 inverse document frequencies of the query terms the line holds, over the sum for all query
 terms (:func:`coverage`). An exact phrase covers 1.0; a line sharing only ``the`` or ``的`` covers
@@ -16,11 +23,15 @@ almost nothing, because such terms are in most lines.
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import re
+import threading
 import unicodedata
 from collections.abc import Iterable, Mapping
+
+import snowballstemmer
 
 from vidsearch.text.script import is_cjk
 
@@ -41,6 +52,38 @@ def terms(text: str) -> list[str]:
             else:
                 out.update(dict.fromkeys(chars[i:i + 2] for i in range(len(chars) - 1)))
     return list(out)
+
+
+#: Latin words shorter than this are their own stem (``new`` and ``news`` stay apart).
+STEM_MIN_CHARS = 4
+_STEMMER = snowballstemmer.stemmer("english")
+_STEM_LOCK = threading.Lock()  # a Snowball stemmer keeps state between calls
+
+
+@functools.lru_cache(maxsize=65536)
+def stem(term: str) -> str:
+    """The English Snowball stem of a Latin word of :data:`STEM_MIN_CHARS` letters or more; any
+    other term (digits, Chinese pairs, short words) is its own stem."""
+    if len(term) < STEM_MIN_CHARS or not term.isascii() or not term.isalpha():
+        return term
+    with _STEM_LOCK:
+        return str(_STEMMER.stemWord(term))
+
+
+def stem_prefix(term: str) -> str | None:
+    """The prefix every indexed word with ``term``'s stem starts with (the stem less its last
+    letter: ``galaxy`` and ``galaxies`` both stem to ``galaxi``), or None when ``term`` is its own
+    stem and only matches itself."""
+    s = stem(term)
+    if s == term and (len(term) < STEM_MIN_CHARS or not term.isascii() or not term.isalpha()):
+        return None
+    return s[:max(STEM_MIN_CHARS - 1, len(s) - 1)]
+
+
+def same_stem(term: str, candidates: Iterable[str]) -> list[str]:
+    """``term`` and the ``candidates`` that share its stem."""
+    s = stem(term)
+    return list(dict.fromkeys([term, *(c for c in candidates if stem(c) == s)]))
 
 
 def idf(df: int, n: int) -> float:
