@@ -192,6 +192,20 @@ def test_the_jump_stays_in_the_segment_that_scored(searcher):
     assert second.start <= anchored.jump < second.end and "echo" in anchored.snippet.lower()
 
 
+def test_the_jump_picks_the_line_by_calibrated_score_not_raw_cosine(searcher, truth):
+    """Two lines of the lecture, the query asking (in Chinese) for "amiable": by raw cosine the
+    other line is a hair closer; calibrated against the generic-query bank, as segments are,
+    the line that says it wins."""
+    said = [u["text"] for u in truth["videos"]["lecture.mp4"]["utterances"]]
+    lines = [next(t for t in said if t.startswith("he was not")), next(t for t in said if "amiable" in t)]
+    enc = searcher.text_encoder
+    items = enc.encode_passages(lines)
+    q = enc.encode_queries(["和蔼可亲"])[0]
+    assert int(np.argmax(items @ q)) == 0
+    assert int(np.argmax(searcher._line_scores(list(items), q))) == 1
+    assert searcher._line_scores([None, items[1]], q)[0] == -np.inf  # a line never embedded
+
+
 def test_min_confidence_only_narrows(searcher):
     everything = searcher.search("cup of coffee", 10)
     high = searcher.search("cup of coffee", 10, min_confidence="high")

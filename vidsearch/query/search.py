@@ -536,6 +536,16 @@ class Searcher:
             for seed, group in ordered
         ]
 
+    def _line_scores(self, embeddings: list[np.ndarray | None], q_text: np.ndarray) -> np.ndarray:
+        """CSLS of each line against the query, ``2 cos - hub`` (the query's background is the
+        same for every line); a line without an embedding scores below every other."""
+        scores = np.full(len(embeddings), -np.inf, dtype=np.float32)
+        have = [(i, e) for i, e in enumerate(embeddings) if e is not None]
+        if have:
+            items = np.stack([e for _, e in have]).astype(np.float32)
+            scores[[i for i, _ in have]] = csls(items @ q_text, hubness(items, self._bank("text")), 0.0)
+        return scores
+
     def _place_jump(self, moment: Moment, q_text: np.ndarray, lines: list[OcrLineRow],
                     seed: tuple[float, float] | None = None) -> None:
         """Start playback where the matching content starts: the first word of the best-matching
@@ -546,6 +556,12 @@ class Searcher:
         sit closer to the query in raw cosine (a short or garbled line is close to everything)
         without being what matched. On the benchmark this moved a 16 s moment's jump 7.6 s on,
         onto the sentence asked for (the moment had merged the segment before it).
+
+        Lines are compared by their CSLS score against the query (:func:`_line_scores`), as
+        segments are: by raw cosine "which chip is the microcontroller" (asked in Chinese) went
+        to "Thin copper traces carry the signals from one chip to the next" rather than "The
+        large square chip at the bottom is the microcontroller" in the same segment. On the
+        benchmark: p@1 0.755 -> 0.761, no first answer lost.
         """
         speech = moment.channels.get("speech", 0.0)
         ocr = moment.channels.get("ocr", 0.0)
@@ -556,20 +572,16 @@ class Searcher:
             lo, hi = moment.start, moment.end
         if ocr > speech:
             lines = [ln for ln in lines if ln.start < hi and ln.end > lo] or lines
-            best_line = max(lines, default=None,
-                            key=lambda ln: float(np.dot(ln.embedding, q_text)) if ln.embedding is not None else 0.0)
+            scores = self._line_scores([ln.embedding for ln in lines], q_text)
+            best_line = lines[int(np.argmax(scores))] if lines else None
             if best_line is not None:
                 moment.jump = float(min(max(best_line.start, moment.start), moment.end))
                 moment.snippet = best_line.text[:SNIPPET_CHARS]
             return
         utterances = self.library.utterances(moment.video_id, lo, hi)
-        best, best_sim = None, -1.0
-        for u in utterances:
-            sim = float(np.dot(u.embedding, q_text)) if u.embedding is not None else 0.0
-            if sim > best_sim:
-                best, best_sim = u, sim
-        if best is None:
+        if not utterances:
             return
+        best = utterances[int(np.argmax(self._line_scores([u.embedding for u in utterances], q_text)))]
         starts = [w[1] for w in best.words if (w[1] + w[2]) / 2 >= lo] if best.words else [best.start]
         jump = starts[0] if starts else best.start
         moment.jump = float(min(max(jump, moment.start), moment.end))
