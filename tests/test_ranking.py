@@ -16,7 +16,7 @@ import pytest
 
 from vidsearch.query.calibration import csls, generic_queries, hubness
 from vidsearch.query.confidence import NO_GOOD_MATCH, Thresholds, default_thresholds, fit_thresholds, parse_level
-from vidsearch.text.lexical import coverage, idf, same_stem, specificity, stem, stem_prefix, terms
+from vidsearch.text.lexical import coverage, idf, is_inflection, same_stem, specificity, stem, stem_prefix, terms
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1"}
 
@@ -80,6 +80,11 @@ def test_word_forms_share_a_stem_and_short_words_keep_their_own():
     assert same_stem("galaxy", ["galaxies", "gala", "galactic", "galaxy"]) == ["galaxy", "galaxies"]
     assert stem_prefix("galaxy") == "galax"  # both forms start with it, though one ends in y
     assert stem("news") != stem("new") and stem("new") == "new"
+    # forms, not derivations: Snowball alone would join busy and business
+    assert is_inflection("run", "running") and is_inflection("stripe", "striped")
+    assert not is_inflection("busy", "business") and not is_inflection("import", "important")
+    assert same_stem("busy", ["business"]) == ["busy"]
+    assert stem_prefix("being") is None  # a stem of two letters would look up half the vocabulary
     assert stem_prefix("199") is None and stem_prefix("包邮") is None and stem("包邮") == "包邮"
 
 
@@ -91,6 +96,9 @@ def test_another_form_of_the_words_said_counts_as_the_words(searcher, truth):
     other = _first(searcher, "circuit busy")
     assert os.path.basename(other.video) == "go_forward.mp4"
     assert other.channels["text"] == pytest.approx(said.channels["text"]) and other.channels["text"] > 0
+    # two forms of one word in a query are one word: the line still covers all of it
+    both = _first(searcher, "busy circuit circuits")
+    assert both.channels["text"] == pytest.approx(said.channels["text"])
     line = next(u for u in truth["videos"]["go_forward.mp4"]["utterances"] if u["text"].startswith("All circuits"))
     assert abs(other.jump - line["start"]) < 1.0, (other.jump, line["start"])
 
@@ -164,6 +172,10 @@ def test_thresholds_fit_the_rule_they_document():
     assert sum(s < t.medium for s, _ in right) <= 0.05 * len(right) + 1
     assert t.low <= t.medium <= t.high and sum(s < t.low for s, _ in right) <= 0.025 * len(right) + 1
     assert fit_thresholds([(0.5, True)]) is None  # too few to fit
+    # a benchmark whose best answer is wrong and the rest half right: nothing may be labelled high
+    mixed = [(0.9 - i / 100, i % 2 == 1) for i in range(20)]
+    t = fit_thresholds(mixed)
+    assert t is not None and t.high > max(s for s, _ in mixed)
     assert parse_level("ANY") == "any" and parse_level(" medium ") == "medium"
     with pytest.raises(ValueError, match="high, medium, low or any"):
         parse_level("sure")
@@ -204,6 +216,28 @@ def test_the_jump_picks_the_line_by_calibrated_score_not_raw_cosine(searcher, tr
     assert int(np.argmax(items @ q)) == 0
     assert int(np.argmax(searcher._line_scores(list(items), q))) == 1
     assert searcher._line_scores([None, items[1]], q)[0] == -np.inf  # a line never embedded
+
+
+def test_the_jump_follows_the_line_scores(searcher, monkeypatch):
+    """The jump goes to the spoken line the line scores put first, whichever that is."""
+    from vidsearch.types import Moment
+
+    video = next(v for v in searcher.library.videos() if os.path.basename(str(v.path)) == "lecture.mp4")
+    utterances = searcher.library.utterances(video.id)
+    q = searcher.text_encoder.encode_queries(["和蔼可亲"])[0]
+
+    def moment() -> Moment:
+        return Moment(video=str(video.path), video_id=video.id, segment_id=0, start=0.0, end=float(video.duration),
+                      jump=0.0, score=1.0, channels={"speech": 1.0}, snippet="")
+
+    m = moment()
+    searcher._place_jump(m, q, [])
+    assert "amiable" in m.snippet and abs(m.jump - utterances[-1].start) < 1.0
+    # scores that put the first line first move the jump there
+    monkeypatch.setattr(searcher, "_line_scores", lambda embeddings, q_text: -np.arange(len(embeddings), dtype=float))
+    m = moment()
+    searcher._place_jump(m, q, [])
+    assert m.snippet == utterances[0].text.strip()[:len(m.snippet)] and m.jump < utterances[1].start
 
 
 def test_min_confidence_only_narrows(searcher):

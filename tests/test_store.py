@@ -138,6 +138,28 @@ def test_add_commit_reopen_readonly_finds_exact_vectors(tmp_path: Path, rng) -> 
             ro.search(np.zeros(DIM + 1, np.float32), 1)
 
 
+def test_salvage_copies_an_older_library_without_noting_its_missing_tables(tmp_path, rng):
+    """A library from before ``segment_vectors`` existed: salvaging its rows is not damage."""
+    import sqlite3
+
+    from vidsearch.store.rows import SCHEMA
+    from vidsearch.store.salvage import copy_readable_rows
+
+    db = tmp_path / "lib"
+    with Library.open(db, LAYOUT) as lib:
+        lib.add_video(make_video(tmp_path / "a.mp4", 3), fused(rng, 3), size=1, mtime_ns=1)
+        lib.commit()
+    con = sqlite3.connect(db / "meta.sqlite")
+    con.execute("DROP TABLE segment_vectors")
+    con.commit()
+    con.close()
+    out = tmp_path / "copy.sqlite"
+    assert copy_readable_rows(db / "meta.sqlite", out, SCHEMA) == []
+    con = sqlite3.connect(out)
+    assert con.execute("SELECT COUNT(*) FROM segments").fetchone()[0] == 3
+    con.close()
+
+
 def test_stored_vectors_for_rescoring_and_an_older_library_gains_them(tmp_path, rng):
     """Search re-scores candidates with the float16 copy kept beside each segment row; a library
     written before that copy existed falls back to the index, and its next writer fills it in."""

@@ -233,10 +233,25 @@ def test_resolve_whisper_offline_errors_are_one_line(monkeypatch, tmp_path):
     monkeypatch.setattr(models, "hub_resolves", lambda: False)
     with pytest.raises(models.ModelUnavailable) as err:
         models.resolve_whisper("large-v3")
-    assert "\n" not in str(err.value) and "does not resolve" in str(err.value)
+    assert "\n" not in str(err.value) and "did not resolve" in str(err.value)
     # with the hub reachable, a name is passed through for faster-whisper to download
     monkeypatch.setattr(models, "hub_resolves", lambda: True)
     assert models.resolve_whisper("large-v3") == "large-v3"
+
+
+def test_hub_lookup_trusts_a_proxy_and_looks_again_after_a_failure(monkeypatch):
+    import time
+
+    for var in models._PROXY_VARS:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(models, "_hub_lookup", (False, time.monotonic()))
+    assert models.hub_resolves() is False  # a recent failure is believed
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    assert models.hub_resolves() is True  # the proxy resolves names, not this machine
+    monkeypatch.delenv("HTTPS_PROXY")
+    monkeypatch.setattr(models, "_hub_lookup", (False, time.monotonic() - models.HUB_RECHECK_S - 1))
+    monkeypatch.setenv("HF_ENDPOINT", "https://localhost")  # resolves without a network
+    assert models.hub_resolves() is True  # an old failure is looked up again
 
 
 def test_bundled_whisper_missing_names_the_packages(monkeypatch, tmp_path):

@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 from vidsearch.fsutil import fsync_path
@@ -86,39 +87,47 @@ def hub_off_reason() -> str:
     """Why :func:`hub_allowed` is False, for messages."""
     if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _OFF_VALUES:
         return "the hub is off (HF_HUB_OFFLINE=1)"
-    return "the hub cannot be reached (its host does not resolve)"
+    return f"the hub cannot be reached (its host did not resolve within {HUB_LOOKUP_TIMEOUT_S:g} s)"
 
 
 #: Seconds a lookup of the hub's host may take before the hub counts as unreachable.
 HUB_LOOKUP_TIMEOUT_S = 2.0
-_hub_resolves: bool | None = None
+#: Seconds a failed lookup is believed before the next use looks again (a long-running
+#: ``serve`` must not stay offline after a network blip).
+HUB_RECHECK_S = 300.0
+_hub_lookup: tuple[bool, float] | None = None  # (resolved, when)
+_PROXY_VARS = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
 
 
 def hub_resolves() -> bool:
-    """Whether the hub's host (``HF_ENDPOINT``, else huggingface.co) has an address, looked up
-    once per process. Without a network the hub client retries each file five times with
-    back-off: on a machine without one, ``vidsearch eval --clips`` spent 62 s retrying two CLIP
-    files before it went on without them."""
-    global _hub_resolves
-    if _hub_resolves is None:
-        import socket
-        import threading
-        from urllib.parse import urlparse
+    """Whether the hub's host (``HF_ENDPOINT``, else huggingface.co) has an address. Without a
+    network the hub client retries each file five times with back-off: on a machine without
+    one, ``vidsearch eval --clips`` spent 62 s retrying two CLIP files before it went on without
+    them. Behind an HTTPS proxy the proxy resolves names, so the hub is assumed reachable. A
+    success is remembered for the process, a failure for :data:`HUB_RECHECK_S`."""
+    global _hub_lookup
+    if any(os.environ.get(v) for v in _PROXY_VARS):
+        return True
+    if _hub_lookup is not None and (_hub_lookup[0] or time.monotonic() - _hub_lookup[1] < HUB_RECHECK_S):
+        return _hub_lookup[0]
+    import socket
+    import threading
+    from urllib.parse import urlparse
 
-        host = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co").hostname or "huggingface.co"
-        found: list[bool] = []
+    host = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co").hostname or "huggingface.co"
+    found: list[bool] = []
 
-        def lookup() -> None:
-            try:
-                found.append(bool(socket.getaddrinfo(host, 443)))
-            except OSError:
-                found.append(False)
+    def lookup() -> None:
+        try:
+            found.append(bool(socket.getaddrinfo(host, 443)))
+        except OSError:
+            found.append(False)
 
-        worker = threading.Thread(target=lookup, daemon=True)
-        worker.start()
-        worker.join(HUB_LOOKUP_TIMEOUT_S)
-        _hub_resolves = bool(found and found[0])
-    return _hub_resolves
+    worker = threading.Thread(target=lookup, daemon=True)
+    worker.start()
+    worker.join(HUB_LOOKUP_TIMEOUT_S)
+    _hub_lookup = (bool(found and found[0]), time.monotonic())
+    return _hub_lookup[0]
 
 
 def _package_dir(module: str) -> Path | None:

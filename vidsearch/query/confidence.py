@@ -121,8 +121,9 @@ def fit_thresholds(first_answers: list[tuple[float, bool]]) -> Thresholds | None
     right = sorted(s for s, ok in first_answers if ok)
     if len(right) < 2:
         return None
-    ordered = sorted(first_answers, key=lambda a: -a[0])
-    high, hits = ordered[0][0], 0
+    ordered = sorted(first_answers, key=lambda a: (-a[0], not a[1]))
+    # Never precise enough: nothing is labelled high (just above the best score).
+    high, hits = ordered[0][0] + 0.001, 0
     for i, (score, ok) in enumerate(ordered, 1):
         hits += ok
         if hits / i >= HIGH_PRECISION:

@@ -398,7 +398,8 @@ def run_queries(search: SearchFn, queries: Iterable[EvalQuery], k: int = 10, *,
     for ``max(k, 10)`` results, so the @5 and @10 metrics always mean what they say. With
     ``low`` (the library's threshold), ``search`` must return the whole ranking
     (``min_confidence="any"``): the outcome keeps it, and its results are what a user is shown,
-    nothing when the first score is under ``low`` ("no good match"), exactly as ``search`` decides.
+    nothing when the first score is under ``low`` ("no good match"), as ``search`` decides (which
+    looks at the best segment before a moment inside a span to cut is dropped: rarely different).
     """
     queries = list(queries)
     k = max(k, MIN_DEPTH)

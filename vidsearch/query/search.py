@@ -36,7 +36,7 @@ from vidsearch.query.calibration import csls, generic_queries, hubness
 from vidsearch.query.confidence import ANY, Floor, Thresholds, library_thresholds
 from vidsearch.store.lexical import LexicalLine
 from vidsearch.store.library import Library, OcrLineRow, SegmentRow
-from vidsearch.text.lexical import coverage, idf, specificity, terms
+from vidsearch.text.lexical import coverage, idf, is_inflection, specificity, stem, terms
 from vidsearch.text.synonyms import SynonymTable, normalise_text
 from vidsearch.types import Moment
 
@@ -250,6 +250,8 @@ class Searcher:
             target = channel.stands_in_for
             if target is None or channel.name not in self.layout.channels or channel.name in (overrides or {}):
                 continue
+            if w.get(target, 0.0) <= w.get(channel.name, 0.0):
+                continue  # nothing to raise: CLIP need not even be looked for
             spec = registry.get(target)
             searchable = target in self.layout.channels and (spec is None or spec.query != "clip"
                                                              or self.clip is not None)
@@ -316,9 +318,9 @@ class Searcher:
         return per_channel
 
     def _stored_vectors(self, ids: list[int]) -> tuple[list[int], np.ndarray]:
-        """The candidates whose vectors this reader's index holds, and those vectors. A segment a
-        writer added or removed since this reader last refreshed is in SQLite before (or after)
-        it is in the loaded index: it is left out until the next refresh."""
+        """The candidates whose vectors are stored, and those vectors (read from SQLite, so a
+        segment a writer committed since this reader loaded its index is found too). A segment
+        without a vector anywhere (removed since the candidates were read) is left out."""
         try:
             return ids, self.library.vectors(ids)
         except KeyError:
@@ -337,29 +339,35 @@ class Searcher:
         the query (at least :data:`LEXICAL_MIN_COVERAGE`) times the matched terms' specificity;
         and every indexed word that stands for a query term (its other forms included)."""
         forms = self.library.lexical_forms(q_terms)
-        every = list(dict.fromkeys(f for t in q_terms for f in forms[t]))
+        # Query words that are forms of one another ("paint a painting") are one term.
+        keys: dict[str, str] = {}
+        for t in q_terms:
+            keys[t] = next((u for u in keys.values() if stem(u) == stem(t) and is_inflection(u, t)), t)
+        words = list(dict.fromkeys(keys.values()))
+        group = {w: list(dict.fromkeys(f for t in q_terms if keys[t] == w for f in forms[t])) for w in words}
+        every = list(dict.fromkeys(f for w in words for f in group[w]))
         df_form, n = self.library.lexical_doc_freq(every)
-        # A term's lines are those of any of its forms (a line holding two forms counts twice:
+        # A word's lines are those of any of its forms (a line holding two forms counts twice:
         # a little less specific than it is).
-        df = {t: min(n, sum(df_form.get(f, 0) for f in forms[t])) for t in q_terms}
-        # Lines are looked up by the query's distinctive terms only: a term in more than
+        df = {w: min(n, sum(df_form.get(f, 0) for f in group[w])) for w in words}
+        # Lines are looked up by the query's distinctive words only: a word in more than
         # LEXICAL_COMMON of the lines (a stop word) cannot single a line out, and ranking the
         # tens of thousands of lines holding it would cost more than the whole search.
-        distinctive = [f for t in q_terms if df[t] <= max(50, LEXICAL_COMMON * n) for f in forms[t]]
+        distinctive = [f for w in words if df[w] <= max(50, LEXICAL_COMMON * n) for f in group[w]]
         lines = self.library.lexical_lines(distinctive, LEXICAL_LINES)
         if not lines:
             return {}, every
-        weights = {t: idf(df[t], n) for t in q_terms}
-        term_of = {f: t for t in reversed(q_terms) for f in forms[t]}
+        weights = {w: idf(df[w], n) for w in words}
+        word_of = {f: w for w in words for f in group[w]}
         out: dict[int, tuple[float, LexicalLine]] = {}
         kept = []
         for line in lines:
             if line.kind not in kinds:
                 continue
-            line_terms = [term_of.get(x, x) for x in line.terms]
-            cov = coverage(q_terms, line_terms, weights)
+            line_words = [word_of[x] for x in line.terms if x in word_of]
+            cov = coverage(words, line_words, weights)
             if cov >= LEXICAL_MIN_COVERAGE:
-                kept.append((cov * specificity(q_terms, line_terms, weights), line))
+                kept.append((cov * specificity(words, line_words, weights), line))
         spans = self.library.segment_spans(line.video_id for _, line in kept)
         for cov, line in kept:
             for sid, start, end in spans.get(line.video_id, ()):
@@ -571,7 +579,8 @@ class Searcher:
         if hi <= lo:
             lo, hi = moment.start, moment.end
         if ocr > speech:
-            lines = [ln for ln in lines if ln.start < hi and ln.end > lo] or lines
+            # (a line read on one frame has end == start: it counts where it starts)
+            lines = [ln for ln in lines if ln.start < hi and (ln.end > lo or ln.start >= lo)] or lines
             scores = self._line_scores([ln.embedding for ln in lines], q_text)
             best_line = lines[int(np.argmax(scores))] if lines else None
             if best_line is not None:

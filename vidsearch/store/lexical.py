@@ -18,7 +18,7 @@ rebuilt from them.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from vidsearch.text.lexical import same_stem, stem_prefix, terms
@@ -115,25 +115,27 @@ def search(db: sqlite3.Connection, query_terms: Sequence[str], limit: int) -> li
 MAX_FORMS = 16
 
 
-def forms(db: sqlite3.Connection, query_terms: Sequence[str]) -> dict[str, list[str]]:
-    """Per query term, the indexed words of the same stem (the term itself first, whether
-    indexed or not): ``artists`` -> ``[artists, artist, artistic]`` where those were said or
-    shown. Found by a range scan of the index's vocabulary from :func:`stem_prefix`."""
+def vocab_from(db: sqlite3.Connection, prefix: str) -> list[str]:
+    """Indexed terms starting with ``prefix``, the commonest first ([] for a library without the
+    index); a range scan of the FTS5 vocabulary."""
+    try:
+        rows = db.execute("SELECT term FROM lexical_vocab WHERE term >= ? AND term < ? ORDER BY doc DESC",
+                          (prefix, prefix + "\U0010ffff")).fetchall()
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return []
+        raise
+    return [r[0] for r in rows]
+
+
+def forms(vocab_from: Callable[[str], list[str]], query_terms: Sequence[str]) -> dict[str, list[str]]:
+    """Per query term, the indexed words that are forms of it (the term itself first, whether
+    indexed or not): ``artists`` -> ``[artists, artist]`` where those were said or shown.
+    ``vocab_from(prefix)`` lists the indexed terms starting with a prefix (:func:`vocab_from`)."""
     out: dict[str, list[str]] = {}
     for term in query_terms:
         prefix = stem_prefix(term)
-        if prefix is None:
-            out[term] = [term]
-            continue
-        try:
-            rows = db.execute("SELECT term FROM lexical_vocab WHERE term >= ? AND term < ? ORDER BY doc DESC",
-                              (prefix, prefix + "\U0010ffff")).fetchall()
-        except sqlite3.OperationalError as exc:
-            if "no such table" in str(exc):
-                rows = []
-            else:
-                raise
-        out[term] = same_stem(term, (r[0] for r in rows))[:MAX_FORMS]
+        out[term] = [term] if prefix is None else same_stem(term, vocab_from(prefix))[:MAX_FORMS]
     return out
 
 

@@ -357,31 +357,42 @@ class Library:
         """Copy the index's vectors of live segments that lack a ``segment_vectors`` row (a
         library written before the table existed) into it, committed on its own (the rows are
         derived from committed vectors): a crash half-way leaves none, and the next writer
-        copies them again. About 2.5 s per
-        100k segments (hnswlib hands each vector out as a list of floats)."""
+        copies them again. About 7 s and 2 x dim bytes per segment (240 MB at 1200 floats) per
+        100k segments. The copy only speeds search up (without it vectors come from the
+        index), so a failure (a full disk) is logged and the library opens all the same."""
         with self._mutex:
             missing = [r[0] for r in self._db.execute(
                 "SELECT id FROM segments WHERE removed = 0 AND id NOT IN (SELECT id FROM segment_vectors)")]
-        if not missing:
-            return
-        with self._mutex:
+            if not missing:
+                return
             own = not self._db.in_transaction
-            if own:
-                self._db.execute("BEGIN IMMEDIATE")
             try:
-                for chunk in chunks(missing):
-                    try:
-                        vectors = self._journal.index.get(chunk)
-                    except KeyError:  # check() found a vector for every live segment; be safe anyway
-                        continue
-                    self._db.executemany("INSERT INTO segment_vectors(id, data) VALUES (?, ?)",
-                                         zip(chunk, _pack_vectors(vectors)))
-            except BaseException:
                 if own:
-                    self._db.execute("ROLLBACK")
-                raise
-            if own:
-                self._db.execute("COMMIT")
+                    self._db.execute("BEGIN IMMEDIATE")
+                for chunk in chunks(missing):
+                    rows = self._index_vectors(chunk)
+                    if rows:
+                        self._db.executemany("INSERT INTO segment_vectors(id, data) VALUES (?, ?)",
+                                             zip(rows, _pack_vectors(np.stack(list(rows.values())))))
+                if own:
+                    self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if own:
+                    with contextlib.suppress(sqlite3.Error):
+                        self._db.execute("ROLLBACK")
+                log.warning("library %s: segment vectors not copied for re-scoring (%s); search reads "
+                            "them from the index", self.path, str(exc).splitlines()[0] if str(exc) else exc)
+
+    def _index_vectors(self, labels: list[int]) -> dict[int, np.ndarray]:
+        """The index's vectors of these labels, by label; labels it has no vector for are left out."""
+        try:
+            return dict(zip(labels, self._journal.index.get(labels)))
+        except KeyError:
+            out = {}
+            for label in labels:
+                with contextlib.suppress(KeyError):
+                    out[label] = self._journal.index.get([label])[0]
+            return out
 
     def setting(self, key: str) -> str | None:
         """A library-wide setting (e.g. which text encoder built it), or None."""
@@ -641,6 +652,8 @@ class Library:
         if not self.stale():
             return False
         self._load_index(writer=False)
+        with self._mutex:
+            self._columns.pop("segment_vectors", None)  # a writer may have added it since
         return True
 
     # ---- properties ----------------------------------------------------------------------
@@ -1099,9 +1112,10 @@ class Library:
 
     def _has_table(self, table: str) -> bool:
         """Whether this library has ``table`` (a reader of an older library may not)."""
-        if table not in self._columns:
-            self._columns[table] = columns_of(self._db, table)
-        return bool(self._columns[table])
+        with self._mutex:
+            if table not in self._columns:
+                self._columns[table] = columns_of(self._db, table)
+            return bool(self._columns[table])
 
     def utterances(self, video_id: int, start: float = 0.0, end: float = float("inf")) -> list[UtteranceRow]:
         """A video's utterances overlapping [start, end), in time order."""
@@ -1162,8 +1176,11 @@ class Library:
 
     def lexical_forms(self, query_terms: Sequence[str]) -> dict[str, list[str]]:
         """Per query term, the indexed words of its stem (see :func:`.lexical.forms`)."""
+        return lexical.forms(self._vocab_from, query_terms)
+
+    def _vocab_from(self, prefix: str) -> list[str]:
         with self._mutex:
-            return lexical.forms(self._db, query_terms)
+            return lexical.vocab_from(self._db, prefix)
 
     def lexical_doc_freq(self, query_terms: Sequence[str]) -> tuple[dict[str, int], int]:
         """(lines holding each term, lines indexed): for inverse document frequencies."""

@@ -176,8 +176,10 @@ def copy_readable_rows(src: Path, out: Path, schema: str) -> list[str]:
     try:
         for table in tables:
             columns = [r[1] for r in dst.execute(f'PRAGMA table_info("{table}")')]
-            try:  # an older library may lack newer columns
+            try:  # an older library may lack newer columns, or a newer table
                 have = {r[1] for r in source.execute(f'PRAGMA table_info("{table}")')}
+                if not have:
+                    continue
             except sqlite3.DatabaseError:
                 have = set()
             columns = [c for c in columns if c in have] or columns

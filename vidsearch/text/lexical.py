@@ -9,10 +9,12 @@ character stays one term. SQLite FTS5 indexes these terms as space-separated tok
 candidate and was rejected because it cannot match a two-character Chinese word (``包邮``,
 ``猫咪``), the commonest query length in Chinese.
 
-A Latin word also matches the other forms of itself (``artists`` finds ``artist``, ``striped``
-finds ``stripe``): both sides are reduced to their English Snowball stem (:func:`stem`) when
-lines are compared with a query. The index keeps the words as said or shown; a query's words are
-looked up there together with the indexed words of the same stem (:func:`same_stem`). Speech
+A Latin word also matches its inflected forms (``artists`` finds ``artist``, ``striped`` finds
+``stripe``, ``galaxy`` finds ``galaxies``): words with the same English Snowball stem
+(:func:`stem`) that differ only by an inflection ending (:func:`is_inflection`). The stem alone
+would join different words (``busy`` and ``business``, ``import`` and ``important``). The index
+keeps the words as said or shown; a query's words are looked up there together with their
+indexed forms (:func:`same_stem`). Speech
 recognition often gets a word's ending wrong (``borrow`` heard as ``borrowed``), and a user
 types a word in whatever form comes to mind.
 
@@ -70,20 +72,40 @@ def stem(term: str) -> str:
         return str(_STEMMER.stemWord(term))
 
 
+#: Word endings that make another form of the same word (plural, past, -ing, comparative...).
+INFLECTIONS = frozenset({"", "s", "es", "e", "ed", "d", "ing", "y", "ies", "ied", "ier", "iest", "er", "est"})
+
+
+def is_inflection(a: str, b: str) -> bool:
+    """Whether ``a`` and ``b`` differ only by inflection endings after their common beginning
+    (``galaxy``/``galaxies``, ``run``/``running``: a doubled last letter is allowed), not by a
+    derivation (``busy``/``business``)."""
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    rests = [a[n:], b[n:]]
+    if n:
+        rests = [r[1:] if r[:1] == a[n - 1] and r[1:] in INFLECTIONS else r for r in rests]
+    return all(r in INFLECTIONS for r in rests)
+
+
 def stem_prefix(term: str) -> str | None:
-    """The prefix every indexed word with ``term``'s stem starts with (the stem less its last
-    letter: ``galaxy`` and ``galaxies`` both stem to ``galaxi``), or None when ``term`` is its own
-    stem and only matches itself."""
+    """The prefix every indexed form of ``term`` starts with (its stem less the last letter:
+    ``galaxy`` and ``galaxies`` both stem to ``galaxi``), or None when ``term`` only matches
+    itself (a short word, digits, Chinese, or a stem under three letters: ``being`` -> ``be``)."""
+    if len(term) < STEM_MIN_CHARS or not term.isascii() or not term.isalpha():
+        return None
     s = stem(term)
-    if s == term and (len(term) < STEM_MIN_CHARS or not term.isascii() or not term.isalpha()):
+    if len(s) < STEM_MIN_CHARS - 1:
         return None
     return s[:max(STEM_MIN_CHARS - 1, len(s) - 1)]
 
 
 def same_stem(term: str, candidates: Iterable[str]) -> list[str]:
-    """``term`` and the ``candidates`` that share its stem."""
+    """``term`` and the ``candidates`` that are forms of it: the same stem, and only inflection
+    endings apart."""
     s = stem(term)
-    return list(dict.fromkeys([term, *(c for c in candidates if stem(c) == s)]))
+    return list(dict.fromkeys([term, *(c for c in candidates if stem(c) == s and is_inflection(term, c))]))
 
 
 def idf(df: int, n: int) -> float:
