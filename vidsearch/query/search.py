@@ -36,7 +36,7 @@ from vidsearch.query.calibration import csls, generic_queries, hubness
 from vidsearch.query.confidence import ANY, Floor, Thresholds, library_thresholds
 from vidsearch.store.lexical import LexicalLine
 from vidsearch.store.library import Library, OcrLineRow, SegmentRow
-from vidsearch.text.lexical import coverage, idf, is_inflection, specificity, stem, terms
+from vidsearch.text.lexical import coverage, idf, is_form, specificity, terms
 from vidsearch.text.synonyms import SynonymTable, normalise_text
 from vidsearch.types import Moment
 
@@ -342,7 +342,7 @@ class Searcher:
         # Query words that are forms of one another ("paint a painting") are one term.
         keys: dict[str, str] = {}
         for t in q_terms:
-            keys[t] = next((u for u in keys.values() if stem(u) == stem(t) and is_inflection(u, t)), t)
+            keys[t] = next((u for u in keys.values() if is_form(u, t)), t)
         words = list(dict.fromkeys(keys.values()))
         group = {w: list(dict.fromkeys(f for t in q_terms if keys[t] == w for f in forms[t])) for w in words}
         every = list(dict.fromkeys(f for w in words for f in group[w]))

@@ -342,16 +342,24 @@ class Library:
         one). The index is derived from rows already committed, so it commits on its own: a crash
         half-way leaves it empty, and the next writer fills it again."""
         run = lexical.rebuild if rebuild else lexical.ensure
-        if self._db.in_transaction:  # a repair's changes: the index commits with them
+        with self._own_transaction():
             run(self._db)
+
+    @contextlib.contextmanager
+    def _own_transaction(self) -> Iterator[None]:
+        """Derived rows committed on their own, all or none; inside a transaction already open
+        (a repair's changes) they commit with it instead."""
+        if self._db.in_transaction:
+            yield
             return
         self._db.execute("BEGIN IMMEDIATE")
         try:
-            run(self._db)
+            yield
+            self._db.execute("COMMIT")
         except BaseException:
-            self._db.execute("ROLLBACK")
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
             raise
-        self._db.execute("COMMIT")
 
     def _vector_migration(self) -> None:
         """Copy the index's vectors of live segments that lack a ``segment_vectors`` row (a
@@ -365,21 +373,14 @@ class Library:
                 "SELECT id FROM segments WHERE removed = 0 AND id NOT IN (SELECT id FROM segment_vectors)")]
             if not missing:
                 return
-            own = not self._db.in_transaction
             try:
-                if own:
-                    self._db.execute("BEGIN IMMEDIATE")
-                for chunk in chunks(missing):
-                    rows = self._index_vectors(chunk)
-                    if rows:
-                        self._db.executemany("INSERT INTO segment_vectors(id, data) VALUES (?, ?)",
-                                             zip(rows, _pack_vectors(np.stack(list(rows.values())))))
-                if own:
-                    self._db.execute("COMMIT")
+                with self._own_transaction():
+                    for chunk in chunks(missing):
+                        rows = self._index_vectors(chunk)
+                        if rows:
+                            self._db.executemany("INSERT INTO segment_vectors(id, data) VALUES (?, ?)",
+                                                 zip(rows, _pack_vectors(np.stack(list(rows.values())))))
             except sqlite3.Error as exc:
-                if own:
-                    with contextlib.suppress(sqlite3.Error):
-                        self._db.execute("ROLLBACK")
                 log.warning("library %s: segment vectors not copied for re-scoring (%s); search reads "
                             "them from the index", self.path, str(exc).splitlines()[0] if str(exc) else exc)
 
@@ -1098,16 +1099,11 @@ class Library:
                     q = ("SELECT v.id, v.data FROM segment_vectors v JOIN segments s ON s.id = v.id "
                          f"WHERE s.removed = 0 AND v.id IN ({','.join('?' * len(chunk))})")
                     found.update(self._db.execute(q, chunk).fetchall())
-        rest = [i for i in ids if i not in found]
+        # Missing rows, and rows of the wrong size (damage), are read from the index.
+        rest = [i for i in ids if len(found.get(i, b"")) != 2 * self.dim]
         from_index = dict(zip(rest, self._journal.index.get(rest))) if rest else {}
         for j, sid in enumerate(ids):
-            data = found.get(sid)
-            if data is not None and len(data) == 2 * self.dim:
-                out[j] = np.frombuffer(data, np.float16)
-            elif sid in from_index:
-                out[j] = from_index[sid]
-            else:  # a row of the wrong size (damage): the index's copy
-                out[j] = self._journal.index.get([sid])[0]
+            out[j] = from_index[sid] if sid in from_index else np.frombuffer(found[sid], np.float16)
         return out
 
     def _has_table(self, table: str) -> bool:

@@ -101,11 +101,15 @@ def stem_prefix(term: str) -> str | None:
     return s[:max(STEM_MIN_CHARS - 1, len(s) - 1)]
 
 
+def is_form(a: str, b: str) -> bool:
+    """Whether ``a`` and ``b`` are forms of one word: the same stem, and only inflection endings
+    apart."""
+    return stem(a) == stem(b) and is_inflection(a, b)
+
+
 def same_stem(term: str, candidates: Iterable[str]) -> list[str]:
-    """``term`` and the ``candidates`` that are forms of it: the same stem, and only inflection
-    endings apart."""
-    s = stem(term)
-    return list(dict.fromkeys([term, *(c for c in candidates if stem(c) == s and is_inflection(term, c))]))
+    """``term`` and the ``candidates`` that are forms of it (:func:`is_form`)."""
+    return list(dict.fromkeys([term, *(c for c in candidates if is_form(term, c))]))
 
 
 def idf(df: int, n: int) -> float:
