@@ -27,7 +27,8 @@ from vidsearch.app import cli
 from vidsearch.ingest.plan import plan_reindex
 from vidsearch.models import resolve as models
 from vidsearch.store import library as store
-from vidsearch.store.library import DB_FILE, INDEX_FILE, HnswIndex, Library
+from vidsearch.store.hnsw import index_paths
+from vidsearch.store.library import DB_FILE, HnswIndex, Library
 from vidsearch.types import Span, VideoError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -338,8 +339,9 @@ def test_damaged_vectors_are_found_and_rebuilt_and_what_is_lost_is_named(tmp_pat
     con.execute("UPDATE videos SET path = ? WHERE id = ?", (os.fsencode(tmp_path / "moved-away.mp4"), gone.id))
     con.commit()
     con.close()
-    size = (db / INDEX_FILE).stat().st_size
-    with open(db / INDEX_FILE, "r+b") as f:  # every record's vector (the header stays sound)
+    index_file = max(index_paths(db), key=lambda p: p.stat().st_size)
+    size = index_file.stat().st_size
+    with open(index_file, "r+b") as f:  # every record's vector (the header stays sound)
         f.seek(200)
         f.write(np.random.default_rng(3).bytes(size - 400))
     result = vidsearch("info", "--db", db)

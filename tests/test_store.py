@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import json
 import os
 import subprocess
 import sys
@@ -12,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vidsearch.store.library import HnswIndex, Library, LibraryError
+from vidsearch.store.hnsw import index_paths, read_header
+from vidsearch.store.library import DELTA_ENV, HnswIndex, Library, LibraryError
 from vidsearch.types import (
     Fingerprint,
     IndexedVideo,
@@ -92,7 +94,8 @@ def test_add_commit_reopen_readonly_finds_exact_vectors(tmp_path: Path, rng) -> 
             vid = lib.add_video(iv, v, size=100 + n, mtime_ns=10**18 + n, utterance_vectors=uv)
             vecs[vid] = (v, uv)
         lib.commit()
-    assert {p.name for p in db.iterdir()} >= {"index.hnsw", "index.json", "meta.sqlite", "thumbs", ".lock"}
+    assert {p.name for p in db.iterdir()} >= {"index.json", "meta.sqlite", "thumbs", ".lock"}
+    assert [p.name.startswith("index-") and p.suffix == ".hnsw" for p in index_paths(db)] == [True]
 
     with Library.open(db, readonly=True) as ro:
         assert ro.layout == LAYOUT and ro.dim == DIM
@@ -221,7 +224,8 @@ def test_peek_reads_layout_and_settings_without_the_index(tmp_path: Path) -> Non
     with Library.open(db, LAYOUT) as lib:
         lib.set_setting("clip", "ViT-B-32:laion2b_s34b_b79k")
         lib.commit()
-    (db / "index.hnsw").unlink()  # peek must not need the vector index
+    for path in index_paths(db):
+        path.unlink()  # peek must not need the vector index
     assert Library.peek(db) == (dict(LAYOUT), {"clip": "ViT-B-32:laion2b_s34b_b79k"})
 
 
@@ -518,19 +522,25 @@ CRASH_SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.parametrize("tiers", ["merge", "delta"])
 @pytest.mark.parametrize(("crash_point", "second_crash"),
                          [("hnsw", None), ("header", None), ("hnsw", "header"), ("header", "hnsw")])
 def test_crash_between_index_and_sqlite_keeps_last_good_state(
-        tmp_path: Path, rng, crash_point: str, second_crash: str | None, caplog: pytest.LogCaptureFixture) -> None:
-    """The crashed commit's header (and, for "hnsw", its index) is on disk; SQLite is not."""
+        tmp_path: Path, rng, crash_point: str, second_crash: str | None, tiers: str,
+        caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The crashed commit's index files (and, for "header", the header naming them) are on
+    disk; SQLite is not."""
     db = tmp_path / "lib"
     va, vb = fused(rng, 3), fused(rng, 2)
     with Library.open(db, LAYOUT) as lib:
         a = lib.add_video(make_video(tmp_path / "a.mp4", 3), va, size=1, mtime_ns=1)
+        lib.commit()  # a in the main file (one merge)
+        # every commit from here merges its delta into a new main file, or none ever does
+        monkeypatch.setenv(DELTA_ENV, "0" if tiers == "merge" else "1000000")
         b = lib.add_video(make_video(tmp_path / "b.mp4", 2), vb, size=1, mtime_ns=1)
         lib.commit()
         a_ids, b_ids = ids_of(lib, a), ids_of(lib, b)
-    assert a == 1
+    assert a == 1 and len(index_paths(db)) == (1 if tiers == "merge" else 2)
     env = dict(os.environ, VIDSEARCH_CRASH_AFTER=crash_point)
     proc = subprocess.run([sys.executable, "-c", CRASH_SCRIPT, str(db), str(REPO), "full"], env=env,
                           capture_output=True, text=True, timeout=60)
@@ -554,8 +564,10 @@ def test_crash_between_index_and_sqlite_keeps_last_good_state(
     caplog.set_level("INFO", logger="vidsearch.store.library")
     with Library.open(db, readonly=True) as ro:
         check_last_good(ro)
-    # undone from the header's record of the lost commit, not by the slow full reconcile
-    assert "rolled back" in caplog.text and "reconciling" not in caplog.text
+    # a header that names the lost commit's files: its previous state is loaded, not the slow
+    # full reconcile; a crash before the header was written leaves nothing to undo
+    assert ("rolled back" in caplog.text) == ("header" in (crash_point, second_crash))
+    assert "reconciling" not in caplog.text
     n_thumbs_before = len(list((db / "thumbs").iterdir()))
     with Library.open(db, LAYOUT) as lib:
         check_last_good(lib)
@@ -575,3 +587,87 @@ def test_crash_between_index_and_sqlite_keeps_last_good_state(
         hits = [s for s, _ in ro.search(vn[0], 100)]
         assert sorted(hits) == sorted(set(hits)) == sorted(a_ids + b_ids + n_ids)  # no duplicates
         assert ro.stats()["segments"] == 8 and ro.stats()["live_segments"] == 8
+
+
+def test_commits_write_a_delta_and_merge_it_past_its_limit(tmp_path: Path, rng, monkeypatch) -> None:
+    """A commit below the merge limit writes only a small delta file and the header (a deletion
+    in the main file is a header entry); past the limit the delta is merged into a new main file.
+    A reader refreshing after a commit without a merge keeps its loaded main tier."""
+    db = tmp_path / "lib"
+    monkeypatch.setenv(DELTA_ENV, "0")
+    va, vb, vc = fused(rng, 6), fused(rng, 3), fused(rng, 2)
+    with Library.open(db, LAYOUT) as lib:
+        a = lib.add_video(make_video(tmp_path / "a.mp4", 6), va, size=1, mtime_ns=1)
+        lib.commit()
+        a_ids = ids_of(lib, a)
+        (main,) = index_paths(db)
+        main_stat = main.stat()
+        monkeypatch.setenv(DELTA_ENV, "100")
+        ro = Library.open(db, readonly=True)
+        loaded_main = ro.index.main
+        b = lib.add_video(make_video(tmp_path / "b.mp4", 3), vb, size=1, mtime_ns=1)
+        lib.set_library_spans(a, [Span(0.0, 4.0, "intro")])  # hides a's first two segments
+        lib.commit()
+        b_ids = ids_of(lib, b)
+        assert index_paths(db)[0] == main and len(index_paths(db)) == 2
+        assert main.stat().st_mtime_ns == main_stat.st_mtime_ns  # the main file was not written
+        assert read_header(db)["main_changes"] == {"live": [], "dead": [[a_ids[0], a_ids[1]]]}
+        assert ro.refresh() is True and ro.index.main is loaded_main  # kept, not read again
+        assert [top1(ro, x) for x in vb] == b_ids
+        assert [top1(ro, x) for x in va[2:]] == a_ids[2:] and top1(ro, va[0]) != a_ids[0]
+        lib.set_library_spans(a, [])  # shown again: the header says so, still no new main
+        lib.commit()
+        assert index_paths(db)[0] == main and read_header(db)["main_changes"]["live"] == [[a_ids[0], a_ids[1]]]
+        monkeypatch.setenv(DELTA_ENV, "5")
+        c = lib.add_video(make_video(tmp_path / "c.mp4", 2), vc, size=1, mtime_ns=1)
+        lib.delete_video(tmp_path / "b.mp4")
+        lib.commit()  # 3 + 2 vectors in the delta: merged into a new main file
+        c_ids = ids_of(lib, c)
+        (new_main,) = index_paths(db)
+        assert new_main != main and not main.exists()
+        assert sorted(p.name for p in db.glob("*.hnsw")) == [new_main.name]  # old files removed
+        assert read_header(db)["main_changes"] == {"live": [], "dead": []}
+    for lib in (ro, Library.open(db, readonly=True), Library.open(db, LAYOUT)):
+        lib.refresh()
+        assert [top1(lib, x) for x in va] == a_ids and [top1(lib, x) for x in vc] == c_ids
+        assert all(top1(lib, x) not in b_ids for x in vb)
+        assert lib.index.count == 8 and lib.index.n_elements == 11  # b's stay, deleted
+        if not lib.readonly:
+            assert lib.check() == []
+            lib.set_library_spans(a, [Span(0.0, 2.0, "intro")])  # a hidden vector can come back
+            lib.commit()
+        lib.close()
+
+
+def test_a_library_from_before_the_tiers_opens_and_moves_to_them(tmp_path: Path, rng, monkeypatch) -> None:
+    """A library whose header names one ``index.hnsw`` (format 1) is searched as it is; its next
+    commit writes a delta beside that file, and a merge replaces it."""
+    db = tmp_path / "lib"
+    va, vb = fused(rng, 4), fused(rng, 2)
+    with Library.open(db, LAYOUT) as lib:
+        a = lib.add_video(make_video(tmp_path / "a.mp4", 4), va, size=1, mtime_ns=1)
+        lib.commit()
+        a_ids = ids_of(lib, a)
+    header = read_header(db)
+    (main,) = index_paths(db)
+    main.rename(db / "index.hnsw")
+    old = {"format": 1, "layout": header["layout"], "dim": header["dim"], "count": 4, "deleted": 0,
+           "max_label": header["max_label"], "hnsw": header["hnsw"], "generation": header["generation"],
+           "base_generation": header["generation"] - 1, "base_count": 0, "base_deleted": 0,
+           "revert": {"live": [], "dead": [[0, 3]]}}
+    (db / "index.json").write_text(json.dumps(old))
+    with Library.open(db, readonly=True) as ro:
+        assert [top1(ro, x) for x in va] == a_ids
+    monkeypatch.setenv(DELTA_ENV, "100")
+    with Library.open(db, LAYOUT) as lib:
+        assert lib.check() == []
+        b = lib.add_video(make_video(tmp_path / "b.mp4", 2), vb, size=1, mtime_ns=1)
+        lib.commit()
+        b_ids = ids_of(lib, b)
+        assert [p.name for p in index_paths(db)][0] == "index.hnsw" and read_header(db)["format"] == 2
+        monkeypatch.setenv(DELTA_ENV, "0")
+        lib.delete_video(tmp_path / "a.mp4")
+        lib.commit()
+        assert not (db / "index.hnsw").exists() and len(index_paths(db)) == 1
+    with Library.open(db, readonly=True) as ro:
+        assert [top1(ro, x) for x in vb] == b_ids and ro.index.count == 2

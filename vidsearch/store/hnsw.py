@@ -1,8 +1,9 @@
-"""The vector index of a library: a protocol, its hnswlib implementation, and checks of an
-``index.hnsw`` file read straight from its bytes.
+"""The vector index of a library: a protocol, its hnswlib implementation, the two tiers a
+library keeps it in, and checks of an hnswlib file read straight from its bytes.
 
 :class:`VectorIndex` is what the library needs from a vector engine; :class:`HnswIndex` is it
-on hnswlib.
+on hnswlib; :class:`TieredIndex` is a large main index plus a small delta index of what was
+added since the main one was written, searched together (so a commit writes only the delta).
 
 hnswlib writes without checking for errors and loads whatever it is given, so the file's
 structure (every record and link list present, ending exactly at the end of the file) and its
@@ -23,7 +24,7 @@ from typing import Iterable, Iterator, Protocol, Sequence, runtime_checkable
 import hnswlib
 import numpy as np
 
-INDEX_FILE = "index.hnsw"
+INDEX_FILE = "index.hnsw"  # the main index of a library written before the index had tiers
 HEADER_FILE = "index.json"
 
 @runtime_checkable
@@ -252,6 +253,136 @@ class HnswIndex:
         self._index.save_index(os.fsdecode(path))
 
 
+class TieredIndex:
+    """:class:`VectorIndex` over two :class:`HnswIndex`: ``main``, as last written whole, and
+    ``delta``, the segments added since. Labels only grow, so every label above the main
+    index's highest is in the delta. A search asks both and merges by score.
+
+    ``main_changes`` records, per main label whose state was changed here, whether it is live
+    now: the main file is not rewritten for a deletion, so these go in the library header.
+    """
+
+    def __init__(self, main: HnswIndex, delta: HnswIndex | None = None) -> None:
+        self.main = main
+        self.delta = delta if delta is not None else HnswIndex(
+            main.dim, M=main.M, ef_construction=main.ef_construction, ef=main.ef, initial_capacity=256)
+        self.main_changes: dict[int, bool] = {}
+        self.main_file: str | None = None  # the file the main tier was loaded from (None: none)
+
+    @property
+    def dim(self) -> int:
+        return self.main.dim
+
+    @property
+    def count(self) -> int:
+        return self.main.count + self.delta.count
+
+    @property
+    def n_elements(self) -> int:
+        return self.main.n_elements + self.delta.n_elements
+
+    @property
+    def n_deleted(self) -> int:
+        return self.main.n_deleted + self.delta.n_deleted
+
+    @property
+    def capacity(self) -> int:
+        return self.main.capacity + self.delta.capacity
+
+    @property
+    def max_label(self) -> int:
+        return max(self.main.max_label, self.delta.max_label)
+
+    @property
+    def M(self) -> int:
+        return self.main.M
+
+    @property
+    def ef_construction(self) -> int:
+        return self.main.ef_construction
+
+    @property
+    def ef(self) -> int:
+        return self.main.ef
+
+    @ef.setter
+    def ef(self, value: int) -> None:
+        self.main.ef = value
+        self.delta.ef = value
+
+    def _split(self, labels: Iterable[int]) -> tuple[list[int], list[int]]:
+        top = self.main.max_label
+        main: list[int] = []
+        delta: list[int] = []
+        for label in labels:
+            (main if int(label) <= top else delta).append(int(label))
+        return main, delta
+
+    def add(self, labels: np.ndarray, vectors: np.ndarray) -> None:
+        """Add new labels (above every label the main index holds) to the delta index."""
+        labels = np.asarray(labels, dtype=np.int64).reshape(-1)
+        if len(labels) and int(labels.min()) <= self.main.max_label:
+            raise ValueError("a new label must be above every label of the main index")
+        self.delta.add(labels, vectors)
+
+    def mark_deleted(self, labels: Iterable[int]) -> int:
+        main, delta = self._split(labels)
+        self.main_changes.update(dict.fromkeys(main, False))
+        return self.main.mark_deleted(main) + self.delta.mark_deleted(delta)
+
+    def unmark_deleted(self, labels: Iterable[int]) -> int:
+        main, delta = self._split(labels)
+        self.main_changes.update(dict.fromkeys(main, True))
+        return self.main.unmark_deleted(main) + self.delta.unmark_deleted(delta)
+
+    def set_states(self, live: dict[int, bool]) -> None:
+        """Set main labels live or deleted (a header's ``main_changes``) without recording them."""
+        self.main.unmark_deleted(k for k, v in live.items() if v)
+        self.main.mark_deleted(k for k, v in live.items() if not v)
+
+    def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k labels and inner products over both tiers, best first."""
+        parts = [tier.search(query, k) for tier in (self.main, self.delta) if tier.count]
+        if len(parts) < 2:
+            return parts[0] if parts else (np.empty(0, np.int64), np.empty(0, np.float32))
+        labels = np.concatenate([p[0] for p in parts])
+        scores = np.concatenate([p[1] for p in parts])
+        order = np.argsort(-scores, kind="stable")[:k]
+        return labels[order], scores[order]
+
+    def get(self, labels: Sequence[int]) -> np.ndarray:
+        """Stored vectors, float32 (n, dim). Raises KeyError naming labels missing or deleted."""
+        ids = [int(x) for x in labels]
+        out = np.empty((len(ids), self.dim), np.float32)
+        main, delta = self._split(ids)
+        found = {**dict(zip(main, self.main.get(main))), **dict(zip(delta, self.delta.get(delta)))}
+        for i, label in enumerate(ids):
+            out[i] = found[label]
+        return out
+
+    def labels(self) -> np.ndarray:
+        """Every label stored in either tier, deleted ones included."""
+        return np.concatenate([self.main.labels(), self.delta.labels()])
+
+    def save(self, path: Path) -> None:
+        raise NotImplementedError("a tiered index is saved tier by tier by the library's journal")
+
+    def merged(self) -> HnswIndex:
+        """The main index with the delta's vectors added (in place, deleted ones staying
+        deleted: a segment hidden by trimming can be shown again): what a merge writes."""
+        labels = self.delta.labels().tolist()
+        for i in range(0, len(labels), 4096):
+            chunk = labels[i:i + 4096]
+            # hnswlib hands out no vector of a deleted label: show them for the copy
+            hidden = [x for x in chunk if self.delta.unmark_deleted([x])]
+            self.main.add(np.asarray(chunk, np.int64), self.delta.get(chunk))
+            self.main.mark_deleted(hidden)
+        self.delta = HnswIndex(self.dim, M=self.M, ef_construction=self.ef_construction, ef=self.ef,
+                               initial_capacity=256)
+        self.main_changes.clear()
+        self.main_file = None
+        return self.main
+
 def _grown_capacity(needed: int, current: int) -> int:
     return max(int(needed), int(current * 1.5) + 1024)
 
@@ -370,25 +501,49 @@ def scan_hnsw_records(f: io.BufferedReader, layout: dict[str, int], M: int, max_
     del records
 
 
+def index_paths(db_dir: Path, header: dict | None = None) -> list[Path]:
+    """The hnswlib files of a library's index as its header (read when not given) names them:
+    the main index, then the delta index when there is one."""
+    header = read_header(db_dir) if header is None else header
+    tiers = header or {}
+    out = [db_dir / str((tiers.get("main") or {}).get("file", INDEX_FILE))]
+    if tiers.get("delta"):
+        out.append(db_dir / str(tiers["delta"]["file"]))
+    return out
+
+
 def index_file_problem(db_dir: Path, layout: dict[str, int], max_label: int = -1) -> str | None:
-    """One line when the library's vector index file is damaged: its structure, or records
-    that are not sound (see :func:`scan_hnsw_records`); None when it is sound."""
-    path = db_dir / INDEX_FILE
-    try:
-        f = open(path, "rb")
-    except OSError as e:
-        return f"{path} cannot be read ({e.strerror or e})"
-    with f:
-        # The header is renamed into place before the index: read after opening the index,
-        # it is at least as new as the file in hand.
+    """One line when a file of the library's vector index is damaged: its structure, or
+    records that are not sound (see :func:`scan_hnsw_records`); None when they are sound."""
+    for _ in range(20):
         header = read_header(db_dir) or {}
-        problem = hnsw_file_problem(f, sum(layout.values()))
-        if problem is None:
-            max_label = max(max_label, int(header.get("max_label", -1)))
-            bad = sum(int((~sound).sum()) for _, _, sound in
-                      scan_hnsw_records(f, layout, int(header.get("hnsw", {}).get("M", 32)), max_label))
-            problem = f"{bad} damaged vectors" if bad else None
-    return None if problem is None else f"{path} is damaged ({problem})"
+        try:
+            return _tier_problem(db_dir, header, layout, max(max_label, int(header.get("max_label", -1))))
+        except FileNotFoundError:
+            # A writer committed and removed a file of the state read: look again at the new one.
+            if read_header(db_dir) == header:
+                break
+    path = index_paths(db_dir)[-1]
+    return f"{path} cannot be read (No such file or directory)"
+
+
+def _tier_problem(db_dir: Path, header: dict, layout: dict[str, int], max_label: int) -> str | None:
+    for path in index_paths(db_dir, header):
+        try:
+            f = open(path, "rb")
+        except FileNotFoundError:
+            raise
+        except OSError as e:
+            return f"{path} cannot be read ({e.strerror or e})"
+        with f:
+            problem = hnsw_file_problem(f, sum(layout.values()))
+            if problem is None:
+                bad = sum(int((~sound).sum()) for _, _, sound in
+                          scan_hnsw_records(f, layout, int(header.get("hnsw", {}).get("M", 32)), max_label))
+                problem = f"{bad} damaged vectors" if bad else None
+        if problem is not None:
+            return f"{path} is damaged ({problem})"
+    return None
 
 
 def read_header(db_dir: Path) -> dict | None:

@@ -1,33 +1,40 @@
-"""The commit protocol of a library: generations, undo notes and recovery of its vector index.
+"""The commit protocol of a library: generations, tiers and recovery of its vector index.
 
 Consistency model
 -----------------
-Nothing reaches ``index.hnsw`` except through :meth:`Library.commit`, which (1) writes
-``index.json`` then ``index.hnsw`` beside themselves, fsyncs and renames them into place, and
-(2) only then commits the one open SQLite transaction. SQLite is the source of truth: a label
-is a searchable segment only if SQLite has a segment row for it with ``removed = 0``.
+SQLite is the source of truth: a label is a searchable segment only if SQLite has a segment row
+for it with ``removed = 0``. The vector index is kept in two tiers (:class:`TieredIndex`): a
+*main* hnswlib file, written whole only now and then, and a small *delta* file holding what was
+added since. The header ``index.json`` names both files and lists the main labels whose state
+changed since the main file was written (``main_changes``): a deletion does not rewrite it.
 
-A crash between (1) and (2) leaves an index that is one *generation* ahead of SQLite. The
-header records the generation SQLite must have for the index to match (``generation``), the
-generation it was derived from (``base_generation``) and, per label touched in that commit,
-whether it was live before (``revert``). On open, when SQLite is still at ``base_generation``,
-those labels are put back the way they were (in memory; a writer persists it on its next
-commit). Reverting is idempotent, which is why the header is renamed into place *before* the
-index: a crash between the two renames leaves a header whose undo steps are no-ops on the old
-index. Labels are allocated above every label the index has ever held, so an orphan vector from
-a lost commit is never confused with a new segment.
+Nothing reaches the index files except through :meth:`Library.commit`, which (1) writes the
+changed index files under new names (``delta-<generation>-<token>.hnsw`` each commit;
+``index-<generation>-<token>.hnsw`` when the delta has grown past a share of the whole, which
+merges it into the main file), reads them back for their structure, fsyncs them; (2) writes
+``index.json`` beside itself, fsyncs and renames it into place: the one atomic switch from the
+old files to the new; (3) only then commits the one open SQLite transaction; (4) removes the
+files no header names any more. Files are never overwritten, so whatever a crash interrupts,
+the files the old header names are still whole.
 
-A write that fails (a full disk) is a crash that the process survives: nothing is renamed into
-place unless it was written whole. hnswlib does not report failed writes, so the new index file
-is read back for its structure (every record and link list present, ending exactly at the end
-of the file) before it is fsynced and renamed; a short one is removed and the commit raises
-``OSError`` (ENOSPC when the disk is full). The library stays at its last commit.
+A crash between (2) and (3) leaves a header one *generation* ahead of SQLite. The header
+records the generation SQLite must have for it to apply (``generation``) and the state it
+replaced (``previous``: its generation, files and main changes); on open, when SQLite is still at
+the previous generation, the previous state is loaded instead (its files are removed only in
+step (4), after SQLite has committed). Any other disagreement (a library written by a release
+without ``previous``, or after a repair) is settled on the slow path, setting every label's
+state from SQLite. Labels are allocated above every label the index has ever held, so an orphan
+vector from a lost commit is never confused with a new segment.
 
-The undo information is only right if every label change of a commit is noted, with the
-label's state at the last commit, before the index changes. So the index is changed through
-:class:`IndexJournal` alone: its :meth:`~IndexJournal.add`, :meth:`~IndexJournal.mark_deleted`
-and :meth:`~IndexJournal.unmark_deleted` note each label first, and :meth:`IndexJournal.open`
-is the one place where a library's index is loaded and brought in line with SQLite.
+A write that fails (a full disk) is a crash that the process survives: hnswlib does not report
+failed writes, so each new file is read back for its structure before the header names it, and
+the commit raises ``OSError`` (ENOSPC when the disk is full). The library stays at its last commit.
+
+Why tiers: at 1M segments the whole index is 6.8 GB and writing it took 14-20 s per commit; a
+commit of a few videos now writes a delta of at most :data:`DELTA_MAX` vectors (about 80 MB at
+1200 floats) and the header. A merge costs what a commit cost before, once per
+:data:`DELTA_MAX` new segments (or per :data:`DELTA_SHARE` of a smaller library). Search asks
+both tiers; readers that refresh after a commit that did not merge keep their loaded main tier.
 """
 from __future__ import annotations
 
@@ -35,6 +42,8 @@ import contextlib
 import errno
 import json
 import os
+import re
+import secrets
 import shutil
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Literal, Sequence
@@ -43,32 +52,71 @@ import numpy as np
 
 from vidsearch.fsutil import fsync_path
 from vidsearch.store.errors import LibraryError, damaged
-from vidsearch.store.hnsw import HEADER_FILE, INDEX_FILE, HnswIndex, hnsw_file_problem, read_header
+from vidsearch.store.hnsw import (
+    HEADER_FILE,
+    INDEX_FILE,
+    HnswIndex,
+    TieredIndex,
+    hnsw_file_problem,
+    read_header,
+)
 
-FORMAT_VERSION = 1
-#: Test hook: "header" or "hnsw" makes commit() exit the process right after that file is
-#: renamed into place, before SQLite commits (simulates a crash between the two steps);
-#: "hnsw:3" does so at the process's third index save; "repair" makes a repair exit with the
-#: damaged meta.sqlite moved aside and the recovered one not yet in its place.
+FORMAT_VERSION = 1  # of the library as a whole (recorded in SQLite's meta)
+HEADER_FORMAT = 2  # of index.json: 1 was one index file with undo notes, 2 the tiers
+#: Test hook: "hnsw" or "header" makes commit() exit the process right after the new index
+#: files are in place (before the header names them), or after the header is renamed into
+#: place (before SQLite commits); "hnsw:3" / "header:3" do so at the process's third index
+#: save; "repair" makes a repair exit with the damaged meta.sqlite moved aside and the recovered
+#: one not yet in its place.
 CRASH_ENV = "VIDSEARCH_CRASH_AFTER"
+#: Test hook: merge the delta into the main file once it holds this many vectors (overrides
+#: the rule below; 0 merges at every commit, a large number never).
+DELTA_ENV = "VIDSEARCH_DELTA_LIMIT"
+#: The delta is merged once it holds this share of all vectors, or DELTA_MAX of them. A small
+#: library is written whole at nearly every commit (as cheap as a delta); at 1M segments a
+#: commit writes at most ~16k vectors.
+DELTA_SHARE = 0.05
+DELTA_MAX = 16384
 _index_saves = 0  # index saves in this process (for the crash hook)
+_TIER_FILE = re.compile(r"^(index|delta)-\d+-[0-9a-f]+\.hnsw(\.tmp)?$")
 
-#: What :meth:`IndexJournal.open` had to do: nothing, undo a commit that SQLite never got
-#: (from the header's notes), or set every label's state from SQLite (the slow path).
+#: What :meth:`IndexJournal.open` had to do: nothing, load the state a lost commit replaced
+#: (from the header's ``previous``), or set every label's state from SQLite (the slow path).
 Recovery = Literal["in step", "rolled back", "reconciled"]
 
 
+def merge_limit(n_elements: int) -> int:
+    """How many vectors the delta may hold, in an index of ``n_elements``, before a merge."""
+    forced = os.environ.get(DELTA_ENV, "").strip()
+    if forced.isdigit():
+        return int(forced)
+    return max(1, min(DELTA_MAX, int(DELTA_SHARE * n_elements)))
+
+
+def _state_of(header: dict) -> dict:
+    """The tiers a header names, as {"generation", "max_label", "main", "main_changes", "delta"}
+    (a header of format 1 names one file, ``index.hnsw``, and no delta)."""
+    if "main" in header:
+        return {k: header.get(k) for k in ("generation", "max_label", "main", "main_changes", "delta")}
+    return {"generation": int(header.get("generation", 0)), "max_label": int(header.get("max_label", -1)),
+            "main": {"file": INDEX_FILE, "count": int(header.get("count", 0)),
+                     "deleted": int(header.get("deleted", 0)), "max_label": int(header.get("max_label", -1))},
+            "main_changes": None, "delta": None}
+
+
 class IndexJournal:
-    """A library's vector index, its header on disk and the undo notes of the open commit.
+    """A library's vector index (:class:`TieredIndex`), its header on disk and what the next
+    commit must write.
 
     ``sqlite_gen`` is the generation SQLite has committed (as far as this journal knows),
-    ``header`` the header the index was loaded with or last saved with, ``next_label`` the
-    lowest label never used, and ``dirty`` whether the index must be saved at the next commit.
-    Read the index through :attr:`index`; change it only through this class.
+    ``header`` the header last loaded or saved, ``next_label`` the lowest label never used, and
+    ``dirty`` whether the next commit must write a header. Read the index through
+    :attr:`index`; change it only through this class.
     """
 
-    def __init__(self, path: Path, layout: dict[str, int], index: HnswIndex, header: dict, *,
-                 sqlite_gen: int, next_label: int, dirty: bool = False) -> None:
+    def __init__(self, path: Path, layout: dict[str, int], index: TieredIndex, header: dict, *,
+                 sqlite_gen: int, next_label: int, state: dict | None, dirty: bool = False,
+                 main_stale: bool = False) -> None:
         self.path = path
         self.layout = layout
         self._index = index
@@ -76,16 +124,19 @@ class IndexJournal:
         self.sqlite_gen = sqlite_gen
         self.next_label = next_label
         self.dirty = dirty
-        self._prior: dict[int, bool] = {}  # label -> was live at the last commit (undo info)
-        self.mark_base()
+        #: The tiers on disk that match SQLite at ``sqlite_gen`` (None when none do: created,
+        #: repaired or reconciled in memory), named as ``previous`` by the next header.
+        self.state = state
+        self._main_stale = main_stale  # the main tier in memory is in no file: write it whole
+        self._delta_stale = False  # the delta tier changed since it was written
 
     # ---- getting one ---------------------------------------------------------------------
 
     @classmethod
     def create(cls, path: Path, layout: dict[str, int]) -> "IndexJournal":
         """An empty index for a new library, to be saved by its first commit."""
-        return cls(path, layout, HnswIndex(sum(layout.values())), {"generation": 0},
-                   sqlite_gen=0, next_label=0, dirty=True)
+        return cls(path, layout, TieredIndex(HnswIndex(sum(layout.values()))), {"generation": 0},
+                   sqlite_gen=0, next_label=0, state=None, dirty=True, main_stale=True)
 
     @classmethod
     def open(
@@ -96,53 +147,64 @@ class IndexJournal:
         writer: bool,
         committed: Callable[[], tuple[int, int]],
         live: Callable[[], set[int]],
+        loaded: "IndexJournal | None" = None,
     ) -> tuple["IndexJournal", Recovery]:
-        """Load the header and index of the library at ``path`` consistently, then bring the
-        index in line with SQLite; returns the journal and what that took.
-
-        ``committed()`` reads SQLite's generation and its highest segment id (-1: none), after
-        the index is loaded; ``live()`` the ids of its segments with ``removed = 0`` (asked only
-        on the slow path). A writer's journal notes what recovery changed, so that its next
-        commit's undo covers the file on disk too, and saves the recovered index then.
+        """Load the tiers that match SQLite (``committed()``: its generation and highest segment
+        id, -1 for none), or the header's and bring them in line with SQLite (``live()``: the
+        ids of its segments with ``removed = 0``, asked only on that slow path); returns the
+        journal and what that took. ``loaded``: a reader's journal whose main tier is kept when
+        the state to load has the same main file (a commit that did not merge).
         """
         dim = sum(layout.values())
-        header_path, index_path = path / HEADER_FILE, path / INDEX_FILE
         for _ in range(20):
             header = read_header(path)
-            if header is None or not index_path.is_file():
-                missing = header_path if header is None else index_path
-                raise LibraryError(f"{missing} is missing or damaged: run `vidsearch repair --db {path}`")
-            if int(header.get("format", 0)) > FORMAT_VERSION:
+            if header is None:
+                raise LibraryError(f"{path / HEADER_FILE} is missing or damaged: "
+                                   f"run `vidsearch repair --db {path}`")
+            if int(header.get("format", 0)) > HEADER_FORMAT:
                 raise LibraryError(f"library at {path} was written by a newer vidsearch "
                                    f"(format {header.get('format')}): upgrade vidsearch")
             if int(header.get("dim", -1)) != dim:
                 raise LibraryError(f"library at {path} has a {header.get('dim')}-d index but "
                                    f"its layout says {dim}: delete it and run `vidsearch index` again")
-            params = header.get("hnsw", {})
+            sqlite_gen, max_id = committed()
+            hgen = int(header.get("generation", 0))
+            previous = header.get("previous")
+            outcome: Recovery
+            if sqlite_gen == hgen:
+                state, outcome = _state_of(header), "in step"
+            elif previous and int(previous.get("generation", -1)) == sqlite_gen:
+                state, outcome = previous, "rolled back"
+            else:
+                if sqlite_gen > hgen and read_header(path) != header:
+                    continue  # a writer committed between the two reads: take its header
+                state, outcome = _state_of(header), "reconciled"
             try:
-                index = HnswIndex.load(
-                    index_path, dim, headroom=writer,
-                    # (headers always carry these; the fallbacks are the first release's values)
-                    M=params.get("M", 16), ef_construction=params.get("ef_construction", 200),
-                    ef=params.get("ef", 64), n_deleted=header.get("deleted", 0),
-                    max_label=header.get("max_label", -1))
-            except (RuntimeError, OSError) as e:
-                raise damaged(path, INDEX_FILE, e) from None
-            # A writer may rename a new header+index between our two reads; retry until stable.
+                index = _load_tiers(path, dim, header.get("hnsw", {}), state, writer=writer,
+                                    loaded=None if loaded is None else loaded.index)
+            except FileNotFoundError as e:
+                if read_header(path) != header:
+                    continue  # a writer committed and removed the files read: take its header
+                raise damaged(path, Path(e.filename or INDEX_FILE).name, e) from None
+            except (RuntimeError, OSError, ValueError) as e:
+                name = getattr(e, "filename", None) or state["main"]["file"]
+                raise damaged(path, Path(name).name, e) from None
             if writer or read_header(path) == header:
                 break
         assert header is not None  # each pass refused a missing header before reaching here
-        sqlite_gen, max_id = committed()
         next_label = max(int(header.get("max_label", -1)), index.max_label, max_id) + 1
-        journal = cls(path, layout, index, header, sqlite_gen=sqlite_gen, next_label=next_label)
-        return journal, journal._recover(writer, live)
+        journal = cls(path, layout, index, header, sqlite_gen=sqlite_gen, next_label=next_label,
+                      state=state if outcome != "reconciled" else None)
+        if outcome == "reconciled":
+            journal.reconcile(live())
+        return journal, outcome
 
     @classmethod
     def rebuilt(cls, path: Path, layout: dict[str, int], header: dict, labels: np.ndarray,
                 vectors: np.ndarray, live: dict[int, bool], *, sqlite_gen: int, next_label: int
                 ) -> "IndexJournal":
         """A new index of ``vectors`` (by ``labels``, hidden where ``live`` says not live), with
-        the hnsw parameters of the damaged library's ``header``; saved at the next commit."""
+        the hnsw parameters of the damaged library's ``header``; written whole at the next commit."""
         params = header.get("hnsw", {})
         index = HnswIndex(sum(layout.values()), M=int(params.get("M", 32)),
                           ef_construction=int(params.get("ef_construction", 200)),
@@ -150,42 +212,15 @@ class IndexJournal:
         for i in range(0, len(labels), 4096):
             index.add(labels[i:i + 4096], vectors[i:i + 4096])
         index.mark_deleted(x for x in labels.tolist() if not live[x])
-        return cls(path, layout, index, {"generation": max(int(header.get("generation", 0)), sqlite_gen)},
-                   sqlite_gen=sqlite_gen, next_label=next_label)
-
-    def _recover(self, writer: bool, live: Callable[[], set[int]]) -> Recovery:
-        header, index = self.header, self._index
-        hgen = int(header.get("generation", 0))
-        if hgen == self.sqlite_gen and index.n_elements == int(header.get("count", -1)):
-            return "in step"
-        if self.sqlite_gen == int(header.get("base_generation", -1)) and "base_count" in header:
-            # Crash (or a concurrent writer) between "header renamed" and "SQLite committed":
-            # undo that commit's label changes so the index matches what SQLite says. This is
-            # right for either file (the crashed commit's or the one before it), and so is the
-            # deleted count: the base state's, plus every element added since (all undone).
-            revert = header.get("revert", {})
-            now_live = list(_from_ranges(revert.get("live", [])))
-            dead = list(_from_ranges(revert.get("dead", [])))
-            index.unmark_deleted(now_live)
-            index.mark_deleted(dead)
-            index.set_deleted_count(int(header["base_deleted"]) + index.n_elements - int(header["base_count"]))
-            if writer:
-                # The file on disk is still unrepaired: the next commit's undo must cover this too.
-                self._prior.update(dict.fromkeys(now_live, True))
-                self._prior.update(dict.fromkeys(dead, False))
-            outcome: Recovery = "rolled back"
-        else:
-            self.reconcile(live(), note=writer)
-            outcome = "reconciled"
-        self.mark_base()
-        if writer:
-            self.dirty = True  # persist the repaired state on the next commit
-        return outcome
+        return cls(path, layout, TieredIndex(index),
+                   {"generation": max(int(header.get("generation", 0)), sqlite_gen),
+                    "max_label": int(header.get("max_label", -1))},
+                   sqlite_gen=sqlite_gen, next_label=next_label, state=None, dirty=True, main_stale=True)
 
     # ---- reading -------------------------------------------------------------------------
 
     @property
-    def index(self) -> HnswIndex:
+    def index(self) -> TieredIndex:
         """The vector index, for reading (searches, vectors, counts)."""
         return self._index
 
@@ -203,20 +238,21 @@ class IndexJournal:
         if header.get("generation") != self.header.get("generation"):
             return True
         if int(self.header.get("generation", 0)) != self.sqlite_gen:
-            # Loaded between a writer's index rename and its SQLite commit (so rolled back to the
-            # metadata then committed): stale as soon as SQLite has moved on.
+            # Loaded between a writer's header rename and its SQLite commit (so the previous
+            # state was loaded): stale as soon as SQLite has moved on.
             return sqlite_generation() != self.sqlite_gen
         return False
 
-    # ---- changing the index (each change noted first) ------------------------------------
+    # ---- changing the index --------------------------------------------------------------
 
     def add(self, labels: np.ndarray, vectors: np.ndarray) -> None:
         """Add the vectors of new segments. Their labels are never used again, even when the
         add fails; whatever part of a failed add went in is hidden again."""
         labels = np.asarray(labels, dtype=np.int64).reshape(-1)
-        self._note(labels.tolist(), False)
-        if len(labels):
-            self.next_label = max(self.next_label, int(labels.max()) + 1)
+        if not len(labels):
+            return
+        self.next_label = max(self.next_label, int(labels.max()) + 1)
+        self._changed([int(labels.max())])
         try:
             self._index.add(labels, vectors)
         except BaseException:
@@ -225,69 +261,80 @@ class IndexJournal:
 
     def mark_deleted(self, labels: Iterable[int]) -> None:
         """Hide segments from search: labels SQLite held live (``removed = 0``) until now."""
-        labels = list(labels)
-        self._note(labels, True)
-        self._index.mark_deleted(labels)
+        labels = [int(x) for x in labels]
+        if self._index.mark_deleted(labels):
+            self._changed(labels)
 
     def unmark_deleted(self, labels: Iterable[int]) -> None:
         """Show hidden segments again: labels SQLite held removed until now."""
-        labels = list(labels)
-        self._note(labels, False)
-        self._index.unmark_deleted(labels)
+        labels = [int(x) for x in labels]
+        if self._index.unmark_deleted(labels):
+            self._changed(labels)
 
-    def reconcile(self, live: set[int], *, note: bool) -> None:
-        """Slow path: make every label's deleted flag match SQLite (live iff in ``live``);
-        ``note``: record every label's state before, for the undo of the next commit."""
+    def reconcile(self, live: set[int]) -> None:
+        """Slow path: make every label's deleted flag match SQLite (live iff in ``live``); the
+        next commit writes the result."""
         labels = self._index.labels().tolist()
         self._index.unmark_deleted(x for x in labels if x in live)
         self._index.mark_deleted(x for x in labels if x not in live)
-        self._index.set_deleted_count(sum(1 for x in labels if x not in live))
-        if note:
-            self._prior.update((x, x in live) for x in labels)
+        for tier in (self._index.main, self._index.delta):
+            tier.set_deleted_count(sum(1 for x in tier.labels().tolist() if x not in live))
+        self.state = None
+        self._changed(labels)
 
-    def _note(self, labels: Iterable[int], was_live: bool) -> None:
-        """Remember the committed state of labels first touched since the last commit."""
-        for label in labels:
-            self._prior.setdefault(int(label), was_live)
-            self.dirty = True  # only when a label changed: no-op calls keep commit cheap
+    def _changed(self, labels: Sequence[int]) -> None:
+        self.dirty = True  # only when a label changed: no-op calls keep commit cheap
+        if any(x > self._index.main.max_label for x in labels):
+            self._delta_stale = True
 
     # ---- committing ----------------------------------------------------------------------
 
-    def mark_base(self) -> None:
-        """Remember the index's counts in the state SQLite has committed (for the undo header)."""
-        self._base_count = self._index.n_elements
-        self._base_deleted = self._index.n_deleted
-
     def save(self) -> None:
-        """Commit step (1): write the header, then the index, beside themselves; fsync and
-        rename each into place. The caller's open SQLite transaction must then record
-        :attr:`generation` and commit, and :meth:`committed` follow."""
+        """Commit steps (1) and (2): write the changed tier files, then the header naming them.
+        The caller's open SQLite transaction must then record :attr:`generation` and commit,
+        and :meth:`committed` follow."""
         gen = max(int(self.header.get("generation", 0)), self.sqlite_gen) + 1
-        idx = self._index
-        dim = sum(self.layout.values())
-        header = {
-            "format": FORMAT_VERSION,
-            "layout": self.layout,
-            "dim": dim,
-            "count": idx.n_elements,
-            "deleted": idx.n_deleted,
-            "max_label": max(idx.max_label, self.next_label - 1),
-            "hnsw": {"space": "ip", "M": idx.M, "ef_construction": idx.ef_construction, "ef": idx.ef},
-            "generation": gen,
-            "base_generation": self.sqlite_gen,
-            "base_count": self._base_count,
-            "base_deleted": self._base_deleted,
-            # Undo steps for a crash before SQLite commits: labels to make live / deleted again.
-            "revert": {
-                "live": _to_ranges(k for k, v in self._prior.items() if v),
-                "dead": _to_ranges(k for k, v in self._prior.items() if not v),
-            },
-        }
+        idx, dim = self._index, sum(self.layout.values())
         global _index_saves
         _index_saves += 1
         crash, _, nth = os.environ.get(CRASH_ENV, "").partition(":")
         if nth and int(nth) != _index_saves:
             crash = ""
+        # The tiers on disk this commit builds on: those loaded (or last written), which after a
+        # lost commit are the previous state, not the header's.
+        old = self.state if self.state is not None else _state_of(self.header) if not self._main_stale else {}
+        main_info, delta_info = old.get("main"), old.get("delta")
+        if self._main_stale or idx.delta.n_elements >= merge_limit(idx.n_elements):
+            main = idx.merged()
+            name = idx.main_file = self._write_tier(main, "index", gen, dim)
+            main_info = {"file": name, "count": main.n_elements, "deleted": main.n_deleted,
+                         "max_label": main.max_label}
+            delta_info = None
+        elif self._delta_stale or (delta_info is None) != (idx.delta.n_elements == 0):
+            delta_info = None
+            if idx.delta.n_elements:
+                name = self._write_tier(idx.delta, "delta", gen, dim)
+                delta_info = {"file": name, "count": idx.delta.n_elements, "deleted": idx.delta.n_deleted}
+        fsync_path(self.path)
+        if crash == "hnsw":
+            os._exit(86)
+        assert main_info is not None  # a journal without a main file on disk has _main_stale set
+        header = {
+            "format": HEADER_FORMAT,
+            "layout": self.layout,
+            "dim": dim,
+            "count": idx.n_elements,
+            "deleted": idx.n_deleted,
+            "max_label": max(idx.max_label, self.next_label - 1, int(self.header.get("max_label", -1))),
+            "hnsw": {"space": "ip", "M": idx.M, "ef_construction": idx.ef_construction, "ef": idx.ef},
+            "generation": gen,
+            "main": main_info,
+            "main_changes": {"live": _to_ranges(k for k, v in idx.main_changes.items() if v),
+                             "dead": _to_ranges(k for k, v in idx.main_changes.items() if not v)},
+            "delta": delta_info,
+            # What SQLite has until step (3): loaded instead if the process dies before it.
+            "previous": self.state,
+        }
         tmp = self.path / (HEADER_FILE + ".tmp")
         with _removed_on_failure(tmp):  # a full disk: give the space back
             with open(tmp, "w", encoding="utf-8") as f:
@@ -296,27 +343,88 @@ class IndexJournal:
                 os.fsync(f.fileno())
         os.replace(tmp, self.path / HEADER_FILE)
         fsync_path(self.path)
+        self.header = header
         if crash == "header":
             os._exit(86)
-        tmp = self.path / (INDEX_FILE + ".tmp")
+
+    def _write_tier(self, tier: HnswIndex, kind: str, gen: int, dim: int) -> str:
+        """Write one tier under a new name (never over a file a header names); its name."""
+        name = f"{kind}-{gen}-{secrets.token_hex(4)}.hnsw"
+        tmp = self.path / (name + ".tmp")
         with _removed_on_failure(tmp):
-            idx.save(tmp)
+            tier.save(tmp)
             _check_written(tmp, dim)  # hnswlib does not report a failed write
             fsync_path(tmp)
-        os.replace(tmp, self.path / INDEX_FILE)
-        fsync_path(self.path)
-        self.header = header
-        if crash == "hnsw":
-            os._exit(86)
+        os.replace(tmp, self.path / name)
+        return name
 
     def committed(self) -> None:
-        """Commit step (2) is done (SQLite committed): the index on disk matches it, and the
-        undo notes start again from here."""
+        """Commit step (3) is done (SQLite committed): the header's tiers are the state SQLite
+        has; step (4) removes the files no header names."""
         if self.dirty:
             self.sqlite_gen = self.generation
+            self.state = _state_of(self.header)
+            remove_unnamed_files(self.path, keep_previous=False)
         self.dirty = False
-        self._prior.clear()
-        self.mark_base()
+        self._main_stale = self._delta_stale = False
+
+
+
+def remove_unnamed_files(path: Path, *, keep_previous: bool = True) -> bool:
+    """Remove the index files of ``path`` that neither the header nor (``keep_previous``, until
+    SQLite has committed the header's generation) its ``previous`` state names: those of
+    commits that were replaced, lost or interrupted, and half-written ones.
+    Nothing is removed while the header cannot be read (a repair needs every file). A reader
+    still loading a removed file reads the header again and loads the files it names then.
+    Returns whether it removed any."""
+    header = read_header(path)
+    if header is None:
+        return False
+    removed = False
+    keep = {INDEX_FILE} if "main" not in header else set()
+    for state in (header, (header.get("previous") or {}) if keep_previous else {}):
+        for tier in ("main", "delta"):
+            if state.get(tier):
+                keep.add(str(state[tier]["file"]))
+    with contextlib.suppress(OSError):
+        for p in path.iterdir():
+            if (p.name == INDEX_FILE or _TIER_FILE.match(p.name)) and p.name not in keep:
+                with contextlib.suppress(FileNotFoundError):
+                    p.unlink()
+                    removed = True
+    return removed
+
+
+def _load_tiers(path: Path, dim: int, params: dict, state: dict, *, writer: bool,
+                loaded: TieredIndex | None) -> TieredIndex:
+    """The tiers ``state`` names, with its main changes applied; ``loaded``'s main tier is
+    kept when it is the same file (a reader refreshing after a commit that did not merge)."""
+    # (headers always carry these; the fallbacks are the first release's values)
+    kw = dict(M=int(params.get("M", 16)), ef_construction=int(params.get("ef_construction", 200)),
+              ef=int(params.get("ef", 64)))
+    info = state["main"]
+    changes = {**dict.fromkeys(_from_ranges((state.get("main_changes") or {}).get("dead", [])), False),
+               **dict.fromkeys(_from_ranges((state.get("main_changes") or {}).get("live", [])), True)}
+    if (loaded is not None and not writer and loaded.main_file == info["file"]
+            and set(loaded.main_changes) <= set(changes)):
+        main = loaded.main
+    else:
+        main = HnswIndex.load(path / info["file"], dim, headroom=writer, n_deleted=int(info.get("deleted", 0)),
+                              max_label=int(info.get("max_label", -1)), **kw)
+        if main.n_elements != int(info.get("count", main.n_elements)):
+            raise ValueError(f"{info['file']} holds {main.n_elements} vectors, its header says {info['count']}")
+    delta = None
+    if state.get("delta"):
+        d = state["delta"]
+        delta = HnswIndex.load(path / d["file"], dim, headroom=writer, n_deleted=int(d.get("deleted", 0)),
+                               max_label=max(main.max_label, int(state.get("max_label", -1))), **kw)
+        if delta.n_elements != int(d.get("count", delta.n_elements)):
+            raise ValueError(f"{d['file']} holds {delta.n_elements} vectors, its header says {d['count']}")
+    index = TieredIndex(main, delta)
+    index.set_states(changes)
+    index.main_changes = changes
+    index.main_file = info["file"]
+    return index
 
 
 def _to_ranges(labels: Iterable[int]) -> list[list[int]]:

@@ -3,15 +3,18 @@
 One library is one directory::
 
     DB/
-      index.hnsw    hnswlib index (space "ip"): one fused vector per segment, label = segment id
-      index.json    small header: format, layout, dim, counts, hnsw params, generation, undo info
+      index-*.hnsw  the main hnswlib index (space "ip"): one fused vector per segment, label =
+                    segment id (``index.hnsw`` in a library from before the index had tiers)
+      delta-*.hnsw  the segments added since the main index was written (when there are any)
+      index.json    small header: format, layout, dim, counts, hnsw params, generation, the two
+                    files, main labels deleted since, the state it replaced
       meta.sqlite   videos, segments (and their vectors, float16, for exact re-scoring), utterances,
                     removed spans, fingerprints, the exact-words index (WAL mode)
       thumbs/       <segment id>.jpg
       .lock         writers hold an exclusive flock on it
 
-Nothing reaches ``index.hnsw`` except through :meth:`Library.commit`: the commit protocol
-(generations, undo notes, recovery at open) is specified and implemented in
+Nothing reaches the index files except through :meth:`Library.commit`: the commit protocol
+(generations, tiers, recovery at open) is specified and implemented in
 :mod:`vidsearch.store.journal`, whose :class:`~vidsearch.store.journal.IndexJournal` is the only
 code that changes the vector index. SQLite is the source of truth: a label is a searchable
 segment only if SQLite has a segment row for it with ``removed = 0``.
@@ -60,10 +63,11 @@ from vidsearch.store.hnsw import (
     VectorIndex,
     hnsw_file_problem,
     index_file_problem,
+    index_paths,
     read_header,
     scan_hnsw_records,
 )
-from vidsearch.store.journal import CRASH_ENV, FORMAT_VERSION, IndexJournal
+from vidsearch.store.journal import CRASH_ENV, DELTA_ENV, FORMAT_VERSION, IndexJournal, remove_unnamed_files
 from vidsearch.store.rows import (
     SCHEMA,
     VIDEO_COLS,
@@ -90,7 +94,7 @@ from vidsearch.store.salvage import describe_check, is_corrupt, quick_check, rec
 from vidsearch.types import Fingerprint, IndexedVideo, Span
 
 __all__ = [  # what the rest of vidsearch imports from here (defined in the store's modules)
-    "CRASH_ENV", "DB_FILE", "FORMAT_VERSION", "HEADER_FILE", "INDEX_FILE", "LOCK_FILE", "THUMBS_DIR",
+    "CRASH_ENV", "DB_FILE", "DELTA_ENV", "FORMAT_VERSION", "HEADER_FILE", "INDEX_FILE", "LOCK_FILE", "THUMBS_DIR",
     "CaptionRow", "HnswIndex", "Library", "LibraryError", "OcrLineRow", "RepairReport", "SegmentRow",
     "UtteranceRow", "VectorIndex", "VideoRow", "WordRow", "damage_message",
 ]
@@ -306,12 +310,15 @@ class Library:
         for tmp in (INDEX_FILE + ".tmp", HEADER_FILE + ".tmp"):
             with contextlib.suppress(FileNotFoundError):
                 (self.path / tmp).unlink()  # leftovers of an interrupted commit
+        interrupted = remove_unnamed_files(self.path)  # ... and files of commits replaced or lost
         if repair:
             self._repair_index()
             self._lexical_migration(rebuild=True)
             return
         self._lexical_migration()
         self._load_index(writer=True)
+        if interrupted:
+            self._remove_orphan_thumbs()  # a commit that stopped before its header was written
         problems = self.check()
         if problems:
             raise LibraryError(f"{'; '.join(problems)}: run `vidsearch repair --db {self.path}`")
@@ -413,9 +420,9 @@ class Library:
         except sqlite3.DatabaseError as e:
             raise _damaged(self.path, DB_FILE, e) from None
 
-    def _load_index(self, *, writer: bool) -> None:
+    def _load_index(self, *, writer: bool, loaded: IndexJournal | None = None) -> None:
         """Load header + index consistently, then bring the index in line with SQLite."""
-        journal, recovery = IndexJournal.open(self.path, self.layout, writer=writer,
+        journal, recovery = IndexJournal.open(self.path, self.layout, writer=writer, loaded=loaded,
                                               committed=self._committed, live=self._live_labels)
         if recovery == "rolled back":
             log.info("library %s: index generation %d ahead of metadata %d; rolled back",
@@ -460,7 +467,7 @@ class Library:
         if not problems:
             missing = self._segments_without_vectors()
             if missing:
-                problems.append(f"{self.path / INDEX_FILE} has no vector for {len(missing)} segments of "
+                problems.append(f"{index_paths(self.path)[0]} has no vector for {len(missing)} segments of "
                                 f"{len(set(missing.values()))} videos")
         return problems
 
@@ -552,24 +559,25 @@ class Library:
             db.executemany("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)", list(wanted.items()))
         return {**wanted, **meta}
 
-    def _sound_vectors(self, index_path: Path, M: int, live: dict[int, bool]
+    def _sound_vectors(self, index_paths: list[Path], M: int, live: dict[int, bool]
                        ) -> tuple[np.ndarray, np.ndarray, int, int]:
-        """(labels, vectors) of the sound records of stored segments in the index file (first
-        record of a label wins), how many records it has, and how many are not sound."""
+        """(labels, vectors) of the sound records of stored segments in the index files (first
+        record of a label wins), how many records they have, and how many are not sound."""
         keep_labels, keep_vectors, records, damaged, seen = [], [], 0, 0, set()
         max_label = max(live, default=-1)
-        if not index_path.is_file():
-            return np.empty(0, np.int64), np.empty((0, self.dim), np.float32), 0, 0
-        with open(index_path, "rb") as f:
-            for labels, vectors, sound in scan_hnsw_records(f, self.layout, M, 1 << 62):
-                records += len(labels)
-                damaged += int((~sound).sum())
-                for i in np.flatnonzero(sound & (labels <= max_label)):
-                    label = int(labels[i])
-                    if label in live and label not in seen:
-                        seen.add(label)
-                        keep_labels.append(label)
-                        keep_vectors.append(vectors[i])
+        for index_path in index_paths:
+            if not index_path.is_file():
+                continue
+            with open(index_path, "rb") as f:
+                for labels, vectors, sound in scan_hnsw_records(f, self.layout, M, 1 << 62):
+                    records += len(labels)
+                    damaged += int((~sound).sum())
+                    for i in np.flatnonzero(sound & (labels <= max_label)):
+                        label = int(labels[i])
+                        if label in live and label not in seen:
+                            seen.add(label)
+                            keep_labels.append(label)
+                            keep_vectors.append(vectors[i])
         vectors = np.stack(keep_vectors) if keep_vectors else np.empty((0, self.dim), np.float32)
         return np.asarray(keep_labels, np.int64), vectors, records, damaged
 
@@ -590,24 +598,31 @@ class Library:
         with self._mutex:
             live = dict(self._db.execute("SELECT id, removed = 0 FROM segments").fetchall())
             sqlite_gen = int(self._read_meta().get("generation", 0))
-        header = read_header(self.path) or {}
-        index_path = self.path / INDEX_FILE
+        header = read_header(self.path)
+        # Without a readable header every index file here may hold vectors worth keeping.
+        paths = index_paths(self.path, header) if header is not None else sorted(
+            p for p in self.path.iterdir() if p.suffix == ".hnsw" and p.name.startswith(("index", "delta")))
+        header = header or {}
         next_label = 0
         try:
             self._load_index(writer=True)
             next_label = self._journal.next_label
-            with open(index_path, "rb") as f:
-                problem = hnsw_file_problem(f, self.dim)
-            report.index_problem = None if problem is None else f"{index_path} is damaged ({problem})"
+            problems = []
+            for path in index_paths(self.path):
+                with open(path, "rb") as f:
+                    problem = hnsw_file_problem(f, self.dim)
+                if problem is not None:
+                    problems.append(f"{path} is damaged ({problem})")
+            report.index_problem = "; ".join(problems) or None
         except LibraryError as e:
             report.index_problem = str(e).split(": run `vidsearch repair")[0]
         M = int(header.get("hnsw", {}).get("M", 32))
-        labels, vectors, records, damaged = self._sound_vectors(index_path, M, live)
+        labels, vectors, records, damaged = self._sound_vectors(paths, M, live)
         if report.index_problem is None and damaged:
-            report.index_problem = f"{index_path} is damaged ({damaged} damaged vectors)"
+            report.index_problem = f"{paths[0]} is damaged ({damaged} damaged vectors)"
         if report.index_problem is None:
             if report.sqlite_problem is not None:  # rows may be gone: their vectors must go too
-                self._reconcile(note=True)
+                self._reconcile()
         else:
             self._journal = IndexJournal.rebuilt(self.path, self.layout, header, labels, vectors, live,
                                                  sqlite_gen=sqlite_gen, next_label=next_label)
@@ -615,7 +630,6 @@ class Library:
         journal = self._journal
         journal.next_label = max(journal.next_label, int(header.get("max_label", -1)) + 1,
                                  max(live, default=-1) + 1, journal.index.max_label + 1)
-        journal.mark_base()
         if report.index_problem is not None or report.sqlite_problem is not None:
             journal.dirty = True
         with self._mutex:
@@ -625,10 +639,10 @@ class Library:
         redo = short | set(self._segments_without_vectors().values())
         report.to_reindex = [v for v in self.videos() if v.id in redo]
 
-    def _reconcile(self, *, note: bool) -> None:
+    def _reconcile(self) -> None:
         """Slow path: make every label's deleted flag match SQLite (live iff removed = 0)."""
         log.warning("library %s: index and metadata disagree; reconciling all labels", self.path)
-        self._journal.reconcile(self._live_labels(), note=note)
+        self._journal.reconcile(self._live_labels())
 
     def _remove_orphan_thumbs(self) -> None:
         known = {r[0] for r in self._db.execute("SELECT thumbnail FROM segments WHERE thumbnail IS NOT NULL")}
@@ -652,7 +666,7 @@ class Library:
         """Reader: reload the index if a writer committed since; returns whether it did."""
         if not self.stale():
             return False
-        self._load_index(writer=False)
+        self._load_index(writer=False, loaded=self._journal)
         with self._mutex:
             self._columns.pop("segment_vectors", None)  # a writer may have added it since
         return True
