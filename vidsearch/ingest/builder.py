@@ -100,7 +100,7 @@ def open_for_indexing(db: Path | str, request: BuildRequest | None = None, *, ke
     config = settle_config(db, existing, request)
     config.threads = threads
     processor = processor_module.VideoProcessor(config)  # looked up now: tests may substitute it
-    library = Library.open(db, processor.layout.as_dict())
+    library = Library.open(db, processor.layout.as_dict(), vectors=request.vectors)
     try:
         recorded = bool(library.setting(PROFILE_SETTING))
         profile = check_config(library, config, processor.clip.name if processor.clip is not None else None)

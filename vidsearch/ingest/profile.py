@@ -36,6 +36,7 @@ from vidsearch.ingest.processor import PipelineConfig
 from vidsearch.models.clip import DEFAULT_CLIP
 from vidsearch.models.resolve import DEFAULT_TEXT_ENCODER
 from vidsearch.models.whisper import parse_languages
+from vidsearch.store.milvus import MilvusTarget
 
 #: Library settings (``Library.setting``) that hold the profile and the parts kept apart from it.
 PROFILE_SETTING = "profile"
@@ -228,20 +229,29 @@ class BuildRequest:
     ocr_rules: str | None = None
     tags: bool | None = None
     tag_vocabulary: str | None = None
+    vectors: str | None = None  # where a new library keeps its vectors (Library.open's ``vectors``)
 
     @classmethod
     def of(cls, *, whisper_model: str | None = None, text_encoder: str | None = None, clip: str | None = None,
            clip_checkpoint: str | Path | None = None, ocr: bool | None = None, ocr_rules: str | Path | None = None,
            tags: bool | None = None, tag_vocabulary: str | Path | None = None,
-           languages: str | None = None) -> BuildRequest:
+           languages: str | None = None, vectors: str | None = None) -> BuildRequest:
         """A request from keyword options, file options given as str or Path; ``languages`` is
-        normalised ("ZH, en" -> "zh,en"; ValueError, one line, for a code Whisper does not know)."""
+        normalised ("ZH, en" -> "zh,en"; ValueError, one line, for a code Whisper does not know),
+        ``vectors`` checked (ValueError starting "--vectors" when it is not a place vectors can be)."""
         def text(path: str | Path | None) -> str | None:
             return str(path) if path else None
 
         return cls(whisper_model=whisper_model, text_encoder=text_encoder, clip=clip,
                    clip_checkpoint=text(clip_checkpoint), ocr=ocr, ocr_rules=text(ocr_rules), tags=tags,
-                   tag_vocabulary=text(tag_vocabulary), languages=None if languages is None else normal_languages(languages))
+                   tag_vocabulary=text(tag_vocabulary), languages=None if languages is None else normal_languages(languages),
+                   vectors=None if vectors is None else check_vectors(vectors))
+
+
+def check_vectors(value: str) -> str:
+    """``value`` when it names a place a library can keep its vectors (ValueError otherwise)."""
+    MilvusTarget.parse(value, Path("."))
+    return value
 
 
 def normal_languages(value: str) -> str:

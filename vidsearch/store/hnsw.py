@@ -29,11 +29,9 @@ HEADER_FILE = "index.json"
 
 @runtime_checkable
 class VectorIndex(Protocol):
-    """What the library needs from a vector engine. Labels are non-negative int64 ids.
-
-    ``mark_deleted``/``unmark_deleted`` are idempotent and ignore unknown labels; ``add`` on an
-    existing label replaces its vector and makes it live again.
-    """
+    """What the library reads from a vector engine (labels are non-negative int64 ids). Changes
+    go through the library's journal, which knows how its engine keeps them: hnswlib files here
+    (:mod:`vidsearch.store.journal`), a Milvus collection (:mod:`vidsearch.store.milvus`)."""
 
     @property
     def dim(self) -> int: ...
@@ -43,19 +41,16 @@ class VectorIndex(Protocol):
         """Live (not deleted) vectors; may be approximate after crash recovery."""
         ...
 
-    def add(self, labels: np.ndarray, vectors: np.ndarray) -> None: ...
-
-    def mark_deleted(self, labels: Iterable[int]) -> int: ...
-
-    def unmark_deleted(self, labels: Iterable[int]) -> int: ...
+    @property
+    def n_elements(self) -> int:
+        """Every vector held, deleted ones included where the engine keeps them."""
+        ...
 
     def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]: ...
 
     def get(self, labels: Sequence[int]) -> np.ndarray: ...
 
     def labels(self) -> np.ndarray: ...
-
-    def save(self, path: Path) -> None: ...
 
 
 class HnswIndex:
@@ -363,9 +358,6 @@ class TieredIndex:
     def labels(self) -> np.ndarray:
         """Every label stored in either tier, deleted ones included."""
         return np.concatenate([self.main.labels(), self.delta.labels()])
-
-    def save(self, path: Path) -> None:
-        raise NotImplementedError("a tiered index is saved tier by tier by the library's journal")
 
     def merged(self) -> HnswIndex:
         """The main index with the delta's vectors added (in place, deleted ones staying

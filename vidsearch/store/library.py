@@ -68,6 +68,7 @@ from vidsearch.store.hnsw import (
     scan_hnsw_records,
 )
 from vidsearch.store.journal import CRASH_ENV, DELTA_ENV, FORMAT_VERSION, IndexJournal, remove_unnamed_files
+from vidsearch.store.milvus import LOG_SCHEMA, MilvusJournal, MilvusTarget
 from vidsearch.store.rows import (
     SCHEMA,
     VIDEO_COLS,
@@ -135,6 +136,8 @@ class Library:
     Use :meth:`open`; writers must call :meth:`commit` to make changes durable and visible.
     """
 
+    _vectors_asked: str | None = None  # where open() was asked to keep a new library's vectors
+
     def __init__(self, *_: object, **__: object):
         raise TypeError("use Library.open(db_dir, layout, readonly=...)")
 
@@ -147,14 +150,20 @@ class Library:
         layout: dict[str, int] | None = None,
         *,
         readonly: bool = False,
+        vectors: str | None = None,
     ) -> "Library":
         """Open (or, for a writer given a layout, create) the library at ``db_dir``.
 
         ``layout`` is the ordered fused-vector layout (channel -> width). A library built with a
         different layout raises :class:`LibraryError`. ``readonly`` never writes and never locks;
         a writer takes an exclusive non-blocking lock, so a second writer fails at once.
+        ``vectors``: where a new library keeps its vectors (``milvus://HOST:PORT/COLLECTION`` or
+        ``milvus-lite:PATH.db/COLLECTION``, see :mod:`vidsearch.store.milvus`; None: its own
+        index files); an existing library keeps where it was created with, and naming another
+        place raises :class:`LibraryError`.
         """
         self = object.__new__(cls)
+        self._vectors_asked = vectors
         self._init(Path(db_dir), layout, readonly)
         return self
 
@@ -186,7 +195,7 @@ class Library:
         self._commit_failed: str | None = None  # why the last commit failed; no commit after it
         self._new_thumbs: list[Path] = []
         self._dead_thumbs: list[Path] = []
-        self._journal: IndexJournal  # the vector index and the commit protocol, once loaded
+        self._journal: IndexJournal | MilvusJournal  # the vector index and the commit protocol, once loaded
         if layout is not None:
             layout = _check_layout(layout)
         if not repair and not (db_dir / DB_FILE).exists() and _unfinished_repair(db_dir) is not None:
@@ -261,8 +270,22 @@ class Library:
         if damage is not None:
             return [damage.split(": run `vidsearch repair")[0]]
         found = Library.peek(db_dir)
-        problem = None if found is None else index_file_problem(Path(db_dir), found[0])
+        if found is None or not (Path(db_dir) / HEADER_FILE).exists() and Library._keeps_vectors_elsewhere(db_dir):
+            return []  # no library (open says so), or its vectors are in Milvus (checked on open)
+        problem = index_file_problem(Path(db_dir), found[0])
         return [] if problem is None else [problem]
+
+    @staticmethod
+    def _keeps_vectors_elsewhere(db_dir: Path | str) -> bool:
+        db = _connect_readonly(Path(db_dir))
+        if db is None:
+            return False
+        try:
+            return db.execute("SELECT 1 FROM meta WHERE key = 'vectors'").fetchone() is not None
+        except sqlite3.DatabaseError:
+            return False
+        finally:
+            db.close()
 
     def _open_reader(self, layout: dict[str, int] | None) -> None:
         self._db = _connect_readonly(self.path)
@@ -328,7 +351,15 @@ class Library:
         # Schema, layout and an empty index go in as the first commit, so a crash half-way
         # leaves no library (SQLite has no layout) rather than a broken one.
         self.layout = layout
-        self._journal = IndexJournal.create(self.path, layout)
+        target = None
+        if self._vectors_asked:
+            try:
+                target = MilvusTarget.parse(self._vectors_asked, self.path)
+            except ValueError as e:
+                raise LibraryError(str(e)) from None
+            self._journal = MilvusJournal.create(target, self.dim, lambda: self._db, self._stored_vectors)
+        else:
+            self._journal = IndexJournal.create(self.path, layout)
         self._begin()
         for stmt in SCHEMA.split(";"):  # not executescript: it would COMMIT our transaction
             if stmt.strip():
@@ -342,6 +373,9 @@ class Library:
             ("dim", str(self.dim)),
             ("generation", "0"),
         ])
+        if target is not None:
+            self._db.execute(LOG_SCHEMA)
+            self._db.execute("INSERT INTO meta(key, value) VALUES ('vectors', ?)", (target.text,))
         self.commit()
 
     def _lexical_migration(self, *, rebuild: bool = False) -> None:
@@ -420,8 +454,17 @@ class Library:
         except sqlite3.DatabaseError as e:
             raise _damaged(self.path, DB_FILE, e) from None
 
-    def _load_index(self, *, writer: bool, loaded: IndexJournal | None = None) -> None:
+    def _load_index(self, *, writer: bool, loaded: IndexJournal | MilvusJournal | None = None) -> None:
         """Load header + index consistently, then bring the index in line with SQLite."""
+        target = self._vectors_target()
+        if target is not None:
+            if writer:
+                with self._mutex:
+                    self._db.execute(LOG_SCHEMA)
+            self._journal = MilvusJournal.open(target, self.dim, lambda: self._db, self._stored_vectors,
+                                               writer=writer, committed=self._committed)
+            return
+        assert not isinstance(loaded, MilvusJournal)
         journal, recovery = IndexJournal.open(self.path, self.layout, writer=writer, loaded=loaded,
                                               committed=self._committed, live=self._live_labels)
         if recovery == "rolled back":
@@ -439,6 +482,27 @@ class Library:
             meta = self._read_meta()
             max_id = self._db.execute("SELECT MAX(id) FROM segments").fetchone()[0]
         return int(meta.get("generation", 0)), -1 if max_id is None else int(max_id)
+
+    def _vectors_target(self) -> MilvusTarget | None:
+        """Where this library's vectors are when not in its own files (SQLite ``meta``); a
+        ``vectors`` asked for at open that differs from it raises :class:`LibraryError`."""
+        with self._mutex:
+            text = self._read_meta().get("vectors")
+        if (self._vectors_asked or None) != (text or None) and self._vectors_asked is not None:
+            raise LibraryError(f"library at {self.path} keeps its vectors in {text or 'its own index files'}, "
+                               f"not {self._vectors_asked}: index into a new --db to move them")
+        return None if not text else MilvusTarget.parse(text, self.path)
+
+    def _stored_vectors(self, labels: list[int]) -> dict[int, np.ndarray]:
+        """The float16 copies (as float32) SQLite keeps of these labels' vectors, by label."""
+        out: dict[int, np.ndarray] = {}
+        with self._mutex:
+            for chunk in chunks([int(x) for x in labels]):
+                q = f"SELECT id, data FROM segment_vectors WHERE id IN ({','.join('?' * len(chunk))})"
+                for label, data in self._db.execute(q, chunk):
+                    if len(data) == 2 * self.dim:
+                        out[int(label)] = np.frombuffer(data, np.float16).astype(np.float32)
+        return out
 
     def _live_labels(self) -> set[int]:
         """Ids of the stored segments that are not removed: the labels that should be live."""
@@ -461,6 +525,9 @@ class Library:
                 problem = str(e)
         if problem is not None:
             problems.append(f"{db_file} is damaged ({problem})")
+        if isinstance(self._journal, MilvusJournal):
+            problem = self._milvus_problem()
+            return problems + ([problem] if problem else [])
         problem = index_file_problem(self.path, self.layout, self._journal.next_label - 1)
         if problem is not None:
             problems.append(problem)
@@ -470,6 +537,22 @@ class Library:
                 problems.append(f"{index_paths(self.path)[0]} has no vector for {len(missing)} segments of "
                                 f"{len(set(missing.values()))} videos")
         return problems
+
+    def _milvus_problem(self) -> str | None:
+        """One line when the Milvus collection does not hold one vector per live segment (once
+        every logged change is applied); None when it does, or while changes wait to be applied."""
+        assert isinstance(self._journal, MilvusJournal)
+        with self._mutex:
+            pending = self._has_table("vector_log") and self._db.execute(
+                "SELECT 1 FROM vector_log LIMIT 1").fetchone() is not None
+            live = self._db.execute("SELECT COUNT(*) FROM segments WHERE removed = 0").fetchone()[0]
+        if pending:
+            return None
+        held = self._journal.index.count
+        if held == live:
+            return None
+        return (f"Milvus collection {self._journal.index.target.text} holds {held} vectors for "
+                f"{live} live segments")
 
     def _segments_without_vectors(self) -> dict[int, int]:
         """Segment id -> video id for stored segments the loaded index has no vector for ({}
@@ -598,6 +681,10 @@ class Library:
         with self._mutex:
             live = dict(self._db.execute("SELECT id, removed = 0 FROM segments").fetchall())
             sqlite_gen = int(self._read_meta().get("generation", 0))
+        target = self._vectors_target()
+        if target is not None:
+            self._repair_milvus(target, {k for k, v in live.items() if v})
+            return
         header = read_header(self.path)
         # Without a readable header every index file here may hold vectors worth keeping.
         paths = index_paths(self.path, header) if header is not None else sorted(
@@ -628,6 +715,7 @@ class Library:
                                                  sqlite_gen=sqlite_gen, next_label=next_label)
             report.vectors_kept, report.vectors_read = len(labels), records
         journal = self._journal
+        assert isinstance(journal, IndexJournal)
         journal.next_label = max(journal.next_label, int(header.get("max_label", -1)) + 1,
                                  max(live, default=-1) + 1, journal.index.max_label + 1)
         if report.index_problem is not None or report.sqlite_problem is not None:
@@ -638,6 +726,34 @@ class Library:
                 "(SELECT COUNT(*) FROM segments s WHERE s.video_id = v.id)")}
         redo = short | set(self._segments_without_vectors().values())
         report.to_reindex = [v for v in self.videos() if v.id in redo]
+
+    def _repair_milvus(self, target: MilvusTarget, live: set[int]) -> None:
+        """Repair step 3 for a library whose vectors are in Milvus: the collection (created
+        again when missing) is made to hold exactly the live segments' vectors, from SQLite's
+        copies; videos whose copies are lost are listed to be indexed again."""
+        report = self.repair_report
+        assert report is not None
+        try:
+            self._load_index(writer=True)
+        except LibraryError as e:
+            if "is missing" not in str(e):
+                raise
+            report.index_problem = str(e).split(": run `vidsearch repair")[0]
+            self._journal = MilvusJournal.create(target, self.dim, lambda: self._db, self._stored_vectors)
+        assert isinstance(self._journal, MilvusJournal)
+        problem = self._milvus_problem()
+        if problem is not None and report.index_problem is None:
+            report.index_problem = problem
+        self._journal.reconcile(live)
+        self._journal.dirty = True
+        with self._mutex:
+            lost = {r[0] for r in self._db.execute(
+                "SELECT DISTINCT s.video_id FROM segments s LEFT JOIN segment_vectors v ON v.id = s.id "
+                "WHERE v.id IS NULL")}
+            short = {r[0] for r in self._db.execute(
+                "SELECT v.id FROM videos v WHERE v.status = 'indexed' AND v.n_segments != "
+                "(SELECT COUNT(*) FROM segments s WHERE s.video_id = v.id)")}
+        report.to_reindex = [v for v in self.videos() if v.id in lost | short]
 
     def _reconcile(self) -> None:
         """Slow path: make every label's deleted flag match SQLite (live iff removed = 0)."""
@@ -677,6 +793,11 @@ class Library:
     def dim(self) -> int:
         """Full fused-vector width (sum of the layout's widths)."""
         return sum(self.layout.values())
+
+    @property
+    def vectors_location(self) -> str:
+        """Where the vectors are: "index files" (the library's own) or the Milvus URI it records."""
+        return "index files" if isinstance(self._journal, IndexJournal) else self._journal.index.target.text
 
     @property
     def index(self) -> VectorIndex:
@@ -1265,7 +1386,7 @@ class Library:
             segs, live = q("SELECT COUNT(*), COALESCE(SUM(removed = 0), 0) FROM segments").fetchone()
         return {"videos": videos, "failed": failed, "segments": segs, "live_segments": live,
                 "captions": self.caption_count(),
-                "vector_width": self.dim, "layout": dict(self.layout),
+                "vector_width": self.dim, "layout": dict(self.layout), "vectors": self.vectors_location,
                 "index_elements": self._journal.index.n_elements}
 
     # ---- closing -------------------------------------------------------------------------
@@ -1275,6 +1396,9 @@ class Library:
         self._release()
 
     def _release(self) -> None:
+        journal = getattr(self, "_journal", None)
+        if isinstance(journal, MilvusJournal):
+            journal.index.close()  # milvus-lite serves one client at a time
         db, self._conn = getattr(self, "_conn", None), None
         if db is not None:
             with contextlib.suppress(sqlite3.Error):

@@ -30,7 +30,7 @@ def info(
 
     with open_library(db) as library:
         problems = library.check()
-        profile = library_profile(library).summary()
+        profile = {**library_profile(library).summary(), "vectors": library.vectors_location}
         stats = library.stats()
         rows = library.videos()
         if videos_wanted:

@@ -45,6 +45,11 @@ OcrOption = Annotated[Optional[bool], typer.Option("--ocr/--no-ocr", show_defaul
 OcrRulesOption = Annotated[Optional[Path], typer.Option(metavar="JSON", help="Extra text-cleaning rules (promo phrases etc.) merged over the defaults.")]
 TagsOption = Annotated[Optional[bool], typer.Option("--tags/--no-tags", show_default=False, help="Visual tags from the bundled ImageNet classifier (+ CLIP zero-shot). Default: the library's setting, else on.")]
 TagVocabularyOption = Annotated[Optional[Path], typer.Option(metavar="JSON", help="Labels for CLIP zero-shot tags: a JSON list of {\"en\", \"zh\"} (default: the bundled list).")]
+VectorsOption = Annotated[Optional[str], typer.Option(
+    "--vectors", metavar="URI",
+    help="Where a new library keeps its vectors: milvus://HOST:PORT/COLLECTION (a Milvus server or cluster) "
+         "or milvus-lite:FILE.db/COLLECTION (embedded; a relative FILE is inside --db). Default: the "
+         "library's own index files. An existing library keeps where it was created with.")]
 RetryFailedOption = Annotated[bool, typer.Option(help="Retry files that failed before even if unchanged.")]
 KeepBumpersOption = Annotated[Optional[bool], typer.Option(
     "--keep-bumpers/--drop-bumpers",
@@ -54,7 +59,7 @@ KeepBumpersOption = Annotated[Optional[bool], typer.Option(
 
 def build_request(whisper: str | None, text_encoder: str | None, clip: str | None, clip_checkpoint: Path | None,
                    ocr: bool | None, ocr_rules: Path | None, tags: bool | None, tag_vocabulary: Path | None,
-                   language: str | None = None):
+                   language: str | None = None, vectors: str | None = None):
     """The options of ``index``/``reindex`` as a BuildRequest (None: the library's own, else the
     default); an unknown --language code exits 2."""
     from vidsearch.ingest.profile import BuildRequest
@@ -62,9 +67,9 @@ def build_request(whisper: str | None, text_encoder: str | None, clip: str | Non
     try:
         return BuildRequest.of(whisper_model=whisper, text_encoder=text_encoder, clip=clip,
                                clip_checkpoint=clip_checkpoint, ocr=ocr, ocr_rules=ocr_rules, tags=tags,
-                               tag_vocabulary=tag_vocabulary, languages=language)
+                               tag_vocabulary=tag_vocabulary, languages=language, vectors=vectors)
     except ValueError as exc:
-        fail(f"--language: {exc}", 2)
+        fail(str(exc) if str(exc).startswith("--vectors") else f"--language: {exc}", 2)
 
 
 def _open_for_indexing(db: Path, request, keep_bumpers: bool | None = None):
@@ -140,12 +145,14 @@ def index(
     tag_vocabulary: TagVocabularyOption = None,
     retry_failed: RetryFailedOption = False,
     keep_bumpers: KeepBumpersOption = None,
+    vectors: VectorsOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
 ) -> None:
     """Index video files and folders into the library at --db. Unchanged files are skipped;
     a bad file is reported in one line and never stops the rest."""
     quiet_third_party()
-    request = build_request(whisper, text_encoder, clip, clip_checkpoint, ocr, ocr_rules, tags, tag_vocabulary, language)
+    request = build_request(whisper, text_encoder, clip, clip_checkpoint, ocr, ocr_rules, tags, tag_vocabulary,
+                            language, vectors)
     report = index_into(db, paths, request, retry_failed, keep_bumpers)
     if as_json:
         print_json(report.to_json())
@@ -183,6 +190,7 @@ def reindex(
     tags: TagsOption = None,
     tag_vocabulary: TagVocabularyOption = None,
     keep_bumpers: KeepBumpersOption = None,
+    vectors: VectorsOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan (--dry-run) or the report as JSON on stdout.")] = False,
 ) -> None:
     """Bring the library at --db in line with LIBRARY_DIR: index new files, redo changed ones
@@ -210,7 +218,7 @@ def reindex(
         _show_plan(plan, as_json)
         return
     session = _open_for_indexing(db, build_request(whisper, text_encoder, clip, clip_checkpoint, ocr, ocr_rules,
-                                                    tags, tag_vocabulary, language), keep_bumpers)
+                                                    tags, tag_vocabulary, language, vectors), keep_bumpers)
     library, processor = session.library, session.processor
     with library:
         plan = plan_reindex(library, library_dir, retry_failed=retry_failed, allow_missing=allow_empty)
