@@ -200,6 +200,11 @@ class MilvusIndex:
             self._client.delete(self.target.collection, ids=ids[i:i + _BATCH])
         return len(ids)
 
+    def flush(self) -> None:
+        """Seal what was written so that Milvus indexes it: until then it searches new rows
+        without the index (on milvus-lite, 240 ms a query at 3000 vectors, 4 ms after)."""
+        self._client.flush(self.target.collection)
+
     def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-k labels (int64) and inner products (float32), best first."""
         if k <= 0:
@@ -364,6 +369,7 @@ class MilvusJournal:
                     have.update(self._vectors(rest))
                 if have:
                     self._index.add(np.asarray(list(have), np.int64), np.stack(list(have.values())))
+            self._index.flush()  # once per commit
         except Exception as e:  # a Milvus that cannot be reached: try again at the next commit or open
             log.warning("Milvus at %s not updated (%s): %d logged changes kept for the next writer",
                         self._index.target.text, _one_line(e), len(state))
