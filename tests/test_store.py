@@ -671,3 +671,55 @@ def test_a_library_from_before_the_tiers_opens_and_moves_to_them(tmp_path: Path,
         assert not (db / "index.hnsw").exists() and len(index_paths(db)) == 1
     with Library.open(db, readonly=True) as ro:
         assert [top1(ro, x) for x in vb] == b_ids and ro.index.count == 2
+
+
+ADD_CHANNEL_SCRIPT = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, sys.argv[2])
+    from vidsearch.store.library import Library
+    lib = Library.open(Path(sys.argv[1]))
+    lib.add_channel("visual", {"visual": 6, **lib.layout}, {"clip_model": "test"})
+    print("not reached")
+""")
+
+
+@pytest.mark.parametrize("crash", [None, "hnsw", "header"])
+def test_a_channel_is_added_with_its_staged_blocks_in_one_commit(tmp_path: Path, rng, crash: str | None) -> None:
+    """Adding a channel gives every segment its staged block (zero where none was staged) at
+    the new width, hidden segments staying hidden; a crash before SQLite commits leaves the
+    library at its old width with the blocks still staged, and doing it again finishes it."""
+    db = tmp_path / "lib"
+    va, vb = fused(rng, 3), fused(rng, 2)
+    visual = rng.normal(size=(5, 6)).astype(np.float32)
+    with Library.open(db, LAYOUT) as lib:
+        a = lib.add_video(make_video(tmp_path / "a.mp4", 3, removed=[Span(0.0, 2.0, "intro")]), va, size=1, mtime_ns=1)
+        b = lib.add_video(make_video(tmp_path / "b.mp4", 2), vb, size=1, mtime_ns=1)
+        lib.commit()
+        ids = ids_of(lib, a) + ids_of(lib, b)
+        lib.stage_channel("visual", dict(zip(ids[:4], visual[:4])))  # b's last segment: no picture
+        lib.commit()
+        assert lib.staged("visual") == set(ids[:4])
+    if crash:
+        proc = subprocess.run([sys.executable, "-c", ADD_CHANNEL_SCRIPT, str(db), str(REPO)],
+                              env=dict(os.environ, VIDSEARCH_CRASH_AFTER=crash), capture_output=True, text=True,
+                              timeout=60)
+        assert proc.returncode == 86, proc.stderr
+        with Library.open(db, readonly=True) as ro:  # as it was
+            assert ro.layout == LAYOUT and [top1(ro, x) for x in va[1:]] == ids[1:3]
+        with Library.open(db) as lib:
+            assert lib.staged("visual") == set(ids[:4]) and lib.check() == []
+    with Library.open(db) as lib:
+        lib.add_channel("visual", {"visual": 6, **LAYOUT}, {"clip_model": "test"})
+        assert lib.staged("visual") == set()
+    with Library.open(db, readonly=True) as ro:
+        assert ro.layout == {"visual": 6, **LAYOUT} and ro.setting("clip_model") == "test"
+        unit = visual / np.linalg.norm(visual, axis=1, keepdims=True)
+        wide = np.concatenate([np.vstack([unit[:4], np.zeros((1, 6), np.float32)]), np.vstack([va, vb])], axis=1)
+        np.testing.assert_allclose(ro.vectors(ids[1:]), wide[1:], atol=2e-3)
+        assert [top1(ro, x) for x in wide[1:]] == ids[1:]  # the hidden intro segment stays hidden
+        assert top1(ro, wide[0]) != ids[0] and ro.index.count == 4 and ro.index.n_elements == 5
+    with Library.open(db) as lib:
+        assert lib.check() == []
+        with pytest.raises(LibraryError, match="is not its layout"):
+            lib.add_channel("visual", {"visual": 6, **LAYOUT}, {})

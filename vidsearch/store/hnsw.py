@@ -504,9 +504,18 @@ def index_paths(db_dir: Path, header: dict | None = None) -> list[Path]:
     return out
 
 
-def index_file_problem(db_dir: Path, layout: dict[str, int], max_label: int = -1) -> str | None:
+def index_file_problem(db_dir: Path, layout: dict[str, int], max_label: int = -1,
+                       tiers: dict | None = None) -> str | None:
     """One line when a file of the library's vector index is damaged: its structure, or
-    records that are not sound (see :func:`scan_hnsw_records`); None when they are sound."""
+    records that are not sound (see :func:`scan_hnsw_records`); None when they are sound.
+    ``tiers``: the files of this state (as a header names them) rather than the header's own."""
+    if tiers is not None:
+        header = read_header(db_dir) or {}
+        try:
+            return _tier_problem(db_dir, {**header, **tiers}, layout,
+                                 max(max_label, int(header.get("max_label", -1))))
+        except FileNotFoundError as e:
+            return f"{e.filename} cannot be read (No such file or directory)"
     for _ in range(20):
         header = read_header(db_dir) or {}
         try:

@@ -94,11 +94,12 @@ def merge_limit(n_elements: int) -> int:
 
 
 def _state_of(header: dict) -> dict:
-    """The tiers a header names, as {"generation", "max_label", "main", "main_changes", "delta"}
+    """The tiers a header names, as {"generation", "max_label", "dim", "main", "main_changes", "delta"}
     (a header of format 1 names one file, ``index.hnsw``, and no delta)."""
     if "main" in header:
-        return {k: header.get(k) for k in ("generation", "max_label", "main", "main_changes", "delta")}
+        return {k: header.get(k) for k in ("generation", "max_label", "dim", "main", "main_changes", "delta")}
     return {"generation": int(header.get("generation", 0)), "max_label": int(header.get("max_label", -1)),
+            "dim": header.get("dim"),
             "main": {"file": INDEX_FILE, "count": int(header.get("count", 0)),
                      "deleted": int(header.get("deleted", 0)), "max_label": int(header.get("max_label", -1))},
             "main_changes": None, "delta": None}
@@ -164,9 +165,6 @@ class IndexJournal:
             if int(header.get("format", 0)) > HEADER_FORMAT:
                 raise LibraryError(f"library at {path} was written by a newer vidsearch "
                                    f"(format {header.get('format')}): upgrade vidsearch")
-            if int(header.get("dim", -1)) != dim:
-                raise LibraryError(f"library at {path} has a {header.get('dim')}-d index but "
-                                   f"its layout says {dim}: delete it and run `vidsearch index` again")
             sqlite_gen, max_id = committed()
             hgen = int(header.get("generation", 0))
             previous = header.get("previous")
@@ -179,6 +177,10 @@ class IndexJournal:
                 if sqlite_gen > hgen and read_header(path) != header:
                     continue  # a writer committed between the two reads: take its header
                 state, outcome = _state_of(header), "reconciled"
+            # (checked on the state loaded: a commit that added a channel changes the width)
+            if int(state.get("dim") or header.get("dim", -1)) != dim:
+                raise LibraryError(f"library at {path} has a {state.get('dim') or header.get('dim')}-d index but "
+                                   f"its layout says {dim}: delete it and run `vidsearch index` again")
             try:
                 index = _load_tiers(path, dim, header.get("hnsw", {}), state, writer=writer,
                                     loaded=None if loaded is None else loaded.index)
@@ -201,10 +203,12 @@ class IndexJournal:
 
     @classmethod
     def rebuilt(cls, path: Path, layout: dict[str, int], header: dict, labels: np.ndarray,
-                vectors: np.ndarray, live: dict[int, bool], *, sqlite_gen: int, next_label: int
-                ) -> "IndexJournal":
+                vectors: np.ndarray, live: dict[int, bool], *, sqlite_gen: int, next_label: int,
+                replaces: dict | None = None) -> "IndexJournal":
         """A new index of ``vectors`` (by ``labels``, hidden where ``live`` says not live), with
-        the hnsw parameters of the damaged library's ``header``; written whole at the next commit."""
+        the hnsw parameters of the library's ``header`` (a damaged one, or one whose layout
+        changes); written whole at the next commit. ``replaces``: the state on disk that SQLite
+        has until then (loaded again if the commit is lost), None when none does (a repair)."""
         params = header.get("hnsw", {})
         index = HnswIndex(sum(layout.values()), M=int(params.get("M", 32)),
                           ef_construction=int(params.get("ef_construction", 200)),
@@ -215,7 +219,7 @@ class IndexJournal:
         return cls(path, layout, TieredIndex(index),
                    {"generation": max(int(header.get("generation", 0)), sqlite_gen),
                     "max_label": int(header.get("max_label", -1))},
-                   sqlite_gen=sqlite_gen, next_label=next_label, state=None, dirty=True, main_stale=True)
+                   sqlite_gen=sqlite_gen, next_label=next_label, state=replaces, dirty=True, main_stale=True)
 
     # ---- reading -------------------------------------------------------------------------
 

@@ -47,7 +47,7 @@ import threading
 import time
 import urllib.parse
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -528,7 +528,7 @@ class Library:
         if isinstance(self._journal, MilvusJournal):
             problem = self._milvus_problem()
             return problems + ([problem] if problem else [])
-        problem = index_file_problem(self.path, self.layout, self._journal.next_label - 1)
+        problem = index_file_problem(self.path, self.layout, self._journal.next_label - 1, self._journal.state)
         if problem is not None:
             problems.append(problem)
         if not problems:
@@ -782,6 +782,11 @@ class Library:
         """Reader: reload the index if a writer committed since; returns whether it did."""
         if not self.stale():
             return False
+        with self._mutex:
+            layout = json.loads(self._read_meta().get("layout") or "{}")
+        if layout != self.layout:  # a channel was added: queries of this reader have the old width
+            raise LibraryError(f"library at {self.path} now has channels {', '.join(layout)}: open it again "
+                               "(restart `vidsearch serve`)")
         self._load_index(writer=False, loaded=self._journal)
         with self._mutex:
             self._columns.pop("segment_vectors", None)  # a writer may have added it since
@@ -1100,6 +1105,90 @@ class Library:
             db.executemany("UPDATE segments SET removed = 0 WHERE id = ?", [(i,) for i in show])
             self._journal.mark_deleted(hide)
             self._journal.unmark_deleted(show)
+
+    # ---- adding a channel to an existing library ----------------------------------------
+
+    def stage_channel(self, channel: str, blocks: Mapping[int, np.ndarray]) -> None:
+        """Keep the block of a channel the library does not have yet for these segments (float32,
+        by segment id) until :meth:`add_channel`; durable with the next commit, so a backfill
+        killed half-way goes on from what it had committed."""
+        with self._write() as db:
+            db.executemany("INSERT OR REPLACE INTO channel_stage(channel, id, data) VALUES (?, ?, ?)",
+                           [(channel, int(k), np.asarray(v, np.float32).tobytes()) for k, v in blocks.items()])
+
+    def staged(self, channel: str) -> set[int]:
+        """Segment ids whose block of ``channel`` is staged."""
+        with self._mutex:
+            if not self._has_table("channel_stage"):
+                return set()
+            return {r[0] for r in self._db.execute("SELECT id FROM channel_stage WHERE channel = ?", (channel,))}
+
+    def add_channel(self, channel: str, layout: Mapping[str, int], settings: Mapping[str, str]) -> None:
+        """Switch the library to ``layout`` (its own plus ``channel``, in storage order): every
+        segment's vector gets the staged block of ``channel`` (zero where none was staged, as
+        for a segment without that input), the index is rebuilt at the new width, and
+        ``settings`` (library settings) are recorded; all in one commit. A crash before it ends
+        leaves the library as it was, with the staged blocks. Readers must be opened again.
+
+        The vectors come from SQLite's float16 copies (the index's own may be hidden); rebuilding
+        the index takes what building it took (about half an hour at 1M segments on 2 cores).
+        """
+        self._require_writer()
+        if not isinstance(self._journal, IndexJournal):
+            raise LibraryError(f"library at {self.path} keeps its vectors in {self.vectors_location}: a channel "
+                               "cannot be added there; index the videos into a new --db with it")
+        new_layout = _check_layout(dict(layout))
+        if channel in self.layout or set(new_layout) != set(self.layout) | {channel} or any(
+                new_layout[c] != w for c, w in self.layout.items()):
+            raise LibraryError(f"library at {self.path}: {_fmt_layout(new_layout)} is not its layout "
+                               f"{_fmt_layout(self.layout)} plus channel {channel}")
+        self.commit()  # what came before stands on its own
+        old_slices = _slices(self.layout)
+        new_slices = _slices(new_layout)
+        width = new_layout[channel]
+        with self._mutex:
+            rows = self._db.execute("SELECT s.id, s.removed, v.data FROM segments s LEFT JOIN segment_vectors v "
+                                    "ON v.id = s.id ORDER BY s.id").fetchall()
+            staged = dict(self._db.execute("SELECT id, data FROM channel_stage WHERE channel = ?", (channel,)))
+        labels = np.asarray([r[0] for r in rows], np.int64)
+        vectors = np.zeros((len(rows), sum(new_layout.values())), np.float32)
+        missing = [int(r[0]) for r in rows if r[2] is None or len(r[2]) != 2 * self.dim]
+        from_index = self._index_vectors(missing) if missing else {}
+        for i, (sid, _, data) in enumerate(rows):
+            old = from_index.get(sid)
+            if old is None:
+                if data is None or len(data) != 2 * self.dim:
+                    raise LibraryError(f"library at {self.path}: segment {sid} has no stored vector: run "
+                                       f"`vidsearch repair --db {self.path}` first")
+                old = np.frombuffer(data, np.float16).astype(np.float32)
+            for name, sl in old_slices.items():
+                vectors[i, new_slices[name]] = old[sl]
+            block = np.frombuffer(staged[sid], np.float32) if sid in staged else np.zeros(width, np.float32)
+            if block.shape != (width,):
+                raise LibraryError(f"library at {self.path}: the staged {channel} block of segment {sid} has "
+                                   f"{block.shape[0]} values, not {width}")
+            norm = float(np.linalg.norm(block))
+            vectors[i, new_slices[channel]] = block / norm if norm > 0 else 0.0
+        live = {int(r[0]): not r[1] for r in rows}
+        header = read_header(self.path) or {}
+        journal = IndexJournal.rebuilt(self.path, new_layout, header, labels, vectors, live,
+                                       sqlite_gen=self._journal.sqlite_gen, next_label=self._journal.next_label,
+                                       replaces=self._journal.state)
+        with self._write() as db:
+            db.execute("UPDATE meta SET value = ? WHERE key = 'layout'", (json.dumps(new_layout),))
+            db.execute("UPDATE meta SET value = ? WHERE key = 'dim'", (str(sum(new_layout.values())),))
+            for chunk in range(0, len(labels), 4096):
+                db.executemany("UPDATE segment_vectors SET data = ? WHERE id = ?",
+                               zip(_pack_vectors(vectors[chunk:chunk + 4096]), labels[chunk:chunk + 4096].tolist()))
+            db.executemany("INSERT OR REPLACE INTO segment_vectors(id, data) VALUES (?, ?)",
+                           [(sid, blob) for sid, blob in zip(missing, _pack_vectors(vectors[
+                               np.searchsorted(labels, missing)]))] if missing else [])
+            db.execute("DELETE FROM channel_stage WHERE channel = ?", (channel,))
+            db.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
+                           [(f"setting.{k}", v) for k, v in settings.items()])
+        self._journal = journal
+        self.layout = new_layout
+        self.commit()
 
     def commit(self) -> None:
         """Make every change since the last commit durable and visible, atomically.
@@ -1427,6 +1516,15 @@ class Library:
 # --------------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------------
+
+
+def _slices(layout: Mapping[str, int]) -> dict[str, slice]:
+    """Each channel's place in a fused vector of ``layout``."""
+    out, at = {}, 0
+    for name, width in layout.items():
+        out[name] = slice(at, at + int(width))
+        at += int(width)
+    return out
 
 
 def _check_layout(layout: dict[str, int]) -> dict[str, int]:

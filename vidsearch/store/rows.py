@@ -193,6 +193,9 @@ CREATE TABLE IF NOT EXISTS removed_spans (
     kind TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS removed_spans_video ON removed_spans(video_id);
+CREATE TABLE IF NOT EXISTS channel_stage (
+    channel TEXT NOT NULL, id INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (channel, id)
+);
 CREATE TABLE IF NOT EXISTS fingerprints (video_id INTEGER PRIMARY KEY, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS signatures (video_id INTEGER PRIMARY KEY, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS captions (

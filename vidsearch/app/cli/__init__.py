@@ -14,7 +14,7 @@ from vidsearch.app.cli._console import app, err
 __all__ = ["app", "main"]
 
 #: Help lists the commands in the order a user meets them (index before search), not by module.
-_ORDER = ("index", "reindex", "search", "match-clip", "eval", "delete", "info", "repair", "serve", "doctor",
+_ORDER = ("index", "reindex", "add-channel", "search", "match-clip", "eval", "delete", "info", "repair", "serve", "doctor",
           "prepare-models")
 app.registered_commands.sort(
     key=lambda c: _ORDER.index(c.name or getattr(c.callback, "__name__", "").replace("_", "-")))

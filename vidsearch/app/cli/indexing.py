@@ -389,3 +389,47 @@ def repair(
         raise typer.Exit(1)
 
 
+
+
+@app.command("add-channel")
+@writes
+def add_channel(
+    channel: Annotated[str, typer.Argument(metavar="CHANNEL", help="The channel to add: 'visual' (CLIP).")],
+    db: DbOption,
+    clip: ClipOption = None,
+    clip_checkpoint: ClipCheckpointOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout.")] = False,
+) -> None:
+    """Add the CLIP visual channel to a library built without it, from the keyframes it stores
+    (no video is decoded again). Kill it at any moment: run it again to go on from its last commit.
+    Restart `vidsearch serve` afterwards."""
+    quiet_third_party()
+    from vidsearch.ingest.backfill import add_visual_channel, checkpoint_path
+    from vidsearch.models.clip import DEFAULT_CLIP, ClipUnavailable, configured_clip
+    from vidsearch.store.library import LibraryError
+
+    if channel != "visual":
+        fail(f"cannot add channel {channel!r}: only 'visual' (CLIP) can be added to an existing library", 2)
+    with open_library(db, "write", existing=True) as library:
+        if "visual" in library.layout:
+            fail(f"{db} has the visual channel already ({library.setting('clip_model') or 'CLIP'})", 1)
+        try:
+            encoder = configured_clip(clip, clip_checkpoint)
+        except ClipUnavailable as exc:
+            fail(f"visual channel not added: {exc}", 1)
+        with Progress(TextColumn("[bold]encoding keyframes"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      TimeRemainingColumn(), console=err, transient=True, disable=not err.is_terminal) as bar:
+            task = bar.add_task("", total=None)
+            try:
+                report = add_visual_channel(
+                    library, encoder, clip_spec=clip or (None if clip_checkpoint else DEFAULT_CLIP),
+                    clip_checkpoint=checkpoint_path(clip_checkpoint),
+                    progress=lambda done, total: bar.update(task, completed=done, total=total))
+            except LibraryError as exc:
+                fail(str(exc), 1)
+    if as_json:
+        print_json(report.to_json())
+    else:
+        err.print(f"visual channel added ({report.clip_model}, {report.width} floats): {report.encoded} keyframes "
+                  f"encoded, {report.resumed} from an earlier run, {len(report.no_picture)} segments without a "
+                  f"picture, in {report.seconds:.1f} s", highlight=False)
