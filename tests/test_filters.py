@@ -1,6 +1,11 @@
-"""Search filters and the transcript's word marks, on plain values (no library, no model)."""
+"""Search filters and the transcript's word marks on plain values; `vidsearch search`'s filter
+and paging flags on the fixture library."""
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -66,3 +71,26 @@ def test_of_and_bad_filters():
 ])
 def test_marked_spans(text, wanted, marked):
     assert [text[a:b] for a, b in marked_spans(text, wanted)] == marked
+
+
+def _search_json(db: Path, *args: str) -> dict:
+    proc = subprocess.run([sys.executable, "-m", "vidsearch", "search", "--db", str(db), "--json", *args],
+                          capture_output=True, text=True, env=dict(os.environ, HF_HUB_OFFLINE="1"), timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_search_command_filters_and_pages(fixture_library):
+    db, _, _ = fixture_library
+    ask = ["--min-confidence", "any", "kitten playing"]
+    whole = _search_json(db, "-k", "4", *ask)["results"]
+    second = _search_json(db, "-k", "2", "--offset", "2", *ask)["results"]
+    assert len(whole) == 4 and [(m["video"], m["start"]) for m in second] == [(m["video"], m["start"]) for m in whole[2:]]
+    short = _search_json(db, "--max-duration", "20", "--folder", "videos", *ask)["results"]
+    assert short and all(Path(m["video"]).name != "cat and yarn.mp4" for m in short)
+    one = _search_json(db, "--video-id", str(whole[0]["video_id"]), *ask)["results"]
+    assert one and {m["video_id"] for m in one} == {whole[0]["video_id"]}
+    bad = subprocess.run([sys.executable, "-m", "vidsearch", "search", "--db", str(db), "--min-duration", "9",
+                          "--max-duration", "3", "cat"], capture_output=True, text=True, timeout=120,
+                         env=dict(os.environ, HF_HUB_OFFLINE="1"))
+    assert bad.returncode == 2 and "above max duration" in bad.stderr
