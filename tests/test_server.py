@@ -17,7 +17,16 @@ from pydantic import ValidationError
 import vidsearch
 from tests.altered_clips import make_altered_clip
 from tests.conftest import VIDEOS
-from vidsearch.app.api_models import ApiErrorBody, HealthBody, MatchClipBody, SearchBody
+from vidsearch.app.api_models import (
+    ApiErrorBody,
+    HealthBody,
+    MatchClipBody,
+    SearchBody,
+    SimilarBody,
+    TranscriptBody,
+    VideoBody,
+    VideoListBody,
+)
 from vidsearch.app.server import create_app
 from vidsearch.query.captions import CaptionHit
 
@@ -46,6 +55,11 @@ def as_served(m: dict) -> dict:
             "thumbnail": f"/api/segments/{m['segment_id']}/thumbnail"}
 
 
+def without_paging(body: dict) -> dict:
+    """A search answer without the keys the CLI's JSON does not have (where the page starts, and the next)."""
+    return {k: v for k, v in body.items() if k not in ("offset", "next_offset")}
+
+
 def uploads_left() -> list[Path]:
     return list(Path(tempfile.gettempdir()).glob("vidsearch-upload-*"))
 
@@ -59,12 +73,18 @@ def assert_error(resp, status: int, *words: str) -> None:
         assert w in body["error"], body
 
 
-def test_health_and_openapi(client):
+def test_health_and_openapi(client, truth):
     health = client.get("/api/health").json()
     assert health["status"] == "ok" and health["videos"] == 7 and health["segments"] > 20
+    # What the page's empty state shows: hours of video, live channels, when it was last indexed.
+    assert health["duration_s"] == pytest.approx(sum(v["duration"] for v in truth["videos"].values()), abs=0.5)
+    assert health["channels"] and set(health["channels"]) <= set(health["layout"])
+    assert health["last_indexed"] > 1.6e9
+    assert sum(health["languages"].values()) == 7 and health["languages"]["zh"] >= 1
     schema = client.get("/openapi.json").json()
     assert {"/api/search", "/api/match-clip", "/api/videos/{video_id}/stream",
-            "/api/segments/{segment_id}/thumbnail", "/api/health"} <= set(schema["paths"])
+            "/api/segments/{segment_id}/thumbnail", "/api/health", "/api/videos", "/api/videos/{video_id}",
+            "/api/videos/{video_id}/transcript", "/api/segments/{segment_id}/similar"} <= set(schema["paths"])
 
 
 def _response_schema(schema: dict, path: str, method: str, status: str = "200") -> dict:
@@ -78,9 +98,13 @@ def test_openapi_declares_the_json_answers(client):
     schema = client.get("/openapi.json").json()
     parts = schema["components"]["schemas"]
     health = _response_schema(schema, "/api/health", "get")
-    assert {"status", "videos", "segments", "captions", "layout", "reloads"} == set(health["properties"])
+    assert {"status", "videos", "segments", "captions", "layout", "reloads", "duration_s", "last_indexed",
+            "channels", "languages"} == set(health["properties"])
     search = _response_schema(schema, "/api/search", "get")
-    assert set(search["required"]) == {"query", "results"}
+    assert set(search["required"]) == {"query", "results", "offset", "next_offset"}
+    transcript = _response_schema(schema, "/api/videos/{video_id}/transcript", "get")
+    assert set(transcript["required"]) == {"video_id", "video", "duration", "language", "query", "speech", "screen"}
+    assert set(parts["MarkBody"]["properties"]) == {"from", "to", "time"}
     assert search["properties"]["results"]["items"]["$ref"].endswith("/MomentBody")
     match = _response_schema(schema, "/api/match-clip", "post")
     assert set(match["required"]) == {"clip", "duration", "results", "moments"}
@@ -107,6 +131,11 @@ def test_answers_fit_their_declared_schemas(client, cat_clip):
     hit = CaptionHit("c7", "小猫玩毛线球", 0.61, {"sku": "A-1", "price": 9.5}, {"speech": 0.2, "visual": 0.8})
     MatchClipBody.model_validate({**body, "results": [hit.to_json()]})
     ApiErrorBody.model_validate(client.get("/api/search").json())
+    VideoListBody.model_validate(client.get("/api/videos").json())
+    hit = client.get("/api/search", params={"q": "猫咪玩毛线球", "k": 1}).json()["results"][0]
+    VideoBody.model_validate(client.get(f"/api/videos/{hit['video_id']}").json())
+    TranscriptBody.model_validate(client.get(f"/api/videos/{hit['video_id']}/transcript", params={"q": "kitten"}).json())
+    SimilarBody.model_validate(client.get(f"/api/segments/{hit['segment_id']}/similar").json())
     with pytest.raises(ValidationError):  # a key the model does not name is refused
         SearchBody.model_validate({"query": "x", "results": [], "unexpected": 1})
 
@@ -122,6 +151,7 @@ def test_search_answers_like_the_cli(client, fixture_library):
                           "猫咪玩毛线球"], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert cli.returncode == 0, cli.stderr
     expected = json.loads(cli.stdout)
+    assert body.pop("offset") == 0 and body.pop("next_offset") == 3
     assert body == {**expected, "results": [as_served(m) for m in expected["results"]]}
     # presets and weights go through as on the command line
     sale = client.get("/api/search", params={"q": "每日新鲜烘焙", "k": 1, "preset": "e-commerce"}).json()
@@ -160,7 +190,7 @@ def test_concurrent_searches_answer_as_one_at_a_time(client, fixture_library):
         with ThreadPoolExecutor(8) as pool:
             answers = list(pool.map(ask, asks))
         assert [r.status_code for r in answers] == [200] * len(asks)
-        assert [r.json() for r in answers] == expected
+        assert [without_paging(r.json()) for r in answers] == expected
         assert batcher.encoded - encoded == 8 and batcher.calls - calls < 8
 
 
@@ -174,9 +204,93 @@ def test_concurrent_searches_answer_as_one_at_a_time(client, fixture_library):
     ({"q": "cat", "weights": "smell=1"}, 400, ["smell"]),
     ({"q": "cat", "preset": "cinema"}, 400, ["cinema"]),
     ({"q": "x" * 501}, 422, ["q"]),
+    ({"q": "cat", "offset": -1}, 422, ["offset"]),
+    ({"q": "cat", "offset": 5000}, 422, ["offset"]),
+    ({"q": "cat", "min_duration": -3}, 422, ["min_duration"]),
+    ({"q": "cat", "min_duration": 30, "max_duration": 10}, 400, ["min duration 30 s is above max duration 10 s"]),
+    ({"q": "cat", "video_id": "cat"}, 422, ["video_id"]),
 ])
 def test_search_bad_input_is_a_json_error(client, params, status, words):
     assert_error(client.get("/api/search", params=params), status, *words)
+
+
+def _videos(body: dict) -> list[str]:
+    return [m["video"] for m in body["results"]]
+
+
+def test_search_pages_continue_the_ranking(client):
+    """offset + next_offset walk the ranking a page at a time: the pages laid end to end are the
+    ranking asked for at once, and the last page says there is no next one."""
+    ask = {"q": "kitten playing", "min_confidence": "any"}
+    whole = client.get("/api/search", params={**ask, "k": 6}).json()
+    assert len(whole["results"]) == 6
+    pages, offset = [], 0
+    while offset is not None and offset < 6:
+        body = client.get("/api/search", params={**ask, "k": 2, "offset": offset}).json()
+        assert body["offset"] == offset and body["results"]
+        pages += body["results"]
+        offset = body["next_offset"]
+    assert [(m["video"], m["start"]) for m in pages] == [(m["video"], m["start"]) for m in whole["results"]]
+    last = client.get("/api/search", params={**ask, "k": 100}).json()
+    assert last["next_offset"] is None
+    past = client.get("/api/search", params={**ask, "k": 5, "offset": len(last["results"])}).json()
+    assert past["results"] == [] and past["next_offset"] is None
+
+
+def test_search_filters_narrow_the_answer(client, truth):
+    ask = {"q": "kitten playing", "min_confidence": "any", "k": 20}
+    every = client.get("/api/search", params=ask).json()
+    videos = {v["video"]: v for v in client.get("/api/videos").json()["videos"]}
+    assert set(videos) == set(truth["videos"])
+    assert len(set(_videos(every))) >= 4
+    short = client.get("/api/search", params={**ask, "max_duration": 20}).json()
+    assert short["results"] and {truth["videos"][v]["duration"] <= 20 for v in _videos(short)} == {True}
+    assert "cat and yarn.mp4" not in _videos(short)  # 24 s long: its best moment is filtered out
+    long_ = client.get("/api/search", params={**ask, "min_duration": 30}).json()
+    assert set(_videos(long_)) == {"lecture.mp4"}
+    two = [videos["cockatoo_silent.mp4"]["video_id"], videos["summer_sale.mp4"]["video_id"]]
+    by_id = client.get("/api/search", params=[*ask.items(), ("video_id", two[0]), ("video_id", two[1])]).json()
+    assert by_id["results"] and set(_videos(by_id)) <= {"cockatoo_silent.mp4", "summer_sale.mp4"}
+    zh = client.get("/api/search", params={"q": "咖啡", "language": "zh"}).json()
+    assert set(_videos(zh)) == {"coffee_portrait.mp4"}
+    folder = client.get("/api/search", params={**ask, "folder": "videos"}).json()
+    assert _videos(folder) == _videos(every)  # the fixture videos all sit in a folder called videos
+    nowhere = client.get("/api/search", params={**ask, "folder": "no-such-folder"}).json()
+    assert nowhere["results"] == [] and nowhere["note"] == "no good match"
+
+
+def test_transcript_marks_the_query_words(client):
+    hit = client.get("/api/search", params={"q": "kitten playing with yarn", "k": 1}).json()["results"][0]
+    body = client.get(f"/api/videos/{hit['video_id']}/transcript", params={"q": "kitten playing"}).json()
+    assert body["video"] == "cat and yarn.mp4" and body["duration"] == pytest.approx(24.0, abs=0.1)
+    starts = [ln["start"] for ln in body["speech"]]
+    assert starts == sorted(starts) and len(starts) >= 2
+    marked = [ln for ln in body["speech"] if ln["marks"]]
+    assert len(marked) == 1, body["speech"]
+    line = marked[0]
+    words = [line["text"][m["from"]:m["to"]].lower() for m in line["marks"]]
+    assert words == ["kitten", "playing"], line
+    kitten = line["marks"][0]["time"]
+    assert line["start"] <= kitten < line["end"] and kitten > line["start"] + 0.3  # the word, not the line
+    assert any(ln["text"] == "vidsearch demo" for ln in body["screen"])  # the bumper's on-screen text
+    plain = client.get(f"/api/videos/{hit['video_id']}/transcript").json()
+    assert all(not ln["marks"] for ln in plain["speech"] + plain["screen"])
+    # Chinese: marked by character pairs, in speech and on screen
+    coffee = next(v for v in client.get("/api/videos").json()["videos"] if v["video"] == "coffee_portrait.mp4")
+    zh = client.get(f"/api/videos/{coffee['video_id']}/transcript", params={"q": "咖啡"}).json()
+    assert [ln["text"][m["from"]:m["to"]] for ln in zh["screen"] for m in ln["marks"]] == ["咖啡"]
+
+
+def test_video_and_more_like_this(client):
+    hit = client.get("/api/search", params={"q": "rocket launch", "k": 1}).json()["results"][0]
+    video = client.get(f"/api/videos/{hit['video_id']}").json()
+    assert video["video"] == "rocket_launch.mp4" and video["stream"] == hit["stream"]
+    assert video["duration"] == pytest.approx(25.0, abs=0.1) and video["segments"] >= 3
+    more = client.get(f"/api/segments/{hit['segment_id']}/similar", params={"k": 4}).json()
+    assert more["segment_id"] == hit["segment_id"] and 0 < len(more["results"]) <= 4
+    assert hit["segment_id"] not in {m["segment_id"] for m in more["results"]}  # never the segment itself
+    scores = [m["score"] for m in more["results"]]
+    assert scores == sorted(scores, reverse=True)
 
 
 def test_match_clip_upload(client, cat_clip):
@@ -243,6 +357,11 @@ def test_stream_with_ranges(client, fixture_library):
     ("/api/videos/1.5/stream", 422),
     ("/api/segments/999999/thumbnail", 404),
     ("/api/segments/abc/thumbnail", 422),
+    ("/api/videos/999999", 404),
+    ("/api/videos/999999/transcript", 404),
+    ("/api/videos/99999999999999999999/transcript", 404),
+    ("/api/segments/999999/similar", 404),
+    ("/api/segments/x/similar", 422),
     ("/api/nothing", 404),
     ("/static/../server.py", 404),
 ])
@@ -266,7 +385,7 @@ def test_server_fault_is_a_generic_json_error(fixture_library):
     def broken(*args, **kwargs):
         raise RuntimeError("secret internal detail /root/path")
 
-    app.state.service.searcher.search = broken
+    app.state.service.searcher.page = broken
     with TestClient(app, base_url=LOCAL, raise_server_exceptions=False) as c:
         resp = c.get("/api/search", params={"q": "cat"})
     assert_error(resp, 500, "internal server error")

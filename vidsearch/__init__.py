@@ -1,8 +1,8 @@
 """vidsearch: a short-video retrieval engine (index a library, search by text, land on the second).
 
 The public API (:mod:`vidsearch.api`) is importable from here: ``vidsearch.index``,
-``vidsearch.reindex``, ``vidsearch.search``, ``vidsearch.match_clip``, ``vidsearch.profile`` and
-``vidsearch.Library``. It is loaded on first use, so ``import vidsearch`` stays cheap (the models
+``vidsearch.reindex``, ``vidsearch.search`` (with ``vidsearch.SearchFilter``),
+``vidsearch.transcript``, ``vidsearch.match_clip``, ``vidsearch.profile`` and ``vidsearch.Library``. It is loaded on first use, so ``import vidsearch`` stays cheap (the models
 and their libraries load only when a function needs them).
 """
 from __future__ import annotations
@@ -16,8 +16,8 @@ except PackageNotFoundError:  # run from a source tree that was never installed
     __version__ = "0+unknown"
 
 _API = ("BuildError", "ClipMatch", "EmptyLibraryDir", "IndexReport", "Library", "LibraryError", "LibraryProfile",
-        "Moment", "ProfileConflict", "ReindexPlan", "ReindexReport", "index", "match_clip", "profile", "reindex",
-        "search")
+        "Moment", "ProfileConflict", "ReindexPlan", "ReindexReport", "SearchFilter", "Transcript", "index",
+        "match_clip", "profile", "reindex", "search", "transcript")
 __all__ = ["__version__", *_API]
 
 if TYPE_CHECKING:
@@ -33,11 +33,14 @@ if TYPE_CHECKING:
         ProfileConflict,
         ReindexPlan,
         ReindexReport,
+        SearchFilter,
+        Transcript,
         index,
         match_clip,
         profile,
         reindex,
         search,
+        transcript,
     )
 
 

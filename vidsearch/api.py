@@ -6,6 +6,7 @@ bad files are reported one line each and never stop the rest).
 
     report = vidsearch.index("my-library", ["videos/"])            # IndexReport
     moments = vidsearch.search("my-library", "猫咪玩毛线球", k=5)       # list[Moment]
+    lines = vidsearch.transcript("my-library", moments[0].video_id, "毛线球")  # Transcript
     match = vidsearch.match_clip("my-library", "upload.mp4")        # ClipMatch
     report = vidsearch.reindex("my-library", "videos/", workers=2)  # ReindexReport
 
@@ -26,14 +27,16 @@ from vidsearch.ingest.profile import BuildRequest, LibraryProfile, ProfileConfli
 from vidsearch.ingest.reindex import ReindexReport
 from vidsearch.ingest.reindex import reindex as _apply_plan
 from vidsearch.ingest.runners import make_runner
+from vidsearch.query.filters import SearchFilter
 from vidsearch.query.matchclip import ClipMatch, QueryVideoMatcher
 from vidsearch.query.search import Searcher
+from vidsearch.query.transcript import Transcript, video_transcript
 from vidsearch.store.library import Library, LibraryError
 from vidsearch.types import Moment
 
 __all__ = ["BuildError", "ClipMatch", "EmptyLibraryDir", "IndexReport", "Library", "LibraryError", "LibraryProfile",
-           "Moment", "ProfileConflict", "ReindexPlan", "ReindexReport", "index", "match_clip", "profile",
-           "reindex", "search"]
+           "Moment", "ProfileConflict", "ReindexPlan", "ReindexReport", "SearchFilter", "Transcript", "index",
+           "match_clip", "profile", "reindex", "search", "transcript"]
 
 
 #: ``reindex`` of a folder that holds no videos while the library holds videos from it: most
@@ -88,10 +91,20 @@ def reindex(db: str | Path, library_dir: str | Path, *, engine: str = "local", w
 
 
 def search(db: str | Path | Library, query: str, k: int = 10, *, preset: str | None = None,
-           weights: dict[str, float] | None = None) -> list[Moment]:
-    """The best moments for a text query (Chinese or English), best first."""
+           weights: dict[str, float] | None = None, offset: int = 0, where: SearchFilter | None = None
+           ) -> list[Moment]:
+    """The best moments for a text query (Chinese or English), best first; ``offset`` skips
+    that many of the ranking (a later page), ``where`` keeps only the videos it accepts, e.g.
+    ``SearchFilter(folder="cats", max_duration=60)``."""
     with _reading(db) as library:
-        return Searcher(library).search(query, k, preset=preset, weights=weights)
+        return Searcher(library).search(query, k, preset=preset, weights=weights, offset=offset, where=where)
+
+
+def transcript(db: str | Path | Library, video_id: int, query: str = "") -> Transcript | None:
+    """A video's spoken and on-screen lines in time order, ``query``'s words marked; None when
+    the library has no such indexed video."""
+    with _reading(db) as library:
+        return video_transcript(library, video_id, query)
 
 
 def match_clip(db: str | Path | Library, path: str | Path, k: int = 10, *, preset: str | None = None,

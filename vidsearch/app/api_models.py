@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = ["ApiErrorBody", "CaptionHitBody", "HealthBody", "MatchClipBody", "MomentBody", "OcrLineBody",
-           "SearchBody"]
+           "SearchBody", "SimilarBody", "TranscriptBody", "VideoBody", "VideoListBody"]
 
 
 class _Body(BaseModel):
@@ -68,14 +68,78 @@ class HealthBody(_Body):
     captions: int
     layout: dict[str, int] = Field(description="The library's channels and their vector widths, in order.")
     reloads: int = Field(description="How often the server reloaded the library after a writer's commit.")
+    duration_s: float = Field(description="Total length of the indexed videos, in seconds.")
+    last_indexed: float | None = Field(description="When the last video was indexed (Unix time); null when none is.")
+    channels: list[str] = Field(description="The library's channels that answer on this server (a CLIP channel "
+                                            "only when its model is here).")
+    languages: dict[str, int] = Field(description="Videos per main spoken language ('' for silent ones).")
 
 
 class SearchBody(_Body):
-    """``GET /api/search``: the JSON of ``vidsearch search --json``."""
+    """``GET /api/search``: the JSON of ``vidsearch search --json``, and where the next page starts."""
 
     query: str
     results: list[MomentBody] = Field(description="Best first; empty when nothing reaches the asked confidence.")
     note: str | None = Field(default=None, description='"no good match" when the results are empty.')
+    offset: int = Field(description="Moments of the ranking skipped before these.")
+    next_offset: int | None = Field(description="The offset of the next page; null when the ranking ends here.")
+
+
+class SimilarBody(_Body):
+    """``GET /api/segments/{segment_id}/similar``: moments like a stored segment, best first."""
+
+    segment_id: int
+    results: list[MomentBody] = Field(description="Other moments whose stored vectors are nearest the segment's "
+                                                  "(the segment's own span left out); no confidence level.")
+
+
+class VideoBody(_Body):
+    """An indexed video."""
+
+    video_id: int
+    video: str = Field(description="The video's file name (never a path of the server's disk).")
+    duration: float | None = Field(description="Seconds.")
+    language: str | None = Field(description="Main spoken language as transcribed; null when silent.")
+    segments: int
+    stream: str = Field(description="URL of the video file (HTTP Range: a player can seek).")
+
+
+class VideoListBody(_Body):
+    """``GET /api/videos``: the indexed videos, by id."""
+
+    videos: list[VideoBody]
+
+
+class MarkBody(_Body):
+    """Characters ``from`` to ``to`` of a line hold a query word, said at ``time``."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    from_: int = Field(alias="from")
+    to: int
+    time: float = Field(description="Seconds into the video: when the word is said (an on-screen line: when it appears).")
+
+
+class LineBody(_Body):
+    """A spoken or on-screen line."""
+
+    start: float = Field(description="Seconds into the video.")
+    end: float = Field(description="Seconds into the video.")
+    text: str
+    language: str | None = None
+    marks: list[MarkBody] = Field(description="Where the query's words are in ``text`` (empty without a query).")
+
+
+class TranscriptBody(_Body):
+    """``GET /api/videos/{video_id}/transcript``: a video's lines, the query's words marked."""
+
+    video_id: int
+    video: str = Field(description="The video's file name.")
+    duration: float | None
+    language: str | None
+    query: str
+    speech: list[LineBody] = Field(description="Utterances in time order.")
+    screen: list[LineBody] = Field(description="On-screen text lines in time order.")
 
 
 class CaptionHitBody(_Body):

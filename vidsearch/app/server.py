@@ -8,10 +8,13 @@ first (requests meanwhile wait on the lock; none fails).
 Endpoints (the JSON is the CLI's ``--json`` output, except that a moment's ``video`` is a display
 name, never a path of the server's disk, and that it carries its ``stream`` and ``thumbnail`` URLs):
 
-- ``GET /api/search?q=&k=&preset=&weights=``
+- ``GET /api/search?q=&k=&offset=&preset=&weights=&min_confidence=`` and the filters ``video_id``
+  (repeatable), ``folder``, ``min_duration``, ``max_duration``, ``language``
 - ``POST /api/match-clip`` (multipart field ``clip``; ``k``, ``preset``, ``weights`` as query params)
+- ``GET /api/videos``, ``GET /api/videos/{video_id}`` (the indexed videos, with their stream URLs)
+- ``GET /api/videos/{video_id}/transcript?q=`` (spoken and on-screen lines, the query's words marked)
 - ``GET /api/videos/{video_id}/stream`` (HTTP Range: a player can seek)
-- ``GET /api/segments/{segment_id}/thumbnail``
+- ``GET /api/segments/{segment_id}/thumbnail``, ``GET /api/segments/{segment_id}/similar?k=``
 - ``GET /api/health``; the OpenAPI schema at ``/openapi.json`` and ``/docs`` (Swagger UI, served locally),
   each JSON answer described by a model of :mod:`vidsearch.app.api_models`
 - ``GET /`` the web page (``vidsearch/app/web/``), everything served locally
@@ -45,15 +48,27 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vidsearch import __version__
-from vidsearch.app.api_models import ApiErrorBody, HealthBody, MatchClipBody, SearchBody
+from vidsearch.app.api_models import (
+    ApiErrorBody,
+    HealthBody,
+    MatchClipBody,
+    SearchBody,
+    SimilarBody,
+    TranscriptBody,
+    VideoBody,
+    VideoListBody,
+)
 from vidsearch.app.guard import LOOPBACK_HOSTS, MULTIPART_SLACK, Guard, MediaSigner, clean_token
 from vidsearch.channels.fusion import PRESETS, WeightsError, parse_weights
 from vidsearch.media.probe import MAX_REAL_FPS, probe, stream_extent
 from vidsearch.models.text_encoders import BatchingTextEncoder, CachingTextEncoder, EncoderUnavailable
 from vidsearch.query.confidence import NO_GOOD_MATCH, parse_level
+from vidsearch.query.filters import FilterError, SearchFilter
 from vidsearch.query.matchclip import QueryVideoMatcher, check_clip
+from vidsearch.query.overview import indexed_videos, library_overview
 from vidsearch.query.search import Searcher, library_text_encoder
-from vidsearch.store.library import THUMBS_DIR, Library
+from vidsearch.query.transcript import video_transcript
+from vidsearch.store.library import THUMBS_DIR, Library, VideoRow
 from vidsearch.types import Moment, VideoError
 
 FastAPIOffline: Callable[..., FastAPI] | None
@@ -66,6 +81,9 @@ log = logging.getLogger(__name__)
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
 MAX_K = 100
+#: Deepest page of a ranking served: a page costs a ranking of ``offset + k`` moments.
+MAX_OFFSET = 1000
+MAX_FILTER_IDS = 100
 MAX_QUERY_CHARS = 500
 MAX_NAME_CHARS = 64
 DEFAULT_MAX_UPLOAD_MB = 100
@@ -282,6 +300,19 @@ def create_app(
         out["thumbnail"] = signer.url(f"/api/segments/{m.segment_id}/thumbnail") if m.segment_id >= 0 else None
         return out
 
+    def video_json(v: VideoRow) -> dict:
+        return {"video_id": v.id, "video": display_name(v.path), "duration": v.duration, "language": v.language,
+                "segments": v.n_segments, "stream": signer.url(f"/api/videos/{v.id}/stream")}
+
+    def indexed_video(video_id: int) -> VideoRow:
+        row = None
+        if INT64_MIN <= video_id <= INT64_MAX:
+            with service.lock.read():
+                row = service.library.video(video_id)
+        if row is None or row.status != "indexed":
+            raise ApiError(404, f"no video {video_id} in the library")
+        return row
+
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
         return SafeJSONResponse({"error": exc.message}, status_code=exc.status)
@@ -310,9 +341,13 @@ def create_app(
         service.refresh()
         with service.lock.read():
             stats = service.library.stats()
+            overview = library_overview(service.library)
+            channels = service.searcher.live_channels()
         return SafeJSONResponse({"status": "ok", "videos": stats["videos"], "segments": stats["live_segments"],
                                  "captions": stats["captions"], "layout": stats["layout"],
-                                 "reloads": service.reloads})
+                                 "reloads": service.reloads, "duration_s": round(overview.duration_s, 3),
+                                 "last_indexed": overview.last_indexed, "channels": channels,
+                                 "languages": overview.languages})
 
     @app.get("/api/search", response_model=SearchBody, responses=_errors(400, 422, 503))
     def search(
@@ -325,26 +360,43 @@ def create_app(
         min_confidence: Annotated[str | None, Query(description="Leave out answers below this level: high, medium "
                                                     "or low (the default); any: the whole ranking, weaker "
                                                     "matches included.", max_length=MAX_NAME_CHARS)] = None,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Moments of the ranking to skip (the "
+                                     "previous answer's next_offset).")] = 0,
+        video_id: Annotated[list[int] | None, Query(max_length=MAX_FILTER_IDS, description="Only these videos "
+                                                    "(repeatable).")] = None,
+        folder: Annotated[str | None, Query(max_length=MAX_QUERY_CHARS, description="Only videos in a folder of "
+                                            "this name (relative, e.g. cats or 2024/cats) or under this absolute "
+                                            "folder.")] = None,
+        min_duration: Annotated[float | None, Query(ge=0, description="Only videos at least this long (s).")] = None,
+        max_duration: Annotated[float | None, Query(ge=0, description="Only videos at most this long (s).")] = None,
+        language: Annotated[str | None, Query(max_length=MAX_NAME_CHARS, description="Only videos whose main "
+                                              "spoken language is this (zh, en).")] = None,
     ) -> SafeJSONResponse:
-        """The JSON object of ``vidsearch search --json``, with display names and media URLs."""
+        """The JSON object of ``vidsearch search --json``, with display names and media URLs, and
+        where the next page starts (``next_offset``)."""
         if not q.strip():
             raise ApiError(400, "empty query: pass q=...")
         overrides = _weights(weights)
         try:
             level = parse_level(min_confidence)
-        except ValueError as exc:
+            where = SearchFilter.of(video_ids=video_id, folder=folder, min_duration=min_duration,
+                                    max_duration=max_duration, language=language)
+        except (ValueError, FilterError) as exc:
             raise ApiError(400, str(exc)) from None
         service.refresh()
         try:
             with service.lock.read():
-                moments = service.searcher.search(q, k, preset=preset, weights=overrides, min_confidence=level)
+                page = service.searcher.page(q, k, offset=offset, preset=preset, weights=overrides,
+                                             min_confidence=level, where=where)
         except (WeightsError, ValueError) as exc:
             raise ApiError(400, str(exc)) from None
         except EncoderUnavailable as exc:
             raise _model_missing(exc) from None
+        moments = page.moments
         body: dict[str, Any] = {"query": q, "results": [moment_json(m) for m in moments]}
         if not moments:
             body["note"] = NO_GOOD_MATCH
+        body["offset"], body["next_offset"] = page.offset, page.next_offset
         # A response as is: skips FastAPI's generic re-encoding of the dict (about 1 ms a request).
         return SafeJSONResponse(body)
 
@@ -411,15 +463,55 @@ def create_app(
         finally:
             tmp.unlink(missing_ok=True)
 
+    @app.get("/api/videos", response_model=VideoListBody)
+    def videos() -> SafeJSONResponse:
+        """The indexed videos, by id: names, lengths, languages and stream URLs."""
+        service.refresh()
+        with service.lock.read():
+            rows = indexed_videos(service.library)
+        return SafeJSONResponse({"videos": [video_json(v) for v in rows]})
+
+    @app.get("/api/videos/{video_id}", response_model=VideoBody, responses=_errors(404, 422))
+    def video(video_id: int) -> SafeJSONResponse:
+        """One indexed video (what a shared link ``?v=ID&t=SEC`` opens)."""
+        service.refresh()
+        return SafeJSONResponse(video_json(indexed_video(video_id)))
+
+    @app.get("/api/videos/{video_id}/transcript", response_model=TranscriptBody, responses=_errors(404, 422))
+    def transcript(
+        video_id: int,
+        q: Annotated[str, Query(description="Mark this query's words in the lines.", max_length=MAX_QUERY_CHARS)] = "",
+    ) -> SafeJSONResponse:
+        """The video's spoken lines (utterances) and on-screen lines, in time order, with the
+        query's words marked and the second each marked word is said."""
+        service.refresh()
+        found = None
+        if INT64_MIN <= video_id <= INT64_MAX:
+            with service.lock.read():
+                found = video_transcript(service.library, video_id, q)
+        if found is None:
+            raise ApiError(404, f"no video {video_id} in the library")
+        body = found.to_json()
+        body["video"] = display_name(found.video)
+        return SafeJSONResponse(body)
+
+    @app.get("/api/segments/{segment_id}/similar", response_model=SimilarBody, responses=_errors(404, 422))
+    def similar(segment_id: int, k: Annotated[int, Query(ge=1, le=MAX_K)] = 10) -> SafeJSONResponse:
+        """More like this: moments whose stored vectors are nearest this segment's."""
+        service.refresh()
+        moments = None
+        if INT64_MIN <= segment_id <= INT64_MAX:
+            with service.lock.read():
+                with contextlib.suppress(KeyError):
+                    moments = service.searcher.similar(segment_id, k)
+        if moments is None:
+            raise ApiError(404, f"no segment {segment_id} in the library")
+        return SafeJSONResponse({"segment_id": segment_id, "results": [moment_json(m) for m in moments]})
+
     @app.get("/api/videos/{video_id}/stream", responses=_errors(404, 410, 422))
     def stream(video_id: int) -> FileResponse:
         """The video file of an indexed video (by id: only library files), with Range support."""
-        row = None
-        if INT64_MIN <= video_id <= INT64_MAX:
-            with service.lock.read():
-                row = service.library.video(video_id)
-        if row is None or row.status != "indexed":
-            raise ApiError(404, f"no video {video_id} in the library")
+        row = indexed_video(video_id)
         if not row.path.is_file():
             raise ApiError(410, f"video {video_id} is no longer on disk")
         media_type = mimetypes.guess_type(row.path.name)[0] or "application/octet-stream"

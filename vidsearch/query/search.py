@@ -34,6 +34,7 @@ from vidsearch.models.holder import LoadOnce
 from vidsearch.models.text_encoders import TextEncoder, get_text_encoder
 from vidsearch.query.calibration import csls, generic_queries, hubness
 from vidsearch.query.confidence import ANY, Floor, Thresholds, library_thresholds
+from vidsearch.query.filters import SearchFilter
 from vidsearch.store.lexical import LexicalLine
 from vidsearch.store.library import Library, OcrLineRow, SegmentRow
 from vidsearch.text.lexical import coverage, idf, is_form, specificity, terms
@@ -55,6 +56,10 @@ SPEECH_JUMP_SHARE = 0.25
 SNIPPET_CHARS = 200
 #: Segments recalled from the vector index per text query, then re-scored exactly.
 RECALL_K = 100
+#: A filtered query re-scores every live segment of the videos it allows when they hold at most
+#: this many; past that it asks the vector index for :data:`FILTERED_RECALL_K` instead.
+FILTERED_SCAN_SEGMENTS = 5000
+FILTERED_RECALL_K = 2000
 #: Lines recalled from the exact-words index per text query.
 LEXICAL_LINES = 200
 #: Terms found in more than this share of the indexed lines are not used to look lines up.
@@ -93,6 +98,23 @@ def speech_trust(logprob: float | None) -> float:
         return 1.0
     share = (logprob - SPEECH_LOGPROB_BAD) / (SPEECH_LOGPROB_GOOD - SPEECH_LOGPROB_BAD)
     return float(min(1.0, max(SPEECH_TRUST_FLOOR, share)))
+
+
+def _check_page(k: int, offset: int) -> None:
+    if k < 1:
+        raise ValueError("k must be at least 1")
+    if offset < 0:
+        raise ValueError("offset must be 0 or more")
+
+
+@dataclass
+class SearchPage:
+    """One page of a ranking: its moments, where it starts, and where the next page starts
+    (None when the ranking ends here)."""
+
+    moments: list[Moment]
+    offset: int
+    next_offset: int | None
 
 
 @dataclass
@@ -148,6 +170,17 @@ class Searcher:
         """The library's CLIP model for text queries, or None (visual channel then scores 0)."""
         return self._clip.get(missing_ok=True)
 
+    def live_channels(self) -> list[str]:
+        """The library's channels that answer here, in layout order: a channel in CLIP's space
+        counts only when the library's CLIP model can be loaded on this machine."""
+        live = []
+        for name in self.layout.channels:
+            spec = registry.get(name)
+            if spec is not None and spec.query == "clip" and self.clip is None:
+                continue
+            live.append(name)
+        return live
+
     @property
     def text_encoder(self) -> TextEncoder:
         if self._text is None:
@@ -195,6 +228,8 @@ class Searcher:
         weights: dict[str, float] | None = None,
         per_video: int = 2,
         min_confidence: Floor | None = None,
+        where: SearchFilter | None = None,
+        offset: int = 0,
     ) -> list[Moment]:
         """Best moments first, each with its confidence; at most ``per_video`` moments of one video
         unless fewer videos exist.
@@ -203,15 +238,55 @@ class Searcher:
         ("no good match"). Otherwise the list is filled up to ``k``, the weaker moments labelled
         ``low``; ``min_confidence`` keeps only moments at or above that level, and ``"any"``
         returns the whole ranking, never "no good match" (moments under ``low`` labelled ``low``).
+
+        ``where`` limits the answer to the videos it accepts (the confidence levels keep their
+        meaning). ``offset`` skips that many moments of the ranking: a ranking's first ``n``
+        moments never depend on how many are asked for, so a later page continues an earlier
+        one exactly (:meth:`page` says where the next one starts).
         """
+        _check_page(k, offset)
+        ranked = self._ranked(query, offset + k, preset=preset, weights=weights, per_video=per_video,
+                              min_confidence=min_confidence, where=where)
+        return self._placed(ranked[offset:offset + k])
+
+    def page(
+        self,
+        query: str,
+        k: int = 10,
+        *,
+        offset: int = 0,
+        preset: str | None = None,
+        weights: dict[str, float] | None = None,
+        per_video: int = 2,
+        min_confidence: Floor | None = None,
+        where: SearchFilter | None = None,
+    ) -> SearchPage:
+        """:meth:`search`'s moments ``offset`` to ``offset + k``, and the offset of the next page.
+
+        A moment that lies wholly in a removed span is dropped after ranking, so a page can hold
+        fewer than ``k`` moments while more follow: the next page starts after the moments given.
+        """
+        _check_page(k, offset)
+        ranked = self._ranked(query, offset + k + 1, preset=preset, weights=weights, per_video=per_video,
+                              min_confidence=min_confidence, where=where)
+        moments = self._placed(ranked[offset:offset + k])
+        after = offset + len(moments)
+        return SearchPage(moments, offset, after if len(ranked) > after else None)
+
+    def _ranked(self, query: str, n: int, *, preset: str | None, weights: dict[str, float] | None,
+                per_video: int, min_confidence: Floor | None,
+                where: SearchFilter | None) -> list[tuple[Moment, _Hit, list[str], np.ndarray]]:
+        """The first ``n`` moments of the ranking, each with its best hit, the query's indexed
+        words and the plain query vector (what placing its jump needs)."""
         query = query.strip()
         if not query:
             raise ValueError("empty query")
-        if k < 1:
-            raise ValueError("k must be at least 1")
+        allowed = where.video_ids_in(self.library) if where is not None and where.active else None
+        if allowed is not None and not allowed:
+            return []
         w = self.weights_for(preset, weights)
         qv, q_text = self.query_vector(query, w)
-        hits, q_terms = self._scored_hits(query, qv, q_text, w)
+        hits, q_terms = self._scored_hits(query, qv, q_text, w, allowed)
         if not hits or (hits[0].score < self.thresholds.low and min_confidence != ANY):
             return []  # no good match
         if min_confidence is not None:
@@ -220,10 +295,15 @@ class Searcher:
             if not hits:
                 return []
         merged = self._merge(hits, float(np.median([h.score for h in hits])))
-        moments = [m for m in self._diversify(merged, k, per_video) if self._clip_to_content(m)]
+        moments = [m for m in self._diversify(merged, n, per_video) if self._clip_to_content(m)]
         by_id = {h.segment_id: h for h in hits}
-        for m in moments:
-            hit = by_id[m.segment_id]
+        return [(m, by_id[m.segment_id], q_terms, q_text) for m in moments]
+
+    def _placed(self, ranked: list[tuple[Moment, _Hit, list[str], np.ndarray]]) -> list[Moment]:
+        """The moments with their channels, confidence, on-screen lines and jump (done only for
+        the moments given: it reads their utterances)."""
+        out = []
+        for m, hit, q_terms, q_text in ranked:
             m.channels = dict(hit.channels)
             m.confidence = self.thresholds.level(m.score) or "low"
             lines = self.attach_ocr(m)
@@ -232,7 +312,8 @@ class Searcher:
                 self._jump_to_line(m, hit.line, q_terms)
             else:
                 self._place_jump(m, q_text, lines, seed=(hit.start, hit.end))
-        return moments
+            out.append(m)
+        return out
 
     def weights_for(self, preset: str | None = None, overrides: dict[str, float] | None = None) -> dict[str, float]:
         """The channel weights a text query of this library is ranked with: the preset's, with
@@ -259,18 +340,20 @@ class Searcher:
                 w[channel.name] = max(w.get(channel.name, 0.0), w.get(target, 0.0))
         return w
 
-    def _scored_hits(self, query: str, qv: np.ndarray, q_text: np.ndarray,
-                     weights: dict[str, float]) -> tuple[list[_Hit], list[str]]:
+    def _scored_hits(self, query: str, qv: np.ndarray, q_text: np.ndarray, weights: dict[str, float],
+                     allowed: set[int] | None = None) -> tuple[list[_Hit], list[str]]:
         """Every candidate of a text query with its calibrated per-channel contributions, best
-        first, and the indexed words that count as the query's (its terms and their other forms)."""
-        candidates = {sid for sid, _ in self.library.search(qv, RECALL_K)}
+        first, and the indexed words that count as the query's (its terms and their other forms).
+        ``allowed``: the only videos whose segments may answer (None: all)."""
+        candidates = self._candidates(qv, allowed)
         q_terms = terms(query)
         # Exact words said count only while speech is weighed, words shown only while on-screen text is.
         kinds = {kind for kind, channel in (("speech", "speech"), ("screen", "ocr")) if weights.get(channel, 0.0) > 0}
         exact, wanted = self._exact_matches(q_terms, kinds) if weights.get(LEXICAL, 0.0) > 0 and kinds else ({}, q_terms)
         ids = sorted(candidates | set(exact))
         rows = self.library.segments(ids)
-        ids = [i for i in ids if i in rows and not rows[i].removed]
+        ids = [i for i in ids if i in rows and not rows[i].removed
+               and (allowed is None or rows[i].video_id in allowed)]
         ids, vectors = self._stored_vectors(ids)
         if not ids:
             return [], wanted
@@ -294,6 +377,16 @@ class Searcher:
                              channels, row.speech_text, row.ocr_text, row.tags, line))
         hits.sort(key=lambda h: -h.score)
         return hits, wanted
+
+    def _candidates(self, qv: np.ndarray, allowed: set[int] | None) -> set[int]:
+        """Segment ids to re-score: the vector index's nearest; for a filter, every live segment
+        of the allowed videos when they are few, else a wider recall (filtered afterwards)."""
+        if allowed is None:
+            return {sid for sid, _ in self.library.search(qv, RECALL_K)}
+        spans = self.library.segment_spans(allowed)
+        if sum(len(v) for v in spans.values()) <= FILTERED_SCAN_SEGMENTS:
+            return {sid for video in spans.values() for sid, _, _ in video}
+        return {sid for sid, _ in self.library.search(qv, FILTERED_RECALL_K)}
 
     def _calibrated(self, query: str, vectors: np.ndarray, q_text: np.ndarray, weights: dict[str, float],
                     rows: list[SegmentRow]) -> dict[str, np.ndarray]:
@@ -465,6 +558,21 @@ class Searcher:
             if q_text is not None:
                 self._place_jump(m, q_text, lines)
         return moments
+
+    def similar(self, segment_id: int, k: int = 10, *, per_video: int = 2) -> list[Moment]:
+        """Moments like a stored segment ("more like this"): its stored fused vector is the
+        query, and moments overlapping the segment itself are left out. Scores are the fused
+        inner products (as for a query clip), so no confidence level is given.
+        Raises KeyError when the segment is not a live one."""
+        row = self.library.segments([segment_id]).get(segment_id)
+        if row is None or row.removed:
+            raise KeyError(segment_id)
+        vector = self.library.vectors([segment_id])[0]
+
+        def itself(video_id: int, start: float, end: float) -> bool:
+            return video_id == row.video_id and start < row.end and end > row.start
+
+        return self.search_vectors([vector], k, per_video=per_video, exclude=itself)
 
     def attach_ocr(self, moment: Moment) -> list[OcrLineRow]:
         """Give a moment the on-screen lines visible in it, clipped to its span; returns the rows."""

@@ -35,6 +35,12 @@ def search(
     preset: PresetOption = None,
     weights: Annotated[Optional[str], typer.Option(help="Per-channel weights overriding the preset, e.g. speech=1,ocr=0.5 (`vidsearch doctor` lists the channels). A channel no text can meet, like 'audio', only matters for clip queries.")] = None,
     min_confidence: Annotated[Optional[str], typer.Option("--min-confidence", metavar="LEVEL", help="Leave out answers below this level: high (almost certainly right), medium (probably) or low (related at best; the default). When nothing reaches it the answer is 'no good match'. 'any' shows the whole ranking, weaker matches included.")] = None,
+    offset: Annotated[int, typer.Option(min=0, help="Skip this many moments of the ranking (the next page starts at the moments already shown).")] = 0,
+    video_id: Annotated[Optional[list[int]], typer.Option("--video-id", metavar="ID", help="Only this video (repeatable; `vidsearch info --json` lists the ids).")] = None,
+    folder: Annotated[Optional[str], typer.Option(metavar="FOLDER", help="Only videos in a folder of this name (relative, e.g. cats or 2024/cats) or under this absolute folder.")] = None,
+    min_duration: Annotated[Optional[float], typer.Option("--min-duration", metavar="S", min=0, help="Only videos at least this many seconds long.")] = None,
+    max_duration: Annotated[Optional[float], typer.Option("--max-duration", metavar="S", min=0, help="Only videos at most this many seconds long.")] = None,
+    language: Annotated[Optional[str], typer.Option(metavar="LANG", help="Only videos whose main spoken language is this (zh, en).")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Search the library by text; prints moments best first with start, end, jump and confidence."""
@@ -42,17 +48,21 @@ def search(
     from vidsearch.channels.fusion import WeightsError
     from vidsearch.models.text_encoders import EncoderUnavailable
     from vidsearch.query.confidence import NO_GOOD_MATCH, parse_level
+    from vidsearch.query.filters import SearchFilter
     from vidsearch.query.search import Searcher
 
     overrides = _weight_overrides(weights)
     try:
         level = parse_level(min_confidence)
+        where = SearchFilter.of(video_ids=video_id, folder=folder, min_duration=min_duration,
+                                max_duration=max_duration, language=language)
     except ValueError as exc:
         fail(str(exc), 2)
     with open_library(db) as library:
         try:
             searcher = Searcher(library)
-            moments = searcher.search(query, k, preset=preset, weights=overrides, min_confidence=level)
+            moments = searcher.search(query, k, preset=preset, weights=overrides, min_confidence=level,
+                                      where=where, offset=offset)
         except (WeightsError, ValueError, EncoderUnavailable) as exc:
             fail(str(exc), 2)
     print_notes(searcher.notes)
@@ -68,7 +78,7 @@ def search(
     table = Table(title=f"{query}", show_lines=False)
     for col in ("#", "video", "start", "end", "jump", "score", "confidence", "snippet"):
         table.add_column(col, overflow="fold")
-    for i, m in enumerate(moments, 1):
+    for i, m in enumerate(moments, offset + 1):
         table.add_row(str(i), Path(m.video).name, f"{m.start:.2f}", f"{m.end:.2f}", f"{m.jump:.2f}", f"{m.score:.3f}",
                       m.confidence or "", m.snippet)
     out.print(table)

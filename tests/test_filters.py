@@ -1,0 +1,96 @@
+"""Search filters and the transcript's word marks on plain values; `vidsearch search`'s filter
+and paging flags on the fixture library."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from vidsearch.query.filters import FilterError, SearchFilter
+from vidsearch.query.transcript import marked_spans
+from vidsearch.store.library import VideoRow
+
+
+def _video(path: str, duration: float | None = 20.0, language: str | None = "en", vid: int = 1) -> VideoRow:
+    return VideoRow(id=vid, path=Path(path), size=1, mtime_ns=1, content_hash=None, duration=duration,
+                    status="indexed", error=None, indexed_at=0.0, n_segments=1, language=language)
+
+
+@pytest.mark.parametrize(("folder", "path", "accepted"), [
+    ("cats", "/lib/cats/a.mp4", True),
+    ("cats", "/lib/pets/cats/2024/a.mp4", True),
+    ("cats/", "/lib/cats/a.mp4", True),
+    ("cats", "/lib/cats.mp4", False),  # a file name is no folder
+    ("cat", "/lib/cats/a.mp4", False),  # whole folder names only
+    ("pets/cats", "/lib/pets/cats/a.mp4", True),
+    ("cats/pets", "/lib/pets/cats/a.mp4", False),
+    ("/lib/pets", "/lib/pets/cats/a.mp4", True),
+    ("/pets", "/lib/pets/cats/a.mp4", False),  # absolute: from the root
+    ("pets\\cats", "/lib/pets/cats/a.mp4", True),
+])
+def test_folder(folder, path, accepted):
+    assert SearchFilter(folder=folder).accepts(_video(path)) is accepted
+
+
+def test_duration_language_and_ids():
+    v = _video("/v/a.mp4", duration=20.0, language="zh", vid=7)
+    assert SearchFilter(min_duration=20, max_duration=20).accepts(v)
+    assert not SearchFilter(min_duration=21).accepts(v)
+    assert not SearchFilter(max_duration=19.9).accepts(v)
+    assert not SearchFilter(min_duration=1).accepts(_video("/v/b.mp4", duration=None))
+    assert SearchFilter(language=" ZH ").accepts(v) and not SearchFilter(language="en").accepts(v)
+    assert not SearchFilter(language="zh").accepts(_video("/v/silent.mp4", language=None))
+    assert SearchFilter(video_ids=frozenset({7})).accepts(v) and not SearchFilter(video_ids=frozenset({8})).accepts(v)
+
+
+def test_of_and_bad_filters():
+    assert SearchFilter.of() is None and SearchFilter.of(folder="", language="", video_ids=[]) is None
+    assert SearchFilter.of(folder="/") is None  # the root names every folder
+    assert SearchFilter.of(video_ids=[3, 3]).video_ids == frozenset({3})
+    with pytest.raises(FilterError, match="above max duration"):
+        SearchFilter(min_duration=10, max_duration=5)
+    with pytest.raises(FilterError, match="0 or more"):
+        SearchFilter(max_duration=-1)
+    with pytest.raises(FilterError):
+        SearchFilter(min_duration=float("nan"))
+
+
+@pytest.mark.parametrize(("text", "wanted", "marked"), [
+    ("Look, a little kitten is playing.", {"kitten", "playing"}, ["kitten", "playing"]),
+    ("KITTENS everywhere", {"kittens"}, ["KITTENS"]),
+    ("Ｈello there", {"hello"}, ["Ｈello"]),  # full-width letters are the same word
+    ("a kittenish look", {"kitten"}, []),  # whole words only
+    ("今天的课后作业第3题", {"课后", "后作", "作业"}, ["课后作业"]),  # overlapping pairs join
+    ("香浓咖啡", {"咖啡"}, ["咖啡"]),
+    ("猫 and 狗", {"猫"}, ["猫"]),  # a lone character is its own term
+    ("anything", set(), []),
+])
+def test_marked_spans(text, wanted, marked):
+    assert [text[a:b] for a, b in marked_spans(text, wanted)] == marked
+
+
+def _search_json(db: Path, *args: str) -> dict:
+    proc = subprocess.run([sys.executable, "-m", "vidsearch", "search", "--db", str(db), "--json", *args],
+                          capture_output=True, text=True, env=dict(os.environ, HF_HUB_OFFLINE="1"), timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_search_command_filters_and_pages(fixture_library):
+    db, _, _ = fixture_library
+    ask = ["--min-confidence", "any", "kitten playing"]
+    whole = _search_json(db, "-k", "4", *ask)["results"]
+    second = _search_json(db, "-k", "2", "--offset", "2", *ask)["results"]
+    assert len(whole) == 4 and [(m["video"], m["start"]) for m in second] == [(m["video"], m["start"]) for m in whole[2:]]
+    short = _search_json(db, "--max-duration", "20", "--folder", "videos", *ask)["results"]
+    assert short and all(Path(m["video"]).name != "cat and yarn.mp4" for m in short)
+    one = _search_json(db, "--video-id", str(whole[0]["video_id"]), *ask)["results"]
+    assert one and {m["video_id"] for m in one} == {whole[0]["video_id"]}
+    bad = subprocess.run([sys.executable, "-m", "vidsearch", "search", "--db", str(db), "--min-duration", "9",
+                          "--max-duration", "3", "cat"], capture_output=True, text=True, timeout=120,
+                         env=dict(os.environ, HF_HUB_OFFLINE="1"))
+    assert bad.returncode == 2 and "above max duration" in bad.stderr

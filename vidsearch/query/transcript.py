@@ -1,0 +1,155 @@
+"""A video's spoken and on-screen lines with their times, the query's words marked in them.
+
+What the web page's transcript panel shows beside the player: every utterance (Whisper's line,
+with word timestamps) and every on-screen text line of one video, in time order. With a query,
+each line carries ``marks``: the character spans of its text that hold the query's words, cut as
+the exact-words index cuts them (:func:`vidsearch.text.lexical.terms`: Latin words and their
+inflected forms, Chinese by character pairs), each with the time its spoken word starts, so a
+click on a marked word seeks to the second it is said.
+"""
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+from vidsearch.store.library import Library, UtteranceRow
+from vidsearch.text.lexical import terms
+from vidsearch.text.script import is_cjk
+
+__all__ = ["Mark", "Transcript", "TranscriptLine", "query_words", "video_transcript"]
+
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+#: English words too common to be worth marking (the query "the cat" marks "cat" only).
+FUNCTION_WORDS = frozenset(
+    "a an the and or but of to in on at by for with from as is are was were be been it its this that these "
+    "those i you he she we they me him her us them my your our their do does did not no so than then".split())
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A span ``[start, end)`` of a line's text holding a query word; ``time``: when it is said
+    (the line's start for an on-screen line, or when the word's timestamp is unknown)."""
+
+    start: int
+    end: int
+    time: float
+
+    def to_json(self) -> dict:
+        return {"from": self.start, "to": self.end, "time": round(self.time, 3)}
+
+
+@dataclass
+class TranscriptLine:
+    """One utterance or on-screen line."""
+
+    start: float
+    end: float
+    text: str
+    language: str | None = None
+    marks: list[Mark] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        out: dict = {"start": round(self.start, 3), "end": round(self.end, 3), "text": self.text,
+                     "marks": [m.to_json() for m in self.marks]}
+        if self.language:
+            out["language"] = self.language
+        return out
+
+
+@dataclass
+class Transcript:
+    """A video's lines: ``speech`` (utterances) and ``screen`` (on-screen text), each in time order."""
+
+    video_id: int
+    video: str
+    duration: float | None
+    language: str | None
+    query: str
+    speech: list[TranscriptLine]
+    screen: list[TranscriptLine]
+
+    def to_json(self) -> dict:
+        return {"video_id": self.video_id, "video": self.video, "duration": self.duration,
+                "language": self.language, "query": self.query,
+                "speech": [ln.to_json() for ln in self.speech], "screen": [ln.to_json() for ln in self.screen]}
+
+
+def query_words(library: Library, query: str) -> set[str]:
+    """The indexed words that stand for ``query``'s terms: the terms themselves and their
+    inflected forms found in the library (as search counts them), common function words left out."""
+    q_terms = [t for t in terms(query) if t not in FUNCTION_WORDS]
+    if not q_terms:
+        return set()
+    forms = library.lexical_forms(q_terms)
+    return set(q_terms) | {f for t in q_terms for f in forms.get(t, ())}
+
+
+def marked_spans(text: str, wanted: set[str]) -> list[tuple[int, int]]:
+    """Character spans of ``text`` whose term is in ``wanted``, cut as :func:`terms` cuts
+    (adjacent or overlapping Chinese pairs join into one span)."""
+    spans: list[tuple[int, int]] = []
+    if not wanted:
+        return spans
+    for m in _WORD.finditer(text):
+        pos = m.start()
+        for cjk, run in itertools.groupby(m.group(), key=is_cjk):
+            chars = "".join(run)
+            norm = unicodedata.normalize("NFKC", chars).lower()
+            if not cjk or len(chars) == 1:
+                if norm in wanted:
+                    spans.append((pos, pos + len(chars)))
+            else:
+                for i in range(len(chars) - 1):
+                    if unicodedata.normalize("NFKC", chars[i:i + 2]).lower() in wanted:
+                        spans.append((pos + i, pos + i + 2))
+            pos += len(chars)
+    merged: list[tuple[int, int]] = []
+    for a, b in sorted(spans):
+        if merged and a <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(b, merged[-1][1]))
+        else:
+            merged.append((a, b))
+    return merged
+
+
+def _word_starts(text: str, u: UtteranceRow) -> list[tuple[int, int, float]]:
+    """(first char, end char, start time) of each timed word of ``u`` found in ``text``, in order."""
+    out = []
+    pos = 0
+    for w in u.words:
+        word = w.text.strip()
+        at = text.find(word, pos) if word else -1
+        if at < 0:
+            continue
+        out.append((at, at + len(word), w.start))
+        pos = at + len(word)
+    return out
+
+
+def _speech_line(u: UtteranceRow, wanted: set[str]) -> TranscriptLine:
+    text = u.text.strip()
+    words = _word_starts(text, u)
+    marks = []
+    for a, b in marked_spans(text, wanted):
+        # The word the mark starts in says when it is heard; Whisper's Chinese "words" are
+        # often single characters, so the pair's first character is looked up.
+        time = next((t for wa, wb, t in words if wa <= a < wb), u.start)
+        marks.append(Mark(a, b, time))
+    return TranscriptLine(u.start, u.end, text, u.language, marks)
+
+
+def video_transcript(library: Library, video_id: int, query: str = "") -> Transcript | None:
+    """The lines of an indexed video with ``query``'s words marked; None when no such video."""
+    video = library.video(video_id)
+    if video is None or video.status != "indexed":
+        return None
+    wanted = query_words(library, query) if query.strip() else set()
+    speech = [_speech_line(u, wanted) for u in library.utterances(video_id) if u.text.strip()]
+    screen = [TranscriptLine(ln.start, ln.end, ln.text, None,
+                             [Mark(a, b, ln.start) for a, b in marked_spans(ln.text, wanted)])
+              for ln in library.ocr_lines(video_id)]
+    return Transcript(video_id, os.fsdecode(video.path), video.duration, video.language, query.strip(),
+                      speech, screen)
