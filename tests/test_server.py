@@ -318,13 +318,20 @@ def test_match_clip_bad_uploads(client, name, data, ctype, status, words):
     assert uploads_left() == []
 
 
-def test_match_clip_refuses_a_still_image_and_missing_field(client, tmp_path):
-    jpg = tmp_path / "still.mp4"
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "color=red:s=64x64", "-frames:v", "1",
-                    "-f", "image2", "-c:v", "mjpeg", str(jpg)], check=True)
-    with open(jpg, "rb") as f:
-        assert_error(client.post("/api/match-clip", files={"clip": ("still.mp4", f, "video/mp4")}), 415,
-                     "still.mp4", "not a video")
+def test_a_photo_upload_is_a_one_frame_query_and_the_clip_field_is_required(client, tmp_path):
+    import cv2
+    from skimage import data
+
+    photo = tmp_path / "chelsea.jpg"  # a tabby cat, from scikit-image's sample photos
+    cv2.imwrite(str(photo), cv2.cvtColor(data.chelsea(), cv2.COLOR_RGB2BGR))
+    with open(photo, "rb") as f:
+        resp = client.post("/api/match-clip", params={"k": 3}, files={"clip": ("chelsea.jpg", f, "image/jpeg")})
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["clip"] == "chelsea.jpg" and body["moments"]
+    top = body["moments"][0]
+    assert top["video"] == "cat and yarn.mp4" and top["match"] == "similar" and top["channels"]["tags"] > 0
+    assert uploads_left() == []
     assert_error(client.post("/api/match-clip"), 422, "clip")
 
 

@@ -239,6 +239,21 @@ def test_uploading_a_non_video_shows_an_error(browser, base_url, tmp_path):
     assert not browser.find_elements(By.CSS_SELECTOR, "#results .card")
 
 
+def test_uploading_a_photo_finds_the_moments_that_look_like_it(browser, base_url, tmp_path):
+    import cv2
+    from selenium.webdriver.common.by import By
+    from skimage import data
+
+    photo = tmp_path / "chelsea.jpg"  # a tabby cat
+    cv2.imwrite(str(photo), cv2.cvtColor(data.chelsea(), cv2.COLOR_RGB2BGR))
+    _upload(browser, base_url, photo)
+    cards = _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#results .card") or _error_text(d),
+                  "no moment listed for the uploaded photo", timeout=30)
+    assert not isinstance(cards, str), f"the upload failed: {cards}"
+    assert cards[0].get_attribute("data-video") == "cat and yarn.mp4"
+    assert all(c.get_attribute("data-match") == "similar" for c in cards)
+
+
 def test_uploading_a_clip_finds_its_source(browser, base_url, tmp_path):
     from selenium.webdriver.common.by import By
 

@@ -96,7 +96,7 @@ DEFAULT_UPLOAD_TIMEOUT_S = 300.0
 #: Larger pictures are refused (8K UHD is 33 million pixels).
 MAX_CLIP_PIXELS = 36_000_000
 #: Upload types refused before reading a byte (the probe decides for everything else).
-NOT_VIDEO_TYPES = ("image/", "text/", "audio/", "font/")
+NOT_VIDEO_TYPES = ("text/", "audio/", "font/")  # a photo (image/) is a one-frame query
 #: Ids are SQLite integers: anything outside 64 bits names nothing.
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
 UPLOAD_PATH = "/api/match-clip"

@@ -16,8 +16,10 @@ audio, CLIP when the library has it), so its segments carry the same channel vec
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +32,7 @@ from vidsearch.ingest.profile import library_profile
 from vidsearch.media import audio as audio_mod
 from vidsearch.media.probe import probe
 from vidsearch.media.signature import VisualSignature
+from vidsearch.media.still import still_to_video
 from vidsearch.query.captions import CaptionHit, CaptionIndex
 from vidsearch.query.copydetect import SignatureIndex, SourceMatch, select_sources
 from vidsearch.query.search import Searcher
@@ -64,10 +67,16 @@ class ClipMatch:
                 "moments": [m.to_json() for m in self.moments]}
 
 
+def is_still(info: VideoInfo) -> bool:
+    """Whether a probed file is one picture (a photo: asked about as a one-frame query)."""
+    return info.video_codec in STILL_CODECS and info.n_frames <= 1
+
+
 def check_clip(info: VideoInfo) -> None:
-    """Refuse inputs that probe as video but are not clips (a photo, a sub-second sliver)."""
-    if info.video_codec in STILL_CODECS and info.n_frames <= 1:
-        raise VideoError(info.path, f"a still image ({info.video_codec}), not a video clip")
+    """Refuse inputs that probe as video but cannot be asked about (a sub-second sliver); a
+    still image is a one-frame query."""
+    if is_still(info):
+        return
     if info.duration < MIN_CLIP_S:
         raise VideoError(info.path, f"too short ({info.duration:.2f} s): a clip needs at least {MIN_CLIP_S} s")
 
@@ -136,10 +145,16 @@ class QueryVideoMatcher:
         return self.answer(self.analyse(path), k, n_captions=n_captions, preset=preset, weights=weights)
 
     def analyse(self, path: Path | str) -> IndexedVideo:
-        """Run the clip through the library's per-video stage (VideoError for a bad clip)."""
+        """Run the clip through the library's per-video stage (VideoError for a bad clip). A
+        still image goes through as a two-second video of itself: one segment, one keyframe."""
         path = Path(path)
-        check_clip(probe(path))
-        return self.processor.process(path)
+        info = probe(path)
+        check_clip(info)
+        if not is_still(info):
+            return self.processor.process(path)
+        with tempfile.TemporaryDirectory(prefix="vidsearch-still-") as tmp:
+            iv = self.processor.process(still_to_video(path, Path(tmp) / "still.mp4"))
+        return dataclasses.replace(iv, info=dataclasses.replace(iv.info, path=path))
 
     def answer(self, iv: IndexedVideo, k: int = 10, *, n_captions: int | None = None, preset: str | None = None,
                weights: dict[str, float] | None = None, borrow: bool = True) -> ClipMatch:

@@ -86,14 +86,14 @@ def search(
 
 @app.command("match-clip")
 def match_clip(
-    video: Annotated[Path, typer.Argument(metavar="CLIP", help="A short video clip (a phone recording, a re-encoded cut, a product shot).")],
+    video: Annotated[Path, typer.Argument(metavar="CLIP", help="A short video clip (a phone recording, a re-encoded cut, a product shot), or a photo (a one-frame query: its tags, on-screen text and CLIP when the library has it).")],
     db: DbOption,
     k: Annotated[int, typer.Option("-k", "--top", min=1, max=config.MAX_K, help="Number of captions and of moments to return.")] = config.DEFAULT_K,
     preset: PresetOption = None,
     weights: Annotated[Optional[str], typer.Option(help="Per-channel weights overriding the preset for the moments, e.g. visual=1,audio=0.5 (`vidsearch doctor` lists the channels); for captions a channel is on when its weight is above 0.")] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Captions that describe a clip, and library moments: where the clip was cut from (first), then look-alikes."""
+    """Captions that describe a clip or a photo, and library moments: where the clip was cut from (first), then look-alikes."""
     quiet_third_party()
     from vidsearch.channels.fusion import WeightsError
     from vidsearch.models.text_encoders import EncoderUnavailable
