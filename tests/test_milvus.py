@@ -184,3 +184,19 @@ def test_the_fixture_library_indexed_into_milvus_answers_as_the_embedded_one(tmp
             assert [(m.video, m.start, m.jump, m.confidence) for m in b] == \
                    [(m.video, m.start, m.jump, m.confidence) for m in a], q
             assert [m.score for m in b] == pytest.approx([m.score for m in a], abs=1e-6)
+
+
+def test_milvus_never_gives_a_deleted_segment_s_id_again(tmp_path: Path) -> None:
+    db = tmp_path / "lib"
+    rng = np.random.default_rng(6)
+    with Library.open(db, LAYOUT, vectors=lite(tmp_path)) as lib:
+        lib.add_video(make_video(tmp_path / "a.mp4", 3), fused(rng, 3), size=1, mtime_ns=1)
+        b = lib.add_video(make_video(tmp_path / "b.mp4", 3), fused(rng, 3), size=1, mtime_ns=1)
+        lib.commit()
+        b_ids = ids_of(lib, b)
+        lib.delete_video(tmp_path / "b.mp4")  # the highest ids
+        lib.commit()
+    with Library.open(db, LAYOUT) as lib:
+        c = lib.add_video(make_video(tmp_path / "c.mp4", 3), fused(rng, 3), size=1, mtime_ns=1)
+        lib.commit()
+        assert min(ids_of(lib, c)) > max(b_ids)

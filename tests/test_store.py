@@ -186,12 +186,13 @@ def test_stored_vectors_for_rescoring_and_an_older_library_gains_them(tmp_path, 
         np.testing.assert_array_equal(ro.vectors(live), v[1:])  # the index's float32 copy
         with pytest.raises(KeyError):
             ro.vectors([sids[0]])  # removed: no live vector
-    with Library.open(db) as lib:  # the writer adds the table and copies the live vectors
+    with Library.open(db) as lib:  # the writer adds the table and copies the vectors, hidden ones too
         pass
     con = sqlite3.connect(db / "meta.sqlite")
     stored = dict(con.execute("SELECT id, data FROM segment_vectors").fetchall())
     con.close()
-    assert sorted(stored) == live
+    assert sorted(stored) == sids
+    np.testing.assert_allclose(np.frombuffer(stored[sids[0]], np.float16), v[0], atol=1e-3)
     with Library.open(db, readonly=True) as ro:
         got = ro.vectors(live)
         np.testing.assert_array_equal(got, np.stack([np.frombuffer(stored[i], np.float16) for i in live]))
@@ -723,3 +724,66 @@ def test_a_channel_is_added_with_its_staged_blocks_in_one_commit(tmp_path: Path,
         assert lib.check() == []
         with pytest.raises(LibraryError, match="is not its layout"):
             lib.add_channel("visual", {"visual": 6, **LAYOUT}, {})
+
+
+@pytest.mark.parametrize("moment", ["header renamed", "committed"])
+def test_a_reader_loading_files_a_writer_removes_takes_the_state_after(tmp_path: Path, rng, moment: str,
+                                                                       monkeypatch) -> None:
+    """A reader that read the header just before a writer's commit removed the files it names
+    loads the new state instead of calling the library damaged: whether it had read a header
+    ahead of SQLite (and chosen the previous state) or one in step. Its check after the writer's
+    next commit is clean too."""
+    from vidsearch.store import hnsw
+
+    db = tmp_path / "lib"
+    lib = Library.open(db, LAYOUT)
+    lib.add_video(make_video(tmp_path / "a.mp4", 3), fused(rng, 3), size=1, mtime_ns=1)
+    lib.commit()
+    vb = fused(rng, 3)
+    lib.add_video(make_video(tmp_path / "b.mp4", 3), vb, size=1, mtime_ns=1)
+    load, done = hnsw.HnswIndex.load.__func__, []
+
+    def finish_commit() -> None:
+        if moment == "header renamed":  # SQLite commits now, then the files of its previous state go
+            lib._db.execute("UPDATE meta SET value = ? WHERE key = 'generation'", (str(lib._journal.generation),))
+            lib._db.execute("COMMIT")
+            lib._in_txn = False
+            lib._journal.committed()
+        else:
+            lib.commit()
+
+    def load_after_the_writer(cls, *args, **kwargs):
+        if not done:
+            done.append(1)
+            finish_commit()
+        return load(cls, *args, **kwargs)
+
+    if moment == "header renamed":
+        lib._save_index()  # the header names the new files; SQLite is one generation behind
+    monkeypatch.setattr(hnsw.HnswIndex, "load", classmethod(load_after_the_writer))
+    ro = Library.open(db, readonly=True)
+    monkeypatch.undo()
+    assert done and ro.index.count == 6 and top1(ro, vb[0]) is not None
+    lib.add_video(make_video(tmp_path / "c.mp4", 2), fused(rng, 2), size=1, mtime_ns=1)
+    lib.commit()  # removes the files the reader loaded
+    assert ro.check() == []
+    ro.close()
+    lib.close()
+
+
+def test_repair_after_a_crashed_channel_switch_keeps_every_vector(tmp_path: Path, rng) -> None:
+    db = tmp_path / "lib"
+    va = fused(rng, 5)
+    with Library.open(db, LAYOUT) as lib:
+        a = lib.add_video(make_video(tmp_path / "a.mp4", 5), va, size=1, mtime_ns=1)
+        lib.commit()
+        a_ids = ids_of(lib, a)
+    proc = subprocess.run([sys.executable, "-c", ADD_CHANNEL_SCRIPT, str(db), str(REPO)],
+                          env=dict(os.environ, VIDSEARCH_CRASH_AFTER="header"), capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 86, proc.stderr
+    with Library.repair(db) as lib:  # the files of the state SQLite has, not the lost commit's
+        report = lib.repair_report
+        assert report.index_problem is None and report.to_reindex == []
+        lib.commit()
+        assert lib.layout == LAYOUT and [top1(lib, x) for x in va] == a_ids

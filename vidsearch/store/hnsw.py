@@ -101,7 +101,10 @@ class HnswIndex:
         n_deleted: int = 0,
         max_label: int = -1,
     ) -> "HnswIndex":
-        """Load a saved index. ``headroom=False`` (readers) sizes it to exactly its count."""
+        """Load a saved index. ``headroom=False`` (readers) sizes it to exactly its count.
+        FileNotFoundError when there is no file (hnswlib would say only "Cannot open file")."""
+        if not Path(path).is_file():
+            raise FileNotFoundError(2, "No such file or directory", os.fsdecode(path))
         n = _hnsw_file_count(path)
         index = hnswlib.Index(space="ip", dim=int(dim))
         # hnswlib uses the file's own capacity when max_elements < count, so 0 is a safe fallback.
@@ -355,6 +358,20 @@ class TieredIndex:
             out[i] = found[label]
         return out
 
+    def get_any(self, labels: Sequence[int]) -> np.ndarray:
+        """Like :meth:`get`, hidden (deleted) labels included: hnswlib hands out no vector of a
+        deleted label, so each is shown for the copy and hidden again (a writer's index only)."""
+        out = np.empty((len(labels), self.dim), np.float32)
+        for i, label in enumerate(int(x) for x in labels):
+            tier = self.main if label <= self.main.max_label else self.delta
+            hidden = tier.unmark_deleted([label]) > 0
+            try:
+                out[i] = tier.get([label])[0]
+            finally:
+                if hidden:
+                    tier.mark_deleted([label])
+        return out
+
     def labels(self) -> np.ndarray:
         """Every label stored in either tier, deleted ones included."""
         return np.concatenate([self.main.labels(), self.delta.labels()])
@@ -514,8 +531,8 @@ def index_file_problem(db_dir: Path, layout: dict[str, int], max_label: int = -1
         try:
             return _tier_problem(db_dir, {**header, **tiers}, layout,
                                  max(max_label, int(header.get("max_label", -1))))
-        except FileNotFoundError as e:
-            return f"{e.filename} cannot be read (No such file or directory)"
+        except FileNotFoundError:
+            pass  # a writer has committed since these were loaded: check what the header names now
     for _ in range(20):
         header = read_header(db_dir) or {}
         try:
@@ -532,7 +549,7 @@ def _tier_problem(db_dir: Path, header: dict, layout: dict[str, int], max_label:
     for path in index_paths(db_dir, header):
         try:
             f = open(path, "rb")
-        except FileNotFoundError:
+        except FileNotFoundError:  # (the caller looks again at the header)
             raise
         except OSError as e:
             return f"{path} cannot be read ({e.strerror or e})"

@@ -185,8 +185,8 @@ class IndexJournal:
                 index = _load_tiers(path, dim, header.get("hnsw", {}), state, writer=writer,
                                     loaded=None if loaded is None else loaded.index)
             except FileNotFoundError as e:
-                if read_header(path) != header:
-                    continue  # a writer committed and removed the files read: take its header
+                if read_header(path) != header or committed()[0] != sqlite_gen:
+                    continue  # a writer committed and removed the files read: take its state
                 raise damaged(path, Path(e.filename or INDEX_FILE).name, e) from None
             except (RuntimeError, OSError, ValueError) as e:
                 name = getattr(e, "filename", None) or state["main"]["file"]

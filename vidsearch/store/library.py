@@ -60,6 +60,7 @@ from vidsearch.store.hnsw import (
     HEADER_FILE,
     INDEX_FILE,
     HnswIndex,
+    TieredIndex,
     VectorIndex,
     hnsw_file_problem,
     index_file_problem,
@@ -295,7 +296,14 @@ class Library:
         if "layout" not in meta:
             raise LibraryError(f"no library at {self.path}: run `vidsearch index` first")
         self.layout = _check_stored_layout(self.path, meta, layout)
-        self._load_index(writer=False)
+        try:
+            self._load_index(writer=False)
+        except LibraryError:
+            now = self._read_meta()  # a writer may have added a channel since the layout was read
+            if now.get("layout") == meta.get("layout"):
+                raise
+            self.layout = _check_stored_layout(self.path, now, layout)
+            self._load_index(writer=False)
 
     def _open_writer(self, layout: dict[str, int] | None, repair: bool = False) -> None:
         try:
@@ -403,15 +411,15 @@ class Library:
             raise
 
     def _vector_migration(self) -> None:
-        """Copy the index's vectors of live segments that lack a ``segment_vectors`` row (a
-        library written before the table existed) into it, committed on its own (the rows are
+        """Copy the index's vectors of segments (hidden ones too: a trim may show them again)
+        that lack a ``segment_vectors`` row (a library written before the table existed) into it, committed on its own (the rows are
         derived from committed vectors): a crash half-way leaves none, and the next writer
         copies them again. About 7 s and 2 x dim bytes per segment (240 MB at 1200 floats) per
         100k segments. The copy only speeds search up (without it vectors come from the
         index), so a failure (a full disk) is logged and the library opens all the same."""
         with self._mutex:
             missing = [r[0] for r in self._db.execute(
-                "SELECT id FROM segments WHERE removed = 0 AND id NOT IN (SELECT id FROM segment_vectors)")]
+                "SELECT id FROM segments WHERE id NOT IN (SELECT id FROM segment_vectors)")]
             if not missing:
                 return
             try:
@@ -426,14 +434,16 @@ class Library:
                             "them from the index", self.path, str(exc).splitlines()[0] if str(exc) else exc)
 
     def _index_vectors(self, labels: list[int]) -> dict[int, np.ndarray]:
-        """The index's vectors of these labels, by label; labels it has no vector for are left out."""
+        """The index's vectors of these labels (hidden ones too, where the index keeps them), by
+        label; labels it has no vector for are left out."""
+        index = self._journal.index
         try:
-            return dict(zip(labels, self._journal.index.get(labels)))
+            return dict(zip(labels, index.get(labels)))
         except KeyError:
             out = {}
             for label in labels:
                 with contextlib.suppress(KeyError):
-                    out[label] = self._journal.index.get([label])[0]
+                    out[label] = (index.get_any([label]) if isinstance(index, TieredIndex) else index.get([label]))[0]
             return out
 
     def setting(self, key: str) -> str | None:
@@ -694,8 +704,11 @@ class Library:
         try:
             self._load_index(writer=True)
             next_label = self._journal.next_label
+            state = getattr(self._journal, "state", None)
+            if state is not None:  # after a lost commit: the files of the state SQLite has
+                paths = index_paths(self.path, {**header, **state})
             problems = []
-            for path in index_paths(self.path):
+            for path in paths:
                 with open(path, "rb") as f:
                     problem = hnsw_file_problem(f, self.dim)
                 if problem is not None:

@@ -17,8 +17,8 @@ became live (from the float16 copy in SQLite when the commit did not bring them)
 others, and then removes those log rows. Both steps are idempotent, so a crash, or a Milvus that
 cannot be reached, leaves log rows that the next writer applies when it opens. Until then,
 search filters every hit through SQLite as always: a deleted segment never shows; a new one
-shows once its vector is in Milvus. Labels are never reused (SQLite's highest segment id, kept in
-``meta`` as ``max_label``), and a lost commit never reached Milvus.
+shows once its vector is in Milvus. Labels are never reused (the highest ever given is kept in
+``meta`` as ``max_label`` with each commit), and a lost commit never reached Milvus.
 
 milvus-lite serves one process at a time (it locks its file): use a Milvus server when ``serve``
 must read while ``index`` writes.
@@ -180,7 +180,7 @@ class MilvusIndex:
 
     @property
     def count(self) -> int:
-        rows = self._client.query(self.target.collection, output_fields=["count(*)"])
+        rows = self._client.query(self.target.collection, output_fields=["count(*)"], consistency_level="Strong")
         return int(rows[0]["count(*)"]) if rows else 0
 
     @property
@@ -283,7 +283,9 @@ class MilvusJournal:
         """Connect to the library's collection (``committed()``: SQLite's generation and highest
         segment id); a writer first applies what a commit logged and never wrote."""
         sqlite_gen, max_id = committed()
-        journal = cls(MilvusIndex.connect(target, dim), db, vectors, sqlite_gen=sqlite_gen, next_label=max_id + 1)
+        row = db().execute("SELECT value FROM meta WHERE key = 'max_label'").fetchone()
+        top = max(max_id, int(row[0]) if row else -1)  # labels of deleted segments are never reused
+        journal = cls(MilvusIndex.connect(target, dim), db, vectors, sqlite_gen=sqlite_gen, next_label=top + 1)
         if writer:
             journal.apply_log()
         return journal
@@ -331,8 +333,11 @@ class MilvusJournal:
                 self._index.add(np.asarray(list(got), np.int64), np.stack(list(got.values())))
 
     def save(self) -> None:
-        """Commit step (1): nothing to write before SQLite; the generation moves on."""
+        """Commit step (1), inside the commit's SQLite transaction: nothing to write to Milvus
+        yet; the generation moves on and the highest label ever used is kept (never reused)."""
         self.header = {**self.header, "generation": self.sqlite_gen + 1}
+        self._db().execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('max_label', ?)",
+                           (str(self.next_label - 1),))
 
     def committed(self) -> None:
         """SQLite has committed: write the logged changes to Milvus (see :meth:`apply_log`)."""
@@ -376,8 +381,14 @@ class MilvusJournal:
             return
         last = rows[-1][0]
         own = not db.in_transaction
-        if own:
-            db.execute("BEGIN IMMEDIATE")
-        db.execute("DELETE FROM vector_log WHERE seq <= ?", (last,))
-        if own:
-            db.execute("COMMIT")
+        try:
+            if own:
+                db.execute("BEGIN IMMEDIATE")
+            db.execute("DELETE FROM vector_log WHERE seq <= ?", (last,))
+            if own:
+                db.execute("COMMIT")
+        except sqlite3.Error as e:  # the rows stay and are applied again (idempotent) by the next writer
+            if own and db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
+            log.warning("library log of Milvus changes not cleared (%s): applied again next time", e)
