@@ -268,6 +268,8 @@ def test_cli_match_clip_json_and_bad_clips(cli_library, caption_library, tmp_pat
     assert len(cases) >= 2
     for path, fragment in cases.items():
         proc = run("match-clip", "--db", db, "--json", path, rc=2)
-        lines = proc.stderr.strip().splitlines()
-        assert len(lines) == 1 and str(path.name) in lines[0] and fragment in lines[0], proc.stderr
-        assert proc.stdout == ""
+        lines = proc.stdout.strip().splitlines()  # with --json the error is one JSON object on stdout
+        assert len(lines) == 1, proc.stdout
+        error = json.loads(lines[0])["error"]
+        assert str(path.name) in error and fragment in error, error
+        assert "error" not in proc.stderr

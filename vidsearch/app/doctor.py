@@ -132,15 +132,23 @@ def model_report() -> list[ModelStatus]:
     ]
 
 
-def channel_line(report: Sequence[ModelStatus]) -> str:
-    """``channels live: ...; off: ...``: a registered channel is live when every doctor row it
-    needs (its ``needs`` roles) is available; an off one names the roles that are missing."""
+def channel_status(report: Sequence[ModelStatus]) -> tuple[list[str], dict[str, list[str]]]:
+    """(live channels, {off channel: the doctor roles it misses}): a registered channel is live
+    when every doctor row it needs (its ``needs`` roles) is available."""
     ok = {row.role for row in report if row.available}
-    live, off = [], []
+    live: list[str] = []
+    off: dict[str, list[str]] = {}
     for channel in registry.channels():
         missing = sorted(channel.needs - ok)
         if missing:
-            off.append(f"{channel.name} ({', '.join(missing)} missing)")
+            off[channel.name] = missing
         else:
             live.append(channel.name)
-    return f"channels live: {', '.join(live) or 'none'}; off: {', '.join(off) or 'none'}"
+    return live, off
+
+
+def channel_line(report: Sequence[ModelStatus]) -> str:
+    """``channels live: ...; off: ...``, an off channel with the roles that are missing."""
+    live, off = channel_status(report)
+    off_text = ", ".join(f"{name} ({', '.join(missing)} missing)" for name, missing in off.items())
+    return f"channels live: {', '.join(live) or 'none'}; off: {off_text or 'none'}"

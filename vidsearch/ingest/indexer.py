@@ -8,6 +8,7 @@ work is never redone and nothing is stored twice.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -20,7 +21,7 @@ from vidsearch.ingest.processor import VideoProcessor
 from vidsearch.ingest.profile import KEEP_BUMPERS_SETTING, check_config
 from vidsearch.ingest.runners import InProcessRunner, VideoOutcome
 from vidsearch.media.trim import find_bumpers
-from vidsearch.store.library import Library
+from vidsearch.store.library import Library, VideoRow
 
 
 @dataclass
@@ -131,13 +132,15 @@ def index_paths(
     commit_seconds: float = 60.0,
     retry_failed: bool = False,
     reprocess: bool = False,
+    planned: Callable[[list[Path]], None] | None = None,
 ) -> IndexReport:
     """Index ``paths`` into ``library``; a bad file is recorded and never stops the batch.
     ``reprocess`` runs every file again, unchanged ones too (a repair: their vectors were lost).
 
     Planned like a reindex (:func:`vidsearch.ingest.plan.plan_changes`) but nothing is renamed
-    or removed; written through :class:`LibraryWriter`. ``progress(event, path)`` is called
-    with "start", "done", "skip" or "fail" per file.
+    or removed; written through :class:`LibraryWriter`. ``planned(paths)`` is called once with
+    the files that will be processed, in order, before the first; ``progress(event, path)`` with
+    "start", "done", "skip" or "fail" per file.
     """
     t_start = time.perf_counter()
     report = IndexReport()
@@ -159,6 +162,8 @@ def index_paths(
     writer = LibraryWriter(library, commit_every=commit_every, commit_seconds=commit_seconds)
     writer.apply_cheap(plan)  # new mtimes of touched files
     waiting = [f.path for f in todo]  # in process order: the first is the one being processed
+    if planned is not None:
+        planned(list(waiting))
     if waiting:
         # Never a library of two configurations: the processor must be the one the library was built with.
         check_config(library, processor.config, processor.clip.name if processor.clip is not None else None)
@@ -206,6 +211,44 @@ def refresh_bumpers(library: Library) -> dict[int, list]:
         if [(s.start, s.end, s.kind) for s in old] != [(s.start, s.end, s.kind) for s in new]:
             library.set_library_spans(video_id, new)
     return bumpers
+
+
+@dataclass
+class Removal:
+    """What :func:`remove_videos` did: each video removed, as it was named and by its path, and
+    the names that matched no video."""
+
+    removed: list[tuple[str, Path]] = field(default_factory=list)
+    not_found: list[str] = field(default_factory=list)
+
+
+def find_video(library: Library, ref: str | Path) -> VideoRow | None:
+    """The video ``ref`` names: a path as indexed (given as is or relative to here), else the id
+    that ``vidsearch info`` shows. A path wins over an id, so a file named ``12`` is that file."""
+    path = Path(ref)
+    row = None
+    with contextlib.suppress(OSError, RuntimeError):  # a link that loops names no indexed file
+        row = library.lookup(path.resolve())
+    row = row or library.lookup(path)
+    text = os.fsdecode(ref)
+    if row is None and text.isascii() and text.isdigit():
+        row = library.video(int(text))
+    return row
+
+
+def remove_videos(library: Library, refs: Iterable[str | Path]) -> Removal:
+    """Remove the videos ``refs`` name (paths or ids, see :func:`find_video`; the files are not
+    touched), then find the library's bumpers again. The caller commits."""
+    done = Removal()
+    for ref in refs:
+        row = find_video(library, ref)
+        if row is not None and library.delete_video(row.path):
+            done.removed.append((os.fsdecode(ref), row.path))
+        else:
+            done.not_found.append(os.fsdecode(ref))
+    if done.removed:
+        refresh_bumpers(library)
+    return done
 
 
 def index_again(library: Library, paths: list[Path]) -> tuple[list[Path], list[str]]:

@@ -34,6 +34,7 @@ from vidsearch.models.holder import LoadOnce
 from vidsearch.models.resolve import Unavailable
 from vidsearch.models.text_encoders import TextEncoder, get_text_encoder
 from vidsearch.models.whisper import Transcriber, parse_languages
+from vidsearch.text.clock import clock, length
 from vidsearch.types import (
     AudioAnalysis,
     AudioTrack,
@@ -360,7 +361,8 @@ class VideoProcessor:
             scenes, sampler, stats, duration, signature = visual_job.result()
         warnings = []
         if duration < info.duration - max(1.0, 0.05 * info.duration):
-            warnings.append(f"truncated: only {duration:.1f} of {info.duration:.1f} s could be decoded; indexed that part")
+            warnings.append(f"truncated: only {length(duration)} of {length(info.duration)} could be decoded; "
+                            "indexed that part")
         with stage("trim"):
             removed = video_trims(stats, analysis, duration)
             fingerprint = make_fingerprint(stats, track, duration)
@@ -422,8 +424,22 @@ class VideoProcessor:
             promo_lines=sorted(prep.promo_lines, key=lambda ln: ln.start),
             visual_signature=prep.visual_signature,
             stage_seconds=timings,
-            warnings=prep.warnings,
+            warnings=[*prep.warnings, *self._language_warnings(transcript)],
         )
+
+    def _language_warnings(self, transcript: Transcript) -> list[str]:
+        """One warning when spoken lines fit none of the expected languages (Whisper found the
+        language each was transcribed in unlikely): they are probably garbled, and ``--language``
+        names the language to expect, or ``auto`` lets Whisper pick."""
+        unsure = [u for u in transcript.utterances if u.language_unsure]
+        if not unsure:
+            return []
+        expected = ", ".join(parse_languages(self.config.languages))
+        n, total = len(unsure), len(transcript.utterances)
+        return [f"{n} of {total} spoken line{'' if total == 1 else 's'} fit{'s' if n == 1 else ''} none of the "
+                f"expected languages ({expected}), the first at {clock(unsure[0].start)}: transcribed as "
+                f"{unsure[0].language}, probably garbled; --language names the languages to expect "
+                "('auto': any)"]
 
     def _imagenet_tags(self, sampler: FrameSampler, segments: list, stage) -> list[list[str]]:
         """Tag words per segment from the bundled classifier (empty lists when tags are off)."""

@@ -141,3 +141,22 @@ def stream_extent(path: Path) -> tuple[float, int]:
     except (av.error.FFmpegError, OSError) as exc:
         raise VideoError(path, f"cannot read its packets: {exc}") from None
     return (end - first if first is not None and end is not None else 0.0), frames
+
+
+def media_duration(path: Path) -> float | None:
+    """The duration a file's container states, in seconds, or None when it cannot be read.
+
+    One ffprobe of the header only (a few tens of ms), so a whole batch can be measured before
+    or while it is processed: it is an estimate for progress, not the checked :func:`probe`."""
+    ffprobe = shutil.which("ffprobe")
+    if ffprobe is None:
+        return None
+    try:
+        proc = subprocess.run(
+            [ffprobe, "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", "--", str(path)],
+            capture_output=True, text=True, errors="replace", timeout=30,
+        )
+        seconds = float(proc.stdout.strip().splitlines()[0]) if proc.returncode == 0 and proc.stdout.strip() else 0.0
+    except (OSError, subprocess.TimeoutExpired, ValueError, IndexError):
+        return None
+    return seconds if seconds > 0 else None

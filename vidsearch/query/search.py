@@ -340,6 +340,55 @@ class Searcher:
                 w[channel.name] = max(w.get(channel.name, 0.0), w.get(target, 0.0))
         return w
 
+    def weight_notes(self, overrides: dict[str, float] | None, preset: str | None = None, *,
+                     text_query: bool = True) -> list[str]:
+        """One line for each channel ``overrides`` (``--weights``) names that cannot count here,
+        saying what happens instead: the library has no such channel, its model is missing here,
+        or (``text_query``) a typed query cannot meet it (``audio``).
+
+        For a text query a stand-in channel (``Channel.stands_in_for``) takes the weight of a
+        channel that cannot be searched (:meth:`weights_for`); the line then says what the
+        stand-in weighs with this weight and without it (a weight of 0 can lower it too). A clip
+        query (``text_query=False``) has no stand-ins: the weight does nothing.
+        """
+        notes: list[str] = []
+        overrides = overrides or {}
+        for name, value in overrides.items():
+            spec = registry.get(name)
+            if spec is None:
+                continue
+            given = f"--weights {name}={value:g}"
+            if name not in self.layout.channels:
+                why = f"this library has no {name} channel"
+            elif spec.query == "clip" and self.clip is None:
+                why = f"the {name} channel cannot be searched here (its model is missing)"
+            elif text_query and spec.query is None and value > 0:
+                notes.append(f"{given}: a text query cannot meet the {name} channel; its weight counts only "
+                             "for clip queries (match-clip)")
+                continue
+            else:
+                continue
+            stand_in = next((c.name for c in registry.channels()
+                             if c.stands_in_for == name and c.name in self.layout.channels), None)
+            if not text_query or stand_in is None:
+                if value > 0:
+                    notes.append(f"{given}: {why}, so this weight has no effect")
+            elif stand_in in overrides:
+                if value > 0:
+                    notes.append(f"{given}: {why}; {stand_in}, which stands in for it, weighs what --weights "
+                                 f"gives it ({overrides[stand_in]:g}), so this weight has no effect")
+            else:
+                without = {c: w for c, w in overrides.items() if c != name}
+                before = self.weights_for(preset, without).get(stand_in, 0.0)
+                after = self.weights_for(preset, overrides).get(stand_in, 0.0)
+                if after != before:
+                    notes.append(f"{given}: {why}; {stand_in} stands in for it and weighs {after:g} "
+                                 f"instead of {before:g}")
+                elif value > 0:
+                    notes.append(f"{given}: {why}; {stand_in} stands in for it and weighs {after:g} with or "
+                                 "without this weight")
+        return notes
+
     def _scored_hits(self, query: str, qv: np.ndarray, q_text: np.ndarray, weights: dict[str, float],
                      allowed: set[int] | None = None) -> tuple[list[_Hit], list[str]]:
         """Every candidate of a text query with its calibrated per-channel contributions, best

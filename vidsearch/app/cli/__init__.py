@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import sys
 
+import typer
+
 from vidsearch.app.cli import admin, captions, indexing, querying  # noqa: F401 (importing registers their commands)
-from vidsearch.app.cli._console import app, err
+from vidsearch.app.cli._console import app, err, print_json
 
 __all__ = ["app", "main"]
 
@@ -20,10 +22,31 @@ app.registered_commands.sort(
     key=lambda c: _ORDER.index(c.name or getattr(c.callback, "__name__", "").replace("_", "-")))
 
 
+def asks_json(args: list[str]) -> bool:
+    """Whether the command line asks for JSON (``--json`` before any ``--`` that ends the options)."""
+    options = args[:args.index("--")] if "--" in args else args
+    return "--json" in options
+
+
 def main() -> None:
-    """The console-script entry point: run the app; Ctrl-C outside a write command exits 130 with one line."""
+    """The console-script entry point: run the app; Ctrl-C outside a write command exits 130 with one line.
+
+    With ``--json``, a usage error (a bad option value, a missing argument) is one
+    ``{"error": ...}`` object on stdout with click's exit code (2), like every other error.
+    """
     try:
-        app()
+        if not asks_json(sys.argv[1:]):
+            app()
+            return
+        try:  # not standalone: click's usage errors come here instead of being printed as text
+            code = app(standalone_mode=False)
+        except typer.TyperException as exc:  # click's usage errors derive from it
+            print_json({"error": exc.format_message()})
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            print_json({"error": "interrupted"})
+            sys.exit(130)
+        sys.exit(code if isinstance(code, int) else 0)
     except KeyboardInterrupt:
         err.print("interrupted: the library keeps its last committed state")
         sys.exit(130)

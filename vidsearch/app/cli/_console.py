@@ -4,7 +4,12 @@ stdout, notes on stderr, a library opened for one command).
 
 Errors are one line on stderr and an exit code: 2 when the command was pointed at the wrong thing
 (bad options, no library where one was named), 1 when the library or a file let it down, 130 for
-Ctrl-C. Keeping these in one place is what keeps the commands' answers alike.
+Ctrl-C. With ``--json`` the same error is one JSON object ``{"error": "..."}`` on stdout instead,
+so a script reads every answer from one place. Keeping these in one place is what keeps the
+commands' answers alike.
+
+Output that is not a terminal (a pipe, a file, a log) is never wrapped: a line stays one line and
+a table row one row, whatever ``COLUMNS`` says.
 """
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ import errno
 import functools
 import json
 import os
+import re
 import sqlite3
 import sys
 from collections.abc import Iterable, Iterator
@@ -26,19 +32,53 @@ from rich.markup import escape
 if TYPE_CHECKING:
     from vidsearch.store.library import Library
 
+
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     help="vidsearch: index a video library, then search it by text and land on the right second.",
 )
-err = Console(stderr=True)
-out = Console()
+#: Width given to a console that is not a terminal: wide enough that no table folds a cell.
+UNWRAPPED_WIDTH = 100_000
+
+
+def _console(stderr: bool) -> Console:
+    """A console for stdout or stderr. File names and user text reach it everywhere, so markup
+    and emoji codes are off unless a call asks for them (``[1080p] cat.mp4`` stays as named);
+    off a terminal nothing is wrapped or folded, so piped output keeps one line per line."""
+    console = Console(stderr=stderr, markup=False, emoji=False, highlight=False)
+    if not console.is_terminal:
+        console.soft_wrap = True
+        console.width = UNWRAPPED_WIDTH
+    return console
+
+
+err = _console(stderr=True)
+out = _console(stderr=False)
+
+#: Set by every command's ``--json`` option (see :data:`JsonOption`): errors are then JSON on stdout.
+_json_errors = False
+
+
+def json_mode(value: bool) -> bool:
+    """``--json``'s callback: remember whether this command answers in JSON (its errors too)."""
+    global _json_errors
+    _json_errors = bool(value)
+    return value
+
+
+def say_error(message: str) -> None:
+    """Print an error: ``{"error": MESSAGE}`` on stdout in ``--json`` mode, else ``error: MESSAGE``
+    on stderr, one line either way."""
+    if _json_errors:
+        print_json({"error": message})
+    else:
+        err.print(f"[red]error:[/red] {escape(message)}", markup=True, soft_wrap=True)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    """End the command with ``error: MESSAGE`` on stderr and exit ``code``."""
-    err.print(f"[red]error:[/red] {escape(message)}", markup=True, highlight=False,
-              soft_wrap=True)  # one line, never wrapped; a [name] in a path is not markup
+    """End the command with its error (:func:`say_error`) and exit ``code``."""
+    say_error(message)
     raise typer.Exit(code)
 
 
@@ -49,18 +89,19 @@ def print_notes(lines: Iterable[str], label: str = "note") -> None:
         err.print(f"{label}: {line}" if label else line, highlight=False, markup=False, soft_wrap=True)
 
 
-def print_json(obj: object) -> None:
-    """One JSON document on stdout, always valid UTF-8.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
-    File names that are not UTF-8 come back from the OS as lone surrogates; those are written
+
+def print_json(obj: object) -> None:
+    """One JSON document on stdout, always valid UTF-8, other scripts as themselves (中文, not \\u escapes).
+
+    File names that are not UTF-8 come back from the OS as lone surrogates; only those are written
     as \\udcXX escapes, so `os.fsencode(json.loads(...)["video"])` gives the exact bytes back.
     """
     text = json.dumps(obj, ensure_ascii=False, default=str)
-    try:
-        data = text.encode("utf-8")
-    except UnicodeEncodeError:
-        data = json.dumps(obj, ensure_ascii=True, default=str).encode("ascii")
-    sys.stdout.buffer.write(data + b"\n")
+    # A surrogate can only stand inside a JSON string, where its escape means the same character.
+    text = _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    sys.stdout.buffer.write(text.encode("utf-8") + b"\n")
     sys.stdout.flush()
 
 
@@ -147,8 +188,10 @@ def writing(db: Path) -> Iterator[None]:
     try:
         yield
     except KeyboardInterrupt:
-        err.print(f"interrupted: {at_last_commit(db)}; run the same command again to go on",
-                  highlight=False, markup=False, soft_wrap=True)
+        if _json_errors:
+            say_error(f"interrupted: {at_last_commit(db)}; run the same command again to go on")
+        else:
+            err.print(f"interrupted: {at_last_commit(db)}; run the same command again to go on", soft_wrap=True)
         raise typer.Exit(130) from None
     except (OSError, sqlite3.Error) as exc:
         full = disk_full(exc)

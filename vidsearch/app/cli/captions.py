@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from vidsearch.app.cli._console import app, err, fail, open_library, out, print_json, print_notes, quiet_third_party
-from vidsearch.app.cli._options import DbOption
+from vidsearch.app.cli._options import DbOption, json_option
 
 captions_app = typer.Typer(no_args_is_help=True, help="The captions corpus: copy lines that `match-clip` returns for a clip.")
 app.add_typer(captions_app, name="captions")
@@ -22,7 +22,7 @@ def captions_add(
     rules: Annotated[Optional[Path], typer.Option(metavar="JSON", help="Extra cleaning rules merged over the defaults (same format as --ocr-rules).")] = None,
     synonyms: Annotated[Optional[Path], typer.Option(metavar="JSON", help="Extra label synonyms merged over the defaults; stored in the library, so queries use them too.")] = None,
     skip_invalid: Annotated[bool, typer.Option(help="Add the good rows of a file with bad ones (each bad row is reported).")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
+    as_json: Annotated[bool, json_option("Print the summary as JSON on stdout")] = False,
 ) -> None:
     """Add captions to the library's corpus; re-adding an id replaces that caption."""
     quiet_third_party()
@@ -91,7 +91,7 @@ def store_captions(db: Path, captions, problems: list[str], cleaning, synonyms: 
 @captions_app.command("list")
 def captions_list(
     db: DbOption,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
+    as_json: Annotated[bool, json_option("Print one JSON object on stdout")] = False,
 ) -> None:
     """List the captions: id, text as given, the cleaned text that was embedded, extra fields."""
     with open_library(db) as library:
@@ -111,15 +111,19 @@ def captions_list(
 def captions_remove(
     ids: Annotated[list[str], typer.Argument(metavar="ID...", help="Caption ids to remove.")],
     db: DbOption,
+    as_json: Annotated[bool, json_option("Print the ids removed and those not in the corpus as JSON on stdout")] = False,
 ) -> None:
-    """Remove captions by id."""
+    """Remove captions by id. Exits 1 when none of them was in the corpus."""
     with open_library(db, "write", existing=True) as library:
         removed = library.remove_captions(ids)
         library.commit()
-    for cid in ids:
-        if cid in removed:
-            err.print(f"removed {cid}", highlight=False, markup=False)
-        else:
-            err.print(f"not in corpus: {cid}", highlight=False, markup=False)
+        total = library.caption_count()
+    asked = list(dict.fromkeys(ids))
+    missing = [cid for cid in asked if cid not in removed]
+    if as_json:
+        print_json({"removed": [cid for cid in asked if cid in removed], "not_found": missing, "captions": total})
+    else:
+        print_notes((cid for cid in asked if cid in removed), "removed")
+        print_notes(missing, "not in corpus")
     if not removed:
         raise typer.Exit(1)

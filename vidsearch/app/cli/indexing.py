@@ -6,7 +6,7 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -23,7 +23,11 @@ from vidsearch.app.cli._console import (
     quiet_third_party,
     writes,
 )
-from vidsearch.app.cli._options import DbOption
+from vidsearch.app.cli._options import DbOption, json_option
+from vidsearch.text.clock import clock, length
+
+if TYPE_CHECKING:
+    from vidsearch.ingest.estimate import VideoSecondsLeft
 
 WhisperOption = Annotated[Optional[str], typer.Option(help="faster-whisper model name or path (default: bundled Whisper base).")]
 LanguageOption = Annotated[Optional[str], typer.Option(
@@ -98,28 +102,61 @@ def _open_for_indexing(db: Path, request, keep_bumpers: bool | None = None):
 
 def index_into(db: Path, paths: list[Path], request, retry_failed: bool = False, keep_bumpers: bool | None = None):
     """Index ``paths`` into ``db`` with a progress bar; prints one line per failed file, returns the report."""
+    from vidsearch.ingest.estimate import VideoSecondsLeft
     from vidsearch.ingest.indexer import collect_files, index_paths
 
     files, missing = collect_files(paths)
     session = _open_for_indexing(db, request, keep_bumpers)
     library, processor = session.library, session.processor
-    with library, Progress(
-        TextColumn("[bold]indexing"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
-        TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True, disable=not err.is_terminal,
-    ) as bar:
-        task = bar.add_task("", total=len(files))
+    left: VideoSecondsLeft | None = None
+    with library, _progress_bar("indexing") as bar:
+        task = bar.add_task("", total=None, files="", eta="")
+        t0 = time.monotonic()
+        finished = 0
+
+        def planned(todo: list[Path]) -> None:
+            nonlocal left
+            # Measured only where a bar shows it: a pipe or a log gets no progress.
+            left = VideoSecondsLeft(todo) if err.is_terminal and todo else None
+            bar.update(task, files=f"0/{len(todo)} videos")
 
         def progress(event: str, path: Path | None) -> None:
+            nonlocal finished
             if event == "start":
-                bar.update(task, description=os.fsdecode(path.name) if path else "")
-            else:
-                bar.advance(task)
+                measured = left.total if left is not None else 0.0
+                bar.update(task, description=os.fsdecode(path.name) if path else "", total=measured or None)
+            elif event in ("done", "fail") and path is not None and left is not None:
+                finished += 1
+                left.finished(path, None if event == "done" else 0.0)
+                bar.update(task, completed=left.done, total=left.total, eta=_eta(left, time.monotonic() - t0),
+                           files=f"{finished}/{left.files} videos")
 
         # Pass the files already found (folders walked once) plus the missing paths to report.
         targets = [*files, *(p for p, _ in missing)]
-        report = index_paths(library, targets, processor, progress=progress, retry_failed=retry_failed)
+        try:
+            report = index_paths(library, targets, processor, progress=progress, retry_failed=retry_failed,
+                                 planned=planned)
+        finally:
+            if left is not None:
+                left.close()
     _print_problems(report)
     return report
+
+
+def _progress_bar(verb: str) -> Progress:
+    """The bar of ``index``/``reindex`` on stderr (a terminal only): videos done, the file being
+    processed, time spent and time left, the bar itself filled by seconds of video."""
+    return Progress(
+        TextColumn(f"[bold]{verb}"), BarColumn(), TextColumn("{task.fields[files]}"),
+        TextColumn("{task.description}", markup=False), TimeElapsedColumn(), TextColumn("{task.fields[eta]}"),
+        console=err, transient=True, disable=not err.is_terminal)
+
+
+def _eta(left: VideoSecondsLeft, elapsed: float) -> str:
+    """"ETA m:ss" from the seconds of video processed so far and still to process (empty until
+    the first video is done)."""
+    eta = left.eta(elapsed)
+    return "" if eta is None else f"ETA {clock(eta)}"
 
 
 def _print_problems(report) -> None:
@@ -146,7 +183,7 @@ def index(
     retry_failed: RetryFailedOption = False,
     keep_bumpers: KeepBumpersOption = None,
     vectors: VectorsOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
+    as_json: Annotated[bool, json_option("Print the summary as JSON on stdout")] = False,
 ) -> None:
     """Index video files and folders into the library at --db. Unchanged files are skipped;
     a bad file is reported in one line and never stops the rest."""
@@ -160,8 +197,8 @@ def index(
         rtf = report.media_seconds / report.wall_seconds if report.wall_seconds else 0.0
         err.print(
             f"indexed {len(report.indexed)}, skipped {len(report.skipped)} unchanged, failed {len(report.failed)}"
-            f" — {report.media_seconds:.1f} s of video in {report.wall_seconds:.1f} s ({rtf:.1f}x real time)",
-            highlight=False,
+            f" — {length(report.media_seconds)} of video in {length(report.wall_seconds)} ({rtf:.1f}x real time)",
+            soft_wrap=True,
         )
     if not report.indexed and not report.skipped:
         raise typer.Exit(1)
@@ -191,7 +228,7 @@ def reindex(
     tag_vocabulary: TagVocabularyOption = None,
     keep_bumpers: KeepBumpersOption = None,
     vectors: VectorsOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the plan (--dry-run) or the report as JSON on stdout.")] = False,
+    as_json: Annotated[bool, json_option("Print the plan (--dry-run) or the report as JSON on stdout")] = False,
 ) -> None:
     """Bring the library at --db in line with LIBRARY_DIR: index new files, redo changed ones
     (size+mtime, confirmed by content hash), follow renames, remove deleted ones, leave the rest.
@@ -203,6 +240,7 @@ def reindex(
     """
     quiet_third_party()
     from vidsearch.channels.fusion import ChannelLayout
+    from vidsearch.ingest.estimate import VideoSecondsLeft
     from vidsearch.ingest.plan import EmptiedFolderError, plan_reindex
     from vidsearch.ingest.reindex import reindex as run_reindex
     from vidsearch.ingest.runners import ENGINES, RunnerError, make_runner
@@ -240,29 +278,32 @@ def reindex(
                                  layout=ChannelLayout.from_dict(library.layout), address=ray_address)
         except RunnerError as exc:
             fail(str(exc), 2)
-        progress_bar = Progress(
-            TextColumn("[bold]reindexing"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
-            TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.description}"),
-            console=err, transient=True, disable=not err.is_terminal)
-        with runner, progress_bar as bar:
-            task = bar.add_task("", total=len(jobs), rate="")
+        left = VideoSecondsLeft([job.path for job in jobs])
+        with runner, _progress_bar("reindexing") as bar:
+            task = bar.add_task("", total=None, files=f"0/{len(jobs)} videos", eta="")
             t0 = time.monotonic()
 
             def progress(done: int, total: int, outcome) -> None:
                 elapsed = time.monotonic() - t0
+                seconds = outcome.video.info.duration if outcome.video is not None else 0.0
+                left.finished(outcome.job.path, seconds)
                 rate = done / elapsed * 60 if elapsed > 0 else 0.0
                 name = os.fsdecode(outcome.job.path.name)
-                bar.update(task, completed=done, description=name, rate=f"{rate:.1f} videos/min")
+                eta = _eta(left, elapsed)
+                bar.update(task, completed=left.done, total=left.total, description=name,
+                           files=f"{done}/{total} videos, {rate:.1f}/min", eta=eta)
                 if not err.is_terminal:  # logs get one line per file instead of a bar
-                    eta = (total - done) / rate * 60 if rate > 0 else 0.0
                     state = "failed" if outcome.error else "done"
-                    err.print(f"[{done}/{total}] {state} {name} ({outcome.seconds:.1f} s; {rate:.1f} videos/min, "
-                              f"ETA {eta:.0f} s)", highlight=False, markup=False, soft_wrap=True)
+                    err.print(f"[{done}/{total}] {state} {name} ({length(seconds)} of video in {length(outcome.seconds)}; "
+                              f"{rate:.1f} videos/min"
+                              f"{', ' + eta if eta else ''})", soft_wrap=True)
 
             try:
                 report = run_reindex(library, plan, runner, progress=progress, commit_every=commit_every)
             except RunnerError as exc:
                 fail(f"{exc} (the library keeps every video committed so far)")
+            finally:
+                left.close()
     _print_problems(report)
     summary = report.to_json()
     if as_json:
@@ -271,7 +312,7 @@ def reindex(
         err.print(
             f"added {len(report.added)}, updated {len(report.updated)}, renamed {len(report.renamed)}, "
             f"removed {len(report.removed)}, unchanged {report.unchanged + len(report.touched)}, failed {len(report.failed)}"
-            f" — {report.media_seconds:.1f} s of video in {report.wall_seconds:.1f} s "
+            f" — {length(report.media_seconds)} of video in {length(report.wall_seconds)} "
             f"({summary['videos_per_minute']:.1f} videos/min, {summary['x_realtime']:.1f}x real time, "
             f"{runner.name} × {runner.workers})", highlight=False, soft_wrap=True)
     if report.failed or plan.kept:
@@ -311,33 +352,34 @@ def _show_plan(plan, as_json: bool) -> None:
 
 
 @app.command()
+@writes
 def delete(
-    paths: Annotated[list[Path], typer.Argument(metavar="PATH...", help="Files to remove from the library.")],
+    videos: Annotated[list[Path], typer.Argument(metavar="VIDEO...", help="Videos to remove: their paths, or the ids `vidsearch info` shows.")],
     db: DbOption,
+    as_json: Annotated[bool, json_option("Print what was removed and what was not found as JSON on stdout")] = False,
 ) -> None:
-    """Remove videos from the library (the files themselves are not touched)."""
-    from vidsearch.ingest.indexer import refresh_bumpers
+    """Remove videos from the library (the files themselves are not touched).
 
-    missing = 0
-    with open_library(db, "write") as library:
-        for p in paths:
-            if library.delete_video(Path(p).resolve()) or library.delete_video(Path(p)):
-                err.print(f"removed {os.fsdecode(p)}", highlight=False)
-            else:
-                err.print(f"[yellow]not in library[/yellow] {os.fsdecode(p)}", highlight=False)
-                missing += 1
-        refresh_bumpers(library)
+    Exits 1 when none of the videos named is in the library."""
+    from vidsearch.ingest.indexer import remove_videos
+
+    with open_library(db, "write", existing=True) as library:
+        done = remove_videos(library, videos)
         library.commit()
-    if missing == len(paths):
+    if as_json:
+        print_json({"removed": [os.fsdecode(path) for _, path in done.removed], "not_found": done.not_found})
+    else:
+        print_notes((os.fsdecode(path) for _, path in done.removed), "removed")
+        print_notes(done.not_found, "not in library")
+    if not done.removed:
         raise typer.Exit(1)
-
 
 
 @app.command()
 @writes
 def repair(
     db: DbOption,
-    as_json: Annotated[bool, typer.Option("--json", help="Print what was found and done as JSON on stdout.")] = False,
+    as_json: Annotated[bool, json_option("Print what was found and done as JSON on stdout")] = False,
 ) -> None:
     """Check the library at --db and mend what is damaged, keeping everything that can be read.
 
@@ -398,7 +440,7 @@ def add_channel(
     db: DbOption,
     clip: ClipOption = None,
     clip_checkpoint: ClipCheckpointOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout.")] = False,
+    as_json: Annotated[bool, json_option("Print the report as JSON on stdout")] = False,
 ) -> None:
     """Add the CLIP visual channel to a library built without it, from the keyframes it stores
     (no video is decoded again). Kill it at any moment: run it again to go on from its last commit.
@@ -432,4 +474,4 @@ def add_channel(
     else:
         err.print(f"visual channel added ({report.clip_model}, {report.width} floats): {report.encoded} keyframes "
                   f"encoded, {report.resumed} from an earlier run, {len(report.no_picture)} segments without a "
-                  f"picture, in {report.seconds:.1f} s", highlight=False)
+                  f"picture, in {length(report.seconds)}", soft_wrap=True)

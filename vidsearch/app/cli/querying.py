@@ -9,12 +9,23 @@ from typing import Annotated, Optional
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from vidsearch.app.cli import config
-from vidsearch.app.cli._console import app, err, fail, open_library, out, print_json, print_notes, quiet_third_party
+from vidsearch.app.cli._console import (
+    app,
+    err,
+    fail,
+    open_library,
+    out,
+    print_json,
+    print_notes,
+    quiet_third_party,
+)
 from vidsearch.app.cli._options import DbOption, JsonOption, PresetOption
 from vidsearch.app.cli.captions import read_captions_input, store_captions
 from vidsearch.app.cli.indexing import build_request, index_into
+from vidsearch.text.clock import clock, length, span
 
 
 def _weight_overrides(weights: str | None) -> dict[str, float] | None:
@@ -65,7 +76,9 @@ def search(
                                       where=where, offset=offset)
         except (WeightsError, ValueError, EncoderUnavailable) as exc:
             fail(str(exc), 2)
+        weight_notes = searcher.weight_notes(overrides, preset)
     print_notes(searcher.notes)
+    print_notes(weight_notes)
     if as_json:
         body: dict[str, object] = {"query": query, "results": [m.to_json() for m in moments]}
         if not moments:
@@ -79,7 +92,7 @@ def search(
     for col in ("#", "video", "start", "end", "jump", "score", "confidence", "snippet"):
         table.add_column(col, overflow="fold")
     for i, m in enumerate(moments, offset + 1):
-        table.add_row(str(i), Path(m.video).name, f"{m.start:.2f}", f"{m.end:.2f}", f"{m.jump:.2f}", f"{m.score:.3f}",
+        table.add_row(str(i), Path(m.video).name, clock(m.start), clock(m.end), clock(m.jump), f"{m.score:.3f}",
                       m.confidence or "", m.snippet)
     out.print(table)
 
@@ -103,12 +116,14 @@ def match_clip(
     overrides = _weight_overrides(weights)
     with open_library(db) as library, QueryVideoMatcher(library) as matcher:
         try:
-            with err.status(f"reading {video.name}", spinner="dots"):
+            with err.status(Text(f"reading {video.name}"), spinner="dots"):  # a [name] is not markup
                 result = matcher.match(video, k, preset=preset, weights=overrides)
         except (VideoError, WeightsError, ValueError, EncoderUnavailable) as exc:
             fail(str(exc), 2)
         n_captions = len(matcher.captions)
+        weight_notes = matcher.searcher.weight_notes(overrides, preset, text_query=False)
     print_notes(result.notes)
+    print_notes(weight_notes)
     if as_json:
         print_json(result.to_json())
         return
@@ -125,7 +140,7 @@ def match_clip(
     for col in ("#", "match", "video", "start", "end", "score", "snippet"):
         table.add_column(col, overflow="fold")
     for i, m in enumerate(result.moments, 1):
-        table.add_row(str(i), m.match or "", Path(m.video).name, f"{m.start:.2f}", f"{m.end:.2f}", f"{m.score:.3f}", m.snippet)
+        table.add_row(str(i), m.match or "", Path(m.video).name, clock(m.start), clock(m.end), f"{m.score:.3f}", m.snippet)
     out.print(table)
 
 
@@ -175,7 +190,7 @@ def _print_eval(summary: dict) -> None:
               f"max {lat['max']:.1f} ms", highlight=False)
     if "index" in summary:
         ix = summary["index"]
-        out.print(f"indexing: {ix['indexed']} videos, {ix['media_seconds']:.1f} s of video in {ix['wall_seconds']:.1f} s "
+        out.print(f"indexing: {ix['indexed']} videos, {length(ix['media_seconds'])} of video in {length(ix['wall_seconds'])} "
                   f"({ix['x_real_time']:.1f}x real time), {ix['failed']} failed", highlight=False)
     if "removed" in summary:
         r = summary["removed"]
@@ -183,10 +198,10 @@ def _print_eval(summary: dict) -> None:
                   f"removed {_metric(r['content_removed'])} ({r['content_removed_s']:.1f} s); results inside spans "
                   f"to cut {_metric(r['results_inside'])}", highlight=False, soft_wrap=True)
         for m in r["missed"]:
-            out.print(f"  missed {m['kind']}: {m['video']} {m['start']:.2f}-{m['end']:.2f} (removed: {m['removed']})",
+            out.print(f"  missed {m['kind']}: {m['video']} {span(m['start'], m['end'])} (removed: {m['removed']})",
                       highlight=False, markup=False)
         for w in r["wrongly_removed"]:
-            out.print(f"  content removed as {w['kind']}: {w['video']} {w['start']:.2f}-{w['end']:.2f} "
+            out.print(f"  content removed as {w['kind']}: {w['video']} {span(w['start'], w['end'])} "
                       f"({w['content_s']:.2f} s)", highlight=False, markup=False)
     if "clips" in summary:
         c = summary["clips"]
@@ -195,7 +210,7 @@ def _print_eval(summary: dict) -> None:
                   f"false sources {len(c['false_sources'])}; p50 {c['latency_ms']['p50']:.0f} ms per clip",
                   highlight=False, soft_wrap=True)
         for f in c["false_sources"]:
-            out.print(f"  false source: {f['id']} -> {f['video']} at {f['start']:.2f} s (score {f['score']:.3f})",
+            out.print(f"  false source: {f['id']} -> {f['video']} at {clock(f['start'])} (score {f['score']:.3f})",
                       highlight=False, markup=False)
         for e in c["errors"]:
             out.print(f"  clip error: {e['id']}: {e['error']}", highlight=False, markup=False)
