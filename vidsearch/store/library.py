@@ -30,8 +30,9 @@ Readers (``readonly=True``) load the index into memory once and never write a li
 Search filters every hit through SQLite, so a reader opened before a commit keeps answering
 from its snapshot: new segments appear after :meth:`Library.refresh`, deleted ones vanish at once.
 
-The vector index sits behind :class:`VectorIndex` so that a sharded or remote engine
-(Milvus, Qdrant) can replace :class:`HnswIndex` without touching the rest.
+The vector index is read through :class:`VectorIndex` and changed through a journal: the
+library's own hnswlib tiers (:mod:`vidsearch.store.journal`), or a Milvus collection chosen when
+the library is created (:mod:`vidsearch.store.milvus`), with everything else in SQLite either way.
 """
 from __future__ import annotations
 
