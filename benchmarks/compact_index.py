@@ -112,6 +112,37 @@ class FaissSq8:
         return len(self.faiss.serialize_index(self.index)) / MIB
 
 
+class LibraryCompact:
+    """The library's own compact main tier (``vidsearch.store.compact.CompactIndex``: FAISS
+    HNSW-SQ8 behind an id map, the quantiser fitted on the first chunk with a tenth of margin)."""
+
+    name = "library compact tier (FAISS HNSW-SQ8)"
+
+    def __init__(self, dim: int, n: int, threads: int):
+        import faiss
+
+        from vidsearch.store.compact import CompactIndex
+
+        self.faiss = faiss
+        faiss.omp_set_num_threads(threads)
+        self.index = CompactIndex(dim, M=M, ef_construction=EF_CONSTRUCTION)
+
+    def add(self, labels: np.ndarray, x: np.ndarray) -> None:
+        self.index.add(labels, x)
+
+    def ready(self) -> None:
+        self.faiss.omp_set_num_threads(1)
+
+    def set_ef(self, ef: int) -> None:
+        self.index.ef = ef
+
+    def search(self, q: np.ndarray, k: int) -> np.ndarray:
+        return self.index.search(q, k)[0]
+
+    def mib(self) -> float:
+        return len(self.faiss.serialize_index(self.index._index)) / MIB
+
+
 class Usearch:
     def __init__(self, dim: int, n: int, threads: int, dtype: str):
         from usearch.index import Index
@@ -199,6 +230,7 @@ def main(argv: list[str] | None = None) -> None:
     stored = stored_vectors(lib)
     makers = {"hnswlib": lambda: Hnswlib(lib.dim, lib.n, args.threads),
               "faiss-sq8": lambda: FaissSq8(lib.dim, lib.n, args.threads),
+              "library-compact": lambda: LibraryCompact(lib.dim, lib.n, args.threads),
               "usearch-f16": lambda: Usearch(lib.dim, lib.n, args.threads, "f16"),
               "usearch-i8": lambda: Usearch(lib.dim, lib.n, args.threads, "i8")}
     results = {"n": args.n, "dim": lib.dim, "queries": args.queries, "candidates": CANDIDATES,

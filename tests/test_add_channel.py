@@ -94,7 +94,7 @@ def test_add_channel_encodes_the_stored_keyframes_and_records_the_clip(plain_lib
 
 
 CHILD = textwrap.dedent("""
-    import json, sys
+    import json, sys, time
     from pathlib import Path
     sys.path.insert(0, sys.argv[1])
     import open_clip
@@ -109,6 +109,7 @@ CHILD = textwrap.dedent("""
     def commit():
         commits()
         print("committed", len(lib.staged("visual")), flush=True)
+        time.sleep(2)  # time for the parent to kill it here, however busy the machine
     lib.commit = commit
     add_visual_channel(lib, encoder, clip_spec=sys.argv[5], clip_checkpoint=sys.argv[3], commit_every=2)
     print("finished", flush=True)

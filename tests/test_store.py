@@ -523,7 +523,7 @@ CRASH_SCRIPT = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("tiers", ["merge", "delta"])
+@pytest.mark.parametrize("tiers", ["merge", "delta", "compact"])
 @pytest.mark.parametrize(("crash_point", "second_crash"),
                          [("hnsw", None), ("header", None), ("hnsw", "header"), ("header", "hnsw")])
 def test_crash_between_index_and_sqlite_keeps_last_good_state(
@@ -536,12 +536,15 @@ def test_crash_between_index_and_sqlite_keeps_last_good_state(
     with Library.open(db, LAYOUT) as lib:
         a = lib.add_video(make_video(tmp_path / "a.mp4", 3), va, size=1, mtime_ns=1)
         lib.commit()  # a in the main file (one merge)
-        # every commit from here merges its delta into a new main file, or none ever does
-        monkeypatch.setenv(DELTA_ENV, "0" if tiers == "merge" else "1000000")
+        # every commit from here merges its delta into a new main file (a compact one), or none ever does
+        monkeypatch.setenv(DELTA_ENV, "1000000" if tiers == "delta" else "0")
+        if tiers == "compact":
+            monkeypatch.setenv("VIDSEARCH_COMPACT_FROM", "0")
         b = lib.add_video(make_video(tmp_path / "b.mp4", 2), vb, size=1, mtime_ns=1)
         lib.commit()
         a_ids, b_ids = ids_of(lib, a), ids_of(lib, b)
-    assert a == 1 and len(index_paths(db)) == (1 if tiers == "merge" else 2)
+    assert a == 1 and len(index_paths(db)) == (2 if tiers == "delta" else 1)
+    assert index_paths(db)[0].suffix == (".faiss" if tiers == "compact" else ".hnsw")
     env = dict(os.environ, VIDSEARCH_CRASH_AFTER=crash_point)
     proc = subprocess.run([sys.executable, "-c", CRASH_SCRIPT, str(db), str(REPO), "full"], env=env,
                           capture_output=True, text=True, timeout=60)
@@ -787,3 +790,54 @@ def test_repair_after_a_crashed_channel_switch_keeps_every_vector(tmp_path: Path
         assert report.index_problem is None and report.to_reindex == []
         lib.commit()
         assert lib.layout == LAYOUT and [top1(lib, x) for x in va] == a_ids
+
+
+def test_a_large_main_tier_is_kept_compact_and_checked_by_its_digest(tmp_path: Path, rng, monkeypatch) -> None:
+    """Past the compact size the main tier is rebuilt as FAISS HNSW-SQ8 at its merge: search,
+    hidden labels, deletions, reader refresh, a reopen and later merges behave as with hnswlib;
+    a damaged compact file is found by its digest and repair rebuilds it from SQLite's copies."""
+    from vidsearch.store.compact import COMPACT_ENV, CompactIndex
+
+    monkeypatch.setenv(COMPACT_ENV, "10")
+    monkeypatch.setenv(DELTA_ENV, "0")
+    db = tmp_path / "lib"
+    va, vb, vc = fused(rng, 12), fused(rng, 3), fused(rng, 2)
+    with Library.open(db, LAYOUT) as lib:
+        a = lib.add_video(make_video(tmp_path / "a.mp4", 12, removed=[Span(0.0, 2.0, "intro")]), va,
+                          size=1, mtime_ns=1)
+        lib.commit()
+        a_ids = ids_of(lib, a)
+        assert isinstance(lib.index.main, CompactIndex) and index_paths(db)[0].suffix == ".faiss"
+        assert [top1(lib, x) for x in va[1:]] == a_ids[1:] and top1(lib, va[0]) != a_ids[0]
+        ro = Library.open(db, readonly=True)
+        monkeypatch.setenv(DELTA_ENV, "100")
+        b = lib.add_video(make_video(tmp_path / "b.mp4", 3), vb, size=1, mtime_ns=1)
+        lib.set_library_spans(a, [Span(0.0, 6.0, "intro")])  # hides two more main labels
+        lib.commit()
+        b_ids = ids_of(lib, b)
+        assert ro.refresh() is True and isinstance(ro.index.main, CompactIndex)
+        assert [top1(ro, x) for x in vb] == b_ids and top1(ro, va[2]) != a_ids[2] and ro.index.count == 12
+        monkeypatch.setenv(DELTA_ENV, "0")
+        c = lib.add_video(make_video(tmp_path / "c.mp4", 2), vc, size=1, mtime_ns=1)
+        lib.delete_video(tmp_path / "b.mp4")
+        lib.commit()  # merged into a new compact file
+        c_ids = ids_of(lib, c)
+        assert lib.check() == [] and len(index_paths(db)) == 1
+    ro.close()
+    with Library.open(db, readonly=True) as ro:
+        assert [top1(ro, x) for x in va[3:]] == a_ids[3:] and [top1(ro, x) for x in vc] == c_ids
+        assert all(top1(ro, x) not in b_ids for x in vb) and ro.index.count == 11
+    (main,) = index_paths(db)
+    pristine = main.read_bytes()
+    for at in (len(pristine) // 2, len(pristine) - 40):  # in the graph (FAISS refuses it), in a vector
+        data = bytearray(pristine)
+        data[at] ^= 0xFF
+        main.write_bytes(bytes(data))
+        with pytest.raises(LibraryError, match=f"{main.name} is damaged"):
+            Library.open(db, LAYOUT)
+    with Library.repair(db) as lib:  # from SQLite's float16 copies
+        assert "is damaged" in lib.repair_report.index_problem and lib.repair_report.to_reindex == []
+        lib.commit()
+    with Library.open(db, LAYOUT) as lib:
+        assert lib.check() == [] and [top1(lib, x) for x in va[3:]] == a_ids[3:]
+        assert [top1(lib, x) for x in vc] == c_ids and top1(lib, va[0]) != a_ids[0]

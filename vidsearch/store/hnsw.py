@@ -19,10 +19,13 @@ import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Iterable, Iterator, Protocol, Sequence, runtime_checkable
 
 import hnswlib
 import numpy as np
+
+if TYPE_CHECKING:
+    from vidsearch.store.compact import CompactIndex
 
 INDEX_FILE = "index.hnsw"  # the main index of a library written before the index had tiers
 HEADER_FILE = "index.json"
@@ -232,7 +235,8 @@ class HnswIndex:
         if not ids:
             return np.empty((0, self._dim), np.float32)
         try:
-            return np.asarray(self._index.get_items(ids), dtype=np.float32).reshape(len(ids), self._dim)
+            return np.asarray(self._index.get_items(ids, return_type="numpy"), dtype=np.float32).reshape(
+                len(ids), self._dim)
         except RuntimeError:
             missing = []
             for label in ids:
@@ -260,7 +264,7 @@ class TieredIndex:
     now: the main file is not rewritten for a deletion, so these go in the library header.
     """
 
-    def __init__(self, main: HnswIndex, delta: HnswIndex | None = None) -> None:
+    def __init__(self, main: "HnswIndex | CompactIndex", delta: HnswIndex | None = None) -> None:
         self.main = main
         self.delta = delta if delta is not None else HnswIndex(
             main.dim, M=main.M, ef_construction=main.ef_construction, ef=main.ef, initial_capacity=256)
@@ -376,7 +380,33 @@ class TieredIndex:
         """Every label stored in either tier, deleted ones included."""
         return np.concatenate([self.main.labels(), self.delta.labels()])
 
-    def merged(self) -> HnswIndex:
+    def compacted(self) -> "CompactIndex":
+        """The main tier rebuilt as a :class:`~vidsearch.store.compact.CompactIndex` (in place; hidden
+        labels stay hidden): done once, when a merge finds the main tier large enough."""
+        from vidsearch.store.compact import CompactIndex
+
+        old = self.main
+        if isinstance(old, CompactIndex):
+            return old
+        new = CompactIndex(self.dim, M=old.M, ef_construction=old.ef_construction)
+        labels = old.labels().tolist()
+        hidden: list[int] = []
+        for i in range(0, len(labels), 8192):
+            chunk = labels[i:i + 8192]
+            try:
+                vectors = old.get(chunk)
+            except KeyError:
+                hide = [x for x in chunk if old.unmark_deleted([x])]
+                vectors = old.get(chunk)
+                old.mark_deleted(hide)
+                hidden.extend(hide)
+            new.add(np.asarray(chunk, np.int64), vectors)
+        new.mark_deleted(hidden)
+        self.main = new
+        self.main_file = None
+        return new
+
+    def merged(self) -> "HnswIndex | CompactIndex":
         """The main index with the delta's vectors added (in place, deleted ones staying
         deleted: a segment hidden by trimming can be shown again): what a merge writes."""
         labels = self.delta.labels().tolist()
@@ -546,7 +576,20 @@ def index_file_problem(db_dir: Path, layout: dict[str, int], max_label: int = -1
 
 
 def _tier_problem(db_dir: Path, header: dict, layout: dict[str, int], max_label: int) -> str | None:
+    main = header.get("main") or {}
     for path in index_paths(db_dir, header):
+        if path.name == main.get("file") and main.get("digest"):  # a compact (FAISS) main tier
+            from vidsearch.store.compact import file_digest
+
+            try:
+                same = file_digest(path) == main["digest"]
+            except FileNotFoundError:
+                raise
+            except OSError as e:
+                return f"{path} cannot be read ({e.strerror or e})"
+            if not same:
+                return f"{path} is damaged (its bytes are not those written)"
+            continue
         try:
             f = open(path, "rb")
         except FileNotFoundError:  # (the caller looks again at the header)

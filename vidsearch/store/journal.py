@@ -35,6 +35,9 @@ commit of a few videos now writes a delta of at most :data:`DELTA_MAX` vectors (
 1200 floats) and the header. A merge costs what a commit cost before, once per
 :data:`DELTA_MAX` new segments (or per :data:`DELTA_SHARE` of a smaller library). Search asks
 both tiers; readers that refresh after a commit that did not merge keep their loaded main tier.
+A main tier of :data:`~vidsearch.store.compact.COMPACT_FROM` vectors or more is rebuilt once as a
+:class:`~vidsearch.store.compact.CompactIndex` (FAISS HNSW-SQ8, ``index-*.faiss``), checked by the
+digest its header records.
 """
 from __future__ import annotations
 
@@ -51,6 +54,8 @@ from typing import Callable, Iterable, Iterator, Literal, Sequence
 import numpy as np
 
 from vidsearch.fsutil import fsync_path
+from vidsearch.store.compact import ENGINE as COMPACT_ENGINE
+from vidsearch.store.compact import CompactIndex, compact_from, file_digest
 from vidsearch.store.errors import LibraryError, damaged
 from vidsearch.store.hnsw import (
     HEADER_FILE,
@@ -78,7 +83,7 @@ DELTA_ENV = "VIDSEARCH_DELTA_LIMIT"
 DELTA_SHARE = 0.05
 DELTA_MAX = 16384
 _index_saves = 0  # index saves in this process (for the crash hook)
-_TIER_FILE = re.compile(r"^(index|delta)-\d+-[0-9a-f]+\.hnsw(\.tmp)?$")
+_TIER_FILE = re.compile(r"^(index|delta)-\d+-[0-9a-f]+\.(hnsw|faiss)(\.tmp)?$")
 
 #: What :meth:`IndexJournal.open` had to do: nothing, load the state a lost commit replaced
 #: (from the header's ``previous``), or set every label's state from SQLite (the slow path).
@@ -130,6 +135,7 @@ class IndexJournal:
         self.state = state
         self._main_stale = main_stale  # the main tier in memory is in no file: write it whole
         self._delta_stale = False  # the delta tier changed since it was written
+        self._last_digest = ""  # of the compact main file last written
 
     # ---- getting one ---------------------------------------------------------------------
 
@@ -310,9 +316,14 @@ class IndexJournal:
         main_info, delta_info = old.get("main"), old.get("delta")
         if self._main_stale or idx.delta.n_elements >= merge_limit(idx.n_elements):
             main = idx.merged()
+            if isinstance(main, HnswIndex) and main.n_elements >= compact_from():
+                main = idx.compacted()  # once: the main tier is large enough to keep compact
             name = idx.main_file = self._write_tier(main, "index", gen, dim)
             main_info = {"file": name, "count": main.n_elements, "deleted": main.n_deleted,
                          "max_label": main.max_label}
+            if isinstance(main, CompactIndex):  # its file has no delete flags and no record checks
+                main_info.update(engine=COMPACT_ENGINE, ef=main.ef, hidden=_to_ranges(main.deleted),
+                                 digest=self._last_digest)
             delta_info = None
         elif self._delta_stale or (delta_info is None) != (idx.delta.n_elements == 0):
             delta_info = None
@@ -330,7 +341,7 @@ class IndexJournal:
             "count": idx.n_elements,
             "deleted": idx.n_deleted,
             "max_label": max(idx.max_label, self.next_label - 1, int(self.header.get("max_label", -1))),
-            "hnsw": {"space": "ip", "M": idx.M, "ef_construction": idx.ef_construction, "ef": idx.ef},
+            "hnsw": {"space": "ip", "M": idx.M, "ef_construction": idx.ef_construction, "ef": idx.delta.ef},
             "generation": gen,
             "main": main_info,
             "main_changes": {"live": _to_ranges(k for k, v in idx.main_changes.items() if v),
@@ -351,13 +362,21 @@ class IndexJournal:
         if crash == "header":
             os._exit(86)
 
-    def _write_tier(self, tier: HnswIndex, kind: str, gen: int, dim: int) -> str:
+    def _write_tier(self, tier: HnswIndex | CompactIndex, kind: str, gen: int, dim: int) -> str:
         """Write one tier under a new name (never over a file a header names); its name."""
-        name = f"{kind}-{gen}-{secrets.token_hex(4)}.hnsw"
+        name = f"{kind}-{gen}-{secrets.token_hex(4)}.{'faiss' if isinstance(tier, CompactIndex) else 'hnsw'}"
         tmp = self.path / (name + ".tmp")
         with _removed_on_failure(tmp):
-            tier.save(tmp)
-            _check_written(tmp, dim)  # hnswlib does not report a failed write
+            try:
+                tier.save(tmp)
+            except RuntimeError as e:  # FAISS checks its writes and raises (a full disk)
+                full = shutil.disk_usage(self.path).free < (1 << 20)
+                code = errno.ENOSPC if full else errno.EIO
+                raise OSError(code, f"{os.strerror(code)} ({name} could not be written: {e})") from None
+            if isinstance(tier, CompactIndex):
+                self._last_digest = file_digest(tmp)  # read back whole: what check() compares with
+            else:
+                _check_written(tmp, dim)  # hnswlib does not report a failed write
             fsync_path(tmp)
         os.replace(tmp, self.path / name)
         return name
@@ -412,6 +431,11 @@ def _load_tiers(path: Path, dim: int, params: dict, state: dict, *, writer: bool
     if (loaded is not None and not writer and loaded.main_file == info["file"]
             and set(loaded.main_changes) <= set(changes)):
         main = loaded.main
+    elif info.get("engine") == COMPACT_ENGINE:
+        main = CompactIndex.load(path / info["file"], dim, M=kw["M"], ef_construction=kw["ef_construction"],
+                                 ef=int(info.get("ef", kw["ef"])), deleted=_from_ranges(info.get("hidden", [])))
+        if main.n_elements != int(info.get("count", main.n_elements)):
+            raise ValueError(f"{info['file']} holds {main.n_elements} vectors, its header says {info['count']}")
     else:
         main = HnswIndex.load(path / info["file"], dim, headroom=writer, n_deleted=int(info.get("deleted", 0)),
                               max_label=int(info.get("max_label", -1)), **kw)

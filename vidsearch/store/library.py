@@ -4,7 +4,8 @@ One library is one directory::
 
     DB/
       index-*.hnsw  the main hnswlib index (space "ip"): one fused vector per segment, label =
-                    segment id (``index.hnsw`` in a library from before the index had tiers)
+                    segment id (``index.hnsw`` in a library from before the index had tiers;
+                    ``index-*.faiss`` once it is large: :mod:`vidsearch.store.compact`)
       delta-*.hnsw  the segments added since the main index was written (when there are any)
       index.json    small header: format, layout, dim, counts, hnsw params, generation, the two
                     files, main labels deleted since, the state it replaced
@@ -660,7 +661,7 @@ class Library:
         keep_labels, keep_vectors, records, damaged, seen = [], [], 0, 0, set()
         max_label = max(live, default=-1)
         for index_path in index_paths:
-            if not index_path.is_file():
+            if not index_path.is_file() or index_path.suffix != ".hnsw":  # (a compact tier: from SQLite)
                 continue
             with open(index_path, "rb") as f:
                 for labels, vectors, sound in scan_hnsw_records(f, self.layout, M, 1 << 62):
@@ -710,15 +711,29 @@ class Library:
                 paths = index_paths(self.path, {**header, **state})
             problems = []
             for path in paths:
+                if path.suffix != ".hnsw":
+                    continue  # a compact tier: checked by its digest below
                 with open(path, "rb") as f:
                     problem = hnsw_file_problem(f, self.dim)
                 if problem is not None:
                     problems.append(f"{path} is damaged ({problem})")
+            compact = index_file_problem(self.path, self.layout, self._journal.next_label - 1,
+                                         getattr(self._journal, "state", None))
+            if compact is not None and "bytes are not those written" in compact:
+                problems.append(compact)
             report.index_problem = "; ".join(problems) or None
         except LibraryError as e:
             report.index_problem = str(e).split(": run `vidsearch repair")[0]
         M = int(header.get("hnsw", {}).get("M", 32))
         labels, vectors, records, damaged = self._sound_vectors(paths, M, live)
+        if report.index_problem is not None and any(p.suffix == ".faiss" for p in paths):
+            # A compact tier's vectors are quantised and cannot be checked one by one: they come
+            # back from the float16 copies SQLite keeps of every segment's vector.
+            have = set(labels.tolist())
+            copies = self._stored_vectors([x for x in live if x not in have])
+            if copies:
+                labels = np.concatenate([labels, np.asarray(list(copies), np.int64)])
+                vectors = np.concatenate([vectors, np.stack(list(copies.values()))])
         if report.index_problem is None and damaged:
             report.index_problem = f"{paths[0]} is damaged ({damaged} damaged vectors)"
         if report.index_problem is None:
