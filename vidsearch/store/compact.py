@@ -1,20 +1,20 @@
 """The compact main tier of a large library: FAISS HNSW over 8-bit scalar-quantised vectors.
 
 Measured on the synthetic library of ``benchmarks/compact_index.py`` (1200 floats, M 32 /
-ef_construction 200, candidates re-scored from the float16 copies as search does): at 1M
-segments hnswlib's float32 index takes 4925 MiB where FAISS HNSW-SQ8 takes 1404 MiB (1472 bytes a
-vector: one byte per float plus the graph), builds in about 350 s, and finds 0.989 of the exact
-top 10 at ef 800 in 1.77 ms p50 (hnswlib: 0.982 at ef 400 in 1.67 ms). usearch's float16 saved
-little and its int8 lost too much. Reducing each channel block with PCA was not needed to meet
-1.5 GB at 1M, and every dimension dropped is recall lost before re-scoring, so the blocks keep
-their full width.
+ef_construction 200, candidates re-scored from the float16 copies as search does, 2 cores): at 1M
+segments hnswlib's float32 index takes 4925 MiB where this one takes 1412 MiB (1480 bytes a
+vector: one byte per float plus the graph), builds in 364 s, and finds 0.986 of the exact top 10
+at ef 800 in 1.88 ms p50 (hnswlib: 0.982 at ef 400 in 1.67 ms). usearch's float16 saved little
+and its int8 lost too much. Reducing each channel block with PCA was not needed to meet 1.5 GB at
+1M, and the reduced search alone misses much of the top 10 (``benchmarks/pca_widths.py``), so the
+blocks keep their full width.
 
 A library's main tier becomes this index at the first merge that finds it holding
 :data:`COMPACT_FROM` vectors or more (the delta tier stays hnswlib float32: it is small and
 rewritten at every commit). FAISS cannot delete from an HNSW graph, so deleted labels are kept
 here (and in the library header) and left out of every search by an id selector. The quantiser's
-per-dimension ranges are fitted on the vectors the index is built from (at least
-:data:`COMPACT_FROM` of them), widened by a tenth so that later additions are not clipped.
+per-dimension ranges are fitted on the first :data:`TRAIN_SAMPLE` vectors the index is built from,
+widened by a tenth so that later additions are not clipped.
 """
 from __future__ import annotations
 
@@ -30,8 +30,10 @@ import numpy as np
 COMPACT_FROM = 200_000
 COMPACT_ENV = "VIDSEARCH_COMPACT_FROM"
 ENGINE = "faiss-hnsw-sq8"
-#: Search breadth: SQ8 needs a larger ef than float32 for the same recall (0.989 at 800, 1M).
+#: Search breadth: SQ8 needs a larger ef than float32 for the same recall (0.986 at 800, 1M).
 DEFAULT_EF = 800
+#: Vectors the quantiser's ranges are fitted on when a main tier is made compact.
+TRAIN_SAMPLE = 65_536
 
 
 def compact_from() -> int:
@@ -121,8 +123,20 @@ class CompactIndex:
         pos[pos >= len(self._ids)] = 0
         return (self._ids[pos] == arr) if len(self._ids) else np.zeros(len(arr), bool)
 
+    @property
+    def trained(self) -> bool:
+        """Whether the quantiser's ranges are fitted (by :meth:`train`, or the first :meth:`add`)."""
+        return bool(self._index.is_trained)
+
+    def train(self, vectors: np.ndarray) -> None:
+        """Fit the quantiser's per-dimension ranges on ``vectors``, widened by a tenth."""
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, self._dim)
+        lo, hi = vectors.min(axis=0), vectors.max(axis=0)
+        mid, half = (lo + hi) / 2, (hi - lo) / 2 * 1.1 + 1e-3
+        self._index.train(np.vstack([vectors, (mid - half)[None, :], (mid + half)[None, :]]))
+
     def add(self, labels: np.ndarray, vectors: np.ndarray) -> None:
-        """Add new labels (training the quantiser on the first vectors, ranges widened by a tenth)."""
+        """Add new labels (the first add fits the quantiser when :meth:`train` was not called)."""
         labels = np.asarray(labels, dtype=np.int64).reshape(-1)
         vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(labels), self._dim)
         if not len(labels):
@@ -130,9 +144,7 @@ class CompactIndex:
         if self._held(labels).any():
             raise ValueError("a compact index only takes new labels")
         if not self._index.is_trained:
-            lo, hi = vectors.min(axis=0), vectors.max(axis=0)
-            mid, half = (lo + hi) / 2, (hi - lo) / 2 * 1.1 + 1e-3
-            self._index.train(np.vstack([vectors, (mid - half)[None, :], (mid + half)[None, :]]))
+            self.train(vectors)
         self._index.add_with_ids(vectors, labels)
         self._ids = np.union1d(self._ids, labels)
 

@@ -383,7 +383,7 @@ class TieredIndex:
     def compacted(self) -> "CompactIndex":
         """The main tier rebuilt as a :class:`~vidsearch.store.compact.CompactIndex` (in place; hidden
         labels stay hidden): done once, when a merge finds the main tier large enough."""
-        from vidsearch.store.compact import CompactIndex
+        from vidsearch.store.compact import TRAIN_SAMPLE, CompactIndex
 
         old = self.main
         if isinstance(old, CompactIndex):
@@ -391,6 +391,7 @@ class TieredIndex:
         new = CompactIndex(self.dim, M=old.M, ef_construction=old.ef_construction)
         labels = old.labels().tolist()
         hidden: list[int] = []
+        pending: list[tuple[np.ndarray, np.ndarray]] = []  # read before the quantiser is fitted
         for i in range(0, len(labels), 8192):
             chunk = labels[i:i + 8192]
             try:
@@ -400,7 +401,13 @@ class TieredIndex:
                 vectors = old.get(chunk)
                 old.mark_deleted(hide)
                 hidden.extend(hide)
-            new.add(np.asarray(chunk, np.int64), vectors)
+            pending.append((np.asarray(chunk, np.int64), vectors))
+            if new.trained or sum(len(c) for c, _ in pending) >= TRAIN_SAMPLE or i + 8192 >= len(labels):
+                if not new.trained:
+                    new.train(np.concatenate([v for _, v in pending]))
+                for c, v in pending:
+                    new.add(c, v)
+                pending.clear()
         new.mark_deleted(hidden)
         self.main = new
         self.main_file = None
