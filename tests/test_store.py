@@ -841,3 +841,45 @@ def test_a_large_main_tier_is_kept_compact_and_checked_by_its_digest(tmp_path: P
     with Library.open(db, LAYOUT) as lib:
         assert lib.check() == [] and [top1(lib, x) for x in va[3:]] == a_ids[3:]
         assert [top1(lib, x) for x in vc] == c_ids and top1(lib, va[0]) != a_ids[0]
+
+
+def test_a_compact_tier_keeps_a_channel_its_sample_lacked(rng) -> None:
+    """The quantiser's ranges come from a sample; a block that is all zeros there (early videos
+    without sound) must still be searchable in the vectors added later."""
+    from vidsearch.store.compact import CompactIndex
+
+    early = fused(rng, 400)
+    early[:, -4:] = 0.0  # no audio block in the sample
+    later = fused(rng, 50)
+    idx = CompactIndex(DIM)
+    idx.train(early)
+    idx.add(np.arange(400), early)
+    idx.add(np.arange(400, 450), later)
+    audio_only = np.zeros_like(later)
+    audio_only[:, -4:] = later[:, -4:]
+    hits = [int(idx.search(q, 1)[0][0]) for q in audio_only]
+    assert np.mean(np.asarray(hits) == np.arange(400, 450)) > 0.9
+    np.testing.assert_allclose(idx.get([420])[0], later[20], atol=0.01)
+
+
+def test_a_compact_library_without_its_header_is_repaired_from_sqlite(tmp_path: Path, rng, monkeypatch) -> None:
+    from vidsearch.store.compact import COMPACT_ENV
+
+    monkeypatch.setenv(COMPACT_ENV, "5")
+    monkeypatch.setenv(DELTA_ENV, "0")
+    db = tmp_path / "lib"
+    va = fused(rng, 8)
+    with Library.open(db, LAYOUT) as lib:
+        a = lib.add_video(make_video(tmp_path / "a.mp4", 8), va, size=1, mtime_ns=1)
+        lib.commit()
+        a_ids = ids_of(lib, a)
+        monkeypatch.setenv(DELTA_ENV, "100")
+        lib.add_video(make_video(tmp_path / "b.mp4", 2), fused(rng, 2), size=1, mtime_ns=1)
+        lib.commit()
+        assert index_paths(db)[0].suffix == ".faiss" and read_header(db)["hnsw"]["ef"] == 256  # the delta's
+    (db / "index.json").unlink()
+    with Library.repair(db) as lib:
+        assert lib.repair_report.to_reindex == []
+        lib.commit()
+    with Library.open(db, LAYOUT) as lib:
+        assert lib.check() == [] and [top1(lib, x) for x in va] == a_ids

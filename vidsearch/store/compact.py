@@ -77,6 +77,8 @@ class CompactIndex:
         try:
             index = faiss.read_index(os.fsdecode(path))
         except RuntimeError as e:  # FAISS validates the graph as it reads: say why in one short line
+            if not Path(path).is_file():  # removed by a writer's commit meanwhile: the caller looks again
+                raise FileNotFoundError(2, "No such file or directory", os.fsdecode(path)) from None
             text = str(e).strip().splitlines()[-1] if str(e).strip() else "cannot be read"
             raise ValueError(f"FAISS cannot read it: {text[-160:]}") from None
         if index.d != int(dim):
@@ -129,10 +131,15 @@ class CompactIndex:
         return bool(self._index.is_trained)
 
     def train(self, vectors: np.ndarray) -> None:
-        """Fit the quantiser's per-dimension ranges on ``vectors``, widened by a tenth."""
+        """Fit the quantiser's per-dimension ranges on ``vectors``, widened by a tenth; a
+        dimension the sample never uses (a channel absent from every sampled segment) gets the
+        whole [-1, 1] a coordinate of a unit-length block can take, so that later vectors are
+        not clipped to nothing there."""
         vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, self._dim)
         lo, hi = vectors.min(axis=0), vectors.max(axis=0)
-        mid, half = (lo + hi) / 2, (hi - lo) / 2 * 1.1 + 1e-3
+        unused = np.maximum(np.abs(lo), np.abs(hi)) < 1e-6
+        lo, hi = np.where(unused, -1.0, lo), np.where(unused, 1.0, hi)
+        mid, half = (lo + hi) / 2, (hi - lo) / 2 * 1.1
         self._index.train(np.vstack([vectors, (mid - half)[None, :], (mid + half)[None, :]]))
 
     def add(self, labels: np.ndarray, vectors: np.ndarray) -> None:
@@ -173,13 +180,17 @@ class CompactIndex:
             return np.empty(0, np.int64), np.empty(0, np.float32)
         params = faiss.SearchParametersHNSW()
         params.efSearch = max(self.ef, k)
-        if self._deleted:
-            if self._selector is None:
-                batch = faiss.IDSelectorBatch(np.asarray(sorted(self._deleted), np.int64))
-                self._selector = (batch, faiss.IDSelectorNot(batch))  # the batch must outlive the Not
-            params.sel = self._selector[1]
+        # A local reference keeps the selectors alive for the whole call (another thread may
+        # replace them; some FAISS versions keep no reference of their own).
+        selector = self._selector
+        if self._deleted and selector is None:
+            batch = faiss.IDSelectorBatch(np.asarray(sorted(self._deleted), np.int64))
+            selector = self._selector = (batch, faiss.IDSelectorNot(batch))  # the batch outlives the Not
+        if self._deleted and selector is not None:
+            params.sel = selector[1]
         q = np.ascontiguousarray(query, dtype=np.float32).reshape(1, self._dim)
         scores, labels = self._index.search(q, k, params=params)
+        del selector
         keep = labels[0] >= 0
         return labels[0][keep].astype(np.int64), scores[0][keep].astype(np.float32)
 

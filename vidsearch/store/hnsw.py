@@ -267,7 +267,8 @@ class TieredIndex:
     def __init__(self, main: "HnswIndex | CompactIndex", delta: HnswIndex | None = None) -> None:
         self.main = main
         self.delta = delta if delta is not None else HnswIndex(
-            main.dim, M=main.M, ef_construction=main.ef_construction, ef=main.ef, initial_capacity=256)
+            main.dim, M=main.M, ef_construction=main.ef_construction,
+            ef=main.ef if isinstance(main, HnswIndex) else 256, initial_capacity=256)
         self.main_changes: dict[int, bool] = {}
         self.main_file: str | None = None  # the file the main tier was loaded from (None: none)
 
@@ -423,8 +424,8 @@ class TieredIndex:
             hidden = [x for x in chunk if self.delta.unmark_deleted([x])]
             self.main.add(np.asarray(chunk, np.int64), self.delta.get(chunk))
             self.main.mark_deleted(hidden)
-        self.delta = HnswIndex(self.dim, M=self.M, ef_construction=self.ef_construction, ef=self.ef,
-                               initial_capacity=256)
+        self.delta = HnswIndex(self.dim, M=self.M, ef_construction=self.ef_construction, ef=self.delta.ef,
+                               initial_capacity=256)  # (the delta's own ef: a compact main searches wider)
         self.main_changes.clear()
         self.main_file = None
         return self.main

@@ -441,7 +441,7 @@ def _load_tiers(path: Path, dim: int, params: dict, state: dict, *, writer: bool
                               max_label=int(info.get("max_label", -1)), **kw)
         if main.n_elements != int(info.get("count", main.n_elements)):
             raise ValueError(f"{info['file']} holds {main.n_elements} vectors, its header says {info['count']}")
-    delta = None
+    delta = HnswIndex(dim, initial_capacity=256, **kw)  # (the header's ef: a compact main's is its own)
     if state.get("delta"):
         d = state["delta"]
         delta = HnswIndex.load(path / d["file"], dim, headroom=writer, n_deleted=int(d.get("deleted", 0)),

@@ -700,7 +700,7 @@ class Library:
         header = read_header(self.path)
         # Without a readable header every index file here may hold vectors worth keeping.
         paths = index_paths(self.path, header) if header is not None else sorted(
-            p for p in self.path.iterdir() if p.suffix == ".hnsw" and p.name.startswith(("index", "delta")))
+            p for p in self.path.iterdir() if p.suffix in (".hnsw", ".faiss") and p.name.startswith(("index", "delta")))
         header = header or {}
         next_label = 0
         try:
