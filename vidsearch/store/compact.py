@@ -197,13 +197,22 @@ class CompactIndex:
     def get(self, labels: Sequence[int]) -> np.ndarray:
         """The quantised vectors of live labels; KeyError naming labels missing or deleted."""
         ids = [int(x) for x in labels]
-        missing = [x for x, held in zip(ids, self._held(ids)) if not held or x in self._deleted]
+        missing = [x for x in ids if x in self._deleted]
         if missing:
             raise KeyError(f"no live vector for labels {missing[:10]}")
+        return self.vectors_of(ids)[0]
+
+    def vectors_of(self, labels: Sequence[int]) -> tuple[np.ndarray, list[int]]:
+        """The (quantised) vectors of these labels, deleted ones too, and which are deleted;
+        KeyError naming labels it does not hold."""
+        ids = [int(x) for x in labels]
+        missing = [x for x, held in zip(ids, self._held(ids)) if not held]
+        if missing:
+            raise KeyError(f"no vector for labels {missing[:10]}")
         out = np.empty((len(ids), self._dim), np.float32)
         for i, label in enumerate(ids):
             out[i] = self._index.reconstruct(label)
-        return out
+        return out, [x for x in ids if x in self._deleted]
 
     def labels(self) -> np.ndarray:
         return self._ids.copy()

@@ -246,6 +246,20 @@ class HnswIndex:
                     missing.append(label)
             raise KeyError(f"no live vector for labels {missing[:10]}") from None
 
+    def vectors_of(self, labels: Sequence[int]) -> tuple[np.ndarray, list[int]]:
+        """The vectors of these labels, deleted ones too, and which of them are deleted. hnswlib
+        hands out no vector of a deleted label, so each is shown for the copy and hidden again
+        (a writer's index only: a reader's threads search it)."""
+        ids = [int(x) for x in labels]
+        try:
+            return self.get(ids), []
+        except KeyError:
+            hidden = [x for x in ids if self.unmark_deleted([x])]
+            try:
+                return self.get(ids), hidden
+            finally:
+                self.mark_deleted(hidden)
+
     def labels(self) -> np.ndarray:
         """Every label stored, deleted ones included."""
         # (via uint64: a damaged file can hold labels above int64, shown here as negative)
@@ -304,15 +318,6 @@ class TieredIndex:
     def ef_construction(self) -> int:
         return self.main.ef_construction
 
-    @property
-    def ef(self) -> int:
-        return self.main.ef
-
-    @ef.setter
-    def ef(self, value: int) -> None:
-        self.main.ef = value
-        self.delta.ef = value
-
     def _split(self, labels: Iterable[int]) -> tuple[list[int], list[int]]:
         top = self.main.max_label
         main: list[int] = []
@@ -364,17 +369,14 @@ class TieredIndex:
         return out
 
     def get_any(self, labels: Sequence[int]) -> np.ndarray:
-        """Like :meth:`get`, hidden (deleted) labels included: hnswlib hands out no vector of a
-        deleted label, so each is shown for the copy and hidden again (a writer's index only)."""
-        out = np.empty((len(labels), self.dim), np.float32)
-        for i, label in enumerate(int(x) for x in labels):
-            tier = self.main if label <= self.main.max_label else self.delta
-            hidden = tier.unmark_deleted([label]) > 0
-            try:
-                out[i] = tier.get([label])[0]
-            finally:
-                if hidden:
-                    tier.mark_deleted([label])
+        """Like :meth:`get`, hidden (deleted) labels included (each tier's ``vectors_of``)."""
+        ids = [int(x) for x in labels]
+        main, delta = self._split(ids)
+        found = {**dict(zip(main, self.main.vectors_of(main)[0])),
+                 **dict(zip(delta, self.delta.vectors_of(delta)[0]))}
+        out = np.empty((len(ids), self.dim), np.float32)
+        for i, label in enumerate(ids):
+            out[i] = found[label]
         return out
 
     def labels(self) -> np.ndarray:
@@ -395,13 +397,8 @@ class TieredIndex:
         pending: list[tuple[np.ndarray, np.ndarray]] = []  # read before the quantiser is fitted
         for i in range(0, len(labels), 8192):
             chunk = labels[i:i + 8192]
-            try:
-                vectors = old.get(chunk)
-            except KeyError:
-                hide = [x for x in chunk if old.unmark_deleted([x])]
-                vectors = old.get(chunk)
-                old.mark_deleted(hide)
-                hidden.extend(hide)
+            vectors, hide = old.vectors_of(chunk)
+            hidden.extend(hide)
             pending.append((np.asarray(chunk, np.int64), vectors))
             if new.trained or sum(len(c) for c, _ in pending) >= TRAIN_SAMPLE or i + 8192 >= len(labels):
                 if not new.trained:
@@ -420,9 +417,8 @@ class TieredIndex:
         labels = self.delta.labels().tolist()
         for i in range(0, len(labels), 4096):
             chunk = labels[i:i + 4096]
-            # hnswlib hands out no vector of a deleted label: show them for the copy
-            hidden = [x for x in chunk if self.delta.unmark_deleted([x])]
-            self.main.add(np.asarray(chunk, np.int64), self.delta.get(chunk))
+            vectors, hidden = self.delta.vectors_of(chunk)
+            self.main.add(np.asarray(chunk, np.int64), vectors)
             self.main.mark_deleted(hidden)
         self.delta = HnswIndex(self.dim, M=self.M, ef_construction=self.ef_construction, ef=self.delta.ef,
                                initial_capacity=256)  # (the delta's own ef: a compact main searches wider)
