@@ -1,6 +1,7 @@
-"""Durable writes: what "write beside, fsync, rename" needs, in one place."""
+"""Durable writes: what "write beside, fsync, rename" needs, and a file's content hash, in one place."""
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -13,3 +14,12 @@ def fsync_path(path: Path | str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def file_blake2b(path: Path | str, digest_size: int = 20, chunk: int = 1 << 20) -> str:
+    """BLAKE2b (hex) of a file's bytes, read in chunks."""
+    h = hashlib.blake2b(digest_size=digest_size)
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()

@@ -7,7 +7,6 @@ It holds the models, loaded once, so batch jobs create one per worker.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 import threading
 import time
@@ -23,6 +22,7 @@ import numpy as np
 from vidsearch.channels import frame_text as visual
 from vidsearch.channels import registry
 from vidsearch.channels.fusion import ChannelLayout
+from vidsearch.fsutil import file_blake2b
 from vidsearch.ingest.segments import MAX_SEGMENT_S, MIN_SEGMENT_S, build_segments
 from vidsearch.media import audio as audio_mod
 from vidsearch.media.frames import decode_frames, encode_jpeg
@@ -132,11 +132,7 @@ def _stage_timer(timings: dict[str, float]):
 
 def content_hash(path: Path, chunk: int = 1 << 20) -> str:
     """BLAKE2b of the file's bytes: confirms a change when size or mtime moved."""
-    h = hashlib.blake2b(digest_size=20)
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
+    return file_blake2b(path, 20, chunk)
 
 
 def as_video_error(path: Path, exc: Exception) -> VideoError:

@@ -18,12 +18,13 @@ widened by a tenth so that later additions are not clipped.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
+
+from vidsearch.fsutil import file_blake2b
 
 #: Main tiers of this many vectors or more are built compact (env override for tests and
 #: benchmarks: VIDSEARCH_COMPACT_FROM). Below it hnswlib float32 is small enough and exact-er.
@@ -222,10 +223,6 @@ class CompactIndex:
 
 
 def file_digest(path: Path) -> str:
-    """blake2b of a file's bytes: how a compact tier's file is checked (it has no structure
+    """BLAKE2b of a file's bytes: how a compact tier's file is checked (it has no structure
     that can be checked record by record the way an hnswlib file can)."""
-    h = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as f:
-        while block := f.read(1 << 22):
-            h.update(block)
-    return h.hexdigest()
+    return file_blake2b(path, 16, 1 << 22)

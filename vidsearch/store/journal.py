@@ -49,7 +49,7 @@ import re
 import secrets
 import shutil
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Literal, Sequence
+from typing import Callable, Iterable, Iterator, Literal, Sequence, TypeVar
 
 import numpy as np
 
@@ -135,7 +135,6 @@ class IndexJournal:
         self.state = state
         self._main_stale = main_stale  # the main tier in memory is in no file: write it whole
         self._delta_stale = False  # the delta tier changed since it was written
-        self._last_digest = ""  # of the compact main file last written
 
     # ---- getting one ---------------------------------------------------------------------
 
@@ -318,17 +317,17 @@ class IndexJournal:
             main = idx.merged()
             if isinstance(main, HnswIndex) and main.n_elements >= compact_from():
                 main = idx.compacted()  # once: the main tier is large enough to keep compact
-            name = idx.main_file = self._write_tier(main, "index", gen, dim)
+            name, digest = self._write_tier(main, "index", gen, dim)
+            idx.main_file = name
             main_info = {"file": name, "count": main.n_elements, "deleted": main.n_deleted,
                          "max_label": main.max_label}
             if isinstance(main, CompactIndex):  # its file has no delete flags and no record checks
-                main_info.update(engine=COMPACT_ENGINE, ef=main.ef, hidden=_to_ranges(main.deleted),
-                                 digest=self._last_digest)
+                main_info.update(engine=COMPACT_ENGINE, ef=main.ef, hidden=_to_ranges(main.deleted), digest=digest)
             delta_info = None
         elif self._delta_stale or (delta_info is None) != (idx.delta.n_elements == 0):
             delta_info = None
             if idx.delta.n_elements:
-                name = self._write_tier(idx.delta, "delta", gen, dim)
+                name, _ = self._write_tier(idx.delta, "delta", gen, dim)
                 delta_info = {"file": name, "count": idx.delta.n_elements, "deleted": idx.delta.n_deleted}
         fsync_path(self.path)
         if crash == "hnsw":
@@ -362,8 +361,9 @@ class IndexJournal:
         if crash == "header":
             os._exit(86)
 
-    def _write_tier(self, tier: HnswIndex | CompactIndex, kind: str, gen: int, dim: int) -> str:
-        """Write one tier under a new name (never over a file a header names); its name."""
+    def _write_tier(self, tier: HnswIndex | CompactIndex, kind: str, gen: int, dim: int) -> tuple[str, str | None]:
+        """Write one tier under a new name (never over a file a header names); its name, and for
+        a compact tier the digest of the bytes written (what :meth:`Library.check` compares)."""
         name = f"{kind}-{gen}-{secrets.token_hex(4)}.{'faiss' if isinstance(tier, CompactIndex) else 'hnsw'}"
         tmp = self.path / (name + ".tmp")
         with _removed_on_failure(tmp):
@@ -373,13 +373,14 @@ class IndexJournal:
                 full = shutil.disk_usage(self.path).free < (1 << 20)
                 code = errno.ENOSPC if full else errno.EIO
                 raise OSError(code, f"{os.strerror(code)} ({name} could not be written: {e})") from None
+            digest = None
             if isinstance(tier, CompactIndex):
-                self._last_digest = file_digest(tmp)  # read back whole: what check() compares with
+                digest = file_digest(tmp)  # read back whole
             else:
                 _check_written(tmp, dim)  # hnswlib does not report a failed write
             fsync_path(tmp)
         os.replace(tmp, self.path / name)
-        return name
+        return name, digest
 
     def committed(self) -> None:
         """Commit step (3) is done (SQLite committed): the header's tiers are the state SQLite
@@ -432,27 +433,33 @@ def _load_tiers(path: Path, dim: int, params: dict, state: dict, *, writer: bool
             and set(loaded.main_changes) <= set(changes)):
         main = loaded.main
     elif info.get("engine") == COMPACT_ENGINE:
-        main = CompactIndex.load(path / info["file"], dim, M=kw["M"], ef_construction=kw["ef_construction"],
-                                 ef=int(info.get("ef", kw["ef"])), deleted=_from_ranges(info.get("hidden", [])))
-        if main.n_elements != int(info.get("count", main.n_elements)):
-            raise ValueError(f"{info['file']} holds {main.n_elements} vectors, its header says {info['count']}")
+        main = _as_counted(CompactIndex.load(
+            path / info["file"], dim, M=kw["M"], ef_construction=kw["ef_construction"],
+            ef=int(info.get("ef", kw["ef"])), deleted=_from_ranges(info.get("hidden", []))), info)
     else:
-        main = HnswIndex.load(path / info["file"], dim, headroom=writer, n_deleted=int(info.get("deleted", 0)),
-                              max_label=int(info.get("max_label", -1)), **kw)
-        if main.n_elements != int(info.get("count", main.n_elements)):
-            raise ValueError(f"{info['file']} holds {main.n_elements} vectors, its header says {info['count']}")
+        main = _as_counted(HnswIndex.load(
+            path / info["file"], dim, headroom=writer, n_deleted=int(info.get("deleted", 0)),
+            max_label=int(info.get("max_label", -1)), **kw), info)
     delta = HnswIndex(dim, initial_capacity=256, **kw)  # (the header's ef: a compact main's is its own)
     if state.get("delta"):
         d = state["delta"]
-        delta = HnswIndex.load(path / d["file"], dim, headroom=writer, n_deleted=int(d.get("deleted", 0)),
-                               max_label=max(main.max_label, int(state.get("max_label", -1))), **kw)
-        if delta.n_elements != int(d.get("count", delta.n_elements)):
-            raise ValueError(f"{d['file']} holds {delta.n_elements} vectors, its header says {d['count']}")
+        delta = _as_counted(HnswIndex.load(path / d["file"], dim, headroom=writer, n_deleted=int(d.get("deleted", 0)),
+                                           max_label=max(main.max_label, int(state.get("max_label", -1))), **kw), d)
     index = TieredIndex(main, delta)
     index.set_states(changes)
     index.main_changes = changes
     index.main_file = info["file"]
     return index
+
+
+_Tier = TypeVar("_Tier", HnswIndex, CompactIndex)
+
+
+def _as_counted(tier: _Tier, info: dict) -> _Tier:
+    """``tier`` when it holds as many vectors as its header entry ``info`` says (ValueError otherwise)."""
+    if tier.n_elements != int(info.get("count", tier.n_elements)):
+        raise ValueError(f"{info['file']} holds {tier.n_elements} vectors, its header says {info['count']}")
+    return tier
 
 
 def _to_ranges(labels: Iterable[int]) -> list[list[int]]:
