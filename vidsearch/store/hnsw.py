@@ -579,20 +579,27 @@ def index_file_problem(db_dir: Path, layout: dict[str, int], max_label: int = -1
     return f"{path} cannot be read (No such file or directory)"
 
 
+def digest_problem(path: Path, digest: str) -> str | None:
+    """One line when the compact (FAISS) tier file at ``path`` is not the ``digest`` its header
+    recorded, or cannot be read; FileNotFoundError when it is gone."""
+    from vidsearch.store.compact import file_digest
+
+    try:
+        same = file_digest(path) == digest
+    except FileNotFoundError:
+        raise
+    except OSError as e:
+        return f"{path} cannot be read ({e.strerror or e})"
+    return None if same else f"{path} is damaged (its bytes are not those written)"
+
+
 def _tier_problem(db_dir: Path, header: dict, layout: dict[str, int], max_label: int) -> str | None:
     main = header.get("main") or {}
     for path in index_paths(db_dir, header):
         if path.name == main.get("file") and main.get("digest"):  # a compact (FAISS) main tier
-            from vidsearch.store.compact import file_digest
-
-            try:
-                same = file_digest(path) == main["digest"]
-            except FileNotFoundError:
-                raise
-            except OSError as e:
-                return f"{path} cannot be read ({e.strerror or e})"
-            if not same:
-                return f"{path} is damaged (its bytes are not those written)"
+            problem = digest_problem(path, main["digest"])
+            if problem is not None:
+                return problem
             continue
         try:
             f = open(path, "rb")

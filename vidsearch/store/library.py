@@ -64,6 +64,7 @@ from vidsearch.store.hnsw import (
     HnswIndex,
     TieredIndex,
     VectorIndex,
+    digest_problem,
     hnsw_file_problem,
     index_file_problem,
     index_paths,
@@ -505,12 +506,17 @@ class Library:
                                f"not {self._vectors_asked}: index into a new --db to move them")
         return None if not text else MilvusTarget.parse(text, self.path)
 
-    def _stored_vectors(self, labels: list[int]) -> dict[int, np.ndarray]:
-        """The float16 copies (as float32) SQLite keeps of these labels' vectors, by label."""
+    def _stored_vectors(self, labels: list[int], *, live_only: bool = False) -> dict[int, np.ndarray]:
+        """The float16 copies (as float32) SQLite keeps of these labels' vectors, by label (of
+        segments not removed, with ``live_only``); rows of the wrong size (damage) are left out."""
         out: dict[int, np.ndarray] = {}
+        if not self._has_table("segment_vectors"):
+            return out
+        live = " AND s.removed = 0" if live_only else ""
         with self._mutex:
             for chunk in chunks([int(x) for x in labels]):
-                q = f"SELECT id, data FROM segment_vectors WHERE id IN ({','.join('?' * len(chunk))})"
+                q = (f"SELECT v.id, v.data FROM segment_vectors v JOIN segments s ON s.id = v.id WHERE "
+                     f"v.id IN ({','.join('?' * len(chunk))}){live}")
                 for label, data in self._db.execute(q, chunk):
                     if len(data) == 2 * self.dim:
                         out[int(label)] = np.frombuffer(data, np.float16).astype(np.float32)
@@ -706,21 +712,20 @@ class Library:
         try:
             self._load_index(writer=True)
             next_label = self._journal.next_label
-            state = getattr(self._journal, "state", None)
-            if state is not None:  # after a lost commit: the files of the state SQLite has
-                paths = index_paths(self.path, {**header, **state})
+            assert isinstance(self._journal, IndexJournal)
+            tiers = header if self._journal.state is None else {**header, **self._journal.state}
+            paths = index_paths(self.path, tiers)  # after a lost commit: the files of the state SQLite has
+            main = tiers.get("main") or {}
             problems = []
             for path in paths:
-                if path.suffix != ".hnsw":
-                    continue  # a compact tier: checked by its digest below
-                with open(path, "rb") as f:
-                    problem = hnsw_file_problem(f, self.dim)
+                if path.name == main.get("file") and main.get("digest"):  # a compact tier
+                    problem = digest_problem(path, main["digest"])
+                else:
+                    with open(path, "rb") as f:
+                        problem = hnsw_file_problem(f, self.dim)
+                    problem = None if problem is None else f"{path} is damaged ({problem})"
                 if problem is not None:
-                    problems.append(f"{path} is damaged ({problem})")
-            compact = index_file_problem(self.path, self.layout, self._journal.next_label - 1,
-                                         getattr(self._journal, "state", None))
-            if compact is not None and "bytes are not those written" in compact:
-                problems.append(compact)
+                    problems.append(problem)
             report.index_problem = "; ".join(problems) or None
         except LibraryError as e:
             report.index_problem = str(e).split(": run `vidsearch repair")[0]
@@ -1176,20 +1181,18 @@ class Library:
         new_slices = _slices(new_layout)
         width = new_layout[channel]
         with self._mutex:
-            rows = self._db.execute("SELECT s.id, s.removed, v.data FROM segments s LEFT JOIN segment_vectors v "
-                                    "ON v.id = s.id ORDER BY s.id").fetchall()
+            rows = self._db.execute("SELECT id, removed FROM segments ORDER BY id").fetchall()
             staged = dict(self._db.execute("SELECT id, data FROM channel_stage WHERE channel = ?", (channel,)))
         labels = np.asarray([r[0] for r in rows], np.int64)
         vectors = np.zeros((len(rows), sum(new_layout.values())), np.float32)
-        missing = [int(r[0]) for r in rows if r[2] is None or len(r[2]) != 2 * self.dim]
-        from_index = self._index_vectors(missing) if missing else {}
-        for i, (sid, _, data) in enumerate(rows):
-            old = from_index.get(sid)
+        olds = self._stored_vectors(labels.tolist())
+        missing = [sid for sid, _ in rows if sid not in olds]
+        olds.update(self._index_vectors(missing) if missing else {})
+        for i, (sid, _) in enumerate(rows):
+            old = olds.get(sid)
             if old is None:
-                if data is None or len(data) != 2 * self.dim:
-                    raise LibraryError(f"library at {self.path}: segment {sid} has no stored vector: run "
-                                       f"`vidsearch repair --db {self.path}` first")
-                old = np.frombuffer(data, np.float16).astype(np.float32)
+                raise LibraryError(f"library at {self.path}: segment {sid} has no stored vector: run "
+                                   f"`vidsearch repair --db {self.path}` first")
             for name, sl in old_slices.items():
                 vectors[i, new_slices[name]] = old[sl]
             block = np.frombuffer(staged[sid], np.float32) if sid in staged else np.zeros(width, np.float32)
@@ -1207,11 +1210,8 @@ class Library:
             db.execute("UPDATE meta SET value = ? WHERE key = 'layout'", (json.dumps(new_layout),))
             db.execute("UPDATE meta SET value = ? WHERE key = 'dim'", (str(sum(new_layout.values())),))
             for chunk in range(0, len(labels), 4096):
-                db.executemany("UPDATE segment_vectors SET data = ? WHERE id = ?",
-                               zip(_pack_vectors(vectors[chunk:chunk + 4096]), labels[chunk:chunk + 4096].tolist()))
-            db.executemany("INSERT OR REPLACE INTO segment_vectors(id, data) VALUES (?, ?)",
-                           [(sid, blob) for sid, blob in zip(missing, _pack_vectors(vectors[
-                               np.searchsorted(labels, missing)]))] if missing else [])
+                db.executemany("INSERT OR REPLACE INTO segment_vectors(id, data) VALUES (?, ?)",
+                               zip(labels[chunk:chunk + 4096].tolist(), _pack_vectors(vectors[chunk:chunk + 4096])))
             db.execute("DELETE FROM channel_stage WHERE channel = ?", (channel,))
             db.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
                            [(f"setting.{k}", v) for k, v in settings.items()])
@@ -1344,19 +1344,14 @@ class Library:
         reading the rows. A segment a writer committed after this reader loaded its index is
         found here too."""
         ids = [int(i) for i in ids]
-        out = np.empty((len(ids), self.dim), np.float32)
-        found: dict[int, bytes] = {}
-        if self._has_table("segment_vectors"):
-            with self._mutex:
-                for chunk in chunks(ids):
-                    q = ("SELECT v.id, v.data FROM segment_vectors v JOIN segments s ON s.id = v.id "
-                         f"WHERE s.removed = 0 AND v.id IN ({','.join('?' * len(chunk))})")
-                    found.update(self._db.execute(q, chunk).fetchall())
+        found = self._stored_vectors(ids, live_only=True)
         # Missing rows, and rows of the wrong size (damage), are read from the index.
-        rest = [i for i in ids if len(found.get(i, b"")) != 2 * self.dim]
-        from_index = dict(zip(rest, self._journal.index.get(rest))) if rest else {}
+        rest = [i for i in ids if i not in found]
+        if rest:
+            found.update(zip(rest, self._journal.index.get(rest)))
+        out = np.empty((len(ids), self.dim), np.float32)
         for j, sid in enumerate(ids):
-            out[j] = from_index[sid] if sid in from_index else np.frombuffer(found[sid], np.float16)
+            out[j] = found[sid]
         return out
 
     def _has_table(self, table: str) -> bool:
