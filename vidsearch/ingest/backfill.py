@@ -23,7 +23,7 @@ from typing import Callable
 import numpy as np
 
 from vidsearch.channels.fusion import ChannelLayout
-from vidsearch.ingest.profile import PROFILE_SETTING, library_profile
+from vidsearch.ingest.profile import PROFILE_SETTING
 from vidsearch.media.frames import decode_jpeg
 from vidsearch.models.clip import ClipEncoder
 from vidsearch.store.library import Library, LibraryError
@@ -61,10 +61,12 @@ def add_visual_channel(
     """Give ``library`` (open as its writer, without a visual channel) the visual channel of
     ``clip`` from its stored thumbnails; ``clip_spec``/``clip_checkpoint`` are how ``clip`` was
     asked for (recorded so that later runs load the same model). ``progress(done, total)``
-    follows the encoding. Raises :class:`LibraryError` when the library has the channel already."""
+    follows the encoding. Raises :class:`LibraryError` (before encoding anything) when the channel
+    cannot be added (:meth:`Library.channel_problem`)."""
     t0 = time.perf_counter()
-    if "visual" in library.layout:
-        raise LibraryError(f"{library.path} has the visual channel already ({library.setting('clip_model') or 'CLIP'})")
+    problem = library.channel_problem("visual")
+    if problem is not None:
+        raise LibraryError(problem)
     report = BackfillReport(clip_model=clip.name, width=clip.dim)
     done = library.staged("visual")
     segments = [s for v in library.videos() if v.status == "indexed" for s in library.video_segments(v.id)]
@@ -101,10 +103,9 @@ def add_visual_channel(
         flush()
     library.commit()
     layout = ChannelLayout.from_dict({**library.layout, "visual": clip.dim}).as_dict()
-    profile = library_profile(library)
     data = json.loads(library.setting(PROFILE_SETTING) or "{}")
     if data:
-        pipeline = {**profile.pipeline, "clip": clip_spec, "clip_checkpoint": clip_checkpoint}
+        pipeline = {**(data.get("pipeline") or {}), "clip": clip_spec, "clip_checkpoint": clip_checkpoint}
         data.update(pipeline=pipeline, clip_model=clip.name, layout=layout)
     settings = {"clip_model": clip.name, **({PROFILE_SETTING: json.dumps(data)} if data else {})}
     if not data:  # a library from before profiles keeps its CLIP in the older settings

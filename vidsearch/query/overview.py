@@ -12,10 +12,10 @@ __all__ = ["LibraryOverview", "indexed_videos", "library_overview"]
 
 @dataclass(frozen=True)
 class LibraryOverview:
-    """Indexed videos, their total length in seconds, when the last one was indexed (Unix time;
-    None for an empty library) and how many videos speak each language (silent ones under "")."""
+    """The indexed videos' total length in seconds, when the last one was indexed (Unix time;
+    None for an empty library) and how many videos speak each language (silent ones under "").
+    (How many videos there are comes with the library's other counts, ``Library.stats``.)"""
 
-    videos: int
     duration_s: float
     last_indexed: float | None
     languages: dict[str, int]
@@ -31,7 +31,6 @@ def library_overview(library: Library) -> LibraryOverview:
     videos = indexed_videos(library)
     languages = Counter(v.language or "" for v in videos)
     return LibraryOverview(
-        videos=len(videos),
         duration_s=float(sum(v.duration or 0.0 for v in videos)),
         last_indexed=max((v.indexed_at for v in videos), default=None),
         languages=dict(languages.most_common()),

@@ -173,13 +173,13 @@ class Searcher:
     def live_channels(self) -> list[str]:
         """The library's channels that answer here, in layout order: a channel in CLIP's space
         counts only when the library's CLIP model can be loaded on this machine."""
-        live = []
-        for name in self.layout.channels:
-            spec = registry.get(name)
-            if spec is not None and spec.query == "clip" and self.clip is None:
-                continue
-            live.append(name)
-        return live
+        return [name for name in self.layout.channels if not self._model_missing(name)]
+
+    def _model_missing(self, name: str) -> bool:
+        """Whether channel ``name`` is in CLIP's space and the library's CLIP cannot be loaded
+        here (CLIP is looked for only for such a channel)."""
+        spec = registry.get(name)
+        return spec is not None and spec.query == "clip" and self.clip is None
 
     @property
     def text_encoder(self) -> TextEncoder:
@@ -244,10 +244,8 @@ class Searcher:
         moments never depend on how many are asked for, so a later page continues an earlier
         one exactly (:meth:`page` says where the next one starts).
         """
-        _check_page(k, offset)
-        ranked = self._ranked(query, offset + k, preset=preset, weights=weights, per_video=per_video,
-                              min_confidence=min_confidence, where=where)
-        return self._placed(ranked[offset:offset + k])
+        return self.page(query, k, offset=offset, preset=preset, weights=weights, per_video=per_video,
+                         min_confidence=min_confidence, where=where).moments
 
     def page(
         self,
@@ -333,10 +331,7 @@ class Searcher:
                 continue
             if w.get(target, 0.0) <= w.get(channel.name, 0.0):
                 continue  # nothing to raise: CLIP need not even be looked for
-            spec = registry.get(target)
-            searchable = target in self.layout.channels and (spec is None or spec.query != "clip"
-                                                             or self.clip is not None)
-            if not searchable:
+            if target not in self.layout.channels or self._model_missing(target):
                 w[channel.name] = max(w.get(channel.name, 0.0), w.get(target, 0.0))
         return w
 
@@ -360,7 +355,7 @@ class Searcher:
             given = f"--weights {name}={value:g}"
             if name not in self.layout.channels:
                 why = f"this library has no {name} channel"
-            elif spec.query == "clip" and self.clip is None:
+            elif self._model_missing(name):
                 why = f"the {name} channel cannot be searched here (its model is missing)"
             elif text_query and spec.query is None and value > 0:
                 notes.append(f"{given}: a text query cannot meet the {name} channel; its weight counts only "

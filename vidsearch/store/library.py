@@ -1157,6 +1157,16 @@ class Library:
                 return set()
             return {r[0] for r in self._db.execute("SELECT id FROM channel_stage WHERE channel = ?", (channel,))}
 
+    def channel_problem(self, channel: str) -> str | None:
+        """Why ``channel`` cannot be added to this library (one line), or None when it can: a
+        backfill asks before it encodes anything."""
+        if channel in self.layout:
+            return f"{self.path} has the {channel} channel already ({self.setting('clip_model') or 'CLIP'})"
+        if not isinstance(self._journal, IndexJournal):
+            return (f"library at {self.path} keeps its vectors in {self.vectors_location}: a channel cannot be "
+                    "added there; index the videos into a new --db with it")
+        return None
+
     def add_channel(self, channel: str, layout: Mapping[str, int], settings: Mapping[str, str]) -> None:
         """Switch the library to ``layout`` (its own plus ``channel``, in storage order): every
         segment's vector gets the staged block of ``channel`` (zero where none was staged, as
@@ -1168,11 +1178,12 @@ class Library:
         the index takes what building it took (about half an hour at 1M segments on 2 cores).
         """
         self._require_writer()
-        if not isinstance(self._journal, IndexJournal):
-            raise LibraryError(f"library at {self.path} keeps its vectors in {self.vectors_location}: a channel "
-                               "cannot be added there; index the videos into a new --db with it")
+        problem = self.channel_problem(channel)
+        if problem is not None:
+            raise LibraryError(problem)
+        assert isinstance(self._journal, IndexJournal)
         new_layout = _check_layout(dict(layout))
-        if channel in self.layout or set(new_layout) != set(self.layout) | {channel} or any(
+        if set(new_layout) != set(self.layout) | {channel} or any(
                 new_layout[c] != w for c, w in self.layout.items()):
             raise LibraryError(f"library at {self.path}: {_fmt_layout(new_layout)} is not its layout "
                                f"{_fmt_layout(self.layout)} plus channel {channel}")

@@ -453,8 +453,9 @@ def add_channel(
     if channel != "visual":
         fail(f"cannot add channel {channel!r}: only 'visual' (CLIP) can be added to an existing library", 2)
     with open_library(db, "write", existing=True) as library:
-        if "visual" in library.layout:
-            fail(f"{db} has the visual channel already ({library.setting('clip_model') or 'CLIP'})", 1)
+        problem = library.channel_problem("visual")
+        if problem is not None:
+            fail(problem, 1)
         try:
             encoder = configured_clip(clip, clip_checkpoint)
         except ClipUnavailable as exc:
