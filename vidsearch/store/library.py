@@ -1162,10 +1162,11 @@ class Library:
         backfill asks before it encodes anything."""
         if channel in self.layout:
             return f"{self.path} has the {channel} channel already ({self.setting('clip_model') or 'CLIP'})"
-        if not isinstance(self._journal, IndexJournal):
-            return (f"library at {self.path} keeps its vectors in {self.vectors_location}: a channel cannot be "
-                    "added there; index the videos into a new --db with it")
-        return None
+        return None if isinstance(self._journal, IndexJournal) else self._vectors_elsewhere_problem()
+
+    def _vectors_elsewhere_problem(self) -> str:
+        return (f"library at {self.path} keeps its vectors in {self.vectors_location}: a channel cannot be "
+                "added there; index the videos into a new --db with it")
 
     def add_channel(self, channel: str, layout: Mapping[str, int], settings: Mapping[str, str]) -> None:
         """Switch the library to ``layout`` (its own plus ``channel``, in storage order): every
@@ -1178,12 +1179,10 @@ class Library:
         the index takes what building it took (about half an hour at 1M segments on 2 cores).
         """
         self._require_writer()
-        problem = self.channel_problem(channel)
-        if problem is not None:
-            raise LibraryError(problem)
-        assert isinstance(self._journal, IndexJournal)
+        if not isinstance(self._journal, IndexJournal):
+            raise LibraryError(self._vectors_elsewhere_problem())
         new_layout = _check_layout(dict(layout))
-        if set(new_layout) != set(self.layout) | {channel} or any(
+        if channel in self.layout or set(new_layout) != set(self.layout) | {channel} or any(
                 new_layout[c] != w for c, w in self.layout.items()):
             raise LibraryError(f"library at {self.path}: {_fmt_layout(new_layout)} is not its layout "
                                f"{_fmt_layout(self.layout)} plus channel {channel}")
