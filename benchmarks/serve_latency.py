@@ -75,20 +75,29 @@ def stats(ms: list[float], wall: float) -> dict:
             "mean_ms": round(float(a.mean()), 2), "requests_per_s": round(len(a) / wall, 1), "n": len(a)}
 
 
-def synthetic_video(i: int, vectors: np.ndarray, rng: np.random.Generator) -> IndexedVideo:
+def synthetic_video(i: int, vectors: np.ndarray, rng: np.random.Generator,
+                    speech: slice) -> tuple[IndexedVideo, np.ndarray]:
+    """A made-up video of ``len(vectors)`` 3 s segments, each with two spoken lines whose
+    embeddings lie near the segment's speech block (search reads the lines of multi-line
+    segments), and those line embeddings."""
     n = len(vectors)
-    segs, utts = [], []
+    segs, utts, line_vectors = [], [], []
     for j in range(n):
         start, end = j * 3.0, (j + 1) * 3.0
-        text = " ".join(rng.choice(WORDS, 6))
-        u = Utterance(text, start, end - 0.2, "en", [Word(w, start, start + 0.3, 0.9) for w in text.split()])
-        utts.append(u)
+        lines = []
+        for a, b in ((start, start + 1.4), (start + 1.5, end - 0.2)):
+            text = " ".join(rng.choice(WORDS, 3))
+            lines.append(Utterance(text, a, b, "en", [Word(w, a, a + 0.3, 0.9) for w in text.split()]))
+            v = vectors[j, speech] + rng.normal(0, 0.02, speech.stop - speech.start)
+            line_vectors.append(v / np.linalg.norm(v))
+        utts.extend(lines)
         segs.append(Segment(start=start, end=end, scene_index=j, keyframes=[Keyframe(start + 1.0, np.zeros((1, 1, 3), np.uint8), 1.0)],
-                            utterances=[u], ocr_text="", tags=list(rng.choice(WORDS, 2))))
+                            utterances=lines, ocr_text="", tags=list(rng.choice(WORDS, 2))))
     info = VideoInfo(path=Path(f"/synthetic/video{i:06d}.mp4"), duration=n * 3.0, width=640, height=360, fps=25.0,
                      n_frames=int(n * 75), rotation=0, has_audio=True, video_codec="h264", pix_fmt="yuv420p")
-    return IndexedVideo(info=info, content_hash=f"synthetic{i}", segments=segs, removed=[], fingerprint=None,
-                        scenes=[Scene(s.start, s.end, 0, 1) for s in segs], transcript=Transcript("en", utts))
+    video = IndexedVideo(info=info, content_hash=f"synthetic{i}", segments=segs, removed=[], fingerprint=None,
+                         scenes=[Scene(s.start, s.end, 0, 1) for s in segs], transcript=Transcript("en", utts))
+    return video, np.asarray(line_vectors, dtype=np.float32)
 
 
 def grow(db: Path, target: int) -> int:
@@ -108,7 +117,8 @@ def grow(db: Path, target: int) -> int:
         for start, x in synth.chunks():
             for a in range(0, len(x), SEGMENTS_PER_VIDEO):
                 block = x[a:a + SEGMENTS_PER_VIDEO]
-                lib.add_video(synthetic_video(i, block, rng), block, size=1, mtime_ns=1)
+                video, line_vectors = synthetic_video(i, block, rng, layout.slices()["speech"])
+                lib.add_video(video, block, size=1, mtime_ns=1, utterance_vectors=line_vectors)
                 i += 1
             lib.commit()
             print(f"  {start + len(x):,}/{need:,} synthetic segments ({time.perf_counter() - t0:.0f} s)", flush=True)

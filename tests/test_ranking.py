@@ -16,7 +16,18 @@ import pytest
 
 from vidsearch.query.calibration import csls, generic_queries, hubness
 from vidsearch.query.confidence import NO_GOOD_MATCH, Thresholds, default_thresholds, fit_thresholds, parse_level
-from vidsearch.text.lexical import coverage, idf, is_inflection, same_stem, specificity, stem, stem_prefix, terms
+from vidsearch.text.lexical import (
+    coverage,
+    idf,
+    is_form,
+    is_inflection,
+    number_form,
+    same_stem,
+    specificity,
+    stem,
+    stem_prefix,
+    terms,
+)
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1"}
 
@@ -101,6 +112,17 @@ def test_another_form_of_the_words_said_counts_as_the_words(searcher, truth):
     assert both.channels["text"] == pytest.approx(said.channels["text"])
     line = next(u for u in truth["videos"]["go_forward.mp4"]["utterances"] if u["text"].startswith("All circuits"))
     assert abs(other.jump - line["start"]) < 1.0, (other.jump, line["start"])
+
+
+def test_a_number_typed_as_a_word_finds_the_digits_whisper_wrote(searcher):
+    """Whisper writes "Go forward 10 meters."; a user types "ten meters". The exact-words
+    channel counts "ten" as "10" (and back), so the line covers the whole query."""
+    assert number_form("ten") == "10" and number_form("10") == "ten" and number_form("199") is None
+    assert is_form("ten", "10") and is_form("20", "twenty") and not is_form("ten", "11")
+    typed = _first(searcher, "ten meters")
+    said = searcher.search("10 meters", 3)[0]
+    assert os.path.basename(typed.video) == "go_forward.mp4" and typed.channels["text"] > 0
+    assert typed.channels["text"] == pytest.approx(said.channels["text"])
 
 
 def test_an_exact_chinese_substring_on_screen_lands_first(searcher, truth):
@@ -267,3 +289,53 @@ def test_an_older_library_gets_its_exact_words_index_on_the_next_write(fixture_l
     with Library.open(old, readonly=True) as library:
         m = Searcher(library).search("something is terribly wrong", 3)[0]
         assert os.path.basename(m.video) == "rocket_launch.mp4" and m.channels.get("text", 0.0) > 0
+
+
+def test_a_spoken_line_counts_for_its_segment_undiluted(searcher, monkeypatch):
+    """The lecture segment holding the end of "He was not an ill-disposed young man," and the
+    start of "unless to be rather cold-hearted and rather selfish is to be ill-disposed." is
+    embedded as one passage, which says only "unless to be rather" of the second line: by the
+    passage a query about selfishness barely finds it; by its best line it does."""
+    library = searcher.library
+    video = next(v for v in library.videos() if os.path.basename(str(v.path)) == "lecture.mp4")
+    segments = [s for s in library.video_segments(video.id) if not s.removed]
+    owners, vectors, _ = library.spoken_lines([s.id for s in segments])
+    (two_lines,) = set(owners)  # the only segment of the lecture that two lines overlap
+    assert owners.count(two_lines) == 2 and vectors.shape == (2, searcher.text_encoder.dim)
+    row = next(s for s in segments if s.id == two_lines)
+    assert "selfish" not in row.speech_text
+
+    query = "a cold-hearted and selfish person"
+    q = searcher.text_encoder.encode_queries([query])[0]
+    weights = searcher.weights_for()
+
+    def speech_evidence() -> float:
+        return float(searcher._calibrated(query, library.vectors([row.id]), q, weights, [row])["speech"][0])
+
+    by_line = speech_evidence()
+    monkeypatch.setattr(library, "spoken_lines", lambda ids: ([], np.zeros((0, 0), np.float32), []))
+    by_passage = speech_evidence()
+    monkeypatch.undo()
+    assert by_line > 3 * by_passage and by_line > default_thresholds().medium
+    m = _first(searcher, query)
+    assert m.start <= row.start < m.end and "selfish" in m.snippet
+
+
+def test_the_exact_words_line_count_follows_the_library(fixture_library, tmp_path):
+    """The count of indexed lines (the IDF's denominator) is kept between queries, and read
+    again once another connection commits a change."""
+    import shutil
+
+    from vidsearch.store.library import Library
+
+    db, _, _ = fixture_library
+    copy = tmp_path / "lib"
+    shutil.copytree(db, copy)
+    with Library.open(copy, readonly=True) as reader:
+        _, before = reader.lexical_doc_freq(["terribly"])
+        assert before > 0 and reader.lexical_doc_freq(["terribly"])[1] == before
+        with Library.open(copy) as writer:
+            assert writer.delete_video(next(v.path for v in writer.videos() if v.path.name == "lecture.mp4"))
+            writer.commit()
+        df, after = reader.lexical_doc_freq(["terribly"])
+    assert df == {"terribly": 1} and 0 < after < before

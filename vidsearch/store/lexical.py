@@ -21,7 +21,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from vidsearch.text.lexical import same_stem, stem_prefix, terms
+from vidsearch.text.lexical import number_form, same_stem, stem_prefix, terms
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS lexical_lines (id INTEGER PRIMARY KEY, video_id INTEGER NOT NULL, "
@@ -130,26 +130,39 @@ def vocab_from(db: sqlite3.Connection, prefix: str) -> list[str]:
 
 def forms(vocab_from: Callable[[str], list[str]], query_terms: Sequence[str]) -> dict[str, list[str]]:
     """Per query term, the indexed words that are forms of it (the term itself first, whether
-    indexed or not): ``artists`` -> ``[artists, artist]`` where those were said or shown.
+    indexed or not): ``artists`` -> ``[artists, artist]`` where those were said or shown, and a
+    number's other writing (``ten`` -> ``[ten, 10]``, whether indexed or not).
     ``vocab_from(prefix)`` lists the indexed terms starting with a prefix (:func:`vocab_from`)."""
     out: dict[str, list[str]] = {}
     for term in query_terms:
         prefix = stem_prefix(term)
         out[term] = [term] if prefix is None else same_stem(term, vocab_from(prefix))[:MAX_FORMS]
+        number = number_form(term)
+        if number is not None and number not in out[term]:
+            out[term].append(number)
     return out
 
 
-def doc_freq(db: sqlite3.Connection, query_terms: Sequence[str]) -> tuple[dict[str, int], int]:
-    """(lines holding each term, lines in the index)."""
+def line_count(db: sqlite3.Connection) -> int:
+    """Lines in the index (0 for a library without it)."""
     try:
-        n = int(db.execute("SELECT COUNT(*) FROM lexical_lines").fetchone()[0])
-        if not query_terms:
-            return {}, n
-        marks = ",".join("?" * len(query_terms))
+        return int(db.execute("SELECT COUNT(*) FROM lexical_lines").fetchone()[0])
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return 0
+        raise
+
+
+def doc_freq(db: sqlite3.Connection, query_terms: Sequence[str]) -> dict[str, int]:
+    """Lines holding each term."""
+    if not query_terms:
+        return {}
+    marks = ",".join("?" * len(query_terms))
+    try:
         found = dict(db.execute(f"SELECT term, doc FROM lexical_vocab WHERE term IN ({marks})",
                                 list(query_terms)).fetchall())
     except sqlite3.OperationalError as exc:
         if "no such table" in str(exc):
-            return {}, 0
+            return {}
         raise
-    return {t: int(found.get(t, 0)) for t in query_terms}, n
+    return {t: int(found.get(t, 0)) for t in query_terms}

@@ -48,6 +48,7 @@ import tempfile
 import threading
 import time
 import urllib.parse
+from collections import Counter
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping, Sequence
 
@@ -196,6 +197,7 @@ class Library:
         self._conn: sqlite3.Connection | None = None  # None: closed (read through _db)
         self._in_txn = False
         self._columns: dict[str, set[str]] = {}  # table -> its columns, read on first use
+        self._line_count: tuple[tuple[int, int], int] | None = None  # lexical lines, by database version
         self._commit_failed: str | None = None  # why the last commit failed; no commit after it
         self._new_thumbs: list[Path] = []
         self._dead_thumbs: list[Path] = []
@@ -1386,6 +1388,32 @@ class Library:
             avg_logprob=r[8], no_speech_prob=r[9], language_prob=r[10])
             for r in rows]
 
+    def spoken_lines(self, segment_ids: list[int]) -> tuple[list[int], np.ndarray, list[float | None]]:
+        """The embedded spoken lines of those segments that hold two or more (a segment's one
+        line is its own speech passage), flat: each line's segment id, the embeddings ``(n, dim)``
+        and Whisper's ``avg_logprob`` of each (None where unknown). A line counts for every
+        segment it overlaps. Embeddings are the ``speech`` channel's width (others, damaged, are
+        left out). One query, over the ``utterances_span`` index."""
+        if not segment_ids:
+            return [], np.zeros((0, 0), np.float32), []
+        with self._mutex:
+            logprob = self._column("utterances", "avg_logprob", "u.")
+            rows = []
+            for chunk in chunks([int(i) for i in segment_ids]):
+                rows += self._db.execute(
+                    f"SELECT s.id, u.embedding, {logprob} FROM segments s JOIN utterances u "
+                    "ON u.video_id = s.video_id AND u.start_s < s.end_s AND u.end_s > s.start_s "
+                    f"WHERE s.id IN ({','.join('?' * len(chunk))}) AND u.embedding IS NOT NULL",
+                    chunk).fetchall()
+        width = 4 * int(self.layout.get("speech", 0))  # a damaged blob of another size is left out
+        rows = [r for r in rows if len(r[1]) == width]
+        per_segment = Counter(r[0] for r in rows)
+        rows = [r for r in rows if per_segment[r[0]] > 1]
+        if not rows:
+            return [], np.zeros((0, 0), np.float32), []
+        vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
+        return [int(r[0]) for r in rows], vectors, [r[2] for r in rows]
+
     def _column(self, table: str, column: str, prefix: str = "") -> str:
         """``column`` to select, or NULL where this (older, opened read-only) library lacks it."""
         if table not in self._columns:
@@ -1437,9 +1465,16 @@ class Library:
             return lexical.vocab_from(self._db, prefix)
 
     def lexical_doc_freq(self, query_terms: Sequence[str]) -> tuple[dict[str, int], int]:
-        """(lines holding each term, lines indexed): for inverse document frequencies."""
+        """(lines holding each term, lines indexed): for inverse document frequencies.
+
+        The line count is kept until the database changes (``PRAGMA data_version`` moves when
+        another connection commits, ``total_changes`` when this one writes): counting 200k lines
+        took 0.36 ms, a third of a query's exact-words step at 100k segments."""
         with self._mutex:
-            return lexical.doc_freq(self._db, query_terms)
+            version = (self._db.execute("PRAGMA data_version").fetchone()[0], self._db.total_changes)
+            if self._line_count is None or self._line_count[0] != version:
+                self._line_count = (version, lexical.line_count(self._db))
+            return lexical.doc_freq(self._db, query_terms), self._line_count[1]
 
     def _spans(self, video_id: int) -> list[Span]:
         return [Span(s, e, k) for s, e, k in self._db.execute(

@@ -178,7 +178,9 @@ CREATE TABLE IF NOT EXISTS utterances (
     no_speech_prob REAL,
     language_prob REAL
 );
-CREATE INDEX IF NOT EXISTS utterances_video ON utterances(video_id, start_s);
+-- (video_id, start_s, end_s): search finds its candidates' lines in the index alone. Libraries
+-- made before it also keep utterances_video(video_id, start_s). No semicolons in comments here.
+CREATE INDEX IF NOT EXISTS utterances_span ON utterances(video_id, start_s, end_s);
 CREATE TABLE IF NOT EXISTS ocr_lines (
     id INTEGER PRIMARY KEY,
     video_id INTEGER NOT NULL,

@@ -16,7 +16,9 @@ would join different words (``busy`` and ``business``, ``import`` and ``importan
 keeps the words as said or shown; a query's words are looked up there together with their
 indexed forms (:func:`same_stem`). Speech
 recognition often gets a word's ending wrong (``borrow`` heard as ``borrowed``), and a user
-types a word in whatever form comes to mind.
+types a word in whatever form comes to mind. For the same reason an English number word and
+its digits are forms of each other (:func:`number_form`): Whisper writes "Go forward 10 meters"
+where a user types "ten meters".
 
 How well a line matches is the share of the query's information it contains: the sum of the
 inverse document frequencies of the query terms the line holds, over the sum for all query
@@ -101,10 +103,24 @@ def stem_prefix(term: str) -> str | None:
     return s[:max(STEM_MIN_CHARS - 1, len(s) - 1)]
 
 
+_NUMBER_WORDS = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+                 "sixteen seventeen eighteen nineteen twenty").split()
+_TENS = {"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60", "seventy": "70", "eighty": "80",
+         "ninety": "90", "hundred": "100", "thousand": "1000"}
+#: English number words and their digits, both ways (``ten`` <-> ``10``).
+NUMBER_FORMS = {**{w: str(i) for i, w in enumerate(_NUMBER_WORDS)}, **_TENS}
+NUMBER_FORMS.update({digits: word for word, digits in list(NUMBER_FORMS.items())})
+
+
+def number_form(term: str) -> str | None:
+    """The other way of writing a number term (``ten`` -> ``10``, ``10`` -> ``ten``), or None."""
+    return NUMBER_FORMS.get(term)
+
+
 def is_form(a: str, b: str) -> bool:
     """Whether ``a`` and ``b`` are forms of one word: the same stem, and only inflection endings
-    apart."""
-    return stem(a) == stem(b) and is_inflection(a, b)
+    apart; or a number written as a word and as digits."""
+    return (stem(a) == stem(b) and is_inflection(a, b)) or number_form(a) == b
 
 
 def same_stem(term: str, candidates: Iterable[str]) -> list[str]:
