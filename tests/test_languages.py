@@ -109,13 +109,14 @@ def test_every_line_carries_whisper_s_confidence(coffee, whisper):
 
 
 def test_an_expected_language_the_audio_does_not_fit_is_marked_unsure(coffee, whisper):
-    """Expecting only German, both lines are still transcribed (in German) but marked unsure;
-    expecting Chinese and English, neither is."""
+    """Expecting only French, both lines are still transcribed (in French) but marked unsure;
+    expecting Chinese and English, neither is. (Not German: Whisper gives the Mandarin line
+    alone 0.059 German, where the ranges of LANGUAGE_FIT touch.)"""
     track, analysis, zh, en = coffee
-    tr = sharing(whisper, ("de",)).transcribe(track, analysis)
+    tr = sharing(whisper, ("fr",)).transcribe(track, analysis)
     for line in (zh, en):
         got = over(tr, line)
-        assert got and all(u.language == "de" for u in got)
+        assert got and all(u.language == "fr" for u in got)
         assert all(u.language_unsure and u.language_prob is not None and u.language_prob < LANGUAGE_FIT
                    for u in got), [(u.text, u.language_prob) for u in got]
     assert not any(u.language_unsure for u in whisper.transcribe(track, analysis).utterances)

@@ -116,7 +116,8 @@ class Word:
 #: Whisper's detection probability of a line's language under which the line counts as unsure
 #: (:attr:`Utterance.language_unsure`): the audio fits none of the expected languages well.
 #: Measured with Whisper base: English lines forced to German 0.005, the fixture's synthetic
-#: Mandarin line forced to English 0.048 or Japanese 0.040 (gibberish), while synthetic Mandarin
+#: Mandarin line forced to English 0.048, Japanese 0.034 to 0.040, French 0.003 or German 0.059
+#: (gibberish; German when that line is detected on its own), while synthetic Mandarin
 #: transcribed as Chinese came at 0.016 (poor, CER ~0.6), 0.079 and 0.093 (good) on the
 #: benchmark, and clear English and real Mandarin above 0.4. The ranges touch: it is a hint.
 LANGUAGE_FIT = 0.05
