@@ -16,6 +16,7 @@ import pytest
 
 from vidsearch.query.calibration import csls, generic_queries, hubness
 from vidsearch.query.confidence import NO_GOOD_MATCH, Thresholds, default_thresholds, fit_thresholds, parse_level
+from vidsearch.store.library import SpokenLines
 from vidsearch.text.lexical import (
     coverage,
     idf,
@@ -299,7 +300,8 @@ def test_a_spoken_line_counts_for_its_segment_undiluted(searcher, monkeypatch):
     library = searcher.library
     video = next(v for v in library.videos() if os.path.basename(str(v.path)) == "lecture.mp4")
     segments = [s for s in library.video_segments(video.id) if not s.removed]
-    owners, vectors, _ = library.spoken_lines([s.id for s in segments])
+    lines = library.spoken_lines([s.id for s in segments])
+    owners, vectors = lines.segment_ids, lines.vectors
     (two_lines,) = set(owners)  # the only segment of the lecture that two lines overlap
     assert owners.count(two_lines) == 2 and vectors.shape == (2, searcher.text_encoder.dim)
     row = next(s for s in segments if s.id == two_lines)
@@ -313,7 +315,7 @@ def test_a_spoken_line_counts_for_its_segment_undiluted(searcher, monkeypatch):
         return float(searcher._calibrated(query, library.vectors([row.id]), q, weights, [row])["speech"][0])
 
     by_line = speech_evidence()
-    monkeypatch.setattr(library, "spoken_lines", lambda ids: ([], np.zeros((0, 0), np.float32), []))
+    monkeypatch.setattr(library, "spoken_lines", lambda ids: SpokenLines([], np.zeros((0, 0), np.float32), [], []))
     by_passage = speech_evidence()
     monkeypatch.undo()
     assert by_line > 3 * by_passage and by_line > default_thresholds().medium
@@ -339,3 +341,48 @@ def test_the_exact_words_line_count_follows_the_library(fixture_library, tmp_pat
             writer.commit()
         df, after = reader.lexical_doc_freq(["terribly"])
     assert df == {"terribly": 1} and 0 < after < before
+
+
+def test_speech_is_trusted_by_its_own_words(fixture_library, tmp_path):
+    """Each stored line keeps the mean log-probability of its words, and each segment the
+    duration-weighted mean of its lines'; speech evidence is scaled by it, and by Whisper's
+    segment log-probability only where a library indexed before it lacks it."""
+    import math
+    import shutil
+
+    from vidsearch.query.search import SPEECH_TRUST_FLOOR, Searcher, speech_trust
+    from vidsearch.store.library import Library
+
+    db, _, _ = fixture_library
+    with sqlite3.connect(db / "meta.sqlite") as con:
+        lines = con.execute("SELECT words, word_logprob, text FROM utterances").fetchall()
+        segments = con.execute("SELECT speech_word_logprob FROM segments WHERE speech_text != ''").fetchall()
+    assert lines and all(v is not None for (v,) in segments)
+    for words, stored, _ in lines:
+        probs = [max(w[3], 1e-4) for w in json.loads(words)]
+        assert stored == pytest.approx(sum(map(math.log, probs)) / len(probs))
+    by_text = {text: stored for _, stored, text in lines}
+    clean = by_text["Thank you for your patience."]  # a recorded prompt
+    assert clean > -0.3 and speech_trust(clean, -5.0) == 1.0  # the words decide, not the segment's -5
+    assert speech_trust(None, -1.2) == SPEECH_TRUST_FLOOR and speech_trust(None, None) == 1.0
+
+    old = tmp_path / "old"  # as indexed before word confidences were kept (a writer adds the columns, empty)
+    shutil.copytree(db, old)
+    with sqlite3.connect(old / "meta.sqlite") as con:
+        con.execute("UPDATE utterances SET word_logprob = NULL")
+        con.execute("UPDATE segments SET speech_word_logprob = NULL")
+
+    def coffee_speech(path) -> tuple[float, float]:
+        """The speech evidence of the synthetic Mandarin coffee line, and the trust it was given."""
+        with Library.open(path, readonly=True) as library:
+            m = next(m for m in Searcher(library).search("咖啡又香又浓", 5, min_confidence="any")
+                     if os.path.basename(m.video) == "coffee_portrait.mp4")
+            row = library.segments([m.segment_id])[m.segment_id]
+            return m.channels["speech"], speech_trust(row.speech_word_logprob, row.speech_logprob)
+
+    (now, trusted_now), (before, trusted_before) = coffee_speech(db), coffee_speech(old)
+    assert trusted_now != pytest.approx(trusted_before)  # the robotic voice's words are less sure than its segment
+    assert now / before == pytest.approx(trusted_now / trusted_before, rel=1e-3)
+    with Library.open(old, readonly=True) as library:
+        m = Searcher(library).search("nobody is available to take your call", 3)[0]
+        assert os.path.basename(m.video) == "cat and yarn.mp4" and m.channels["speech"] > 0

@@ -7,6 +7,7 @@ Times are seconds from the start of the file (floats).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -123,13 +124,27 @@ class Word:
 LANGUAGE_FIT = 0.05
 
 
-def speech_logprob(utterances: list[Utterance]) -> float | None:
-    """Duration-weighted mean ``avg_logprob`` of the utterances that have one (None if none do)."""
-    known = [(max(u.end - u.start, 0.01), u.avg_logprob) for u in utterances if u.avg_logprob is not None]
+def _duration_weighted(pairs: list[tuple[Utterance, float | None]]) -> float | None:
+    known = [(max(u.end - u.start, 0.01), v) for u, v in pairs if v is not None]
     if not known:
         return None
     total = sum(w for w, _ in known)
-    return float(sum(w * lp for w, lp in known) / total)
+    return float(sum(w * v for w, v in known) / total)
+
+
+def speech_logprob(utterances: list[Utterance]) -> float | None:
+    """Duration-weighted mean ``avg_logprob`` of the utterances that have one (None if none do)."""
+    return _duration_weighted([(u, u.avg_logprob) for u in utterances])
+
+
+def speech_word_logprob(utterances: list[Utterance]) -> float | None:
+    """Duration-weighted mean :attr:`Utterance.word_logprob` of the utterances that have one."""
+    return _duration_weighted([(u, u.word_logprob) for u in utterances])
+
+
+#: A word's probability is floored here before its log is taken (one near-zero word must not
+#: decide a whole line).
+WORD_PROB_FLOOR = 1e-4
 
 
 @dataclass
@@ -151,6 +166,17 @@ class Utterance:
     avg_logprob: float | None = None
     no_speech_prob: float | None = None
     language_prob: float | None = None
+
+    @property
+    def word_logprob(self) -> float | None:
+        """Mean log-probability of the line's words (None without words): Whisper's confidence in
+        this line itself. ``avg_logprob`` belongs to the Whisper segment the line was cut from,
+        often a whole 30 s window of several lines, so a garbled line and a clean one decoded
+        together share it (benchmark: "So see and y'all keenly on van..." and "Welcome to the first
+        lecture on printed circuit board design." both -0.39; their words' -0.82 and -0.05)."""
+        if not self.words:
+            return None
+        return float(np.mean([math.log(max(w.probability, WORD_PROB_FLOOR)) for w in self.words]))
 
     @property
     def language_unsure(self) -> bool:
@@ -209,6 +235,12 @@ class Segment:
         """Whisper's confidence in the speech here: the duration-weighted mean ``avg_logprob`` of
         the utterances (None without speech, or when no utterance has one)."""
         return speech_logprob(self.utterances)
+
+    @property
+    def speech_word_logprob(self) -> float | None:
+        """Whisper's confidence in the lines here, word by word: the duration-weighted mean
+        :attr:`Utterance.word_logprob` (None without words)."""
+        return speech_word_logprob(self.utterances)
 
 
 @dataclass

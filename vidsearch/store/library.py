@@ -81,6 +81,7 @@ from vidsearch.store.rows import (
     OcrLineRow,
     RepairReport,
     SegmentRow,
+    SpokenLines,
     UtteranceRow,
     VideoRow,
     WordRow,
@@ -101,7 +102,7 @@ from vidsearch.types import Fingerprint, IndexedVideo, Span
 
 __all__ = [  # what the rest of vidsearch imports from here (defined in the store's modules)
     "CRASH_ENV", "DB_FILE", "DELTA_ENV", "FORMAT_VERSION", "HEADER_FILE", "INDEX_FILE", "LOCK_FILE", "THUMBS_DIR",
-    "CaptionRow", "HnswIndex", "Library", "LibraryError", "OcrLineRow", "RepairReport", "SegmentRow",
+    "CaptionRow", "HnswIndex", "Library", "LibraryError", "OcrLineRow", "RepairReport", "SegmentRow", "SpokenLines",
     "UtteranceRow", "VectorIndex", "VideoRow", "WordRow", "damage_message",
 ]
 
@@ -989,20 +990,22 @@ class Library:
                 seg_rows.append((
                     label, video_id, float(seg.start), float(seg.end), int(seg.scene_index),
                     seg.speech_text, seg.ocr_text or "", json.dumps(list(seg.tags), ensure_ascii=False),
-                    json.dumps([float(k.time) for k in seg.keyframes]), thumb, int(rm), _real(seg.speech_logprob)))
+                    json.dumps([float(k.time) for k in seg.keyframes]), thumb, int(rm), _real(seg.speech_logprob),
+                    _real(seg.speech_word_logprob)))
             db.executemany("INSERT INTO segments(id, video_id, start_s, end_s, scene_index, "
-                           "speech_text, ocr_text, tags, keyframes, thumbnail, removed, speech_logprob) "
-                           "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", seg_rows)
+                           "speech_text, ocr_text, tags, keyframes, thumbnail, removed, speech_logprob, "
+                           "speech_word_logprob) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", seg_rows)
             db.executemany("INSERT INTO segment_vectors(id, data) VALUES (?, ?)",
                            zip(labels.tolist(), _pack_vectors(vectors)))
             db.executemany(
                 "INSERT INTO utterances(video_id, ord, start_s, end_s, text, language, words, "
-                "embedding, avg_logprob, no_speech_prob, language_prob) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                "embedding, avg_logprob, no_speech_prob, language_prob, word_logprob) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 [(video_id, i, float(u.start), float(u.end), u.text, u.language or "",
                   json.dumps([[w.text, w.start, w.end, w.probability] for w in u.words],
                              ensure_ascii=False),
                   None if utterance_vectors is None else utterance_vectors[i].tobytes(),
-                  _real(u.avg_logprob), _real(u.no_speech_prob), _real(u.language_prob))
+                  _real(u.avg_logprob), _real(u.no_speech_prob), _real(u.language_prob), _real(u.word_logprob))
                  for i, u in enumerate(utts)])
             db.executemany(
                 "INSERT INTO ocr_lines(video_id, start_s, end_s, text, raw, score, embedding) VALUES (?,?,?,?,?,?,?)",
@@ -1327,16 +1330,17 @@ class Library:
         thumbs = self.path / THUMBS_DIR
         with self._mutex:
             logprob = self._column("segments", "speech_logprob", "s.")
+            word_logprob = self._column("segments", "speech_word_logprob", "s.")
             for chunk in chunks([int(i) for i in ids]):
                 q = ("SELECT s.id, s.video_id, v.path, s.start_s, s.end_s, s.scene_index, s.speech_text, "
-                     f"s.ocr_text, s.tags, s.thumbnail, s.keyframes, s.removed, {logprob} FROM segments s "
+                     f"s.ocr_text, s.tags, s.thumbnail, s.keyframes, s.removed, {logprob}, {word_logprob} FROM segments s "
                      f"JOIN videos v ON v.id = s.video_id WHERE s.id IN ({','.join('?' * len(chunk))})")
                 for r in self._db.execute(q, chunk):
                     out[r[0]] = SegmentRow(
                         id=r[0], video_id=r[1], video_path=path_from_key(r[2]), start=r[3], end=r[4],
                         scene_index=r[5], speech_text=r[6], ocr_text=r[7], tags=json.loads(r[8]),
                         thumbnail=thumbs / r[9] if r[9] else None, keyframe_times=json.loads(r[10]),
-                        removed=bool(r[11]), speech_logprob=r[12])
+                        removed=bool(r[11]), speech_logprob=r[12], speech_word_logprob=r[13])
         return out
 
     def video_segments(self, video_id: int) -> list[SegmentRow]:
@@ -1388,20 +1392,20 @@ class Library:
             avg_logprob=r[8], no_speech_prob=r[9], language_prob=r[10])
             for r in rows]
 
-    def spoken_lines(self, segment_ids: list[int]) -> tuple[list[int], np.ndarray, list[float | None]]:
+    def spoken_lines(self, segment_ids: list[int]) -> SpokenLines:
         """The embedded spoken lines of those segments that hold two or more (a segment's one
-        line is its own speech passage), flat: each line's segment id, the embeddings ``(n, dim)``
-        and Whisper's ``avg_logprob`` of each (None where unknown). A line counts for every
+        line is its own speech passage), flat (:class:`SpokenLines`). A line counts for every
         segment it overlaps. Embeddings are the ``speech`` channel's width (others, damaged, are
         left out). One query, over the ``utterances_span`` index."""
+        empty = SpokenLines([], np.zeros((0, 0), np.float32), [], [])
         if not segment_ids:
-            return [], np.zeros((0, 0), np.float32), []
+            return empty
         with self._mutex:
-            logprob = self._column("utterances", "avg_logprob", "u.")
+            scores = ", ".join(self._column("utterances", c, "u.") for c in ("word_logprob", "avg_logprob"))
             rows = []
             for chunk in chunks([int(i) for i in segment_ids]):
                 rows += self._db.execute(
-                    f"SELECT s.id, u.embedding, {logprob} FROM segments s JOIN utterances u "
+                    f"SELECT s.id, u.embedding, {scores} FROM segments s JOIN utterances u "
                     "ON u.video_id = s.video_id AND u.start_s < s.end_s AND u.end_s > s.start_s "
                     f"WHERE s.id IN ({','.join('?' * len(chunk))}) AND u.embedding IS NOT NULL",
                     chunk).fetchall()
@@ -1410,9 +1414,9 @@ class Library:
         per_segment = Counter(r[0] for r in rows)
         rows = [r for r in rows if per_segment[r[0]] > 1]
         if not rows:
-            return [], np.zeros((0, 0), np.float32), []
+            return empty
         vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
-        return [int(r[0]) for r in rows], vectors, [r[2] for r in rows]
+        return SpokenLines([int(r[0]) for r in rows], vectors, [r[2] for r in rows], [r[3] for r in rows])
 
     def _column(self, table: str, column: str, prefix: str = "") -> str:
         """``column`` to select, or NULL where this (older, opened read-only) library lacks it."""

@@ -62,6 +62,20 @@ class SegmentRow:
     #: Whisper's confidence in the speech here (duration-weighted mean avg_logprob of its lines);
     #: None without speech, or in a library indexed before it was kept.
     speech_logprob: float | None = None
+    #: Whisper's confidence in the words said here (duration-weighted mean of its lines' mean word
+    #: log-probability); None without speech, or in a library indexed before it was kept.
+    speech_word_logprob: float | None = None
+
+
+class SpokenLines(NamedTuple):
+    """Spoken lines of several segments, flat: each line's segment id, its embedding (a row of
+    ``vectors``) and Whisper's confidence in it: the mean log-probability of its words, and the
+    ``avg_logprob`` of the Whisper segment it was cut from (None where unknown)."""
+
+    segment_ids: list[int]
+    vectors: np.ndarray
+    word_logprobs: list[float | None]
+    avg_logprobs: list[float | None]
 
 
 class WordRow(NamedTuple):
@@ -159,7 +173,8 @@ CREATE TABLE IF NOT EXISTS segments (
     keyframes TEXT NOT NULL,            -- JSON list of times
     thumbnail TEXT,                     -- file name under thumbs/
     removed INTEGER NOT NULL DEFAULT 0,
-    speech_logprob REAL                 -- mean avg_logprob of its speech, or NULL
+    speech_logprob REAL,                -- mean avg_logprob of its speech, or NULL
+    speech_word_logprob REAL            -- mean log-probability of its spoken words, or NULL
 );
 CREATE INDEX IF NOT EXISTS segments_video ON segments(video_id, start_s);
 CREATE TABLE IF NOT EXISTS segment_vectors (
@@ -176,7 +191,8 @@ CREATE TABLE IF NOT EXISTS utterances (
     embedding BLOB,                     -- float32, or NULL
     avg_logprob REAL,                   -- Whisper confidence in the line, NULL if unknown
     no_speech_prob REAL,
-    language_prob REAL
+    language_prob REAL,
+    word_logprob REAL                   -- mean log-probability of its words, NULL if unknown
 );
 -- (video_id, start_s, end_s): search finds its candidates' lines in the index alone. Libraries
 -- made before it also keep utterances_video(video_id, start_s). No semicolons in comments here.
@@ -229,6 +245,8 @@ ADDED_COLUMNS = (
     ("utterances", "avg_logprob", "REAL"),
     ("utterances", "no_speech_prob", "REAL"),
     ("utterances", "language_prob", "REAL"),
+    ("segments", "speech_word_logprob", "REAL"),
+    ("utterances", "word_logprob", "REAL"),
 )
 
 
