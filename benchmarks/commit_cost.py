@@ -64,13 +64,14 @@ class Feeder:
             self._buffer = np.concatenate([self._buffer, x])
         block, self._buffer = self._buffer[:SEGMENTS_PER_VIDEO], self._buffer[SEGMENTS_PER_VIDEO:]
         self.videos += 1
-        return synthetic_video(self.videos, block, self.rng), block
+        video, line_vectors = synthetic_video(self.videos, block, self.rng, self.synth.layout.slices()["speech"])
+        return video, block, line_vectors
 
 
 def add_videos(lib: Library, feed: Feeder, n: int) -> None:
     for _ in range(n):
-        iv, block = feed.next_video()
-        lib.add_video(iv, block, size=1, mtime_ns=1)
+        iv, block, line_vectors = feed.next_video()
+        lib.add_video(iv, block, size=1, mtime_ns=1, utterance_vectors=line_vectors)
 
 
 def timed_commit(lib: Library, feed: Feeder, n_videos: int, limit: str | None) -> float:

@@ -257,7 +257,7 @@ def test_the_jump_follows_the_line_scores(searcher, monkeypatch):
     searcher._place_jump(m, q, [])
     assert "amiable" in m.snippet and abs(m.jump - utterances[-1].start) < 1.0
     # scores that put the first line first move the jump there
-    monkeypatch.setattr(searcher, "_line_scores", lambda embeddings, q_text: -np.arange(len(embeddings), dtype=float))
+    monkeypatch.setattr(searcher, "_line_scores", lambda embeddings, q_text, trust=None: -np.arange(len(embeddings), dtype=float))
     m = moment()
     searcher._place_jump(m, q, [])
     assert m.snippet == utterances[0].text.strip()[:len(m.snippet)] and m.jump < utterances[1].start
@@ -323,24 +323,76 @@ def test_a_spoken_line_counts_for_its_segment_undiluted(searcher, monkeypatch):
     assert m.start <= row.start < m.end and "selfish" in m.snippet
 
 
-def test_the_exact_words_line_count_follows_the_library(fixture_library, tmp_path):
-    """The count of indexed lines (the IDF's denominator) is kept between queries, and read
-    again once another connection commits a change."""
+def test_the_exact_words_line_count_follows_the_library(fixture_library, tmp_path, monkeypatch):
+    """The count of indexed lines (the IDF's denominator) is kept between queries, read again
+    once another connection commits a change, and counted afresh inside a writer's own
+    transaction."""
     import shutil
 
+    from vidsearch.store import lexical as store_lexical
     from vidsearch.store.library import Library
 
+    counted = []
+    real_count = store_lexical.line_count
+    monkeypatch.setattr(store_lexical, "line_count", lambda db: counted.append(1) or real_count(db))
     db, _, _ = fixture_library
     copy = tmp_path / "lib"
     shutil.copytree(db, copy)
     with Library.open(copy, readonly=True) as reader:
         _, before = reader.lexical_doc_freq(["terribly"])
-        assert before > 0 and reader.lexical_doc_freq(["terribly"])[1] == before
+        assert before > 0 and reader.lexical_doc_freq(["terribly"])[1] == before and len(counted) == 1
         with Library.open(copy) as writer:
+            assert writer.lexical_doc_freq(["terribly"])[1] == before
             assert writer.delete_video(next(v.path for v in writer.videos() if v.path.name == "lecture.mp4"))
+            during = writer.lexical_doc_freq(["terribly"])[1]  # its own uncommitted change counts
+            assert during < before and writer.lexical_doc_freq(["terribly"])[1] == during
             writer.commit()
+            assert writer.lexical_doc_freq(["terribly"])[1] == during
         df, after = reader.lexical_doc_freq(["terribly"])
-    assert df == {"terribly": 1} and 0 < after < before
+    assert df == {"terribly": 1} and after == during
+
+
+def test_a_line_belongs_to_the_segments_holding_its_words(tmp_path):
+    """Which lines count for a segment follows the rule segments are built by (a word belongs
+    where its midpoint is): a line starting 0.1 s before a scene cut, its first word after it,
+    counts for the next segment only; a damaged embedding is left out."""
+    from pathlib import Path
+
+    from vidsearch.store.library import Library
+    from vidsearch.types import IndexedVideo, Keyframe, Scene, Segment, Transcript, Utterance, VideoInfo, Word
+
+    def line(*words: tuple[str, float, float]) -> Utterance:
+        return Utterance(" ".join(w for w, _, _ in words), words[0][1], words[-1][2], "en",
+                         [Word(w, a, b, 0.9) for w, a, b in words])
+
+    a = line(("hello", 0.5, 1.0), ("there", 1.1, 2.0))
+    a2 = line(("again", 2.1, 2.8))
+    b = line(("next", 2.9, 3.5), ("line", 3.6, 4.4))  # starts before the cut at 3.0, its words after
+    c = line(("last", 4.6, 5.5))
+    segments = [Segment(start=0.0, end=3.0, scene_index=0, utterances=[a, a2],
+                        keyframes=[Keyframe(1.0, np.zeros((1, 1, 3), np.uint8), 1.0)]),
+                Segment(start=3.0, end=6.0, scene_index=1, utterances=[b, c],
+                        keyframes=[Keyframe(4.0, np.zeros((1, 1, 3), np.uint8), 1.0)])]
+    info = VideoInfo(path=Path("/made/up.mp4"), duration=6.0, width=64, height=36, fps=25.0, n_frames=150,
+                     rotation=0, has_audio=True, video_codec="h264", pix_fmt="yuv420p")
+    video = IndexedVideo(info=info, content_hash="made-up", segments=segments, removed=[], fingerprint=None,
+                         scenes=[Scene(0.0, 3.0, 0, 1), Scene(3.0, 6.0, 0, 1)], transcript=Transcript("en", [a, a2, b, c]))
+    rng = np.random.default_rng(0)
+    unit = lambda x: (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)  # noqa: E731
+    with Library.open(tmp_path / "lib", {"speech": 4}) as library:
+        library.add_video(video, unit(rng.normal(size=(2, 4))), size=1, mtime_ns=1,
+                          utterance_vectors=unit(rng.normal(size=(4, 4))))
+        library.commit()
+        first, second = sorted(library.live_segment_ids())
+        lines = library.spoken_lines([first, second])
+        assert sorted(lines.segment_ids) == [first, first, second, second]
+        assert [len(lines.vectors)] == [4] and lines.word_logprobs[0] == pytest.approx(np.log(0.9))
+        with pytest.raises(ValueError, match="NaN"):
+            library.add_video(video, unit(rng.normal(size=(2, 4))), size=1, mtime_ns=1,
+                              utterance_vectors=np.full((4, 4), np.nan, np.float32))
+        library._db.execute("UPDATE utterances SET embedding = ? WHERE start_s = 4.6",
+                            (np.full(4, np.nan, np.float32).tobytes(),))
+        assert sorted(library.spoken_lines([first, second]).segment_ids) == [first, first]  # one line left: its passage
 
 
 def test_speech_is_trusted_by_its_own_words(fixture_library, tmp_path):

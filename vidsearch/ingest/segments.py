@@ -74,7 +74,8 @@ def _utterances_in(span: Span, transcript: Transcript) -> list[Utterance]:
             if not words:
                 continue
             text = utt.text if len(words) == len(utt.words) else join_words([w.text for w in words])
-            # A part keeps the whole line's confidence: Whisper scores the line, not its words.
+            # A part keeps the whole line's avg_logprob (Whisper scores the segment it was cut
+            # from); its word_logprob comes from its own words.
             out.append(dataclasses.replace(utt, text=text, start=words[0].start, end=words[-1].end, words=words))
         elif span.start <= (utt.start + utt.end) / 2 < span.end:
             out.append(utt)

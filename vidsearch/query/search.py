@@ -75,7 +75,7 @@ BACKGROUND_SAMPLE = 1024
 #: from :data:`WORD_LOGPROB_BAD` to :data:`WORD_LOGPROB_GOOD`; on the benchmark library, clean
 #: lines' words sat at -0.01 to -0.3 (probability 0.74 and up), garbled lines' (wrong language,
 #: invented words) at -0.5 to -2.1. Taking it per line instead of per Whisper segment (below),
-#: same index: p@1 0.780 -> 0.799, whole ranking 0.805 -> 0.830, no-answer flagged 0.619 -> 0.667.
+#: same index: p@1 0.786 -> 0.805, whole ranking 0.805 -> 0.830, no-answer flagged 0.524 -> 0.619.
 WORD_LOGPROB_BAD, WORD_LOGPROB_GOOD = -1.0, -0.3
 #: Libraries indexed before word confidences were kept use Whisper's mean token log-probability of
 #: the segment a line was cut from, often a whole 30 s window shared by clean and garbled lines:
@@ -108,6 +108,13 @@ def speech_trust(word_logprob: float | None, logprob: float | None = None) -> fl
         if value is not None and np.isfinite(value):
             return float(min(1.0, max(SPEECH_TRUST_FLOOR, (value - bad) / (good - bad))))
     return 1.0
+
+
+def line_csls(vectors: np.ndarray, q: np.ndarray, bank: np.ndarray, background: float) -> np.ndarray:
+    """CSLS of lines (rows of ``vectors``) against the query ``q``; an all-zero row (nothing
+    embedded) gets 0, as an absent channel block does."""
+    scores = csls(vectors @ q, hubness(vectors, bank), background)
+    return np.where(np.abs(vectors).sum(axis=1) > 0, scores, 0.0).astype(np.float32)
 
 
 def _check_page(k: int, offset: int) -> None:
@@ -474,7 +481,7 @@ class Searcher:
         A segment's speech is embedded as one passage, so a line that is a small part of it (a
         closing "Any questions so far?" after a sentence about street art) is diluted by the
         rest. On the benchmark library (same index): p@1 0.761 -> 0.774, whole ranking 0.786 ->
-        0.805, no-answer AUC 0.931 -> 0.938; a query that matches one line of a long segment
+        0.805, no-answer AUC 0.931 -> 0.937; a query that matches one line of a long segment
         (a one-handed lid, a card named among others) now finds it."""
         out = np.zeros(len(rows), dtype=np.float32)
         lines = self.library.spoken_lines([r.id for r in rows])
@@ -482,7 +489,7 @@ class Searcher:
             return out
         position = {r.id: j for j, r in enumerate(rows)}
         trust = np.array([speech_trust(w, a) for w, a in zip(lines.word_logprobs, lines.avg_logprobs)], dtype=np.float32)
-        evidence = np.maximum(csls(lines.vectors @ q, hubness(lines.vectors, bank), bg), 0.0) * trust
+        evidence = np.maximum(line_csls(lines.vectors, q, bank, bg), 0.0) * trust
         np.maximum.at(out, np.array([position[sid] for sid in lines.segment_ids]), evidence)
         return out
 
@@ -728,14 +735,20 @@ class Searcher:
             for seed, group in ordered
         ]
 
-    def _line_scores(self, embeddings: list[np.ndarray | None], q_text: np.ndarray) -> np.ndarray:
+    def _line_scores(self, embeddings: list[np.ndarray | None], q_text: np.ndarray,
+                     trust: list[float] | None = None) -> np.ndarray:
         """CSLS of each line against the query, ``2 cos - hub`` (the query's background is the
-        same for every line); a line without an embedding scores below every other."""
+        same for every line), a positive score scaled by ``trust`` (Whisper's confidence in a
+        spoken line, as the line's evidence is scaled when it scores its segment); a line without
+        an embedding scores below every other."""
         scores = np.full(len(embeddings), -np.inf, dtype=np.float32)
         have = [(i, e) for i, e in enumerate(embeddings) if e is not None]
         if have:
             items = np.stack([e for _, e in have]).astype(np.float32)
-            scores[[i for i, _ in have]] = csls(items @ q_text, hubness(items, self._bank("text")), 0.0)
+            got = line_csls(items, q_text, self._bank("text"), 0.0)
+            if trust is not None:
+                got = np.where(got > 0, got * np.array([trust[i] for i, _ in have], dtype=np.float32), got)
+            scores[[i for i, _ in have]] = got
         return scores
 
     def _place_jump(self, moment: Moment, q_text: np.ndarray, lines: list[OcrLineRow],
@@ -774,7 +787,8 @@ class Searcher:
         utterances = self.library.utterances(moment.video_id, lo, hi)
         if not utterances:
             return
-        best = utterances[int(np.argmax(self._line_scores([u.embedding for u in utterances], q_text)))]
+        trust = [speech_trust(u.word_logprob, u.avg_logprob) for u in utterances]
+        best = utterances[int(np.argmax(self._line_scores([u.embedding for u in utterances], q_text, trust)))]
         starts = [w[1] for w in best.words if (w[1] + w[2]) / 2 >= lo] if best.words else [best.start]
         jump = starts[0] if starts else best.start
         moment.jump = float(min(max(jump, moment.start), moment.end))

@@ -109,6 +109,9 @@ __all__ = [  # what the rest of vidsearch imports from here (defined in the stor
 log = logging.getLogger(__name__)
 
 DB_FILE = "meta.sqlite"
+#: No stored spoken line is longer: Whisper times every segment inside one 30 s window, and a
+#: line is a segment's words (or a part of them).
+LONGEST_LINE_S = 30.0
 THUMBS_DIR = "thumbs"
 LOCK_FILE = ".lock"
 _READY = "ready.sqlite"  # a repair's complete recovered meta.sqlite, before it is swapped in
@@ -826,7 +829,7 @@ class Library:
                                "(restart `vidsearch serve`)")
         self._load_index(writer=False, loaded=self._journal)
         with self._mutex:
-            self._columns.pop("segment_vectors", None)  # a writer may have added it since
+            self._columns.clear()  # a writer may have added tables or columns since
         return True
 
     # ---- properties ----------------------------------------------------------------------
@@ -937,6 +940,12 @@ class Library:
             if len(utterance_vectors) != len(utts):
                 raise ValueError(f"{iv.info.path}: {len(utterance_vectors)} utterance vectors "
                                  f"for {len(utts)} utterances")
+            width = self.layout.get("speech")
+            if utts and width is not None and utterance_vectors.shape != (len(utts), width):
+                raise ValueError(f"{iv.info.path}: utterance vectors of shape {utterance_vectors.shape}, "
+                                 f"expected ({len(utts)}, {width})")
+            if not np.isfinite(utterance_vectors).all():
+                raise ValueError(f"{iv.info.path}: utterance vectors contain NaN or inf")
         if ocr_vectors is not None:
             ocr_vectors = np.asarray(ocr_vectors, dtype=np.float32)
             if len(ocr_vectors) != len(iv.ocr_lines):
@@ -1380,7 +1389,8 @@ class Library:
     def utterances(self, video_id: int, start: float = 0.0, end: float = float("inf")) -> list[UtteranceRow]:
         """A video's utterances overlapping [start, end), in time order."""
         with self._mutex:
-            scores = ", ".join(self._column("utterances", c) for c in ("avg_logprob", "no_speech_prob", "language_prob"))
+            scores = ", ".join(self._column("utterances", c)
+                               for c in ("avg_logprob", "no_speech_prob", "language_prob", "word_logprob"))
             rows = self._db.execute(
                 f"SELECT id, video_id, start_s, end_s, text, language, words, embedding, {scores} FROM utterances "
                 "WHERE video_id = ? AND start_s < ? AND end_s > ? ORDER BY ord",
@@ -1389,14 +1399,18 @@ class Library:
             id=r[0], video_id=r[1], start=r[2], end=r[3], text=r[4], language=r[5],
             words=[WordRow(t, float(s), float(e), float(p)) for t, s, e, p in json.loads(r[6])],
             embedding=None if r[7] is None else np.frombuffer(r[7], dtype=np.float32).copy(),
-            avg_logprob=r[8], no_speech_prob=r[9], language_prob=r[10])
+            avg_logprob=r[8], no_speech_prob=r[9], language_prob=r[10], word_logprob=r[11])
             for r in rows]
 
     def spoken_lines(self, segment_ids: list[int]) -> SpokenLines:
-        """The embedded spoken lines of those segments that hold two or more (a segment's one
-        line is its own speech passage), flat (:class:`SpokenLines`). A line counts for every
-        segment it overlaps. Embeddings are the ``speech`` channel's width (others, damaged, are
-        left out). One query, over the ``utterances_span`` index."""
+        """The embedded spoken lines of those segments that hold words of two or more (a segment's
+        one line is its own speech passage), flat (:class:`SpokenLines`). A line belongs to every
+        segment holding one of its words by the words' midpoints, the rule segments are built by
+        (:func:`vidsearch.ingest.segments.build_segments`): a line that only brushes a segment's
+        edge does not count for it. Embeddings that are not the ``speech`` channel's width or not
+        finite (damage) are left out. Lines are found through the ``utterances_span`` index from
+        :data:`LONGEST_LINE_S` before the segment on, not from the video's start; only a line
+        reaching past a segment's edge has its words read."""
         empty = SpokenLines([], np.zeros((0, 0), np.float32), [], [])
         if not segment_ids:
             return empty
@@ -1405,18 +1419,35 @@ class Library:
             rows = []
             for chunk in chunks([int(i) for i in segment_ids]):
                 rows += self._db.execute(
-                    f"SELECT s.id, u.embedding, {scores} FROM segments s JOIN utterances u "
-                    "ON u.video_id = s.video_id AND u.start_s < s.end_s AND u.end_s > s.start_s "
+                    f"SELECT s.id, s.start_s, s.end_s, u.embedding, {scores}, u.start_s, u.end_s, "
+                    "CASE WHEN u.start_s < s.start_s OR u.end_s > s.end_s THEN u.words END "
+                    "FROM segments s JOIN utterances u ON u.video_id = s.video_id AND u.start_s < s.end_s "
+                    "AND u.start_s >= s.start_s - ? AND u.end_s > s.start_s "
                     f"WHERE s.id IN ({','.join('?' * len(chunk))}) AND u.embedding IS NOT NULL",
-                    chunk).fetchall()
-        width = 4 * int(self.layout.get("speech", 0))  # a damaged blob of another size is left out
-        rows = [r for r in rows if len(r[1]) == width]
-        per_segment = Counter(r[0] for r in rows)
-        rows = [r for r in rows if per_segment[r[0]] > 1]
-        if not rows:
+                    [LONGEST_LINE_S, *chunk]).fetchall()
+        width = 4 * int(self.layout.get("speech", 0))
+        kept = []
+        for sid, start, end, blob, word_lp, avg_lp, line_start, line_end, words in rows:
+            if not isinstance(blob, bytes) or len(blob) != width:
+                continue
+            if words is not None:  # the line reaches past the segment: does the segment hold a word of it?
+                try:
+                    mids = [(w[1] + w[2]) / 2 for w in json.loads(words)] or [(line_start + line_end) / 2]
+                except (ValueError, TypeError, IndexError):
+                    continue
+                if not any(start <= m < end for m in mids):
+                    continue
+            kept.append((int(sid), blob, word_lp, avg_lp))
+        if not kept:
             return empty
-        vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
-        return SpokenLines([int(r[0]) for r in rows], vectors, [r[2] for r in rows], [r[3] for r in rows])
+        vectors = np.frombuffer(b"".join(r[1] for r in kept), dtype=np.float32).reshape(len(kept), -1)
+        finite: list[bool] = [bool(v) for v in np.isfinite(vectors).all(axis=1).reshape(-1)]
+        per_segment = Counter(r[0] for r, ok in zip(kept, finite) if ok)
+        keep = [j for j, (r, ok) in enumerate(zip(kept, finite)) if ok and per_segment[r[0]] > 1]
+        if not keep:
+            return empty
+        return SpokenLines([kept[j][0] for j in keep], vectors[keep], [kept[j][2] for j in keep],
+                           [kept[j][3] for j in keep])
 
     def _column(self, table: str, column: str, prefix: str = "") -> str:
         """``column`` to select, or NULL where this (older, opened read-only) library lacks it."""
@@ -1473,12 +1504,17 @@ class Library:
 
         The line count is kept until the database changes (``PRAGMA data_version`` moves when
         another connection commits, ``total_changes`` when this one writes): counting 200k lines
-        took 0.36 ms, a third of a query's exact-words step at 100k segments."""
+        took 0.36 ms, a third of a query's exact-words step at 100k segments. Inside this
+        connection's own transaction it is counted afresh and not kept (a rollback would undo
+        what it counted without moving either number)."""
         with self._mutex:
             version = (self._db.execute("PRAGMA data_version").fetchone()[0], self._db.total_changes)
-            if self._line_count is None or self._line_count[0] != version:
-                self._line_count = (version, lexical.line_count(self._db))
-            return lexical.doc_freq(self._db, query_terms), self._line_count[1]
+            if self._line_count is not None and self._line_count[0] == version and not self._in_txn:
+                n = self._line_count[1]
+            else:
+                n = lexical.line_count(self._db)
+                self._line_count = None if self._in_txn else (version, n)
+            return lexical.doc_freq(self._db, query_terms), n
 
     def _spans(self, video_id: int) -> list[Span]:
         return [Span(s, e, k) for s, e, k in self._db.execute(

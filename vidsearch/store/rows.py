@@ -103,6 +103,8 @@ class UtteranceRow:
     avg_logprob: float | None = None
     no_speech_prob: float | None = None
     language_prob: float | None = None
+    #: Mean log-probability of its words (:attr:`vidsearch.types.Utterance.word_logprob`); None: unknown.
+    word_logprob: float | None = None
 
 
 @dataclass
@@ -194,9 +196,11 @@ CREATE TABLE IF NOT EXISTS utterances (
     language_prob REAL,
     word_logprob REAL                   -- mean log-probability of its words, NULL if unknown
 );
--- (video_id, start_s, end_s): search finds its candidates' lines in the index alone. Libraries
--- made before it also keep utterances_video(video_id, start_s). No semicolons in comments here.
+-- (video_id, start_s, end_s): search finds which lines overlap its candidates from the index,
+-- reading only those rows. It replaces utterances_video(video_id, start_s) of older libraries.
+-- No semicolons in comments here.
 CREATE INDEX IF NOT EXISTS utterances_span ON utterances(video_id, start_s, end_s);
+DROP INDEX IF EXISTS utterances_video;
 CREATE TABLE IF NOT EXISTS ocr_lines (
     id INTEGER PRIMARY KEY,
     video_id INTEGER NOT NULL,

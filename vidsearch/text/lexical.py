@@ -106,8 +106,11 @@ def stem_prefix(term: str) -> str | None:
 _NUMBER_WORDS = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
                  "sixteen seventeen eighteen nineteen twenty").split()
 _TENS = {"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60", "seventy": "70", "eighty": "80",
-         "ninety": "90", "hundred": "100", "thousand": "1000"}
-#: English number words and their digits, both ways (``ten`` <-> ``10``).
+         "ninety": "90"}
+#: English number words and their digits, both ways (``ten`` <-> ``10``): zero to twenty and the
+#: tens. Not "hundred" or "thousand": "three hundred" is not "100", and Whisper writes "1,000",
+#: two terms. "one" also stands for "1" where it is a pronoun; its inverse document frequency
+#: keeps such a common word from deciding a match.
 NUMBER_FORMS = {**{w: str(i) for i, w in enumerate(_NUMBER_WORDS)}, **_TENS}
 NUMBER_FORMS.update({digits: word for word, digits in list(NUMBER_FORMS.items())})
 
