@@ -49,3 +49,10 @@ def hubness(items: np.ndarray, bank: np.ndarray, k: int = HUB_K) -> np.ndarray:
 def csls(cos: np.ndarray, hub: np.ndarray, background: float) -> np.ndarray:
     """``2 cos - hub - background`` (see the module docstring)."""
     return 2.0 * cos - hub - background
+
+
+def item_csls(vectors: np.ndarray, q: np.ndarray, bank: np.ndarray, background: float) -> np.ndarray:
+    """CSLS of items (rows of ``vectors``: channel blocks or lines) against the query ``q``; an
+    all-zero row (nothing embedded there) gets 0."""
+    scores = csls(vectors @ q, hubness(vectors, bank), background)
+    return np.where(np.abs(vectors).sum(axis=1) > 0, scores, 0.0).astype(np.float32)

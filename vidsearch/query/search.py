@@ -33,7 +33,7 @@ from vidsearch.channels.fusion import LEXICAL, ChannelLayout, resolve_weights
 from vidsearch.ingest.profile import library_profile
 from vidsearch.models.holder import LoadOnce
 from vidsearch.models.text_encoders import TextEncoder, get_text_encoder
-from vidsearch.query.calibration import csls, generic_queries, hubness
+from vidsearch.query.calibration import generic_queries, item_csls
 from vidsearch.query.confidence import ANY, Floor, Thresholds, library_thresholds
 from vidsearch.query.filters import SearchFilter
 from vidsearch.store.lexical import LexicalLine
@@ -108,13 +108,6 @@ def speech_trust(word_logprob: float | None, logprob: float | None = None) -> fl
         if value is not None and np.isfinite(value):
             return float(min(1.0, max(SPEECH_TRUST_FLOOR, (value - bad) / (good - bad))))
     return 1.0
-
-
-def line_csls(vectors: np.ndarray, q: np.ndarray, bank: np.ndarray, background: float) -> np.ndarray:
-    """CSLS of lines (rows of ``vectors``) against the query ``q``; an all-zero row (nothing
-    embedded) gets 0, as an absent channel block does."""
-    scores = csls(vectors @ q, hubness(vectors, bank), background)
-    return np.where(np.abs(vectors).sum(axis=1) > 0, scores, 0.0).astype(np.float32)
 
 
 def _check_page(k: int, offset: int) -> None:
@@ -464,8 +457,7 @@ class Searcher:
                 blocks = vectors[:, slices[channel]]
                 background = self.background.get(channel)
                 bg = float((background @ q).mean()) if background is not None and len(background) else 0.0
-                calibrated = np.maximum(csls(blocks @ q, hubness(blocks, bank), bg), 0.0)
-                calibrated[np.abs(blocks).sum(axis=1) == 0] = 0.0
+                calibrated = np.maximum(item_csls(blocks, q, bank, bg), 0.0)
                 if channel == "speech":
                     calibrated *= np.array([speech_trust(r.speech_word_logprob, r.speech_logprob) for r in rows],
                                            dtype=np.float32)
@@ -489,7 +481,7 @@ class Searcher:
             return out
         position = {r.id: j for j, r in enumerate(rows)}
         trust = np.array([speech_trust(w, a) for w, a in zip(lines.word_logprobs, lines.avg_logprobs)], dtype=np.float32)
-        evidence = np.maximum(line_csls(lines.vectors, q, bank, bg), 0.0) * trust
+        evidence = np.maximum(item_csls(lines.vectors, q, bank, bg), 0.0) * trust
         np.maximum.at(out, np.array([position[sid] for sid in lines.segment_ids]), evidence)
         return out
 
@@ -745,7 +737,7 @@ class Searcher:
         have = [(i, e) for i, e in enumerate(embeddings) if e is not None]
         if have:
             items = np.stack([e for _, e in have]).astype(np.float32)
-            got = line_csls(items, q_text, self._bank("text"), 0.0)
+            got = item_csls(items, q_text, self._bank("text"), 0.0)
             if trust is not None:
                 got = np.where(got > 0, got * np.array([trust[i] for i, _ in have], dtype=np.float32), got)
             scores[[i for i, _ in have]] = got

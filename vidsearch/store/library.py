@@ -940,10 +940,6 @@ class Library:
             if len(utterance_vectors) != len(utts):
                 raise ValueError(f"{iv.info.path}: {len(utterance_vectors)} utterance vectors "
                                  f"for {len(utts)} utterances")
-            width = self.layout.get("speech")
-            if utts and width is not None and utterance_vectors.shape != (len(utts), width):
-                raise ValueError(f"{iv.info.path}: utterance vectors of shape {utterance_vectors.shape}, "
-                                 f"expected ({len(utts)}, {width})")
             if not np.isfinite(utterance_vectors).all():
                 raise ValueError(f"{iv.info.path}: utterance vectors contain NaN or inf")
         if ocr_vectors is not None:
