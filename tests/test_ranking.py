@@ -438,3 +438,33 @@ def test_speech_is_trusted_by_its_own_words(fixture_library, tmp_path):
     with Library.open(old, readonly=True) as library:
         m = Searcher(library).search("nobody is available to take your call", 3)[0]
         assert os.path.basename(m.video) == "cat and yarn.mp4" and m.channels["speech"] > 0
+
+
+def test_an_older_library_gets_its_word_confidences_on_the_next_write(fixture_library, tmp_path):
+    """A library indexed before word confidences were kept (its lines' and segments' values
+    empty, no mark in meta) gets them from its stored words when a writer opens it: the values
+    indexing computes, line by line and segment by segment."""
+    import shutil
+
+    from vidsearch.store.library import WORD_CONFIDENCE_KEY, Library
+
+    db, _, _ = fixture_library
+    old = tmp_path / "old"
+    shutil.copytree(db, old)
+
+    def values(path) -> tuple[dict, dict]:
+        with sqlite3.connect(path / "meta.sqlite") as con:
+            return (dict(con.execute("SELECT id, word_logprob FROM utterances")),
+                    dict(con.execute("SELECT id, speech_word_logprob FROM segments")))
+
+    lines, segments = values(db)
+    assert sum(v is not None for v in lines.values()) >= 10 and sum(v is not None for v in segments.values()) >= 10
+    with sqlite3.connect(old / "meta.sqlite") as con:
+        con.execute("UPDATE utterances SET word_logprob = NULL")
+        con.execute("UPDATE segments SET speech_word_logprob = NULL")
+        con.execute("DELETE FROM meta WHERE key = ?", (WORD_CONFIDENCE_KEY,))
+    Library.open(old).close()
+    migrated_lines, migrated_segments = values(old)
+    assert migrated_lines == pytest.approx(lines) and migrated_segments == pytest.approx(segments)
+    with sqlite3.connect(old / "meta.sqlite") as con:
+        assert con.execute("SELECT value FROM meta WHERE key = ?", (WORD_CONFIDENCE_KEY,)).fetchone() == ("1",)

@@ -178,6 +178,10 @@ class Utterance:
             return None
         return float(np.mean([math.log(max(w.probability, WORD_PROB_FLOOR)) for w in self.words]))
 
+    def words_within(self, start: float, end: float) -> list[Word]:
+        """The words said in ``[start, end)``, by their midpoints (how segments share a line)."""
+        return [w for w in self.words if start <= (w.start + w.end) / 2 < end]
+
     @property
     def language_unsure(self) -> bool:
         """True when Whisper gave the line's language under :data:`LANGUAGE_FIT` (False if unknown)."""

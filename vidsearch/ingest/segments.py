@@ -70,7 +70,7 @@ def _utterances_in(span: Span, transcript: Transcript) -> list[Utterance]:
         if utt.end <= span.start or utt.start >= span.end:
             continue
         if utt.words:
-            words = [w for w in utt.words if span.start <= (w.start + w.end) / 2 < span.end]
+            words = utt.words_within(span.start, span.end)
             if not words:
                 continue
             text = utt.text if len(words) == len(utt.words) else join_words([w.text for w in words])

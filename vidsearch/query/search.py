@@ -77,8 +77,9 @@ BACKGROUND_SAMPLE = 1024
 #: invented words) at -0.5 to -2.1. Taking it per line instead of per Whisper segment (below),
 #: same index: p@1 0.786 -> 0.805, whole ranking 0.805 -> 0.830, no-answer flagged 0.524 -> 0.619.
 WORD_LOGPROB_BAD, WORD_LOGPROB_GOOD = -1.0, -0.3
-#: Libraries indexed before word confidences were kept use Whisper's mean token log-probability of
-#: the segment a line was cut from, often a whole 30 s window shared by clean and garbled lines:
+#: Where a line's word confidence is unknown (a library indexed before they were kept, until a
+#: writer opens it and computes them), Whisper's mean token log-probability of the segment the
+#: line was cut from stands in, often a whole 30 s window shared by clean and garbled lines:
 #: garbled windows sat at -0.7 to -1.5, clean ones at -0.2 to -0.6.
 SPEECH_LOGPROB_BAD, SPEECH_LOGPROB_GOOD = -1.2, -0.5
 SPEECH_TRUST_FLOOR = 0.3

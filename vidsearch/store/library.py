@@ -98,7 +98,7 @@ from vidsearch.store.rows import (
     video_row,
 )
 from vidsearch.store.salvage import describe_check, is_corrupt, quick_check, recover
-from vidsearch.types import Fingerprint, IndexedVideo, Span
+from vidsearch.types import Fingerprint, IndexedVideo, Span, Utterance, Word, speech_word_logprob
 
 __all__ = [  # what the rest of vidsearch imports from here (defined in the store's modules)
     "CRASH_ENV", "DB_FILE", "DELTA_ENV", "FORMAT_VERSION", "HEADER_FILE", "INDEX_FILE", "LOCK_FILE", "THUMBS_DIR",
@@ -109,6 +109,8 @@ __all__ = [  # what the rest of vidsearch imports from here (defined in the stor
 log = logging.getLogger(__name__)
 
 DB_FILE = "meta.sqlite"
+#: ``meta`` key marking a library whose lines and segments have their word confidences.
+WORD_CONFIDENCE_KEY = "word_confidences"
 #: No stored spoken line is longer: Whisper times every segment inside one 30 s window, and a
 #: line is a segment's words (or a part of them).
 LONGEST_LINE_S = 30.0
@@ -363,6 +365,7 @@ class Library:
         if problems:
             raise LibraryError(f"{'; '.join(problems)}: run `vidsearch repair --db {self.path}`")
         self._vector_migration()
+        self._word_confidence_migration()
 
     def _create(self, layout: dict[str, int]) -> None:
         # Schema, layout and an empty index go in as the first commit, so a crash half-way
@@ -389,6 +392,7 @@ class Library:
             ("layout", json.dumps(layout)),
             ("dim", str(self.dim)),
             ("generation", "0"),
+            (WORD_CONFIDENCE_KEY, "1"),  # every line it will hold is written with its word confidence
         ])
         if target is not None:
             self._db.execute(LOG_SCHEMA)
@@ -418,6 +422,46 @@ class Library:
             with contextlib.suppress(sqlite3.Error):
                 self._db.execute("ROLLBACK")
             raise
+
+    def _word_confidence_migration(self) -> None:
+        """Give the lines and segments of a library indexed before word confidences were kept
+        (:attr:`vidsearch.types.Utterance.word_logprob`) theirs, from the words stored with each
+        line, as indexing computes them; committed on its own (derived from committed rows: a
+        crash half-way leaves none, and the next writer computes them again). Marked done in
+        ``meta`` so that lines without word timings are not looked at on every open. Search
+        falls back to Whisper's segment confidence meanwhile, so a failure is logged, not raised."""
+        with self._mutex:
+            if self._db.execute("SELECT 1 FROM meta WHERE key = ?", (WORD_CONFIDENCE_KEY,)).fetchone():
+                return
+            try:
+                with self._own_transaction():
+                    self._fill_word_confidences()
+                    self._db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, '1')",
+                                     (WORD_CONFIDENCE_KEY,))
+            except sqlite3.Error as exc:
+                log.warning("library %s: word confidences not computed (%s); search uses Whisper's segment "
+                            "confidence", self.path, str(exc).splitlines()[0] if str(exc) else exc)
+
+    def _fill_word_confidences(self) -> None:
+        lines: dict[int, list[Utterance]] = {}
+        updates = []
+        for uid, video_id, start, end, words, known in self._db.execute(
+                "SELECT id, video_id, start_s, end_s, words, word_logprob FROM utterances ORDER BY video_id, ord"):
+            line = Utterance("", start, end, "", [Word(str(w[0]), float(w[1]), float(w[2]), float(w[3]))
+                                                  for w in json.loads(words)])
+            lines.setdefault(video_id, []).append(line)
+            if known is None and line.word_logprob is not None:
+                updates.append((line.word_logprob, uid))
+        self._db.executemany("UPDATE utterances SET word_logprob = ? WHERE id = ?", updates)
+        segments = []
+        for sid, video_id, start, end in self._db.execute(
+                "SELECT id, video_id, start_s, end_s FROM segments WHERE speech_word_logprob IS NULL"):
+            parts = [Utterance("", ws[0].start, ws[-1].end, "", ws)
+                     for line in lines.get(video_id, ()) if (ws := line.words_within(start, end))]
+            value = speech_word_logprob(parts)
+            if value is not None:
+                segments.append((value, sid))
+        self._db.executemany("UPDATE segments SET speech_word_logprob = ? WHERE id = ?", segments)
 
     def _vector_migration(self) -> None:
         """Copy the index's vectors of segments (hidden ones too: a trim may show them again)
