@@ -93,21 +93,26 @@ def drop_video(db: sqlite3.Connection, video_id: int) -> None:
     db.execute("DELETE FROM lexical_lines WHERE video_id = ?", (int(video_id),))
 
 
+def _rows(db: sqlite3.Connection, sql: str, params: Sequence[object] = ()) -> list[tuple]:
+    """The rows of a read of the index; none for a library without it (an older one opened
+    read-only: its next writer builds it)."""
+    try:
+        return db.execute(sql, tuple(params)).fetchall()
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return []
+        raise
+
+
 def search(db: sqlite3.Connection, query_terms: Sequence[str], limit: int) -> list[LexicalLine]:
     """Lines holding any of ``query_terms``, best BM25 first, at most ``limit``; [] for a library
     without the index (an older one opened read-only)."""
     if not query_terms:
         return []
     match = " OR ".join(f'"{t}"' for t in query_terms)  # terms are letters and digits only
-    try:
-        rows = db.execute(
-            "SELECT l.id, l.video_id, l.kind, l.start_s, l.end_s, l.text, x.terms FROM lexical x "
-            "JOIN lexical_lines l ON l.id = x.rowid WHERE lexical MATCH ? ORDER BY x.rank LIMIT ?",
-            (match, int(limit))).fetchall()
-    except sqlite3.OperationalError as exc:
-        if "no such table" in str(exc):
-            return []
-        raise
+    rows = _rows(db, "SELECT l.id, l.video_id, l.kind, l.start_s, l.end_s, l.text, x.terms FROM lexical x "
+                     "JOIN lexical_lines l ON l.id = x.rowid WHERE lexical MATCH ? ORDER BY x.rank LIMIT ?",
+                 (match, int(limit)))
     return [LexicalLine(r[0], r[1], r[2], r[3], r[4], r[5], tuple(r[6].split())) for r in rows]
 
 
@@ -118,13 +123,8 @@ MAX_FORMS = 16
 def vocab_from(db: sqlite3.Connection, prefix: str) -> list[str]:
     """Indexed terms starting with ``prefix``, the commonest first ([] for a library without the
     index); a range scan of the FTS5 vocabulary."""
-    try:
-        rows = db.execute("SELECT term FROM lexical_vocab WHERE term >= ? AND term < ? ORDER BY doc DESC",
-                          (prefix, prefix + "\U0010ffff")).fetchall()
-    except sqlite3.OperationalError as exc:
-        if "no such table" in str(exc):
-            return []
-        raise
+    rows = _rows(db, "SELECT term FROM lexical_vocab WHERE term >= ? AND term < ? ORDER BY doc DESC",
+                 (prefix, prefix + "\U0010ffff"))
     return [r[0] for r in rows]
 
 
@@ -145,12 +145,8 @@ def forms(vocab_from: Callable[[str], list[str]], query_terms: Sequence[str]) ->
 
 def line_count(db: sqlite3.Connection) -> int:
     """Lines in the index (0 for a library without it)."""
-    try:
-        return int(db.execute("SELECT COUNT(*) FROM lexical_lines").fetchone()[0])
-    except sqlite3.OperationalError as exc:
-        if "no such table" in str(exc):
-            return 0
-        raise
+    rows = _rows(db, "SELECT COUNT(*) FROM lexical_lines")
+    return int(rows[0][0]) if rows else 0
 
 
 def doc_freq(db: sqlite3.Connection, query_terms: Sequence[str]) -> dict[str, int]:
@@ -158,11 +154,5 @@ def doc_freq(db: sqlite3.Connection, query_terms: Sequence[str]) -> dict[str, in
     if not query_terms:
         return {}
     marks = ",".join("?" * len(query_terms))
-    try:
-        found = dict(db.execute(f"SELECT term, doc FROM lexical_vocab WHERE term IN ({marks})",
-                                list(query_terms)).fetchall())
-    except sqlite3.OperationalError as exc:
-        if "no such table" in str(exc):
-            return {}
-        raise
+    found = dict(_rows(db, f"SELECT term, doc FROM lexical_vocab WHERE term IN ({marks})", list(query_terms)))
     return {t: int(found.get(t, 0)) for t in query_terms}
