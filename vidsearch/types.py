@@ -142,6 +142,12 @@ def speech_word_logprob(utterances: list[Utterance]) -> float | None:
     return _duration_weighted([(u, u.word_logprob) for u in utterances])
 
 
+def said_within(word_start: float, word_end: float, start: float, end: float) -> bool:
+    """Whether a word belongs to the span ``[start, end)``: by its midpoint, so a word cut by a
+    segment border belongs to one side only (how segments share a line)."""
+    return start <= (word_start + word_end) / 2 < end
+
+
 #: A word's probability is floored here before its log is taken (one near-zero word must not
 #: decide a whole line).
 WORD_PROB_FLOOR = 1e-4
@@ -179,8 +185,8 @@ class Utterance:
         return float(np.mean([math.log(max(w.probability, WORD_PROB_FLOOR)) for w in self.words]))
 
     def words_within(self, start: float, end: float) -> list[Word]:
-        """The words said in ``[start, end)``, by their midpoints (how segments share a line)."""
-        return [w for w in self.words if start <= (w.start + w.end) / 2 < end]
+        """The words said in ``[start, end)`` (:func:`said_within`)."""
+        return [w for w in self.words if said_within(w.start, w.end, start, end)]
 
     @property
     def language_unsure(self) -> bool:

@@ -6,7 +6,7 @@ import dataclasses
 import math
 
 from vidsearch.text.script import is_unspaced
-from vidsearch.types import Scene, Segment, Span, Transcript, Utterance
+from vidsearch.types import Scene, Segment, Span, Transcript, Utterance, said_within
 
 #: Scenes longer than this are split into windows (at pauses between words where possible).
 MAX_SEGMENT_S = 10.0
@@ -77,7 +77,7 @@ def _utterances_in(span: Span, transcript: Transcript) -> list[Utterance]:
             # A part keeps the whole line's avg_logprob (Whisper scores the segment it was cut
             # from); its word_logprob comes from its own words.
             out.append(dataclasses.replace(utt, text=text, start=words[0].start, end=words[-1].end, words=words))
-        elif span.start <= (utt.start + utt.end) / 2 < span.end:
+        elif said_within(utt.start, utt.end, span.start, span.end):
             out.append(utt)
     return out
 

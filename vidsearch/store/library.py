@@ -98,7 +98,7 @@ from vidsearch.store.rows import (
     video_row,
 )
 from vidsearch.store.salvage import describe_check, is_corrupt, quick_check, recover
-from vidsearch.types import Fingerprint, IndexedVideo, Span, Utterance, Word, speech_word_logprob
+from vidsearch.types import Fingerprint, IndexedVideo, Span, Utterance, Word, said_within, speech_word_logprob
 
 __all__ = [  # what the rest of vidsearch imports from here (defined in the store's modules)
     "CRASH_ENV", "DB_FILE", "DELTA_ENV", "FORMAT_VERSION", "HEADER_FILE", "INDEX_FILE", "LOCK_FILE", "THUMBS_DIR",
@@ -1472,10 +1472,10 @@ class Library:
                 continue
             if words is not None:  # the line reaches past the segment: does the segment hold a word of it?
                 try:
-                    mids = [(w[1] + w[2]) / 2 for w in json.loads(words)] or [(line_start + line_end) / 2]
+                    spans = [(w[1], w[2]) for w in json.loads(words)] or [(line_start, line_end)]
                 except (ValueError, TypeError, IndexError):
                     continue
-                if not any(start <= m < end for m in mids):
+                if not any(said_within(a, b, start, end) for a, b in spans):
                     continue
             kept.append((int(sid), blob, word_lp, avg_lp))
         if not kept:
