@@ -122,6 +122,31 @@ def test_muted_cut_borrows_the_source_speech_for_captions(matcher, caption_libra
     assert "speech" in {c for r in result.results for c in r.channels}
 
 
+def test_a_cut_is_also_described_by_what_the_library_heard_there(matcher, caption_library, tmp_path):
+    """A cut of the cat scene dubbed with another fixture's line ("Something is terribly wrong"):
+    its own speech says nothing of yarn, but the library's reading of the moment it shows does,
+    so a kitten-yarn caption meets that line at the cosine of the library's passage; the cut's
+    own channels alone give it only the dub's."""
+    from vidsearch.query.matchclip import QueryVideoMatcher
+
+    _, videos = caption_library
+    clip = tmp_path / "dubbed.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-ss", "4", "-t", "5", "-i", str(VIDEOS / "cat and yarn.mp4"),
+                    "-ss", "12.5", "-t", "5", "-i", str(VIDEOS / "rocket_launch.mp4"), "-map", "0:v", "-map", "1:a",
+                    "-c:v", "libx264", "-c:a", "aac", "-shortest", str(clip)], check=True)
+    iv = matcher.analyse(clip)
+    assert "terribly" in " ".join(s.speech_text for s in iv.segments).lower()
+    with_library = matcher.answer(iv, k=24)
+    own_only = QueryVideoMatcher.answer(matcher, iv, k=24, borrow=False)
+    assert with_library.moments[0].match == "source" and with_library.moments[0].video == str(videos / "cat and yarn.mp4")
+
+    def speech(result, caption_id):
+        return next(r.channels.get("speech", 0.0) for r in result.results if r.caption_id == caption_id)
+
+    assert with_library.results[0].caption_id in {"pet-001", "pet-002", "pet-003"}
+    assert speech(with_library, "pet-002") > speech(own_only, "pet-002") + 0.1
+
+
 def test_a_look_alike_video_is_not_a_second_source(matcher, caption_library, tmp_path):
     """Another video that shares the cat scene's footage and sound under a price banner (a
     re-cut ad) scores 0.87 against a cut of the bannerless original: above the old absolute
