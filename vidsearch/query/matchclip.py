@@ -12,7 +12,8 @@ audio, CLIP when the library has it), so its segments carry the same channel vec
   (:class:`vidsearch.query.captions.CaptionIndex`). A cut of an indexed video shows a moment the
   library has read already: where the clip lacks a channel its source has (a muted cut has no
   speech), the source segment's vector stands in, and the source segments themselves join the
-  clip's as evidence (in a 5 s cut Whisper heard "hide the coin under the cap and tap it twice"
+  clip's as evidence, their speech only where the cut kept the source's sound or has no speech of
+  its own (in a 5 s cut Whisper heard "hide the coin under the cap and tap it twice"
   as "on the cup, on top it twice"; in the whole video as "hide the coyote on the cap", near
   enough for the coin-under-the-cap captions). On the
   benchmark's 24 cuts: caption r@1 0.708 -> 0.792, r@5 0.917 -> 0.958, MRR 0.783 -> 0.840;
@@ -184,9 +185,14 @@ class QueryVideoMatcher:
             self._borrow_from_source(channels, shown)
             # The library's own reading of the moment describes the cut too: Whisper heard the
             # words there with the whole video around them, where a few seconds cut out of it
-            # are often misheard.
+            # are often misheard. Its words count only where they are the cut's: the cut kept
+            # the source's sound, or has no speech of its own (a new voice-over replaces them).
+            said_there = sources[0].sound or not any(s.utterances for s in segments)
             seen: dict[int, Segment] = {}
             for _, row, segment in shown:
+                if not said_there:
+                    segment.utterances = []
+                    segment.vectors.pop("speech", None)
                 seen.setdefault(row.id, segment)
             described += list(seen.values())
             described_channels += [dict(s.vectors) for s in seen.values()]
@@ -233,7 +239,7 @@ class QueryVideoMatcher:
         if offset is None or ber > MAX_AUDIO_BER:
             return source
         start = lo + offset / audio_mod.AUDIO_FP_FPS
-        return SourceMatch(source.video_id, start, source.score, source.matched_s)
+        return SourceMatch(source.video_id, start, source.score, source.matched_s, sound=True)
 
     def _source_segments(self, segments: list[Segment],
                          source: SourceMatch) -> list[tuple[int, SegmentRow, Segment]]:
