@@ -171,8 +171,8 @@ def test_a_query_nothing_answers_gets_no_good_match(searcher, fixture_library):
 def test_tags_stand_in_for_the_visual_channel_a_library_lacks(searcher):
     """The fixture library has no CLIP block: the ImageNet tags are all it knows of what is seen,
     so they take the visual channel's weight. A silent shot of a cockatoo, with no words on
-    screen, is then an answer to "a parrot", not "no good match"; at the preset's own tags
-    weight (asked for explicitly) the same evidence falls under ``low``."""
+    screen, is then a sure answer to "a parrot"; at the preset's own tags weight (asked for
+    explicitly) the same evidence counts half and is only "related at best"."""
     assert "visual" not in searcher.layout.channels
     w = searcher.weights_for()
     assert w["tags"] == w["visual"] == 1.0
@@ -181,7 +181,9 @@ def test_tags_stand_in_for_the_visual_channel_a_library_lacks(searcher):
     m = _first(searcher, "a parrot")
     assert os.path.basename(m.video) == "cockatoo_silent.mp4"
     assert m.channels["tags"] == pytest.approx(m.score) and m.confidence in ("medium", "high")
-    assert searcher.search("a parrot", 5, weights={"tags": 0.5}) == []
+    half = searcher.search("a parrot", 5, weights={"tags": 0.5}, min_confidence="any")
+    shot = next(h for h in half if os.path.basename(h.video) == "cockatoo_silent.mp4")
+    assert shot.score == pytest.approx(m.score / 2, rel=0.01) and shot.confidence == "low"
 
 
 def test_thresholds_fit_the_rule_they_document():
@@ -200,6 +202,22 @@ def test_thresholds_fit_the_rule_they_document():
     t = fit_thresholds(mixed)
     assert t is not None and t.high > max(s for s, _ in mixed)
     assert parse_level("ANY") == "any" and parse_level(" medium ") == "medium"
+
+
+def test_a_library_keeps_its_thresholds_only_for_the_score_formula_they_were_fitted_for(tmp_path):
+    """Thresholds stored by a release that summed the channels (no ``score`` key) are not
+    applied to today's scores; a library's own thresholds for today's formula are."""
+    from vidsearch.channels.fusion import SCORE_FORMULA
+    from vidsearch.ingest.profile import CONFIDENCE_SETTING, default_confidence
+    from vidsearch.query.confidence import library_thresholds
+    from vidsearch.store.library import Library
+
+    assert default_confidence()["score"] == SCORE_FORMULA  # the packaged values fit today's formula
+    with Library.open(tmp_path / "db", {"speech": 4}) as lib:
+        lib.set_setting(CONFIDENCE_SETTING, json.dumps({"high": 0.566, "medium": 0.38, "low": 0.334}))
+        assert library_thresholds(lib) == default_thresholds()
+        lib.set_setting(CONFIDENCE_SETTING, json.dumps({"high": 0.5, "medium": 0.4, "low": 0.3, "score": SCORE_FORMULA}))
+        assert library_thresholds(lib) == Thresholds(0.5, 0.4, 0.3)
     with pytest.raises(ValueError, match="high, medium, low or any"):
         parse_level("sure")
 

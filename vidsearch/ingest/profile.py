@@ -195,13 +195,16 @@ def read_profile(settings: Mapping[str, str], layout: Mapping[str, int]) -> Libr
                           keep_bumpers=keep, synonyms=synonyms, complete=False)
 
 
-def default_confidence() -> dict[str, float]:
-    """The packaged confidence thresholds (``vidsearch/data/confidence.json``): what a new library
-    stores, and what ``vidsearch.query.confidence`` falls back to for a library without any."""
+def default_confidence() -> dict[str, Any]:
+    """The packaged confidence thresholds (``vidsearch/data/confidence.json``): ``high``,
+    ``medium`` and ``low``, and ``score``, the score formula they were fitted for
+    (:data:`vidsearch.channels.fusion.SCORE_FORMULA`). What a new library stores, and what
+    ``vidsearch.query.confidence`` falls back to for a library without thresholds for the
+    formula it is searched with."""
     from importlib import resources
 
     data = json.loads(resources.files("vidsearch.data").joinpath("confidence.json").read_text("utf-8"))
-    return {k: float(data[k]) for k in ("high", "medium", "low")}
+    return {**{k: float(data[k]) for k in ("high", "medium", "low")}, "score": str(data["score"])}
 
 
 def library_settings(library: Any) -> dict[str, str]:

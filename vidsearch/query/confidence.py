@@ -12,7 +12,9 @@ every query. Each answer gets a level:
 
 The thresholds are fitted on the benchmark library (``vidsearch eval`` reports how they separate
 right first answers from queries that have no answer) and stored with each library when it is
-created, so a library keeps the meaning its users learnt even when the defaults move.
+created, so a library keeps the meaning its users learnt even when the defaults move. They are
+stored with the score formula they were fitted for; a library whose thresholds belong to another
+formula (an older release's) is searched with the packaged ones.
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from typing import Any, Literal, cast
 
 import numpy as np
 
+from vidsearch.channels.fusion import SCORE_FORMULA
 from vidsearch.ingest.profile import CONFIDENCE_SETTING, default_confidence
 
 Level = Literal["high", "medium", "low"]
@@ -85,11 +88,16 @@ def default_thresholds() -> Thresholds:
 
 
 def library_thresholds(library: Any) -> Thresholds:
-    """The thresholds stored with ``library`` (an open ``Library``), else the defaults."""
+    """The thresholds stored with ``library`` (an open ``Library``) when they were fitted for the
+    score formula searches use now (:data:`vidsearch.channels.fusion.SCORE_FORMULA`), else the
+    defaults: thresholds of another formula (stored by an older release, without a ``score``
+    key) would put the levels in the wrong place."""
     raw = library.setting(CONFIDENCE_SETTING)
     try:
         stored = json.loads(raw) if raw else None
     except ValueError:
+        stored = None
+    if not isinstance(stored, dict) or stored.get("score") != SCORE_FORMULA:
         stored = None
     return Thresholds.from_json(stored, default_thresholds())
 

@@ -14,7 +14,9 @@ A text query is answered in three steps:
    best spoken line's, :meth:`Searcher._best_line_evidence`); the ``text`` channel adds the share of the query's
    term weight found in one line (:func:`vidsearch.text.lexical.coverage`) when that share is at
    least :data:`LEXICAL_MIN_COVERAGE`, so an exact phrase wins and a stop-word match does not.
-   ``channels`` holds each contribution and they add up to ``score``.
+   The strongest dense channel counts in full, the others as corroboration only
+   (:func:`vidsearch.channels.fusion.corroborate`); ``channels`` holds each contribution as it
+   counts and they add up to ``score``.
 3. **Confidence.** Each moment's score maps to ``high``/``medium``/``low``
    (:mod:`vidsearch.query.confidence`, thresholds stored with the library); when even the best
    moment is below ``low``, nothing is returned ("no good match").
@@ -29,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from vidsearch.channels import registry
-from vidsearch.channels.fusion import LEXICAL, ChannelLayout, resolve_weights
+from vidsearch.channels.fusion import LEXICAL, ChannelLayout, corroborate, resolve_weights
 from vidsearch.ingest.profile import library_profile
 from vidsearch.models.holder import LoadOnce
 from vidsearch.models.text_encoders import TextEncoder, get_text_encoder
@@ -425,6 +427,7 @@ class Searcher:
             if sid in exact:
                 cov, line = exact[sid]
                 channels[LEXICAL] = weights[LEXICAL] * cov
+            channels = corroborate(channels)
             score = sum(channels.values())
             if score <= 1e-6:  # nothing in common with the query on any live channel
                 continue
