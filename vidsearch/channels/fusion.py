@@ -48,10 +48,11 @@ def corroborate(contributions: Mapping[str, float]) -> dict[str, float]:
     a plain sum let a moment that is half-related on every channel beat one that answers on one
     (a fruit-stall scene saying and showing "fresh and cheap" over the orange offer asked for,
     shown only in Chinese on screen). On the benchmark library (same index, thresholds refitted
-    by the same rule): p@1 0.805 -> 0.830, whole ranking 0.830 -> 0.855, no-answer AUC
-    0.937 -> 0.976. Measured there too: the other channels at 0.5 gave whole ranking 0.843,
-    AUC 0.956; at 0.25, 0.849 / 0.964; at 0 (the strongest alone), 0.855 / 0.980, but the
-    breakdown then hides every other channel.
+    by the same rule): p@1 0.805 -> 0.830, whole ranking 0.830 -> 0.855; at the old thresholds
+    the no-answer AUC (``vidsearch eval``'s, which counts a flagged query as 0) went 0.937 ->
+    0.976. Measured there too: the other channels at 0.5 gave whole ranking 0.843, AUC 0.956;
+    at 0.25, 0.849 / 0.964; at 0 (the strongest alone), 0.855 / 0.980, but the breakdown then
+    hides every other channel.
     """
     dense = [c for c in contributions if c != LEXICAL]
     if not dense:
