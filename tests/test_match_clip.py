@@ -1,6 +1,7 @@
 """match-clip on real media: altered cuts of fixture videos find their captions and their source."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -124,7 +125,9 @@ def test_muted_cut_borrows_the_source_speech_for_captions(matcher, caption_libra
 
 def _caption_speech(result, caption_id: str) -> float:
     """The speech cosine behind a caption of a match-clip result (0 when speech did not count)."""
-    return next(r.channels.get("speech", 0.0) for r in result.results if r.caption_id == caption_id)
+    hit = next((r for r in result.results if r.caption_id == caption_id), None)
+    assert hit is not None, f"{caption_id} not among {[r.caption_id for r in result.results]}"
+    return hit.channels.get("speech", 0.0)
 
 
 def test_a_cut_that_kept_its_sound_is_also_described_by_what_the_library_heard_there(matcher, caption_library,
@@ -172,6 +175,30 @@ def test_a_new_voice_over_is_not_described_by_what_the_source_said(matcher, capt
     top = with_library.moments[0]
     assert top.match == "source" and top.video == str(videos / "cat and yarn.mp4")
     assert _caption_speech(with_library, "pet-002") == pytest.approx(_caption_speech(own_only, "pet-002"))
+
+
+def test_a_voice_over_that_leaves_a_shot_silent_does_not_lend_it_the_source_words(matcher, caption_library, tmp_path):
+    """The cat shot and the astronaut shot after it, under a new voice-over that ends before the
+    cut: the silent astronaut shot gets no speech from the source ("They have been carried away
+    by monkeys" is said there), neither borrowed nor through the source's own segments; what it
+    shows (tags) still comes from the source where the cut lacks it."""
+    clip = tmp_path / "partly dubbed.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-ss", "8", "-t", "8", "-i", str(VIDEOS / "cat and yarn.mp4"),
+                    "-ss", "12.5", "-t", "2.5", "-i", str(VIDEOS / "rocket_launch.mp4"), "-map", "0:v", "-map", "1:a",
+                    "-af", "apad", "-c:v", "libx264", "-c:a", "aac", "-shortest", str(clip)], check=True)
+    iv = matcher.analyse(clip)
+    segments = [s for s in iv.segments if s.end - s.start > 1.0]
+    assert len(segments) == 2 and "terribly" in segments[0].speech_text.lower() and not segments[1].utterances
+    sources = matcher.sources(iv.visual_signature)
+    source = matcher._refine_with_audio(sources[0], iv)
+    assert not source.sound
+    channels, described, described_channels = matcher._evidence(segments, source)
+    assert "speech" not in channels[1] and channels[0]["speech"] is segments[0].vectors["speech"]
+    assert all("speech" not in c for c in described_channels[len(segments):])
+    assert all(not s.utterances for s in described[len(segments):])
+    # With the source's sound kept, the same shots are described by its words too.
+    heard = matcher._evidence(segments, dataclasses.replace(source, sound=True))[2]
+    assert any("speech" in c for c in heard[len(segments):])
 
 
 def test_a_look_alike_video_is_not_a_second_source(matcher, caption_library, tmp_path):

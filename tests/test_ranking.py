@@ -183,7 +183,19 @@ def test_tags_stand_in_for_the_visual_channel_a_library_lacks(searcher):
     assert m.channels["tags"] == pytest.approx(m.score) and m.confidence in ("medium", "high")
     half = searcher.search("a parrot", 5, weights={"tags": 0.5}, min_confidence="any")
     shot = next(h for h in half if os.path.basename(h.video) == "cockatoo_silent.mp4")
-    assert shot.score == pytest.approx(m.score / 2, rel=0.01) and shot.confidence == "low"
+    assert shot.score == pytest.approx(m.score / 2, rel=0.01) and searcher.thresholds.level(shot.score) == "low"
+
+
+def test_the_strongest_channel_counts_in_full_and_the_others_corroborate():
+    from vidsearch.channels.fusion import CORROBORATION, LEXICAL, corroborate
+
+    got = corroborate({"speech": 0.2, "ocr": 0.5, "tags": 0.1, LEXICAL: 0.3})
+    assert got == pytest.approx({"speech": 0.2 * CORROBORATION, "ocr": 0.5, "tags": 0.1 * CORROBORATION, LEXICAL: 0.3})
+    # The exact-words boost is never the "strongest channel": it counts in full beside it.
+    assert corroborate({"speech": 0.1, LEXICAL: 0.9}) == {"speech": 0.1, LEXICAL: 0.9}
+    assert corroborate({LEXICAL: 0.4}) == {LEXICAL: 0.4} and corroborate({}) == {}
+    tie = corroborate({"speech": 0.3, "ocr": 0.3})
+    assert sorted(tie.values()) == pytest.approx([0.3 * CORROBORATION, 0.3])
 
 
 def test_thresholds_fit_the_rule_they_document():
@@ -202,24 +214,37 @@ def test_thresholds_fit_the_rule_they_document():
     t = fit_thresholds(mixed)
     assert t is not None and t.high > max(s for s, _ in mixed)
     assert parse_level("ANY") == "any" and parse_level(" medium ") == "medium"
+    with pytest.raises(ValueError, match="high, medium, low or any"):
+        parse_level("sure")
 
 
-def test_a_library_keeps_its_thresholds_only_for_the_score_formula_they_were_fitted_for(tmp_path):
-    """Thresholds stored by a release that summed the channels (no ``score`` key) are not
-    applied to today's scores; a library's own thresholds for today's formula are."""
+def test_a_library_keeps_its_thresholds_per_score_formula(tmp_path):
+    """Thresholds an older release stored (fitted for the summed channels, under ``confidence``)
+    are not applied to today's scores; a library's own thresholds for today's formula are; a
+    writer records the packaged ones for today's formula in an older library and leaves the
+    older release's where that release looks for them."""
     from vidsearch.channels.fusion import SCORE_FORMULA
-    from vidsearch.ingest.profile import CONFIDENCE_SETTING, default_confidence
+    from vidsearch.ingest.processor import PipelineConfig
+    from vidsearch.ingest.profile import CONFIDENCE_SETTING, check_config, confidence_setting, default_confidence
     from vidsearch.query.confidence import library_thresholds
     from vidsearch.store.library import Library
 
     assert default_confidence()["score"] == SCORE_FORMULA  # the packaged values fit today's formula
+    older = json.dumps({"high": 0.566, "medium": 0.38, "low": 0.334})
     with Library.open(tmp_path / "db", {"speech": 4}) as lib:
-        lib.set_setting(CONFIDENCE_SETTING, json.dumps({"high": 0.566, "medium": 0.38, "low": 0.334}))
+        lib.set_setting(CONFIDENCE_SETTING, older)
         assert library_thresholds(lib) == default_thresholds()
-        lib.set_setting(CONFIDENCE_SETTING, json.dumps({"high": 0.5, "medium": 0.4, "low": 0.3, "score": SCORE_FORMULA}))
+        lib.set_setting(confidence_setting(SCORE_FORMULA), "[0.5, 0.4, 0.3]")  # damaged: not an object
+        assert library_thresholds(lib) == default_thresholds()
+        lib.set_setting(confidence_setting(SCORE_FORMULA), json.dumps({"high": 0.5, "medium": 0.4, "low": 0.3}))
         assert library_thresholds(lib) == Thresholds(0.5, 0.4, 0.3)
-    with pytest.raises(ValueError, match="high, medium, low or any"):
-        parse_level("sure")
+        check_config(lib, PipelineConfig(), None)  # a writer opens it: its own thresholds stay
+        assert library_thresholds(lib) == Thresholds(0.5, 0.4, 0.3)
+    with Library.open(tmp_path / "older", {"speech": 4}) as lib:
+        lib.set_setting(CONFIDENCE_SETTING, older)
+        check_config(lib, PipelineConfig(), None)
+        assert json.loads(lib.setting(confidence_setting(SCORE_FORMULA))) == default_confidence()
+        assert lib.setting(CONFIDENCE_SETTING) == older
 
 
 def test_the_jump_stays_in_the_segment_that_scored(searcher):

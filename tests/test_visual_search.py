@@ -122,11 +122,17 @@ def test_disabling_a_channel_changes_the_ranking_as_the_weights_say(searcher, tr
     assert all(m.channels.get("ocr", 0.0) == 0.0 for m in no_ocr)
     rank = _rank(no_ocr, "coffee_portrait.mp4", card)
     assert rank is None or rank > 1
-    # The card's score without OCR is its score with OCR minus what OCR gave it: its embedding
-    # and its exact words on screen (the text channel counts words shown only while OCR is weighed).
+    # Without OCR the card loses what OCR gave it: its embedding and its exact words on screen (the
+    # text channel counts words shown only while OCR is weighed). OCR was its strongest channel, so
+    # the next one now counts in full instead of as corroboration.
+    from vidsearch.channels.fusion import CORROBORATION
+
     before = next(m for m in with_ocr if _rank([m], "coffee_portrait.mp4", card))
     after = next((m for m in no_ocr if _rank([m], "coffee_portrait.mp4", card)), None)
     assert before.channels.get("text", 0.0) > 0
+    assert before.channels["ocr"] == max(v for c, v in before.channels.items() if c != "text")
     if after is not None:
         assert after.channels.get("text", 0.0) == 0.0
-        assert after.score == pytest.approx(before.score - before.channels["ocr"] - before.channels["text"], abs=1e-4)
+        rest = {c: v / CORROBORATION for c, v in before.channels.items() if c not in ("ocr", "text")}
+        assert after.score == pytest.approx(max(rest.values()) + CORROBORATION * (sum(rest.values()) - max(rest.values())),
+                                            abs=1e-4)

@@ -44,8 +44,9 @@ class MomentBody(_Body):
     end: float = Field(description="Seconds into the video.")
     jump: float = Field(description="Where to start playing: at the words that matched, when they are known.")
     score: float
-    channels: dict[str, float] = Field(description="Each channel's contribution to the score (they add up to it); "
-                                                   "'text' is the exact-words channel.")
+    channels: dict[str, float] = Field(description="Each channel's contribution to the score as it counts (they add "
+                                                   "up to it): for a text query the strongest channel in full, the "
+                                                   "others at a tenth; 'text' is the exact-words channel.")
     snippet: str
     tags: list[str]
     ocr: list[OcrLineBody]

@@ -42,7 +42,16 @@ from vidsearch.store.milvus import MilvusTarget
 PROFILE_SETTING = "profile"
 KEEP_BUMPERS_SETTING = "keep_bumpers"  # changeable at any time: "1" keeps recurring intros/outros
 SYNONYMS_SETTING = "synonyms"  # label groups remembered by ``captions add --synonyms``
-CONFIDENCE_SETTING = "confidence"  # score thresholds of the confidence levels (vidsearch.query.confidence)
+#: Older releases kept the thresholds of the confidence levels (``vidsearch.query.confidence``)
+#: under this key, fitted for the sum of the channels; each score formula now has its own key
+#: (:func:`confidence_setting`), so a release never applies thresholds fitted for another one.
+CONFIDENCE_SETTING = "confidence"
+
+
+def confidence_setting(formula: str) -> str:
+    """The setting holding a library's confidence thresholds for score ``formula``
+    (:data:`vidsearch.channels.fusion.SCORE_FORMULA`)."""
+    return f"{CONFIDENCE_SETTING}:{formula}"
 #: Before profiles: the text encoder and the CLIP were the only settings recorded.
 _LEGACY = ("text_encoder", "clip", "clip_checkpoint", "clip_model")
 
@@ -204,7 +213,7 @@ def default_confidence() -> dict[str, Any]:
     from importlib import resources
 
     data = json.loads(resources.files("vidsearch.data").joinpath("confidence.json").read_text("utf-8"))
-    return {**{k: float(data[k]) for k in ("high", "medium", "low")}, "score": str(data["score"])}
+    return {**{k: float(data[k]) for k in ("high", "medium", "low")}, "score": str(data.get("score", ""))}
 
 
 def library_settings(library: Any) -> dict[str, str]:
@@ -334,6 +343,16 @@ def settle_config(db: object, existing: LibraryProfile | None, request: BuildReq
                                text_encoder=existing.text_encoder)
 
 
+def _keep_confidence(library: Any) -> None:
+    """Record the packaged thresholds for today's score formula in a library that has none for it
+    (new, or made by a release that scored otherwise): the meaning of "high/medium/low" its users
+    will learn, kept when the packaged values move (durable with the next commit)."""
+    thresholds = default_confidence()
+    key = confidence_setting(thresholds["score"])
+    if library.setting(key) is None:
+        library.set_setting(key, json.dumps(thresholds))
+
+
 def check_config(library: Any, config: PipelineConfig, clip_model: str | None) -> LibraryProfile:
     """Before a writer processes anything: the profile of ``library`` if ``config`` (and the loaded
     CLIP ``clip_model``) is what it was built with; raises :class:`ProfileConflict` naming the first
@@ -352,13 +371,12 @@ def check_config(library: Any, config: PipelineConfig, clip_model: str | None) -
                 raise _conflict(library.path, key, getattr(existing, key), getattr(wanted, key))
         if existing.clip_model and wanted.clip_model and existing.clip_model != wanted.clip_model:
             raise _conflict(library.path, "clip_model", existing.clip_model, wanted.clip_model)
+        _keep_confidence(library)
         return existing
     if existing.text_encoder != config.text_encoder and library.setting("text_encoder") is not None:
         raise _conflict(library.path, "text_encoder", existing.text_encoder, config.text_encoder)
     library.set_setting(PROFILE_SETTING, json.dumps(wanted.to_json(), ensure_ascii=False, sort_keys=True))
-    if library.setting(CONFIDENCE_SETTING) is None:
-        # The meaning of "high/medium/low" this library's users will learn: kept when defaults move.
-        library.set_setting(CONFIDENCE_SETTING, json.dumps(default_confidence()))
+    _keep_confidence(library)
     # Older readers look for these two; keep them in step.
     library.set_setting("text_encoder", config.text_encoder)
     if wanted.clip_model:

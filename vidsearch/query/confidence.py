@@ -13,8 +13,10 @@ every query. Each answer gets a level:
 The thresholds are fitted on the benchmark library (``vidsearch eval`` reports how they separate
 right first answers from queries that have no answer) and stored with each library when it is
 created, so a library keeps the meaning its users learnt even when the defaults move. They are
-stored with the score formula they were fitted for; a library whose thresholds belong to another
-formula (an older release's) is searched with the packaged ones.
+kept per score formula (``confidence:<formula>``): a library an older release made, whose
+thresholds were fitted for another formula, is searched with the packaged ones, and gets them
+recorded the next time a writer opens it; an older release reading a newer library finds none
+for its own formula and uses its own packaged ones.
 """
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ from typing import Any, Literal, cast
 import numpy as np
 
 from vidsearch.channels.fusion import SCORE_FORMULA
-from vidsearch.ingest.profile import CONFIDENCE_SETTING, default_confidence
+from vidsearch.ingest.profile import confidence_setting, default_confidence
 
 Level = Literal["high", "medium", "low"]
 LEVELS: tuple[Level, ...] = ("high", "medium", "low")
@@ -88,18 +90,15 @@ def default_thresholds() -> Thresholds:
 
 
 def library_thresholds(library: Any) -> Thresholds:
-    """The thresholds stored with ``library`` (an open ``Library``) when they were fitted for the
-    score formula searches use now (:data:`vidsearch.channels.fusion.SCORE_FORMULA`), else the
-    defaults: thresholds of another formula (stored by an older release, without a ``score``
-    key) would put the levels in the wrong place."""
-    raw = library.setting(CONFIDENCE_SETTING)
+    """The thresholds stored with ``library`` (an open ``Library``) for the score formula searches
+    use now (:data:`vidsearch.channels.fusion.SCORE_FORMULA`), else the packaged ones: thresholds
+    of another formula (those an older release stored) would put the levels in the wrong place."""
+    raw = library.setting(confidence_setting(SCORE_FORMULA))
     try:
         stored = json.loads(raw) if raw else None
     except ValueError:
         stored = None
-    if not isinstance(stored, dict) or stored.get("score") != SCORE_FORMULA:
-        stored = None
-    return Thresholds.from_json(stored, default_thresholds())
+    return Thresholds.from_json(stored if isinstance(stored, dict) else None, default_thresholds())
 
 
 def parse_level(text: str | None) -> Floor | None:

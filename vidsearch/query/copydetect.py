@@ -89,8 +89,9 @@ class SourceMatch:
     start: float  # where the clip's first frame sits in the source video (s)
     score: float  # alignment similarity (mean cosine, handicaps applied), higher is better
     matched_s: float  # seconds of the clip that matched (non-flat frames similar to their source)
-    #: The clip's own sound was found in the source at ``start`` (it kept the source's sound,
-    #: so what was said there is what the clip says; a new voice-over leaves this False).
+    #: The clip's own sound was found in the source at ``start``: it kept the source's sound, so
+    #: what was said there is what the clip says. False for a new voice-over, and wherever it was
+    #: not checked (clip or source without sound, source file unreadable, any source but the best).
     sound: bool = False
 
 

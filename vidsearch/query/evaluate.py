@@ -68,6 +68,7 @@ from typing import Any
 
 import numpy as np
 
+from vidsearch.channels.fusion import SCORE_FORMULA
 from vidsearch.query.confidence import fit_thresholds
 from vidsearch.types import Moment
 
@@ -502,7 +503,8 @@ def summarise(outcomes: list[QueryOutcome], k: int) -> dict:
         # The whole ranking ("show weaker matches"), and the thresholds this benchmark would fit.
         "whole_ranking": answer_metrics(behind_toggle) if ranked else None,
         "whole_ranking_by_kind": _groups(behind_toggle, lambda q: q.kind) if ranked else None,
-        "fitted_thresholds": fitted.to_json() if fitted else None,
+        # What confidence.json would hold if these were packaged: they fit this score formula only.
+        "fitted_thresholds": {**fitted.to_json(), "score": SCORE_FORMULA} if fitted else None,
         "latency_ms": _rounded({"p50": _quantile(latency, 0.5), "p95": _quantile(latency, 0.95),
                                 "max": max(latency) if latency else None}, 1),
     }

@@ -10,15 +10,14 @@ audio, CLIP when the library has it), so its segments carry the same channel vec
   videos that really hold the same footage (a shared intro card) tie and are all sources;
 * **captions** — each clip segment meets the caption corpus channel by channel
   (:class:`vidsearch.query.captions.CaptionIndex`). A cut of an indexed video shows a moment the
-  library has read already: where the clip lacks a channel its source has (a muted cut has no
-  speech), the source segment's vector stands in, and the source segments themselves join the
-  clip's as evidence, their speech only where the cut kept the source's sound or has no speech of
-  its own (in a 5 s cut Whisper heard "hide the coin under the cap and tap it twice"
-  as "on the cup, on top it twice"; in the whole video as "hide the coyote on the cap", near
-  enough for the coin-under-the-cap captions). On the
+  library has read already, so the source's segments are matched too (see
+  :meth:`QueryVideoMatcher._evidence` for when their words count): in a 5 s cut Whisper heard
+  "hide the coin under the cap and tap it twice" as "on the cup, on top it twice", in the whole
+  video as "hide the coyote on the cap", near enough for the coin-under-the-cap captions. On the
   benchmark's 24 cuts: caption r@1 0.708 -> 0.792, r@5 0.917 -> 0.958, MRR 0.783 -> 0.840;
-* **similar moments** — each clip segment's fused vector queries the library index like a text
-  query does, weighted by the same presets.
+* **similar moments** — each clip segment's fused vector queries the library index, weighted by
+  the same presets; these are scored by the plain weighted inner product (their ``channels``
+  add up to it), not calibrated as a text query's are.
 """
 from __future__ import annotations
 
@@ -39,6 +38,7 @@ from vidsearch.media import audio as audio_mod
 from vidsearch.media.probe import probe
 from vidsearch.media.signature import VisualSignature
 from vidsearch.media.still import still_to_video
+from vidsearch.models.text_encoders import l2_normalise
 from vidsearch.query.captions import CaptionHit, CaptionIndex
 from vidsearch.query.copydetect import SignatureIndex, SourceMatch, select_sources
 from vidsearch.query.search import Searcher
@@ -178,24 +178,7 @@ class QueryVideoMatcher:
         sources = self.sources(iv.visual_signature)[:k] if iv.visual_signature else []
         if sources:
             sources[0] = self._refine_with_audio(sources[0], iv)
-        channels = [dict(s.vectors) for s in segments]
-        described, described_channels = list(segments), list(channels)
-        if sources and borrow:
-            shown = self._source_segments(segments, sources[0])
-            self._borrow_from_source(channels, shown)
-            # The library's own reading of the moment describes the cut too: Whisper heard the
-            # words there with the whole video around them, where a few seconds cut out of it
-            # are often misheard. Its words count only where they are the cut's: the cut kept
-            # the source's sound, or has no speech of its own (a new voice-over replaces them).
-            said_there = sources[0].sound or not any(s.utterances for s in segments)
-            seen: dict[int, Segment] = {}
-            for _, row, segment in shown:
-                if not said_there:
-                    segment.utterances = []
-                    segment.vectors.pop("speech", None)
-                seen.setdefault(row.id, segment)
-            described += list(seen.values())
-            described_channels += [dict(s.vectors) for s in seen.values()]
+        channels, described, described_channels = self._evidence(segments, sources[0] if sources and borrow else None)
         caption_channels = self._normalised_text_vectors(described, described_channels)
         results = self.captions.match(caption_channels, w, n_captions or k)
         moments = self._source_moments(sources, iv)[:k]
@@ -239,33 +222,56 @@ class QueryVideoMatcher:
         if offset is None or ber > MAX_AUDIO_BER:
             return source
         start = lo + offset / audio_mod.AUDIO_FP_FPS
-        return SourceMatch(source.video_id, start, source.score, source.matched_s, sound=True)
+        return dataclasses.replace(source, start=start, sound=True)
 
-    def _source_segments(self, segments: list[Segment],
-                         source: SourceMatch) -> list[tuple[int, SegmentRow, Segment]]:
-        """Each clip segment's source segment: (clip segment index, its library row, that row as a
-        :class:`Segment` with its texts, tags and stored vectors), the row the clip segment
-        overlaps most once placed at the source's start."""
+    def _evidence(self, segments: list[Segment],
+                  source: SourceMatch | None) -> tuple[list[dict], list[Segment], list[dict]]:
+        """What a cut is matched by: each clip segment's channel vectors (for its similar
+        moments), and the segments its captions are matched against with their channel vectors.
+
+        With a ``source``, the cut shows a moment the library has read already. A channel a clip
+        segment lacks is filled from the source segment it overlaps most (a muted cut keeps the
+        words of the moment it shows), and the source segments join the clip's for its captions:
+        Whisper heard the words there with the whole video around them, where a few seconds cut
+        out of it are often misheard. The source's words count only where they are the cut's: it
+        kept the source's sound, or has no speech of its own (a new voice-over replaces them,
+        over a shot it leaves silent too)."""
+        channels = [dict(s.vectors) for s in segments]
+        if source is None:
+            return channels, list(segments), [dict(c) for c in channels]
+        said_there = source.sound or not any(s.utterances for s in segments)
+        pairs, source_segments = self._source_segments(segments, source, with_speech=said_there)
+        self._borrow_from_source(channels, pairs)
+        return (channels, [*segments, *source_segments],
+                [dict(c) for c in channels] + [dict(s.vectors) for s in source_segments])
+
+    def _source_segments(self, segments: list[Segment], source: SourceMatch, *,
+                         with_speech: bool) -> tuple[list[tuple[int, Segment]], list[Segment]]:
+        """The library segments a cut shows, as :class:`Segment` s with their texts, tags and
+        stored vectors (their speech only ``with_speech``): each clip segment's index paired with
+        the source segment it overlaps most once placed at the source's start, and those source
+        segments once each, in the order first met."""
         rows = [r for r in self.library.video_segments(source.video_id) if not r.removed]
+        matched = [(i, row) for i, seg in enumerate(segments)
+                   if (row := _most_overlap(rows, source.start + seg.start, source.start + seg.end)) is not None]
+        unique = list({row.id: row for _, row in matched}.values())
+        if not unique:
+            return [], []
         slices = self.searcher.layout.slices()
-        out = []
-        for i, seg in enumerate(segments):
-            row = _most_overlap(rows, source.start + seg.start, source.start + seg.end)
-            if row is None:
-                continue
-            stored = self.library.vectors([row.id])[0]
-            vectors = {channel: block / np.linalg.norm(block)
-                       for channel, sl in slices.items() if np.any(block := stored[sl])}
-            said = [Utterance(row.speech_text, row.start, row.end, "")] if row.speech_text else []
-            out.append((i, row, Segment(row.start, row.end, row.scene_index, utterances=said,
-                                        ocr_text=row.ocr_text, tags=list(row.tags), vectors=vectors)))
-        return out
+        by_id: dict[int, Segment] = {}
+        for row, stored in zip(unique, self.library.vectors([row.id for row in unique])):
+            vectors = {channel: l2_normalise(block) for channel, sl in slices.items()
+                       if np.any(block := stored[sl]) and (with_speech or channel != "speech")}
+            said = [Utterance(row.speech_text, row.start, row.end, "")] if row.speech_text and with_speech else []
+            by_id[row.id] = Segment(row.start, row.end, row.scene_index, utterances=said, ocr_text=row.ocr_text,
+                                    tags=list(row.tags), vectors=vectors)
+        return [(i, by_id[row.id]) for i, row in matched], list(by_id.values())
 
     @staticmethod
-    def _borrow_from_source(channels: list[dict], shown: list[tuple[int, SegmentRow, Segment]]) -> None:
+    def _borrow_from_source(channels: list[dict], pairs: list[tuple[int, Segment]]) -> None:
         """Fill channels a clip segment lacks with its source segment's (a muted cut keeps the
         words of the moment it shows)."""
-        for i, _, source in shown:
+        for i, source in pairs:
             for channel, vector in source.vectors.items():
                 channels[i].setdefault(channel, vector)
 

@@ -53,8 +53,12 @@ if TYPE_CHECKING:
 MERGE_RATIO = 0.8
 #: Two segments closer than this (seconds) count as adjacent.
 ADJACENT_GAP_S = 0.1
-#: A speech (or on-screen text) contribution above this share of the total makes the jump
-#: follow the matching words (or the matching line's first appearance).
+#: A speech (or on-screen text) contribution of at least this share of the score makes the jump
+#: follow the matching words (or the matching line's first appearance). Since channels other
+#: than the strongest count only as corroboration (a tenth), that is when speech (or on-screen
+#: text) is the strongest channel and not dwarfed by the exact-words boost: where the picture
+#: matched best, playback starts where the moment does (benchmark: "一只狗" now starts on the
+#: dog's shot at 3.0 s, not on the line about the dog at 6.0 s).
 SPEECH_JUMP_SHARE = 0.25
 SNIPPET_CHARS = 200
 #: Segments recalled from the vector index per text query, then re-scored exactly.
@@ -332,10 +336,10 @@ class Searcher:
         weight of the channel it stands in for where that one cannot be searched here.
 
         Without CLIP, the ImageNet tags are all a library knows of what is seen; at the preset's
-        0.5 (a supplement to CLIP) their best possible evidence stayed under the ``low`` threshold,
-        so a query about a squirrel the tagger named got "no good match". Taking the visual
-        channel's weight, on the benchmark library (same index, same thresholds): p@1 0.755 ->
-        0.780, r@10 0.832 -> 0.885.
+        0.5 (a supplement to CLIP) their best possible evidence stayed under the ``low`` threshold
+        of the summed score of the time, so a query about a squirrel the tagger named got "no good
+        match". Taking the visual channel's weight, on the benchmark library (same index, same
+        thresholds): p@1 0.755 -> 0.780, r@10 0.832 -> 0.885.
         """
         w = resolve_weights(preset, overrides)
         for channel in registry.channels():
