@@ -186,6 +186,19 @@ def test_tags_stand_in_for_the_visual_channel_a_library_lacks(searcher):
     assert shot.score == pytest.approx(m.score / 2, rel=0.01) and searcher.thresholds.level(shot.score) == "low"
 
 
+def test_a_shot_half_related_on_two_channels_does_not_ride_on_the_one_that_answers(searcher):
+    """The product card shows "香浓咖啡 每日新鲜烘焙" (10-18 s). The cup-of-coffee shot before it
+    says "这杯咖啡又香又浓" and is tagged coffee: half-related on two channels at once. Summed, they
+    made that shot nearly as strong as the card and it merged into the card's moment, which then
+    started at 1 s; as its strongest channel plus corroboration it scores about half the card's,
+    and the moment is the card."""
+    results = searcher.search("香浓咖啡 每日新鲜烘焙", 5, min_confidence="any")
+    card = results[0]
+    assert os.path.basename(card.video) == "coffee_portrait.mp4" and card.start == pytest.approx(10.0, abs=0.3)
+    cup = next(m for m in results if os.path.basename(m.video) == "coffee_portrait.mp4" and m.start < 5.0)
+    assert cup.channels["speech"] > 0 and cup.channels["tags"] > 0 and cup.score < 0.6 * card.score
+
+
 def test_the_strongest_channel_counts_in_full_and_the_others_corroborate():
     from vidsearch.channels.fusion import CORROBORATION, LEXICAL, corroborate
 
