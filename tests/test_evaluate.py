@@ -14,6 +14,7 @@ import pytest
 
 from tests.altered_clips import make_altered_clip
 from tests.conftest import ROOT
+from vidsearch.channels.fusion import SCORE_FORMULA
 from vidsearch.query.evaluate import (
     EvalFileError,
     EvalQuery,
@@ -219,6 +220,7 @@ def test_eval_on_the_fixture_library(fixture_library, truth, tmp_path):
     assert set(report["thresholds"]) >= {"high", "medium", "low"}
     fitted = report["fitted_thresholds"]
     assert fitted is not None and fitted["low"] <= fitted["medium"] <= fitted["high"]
+    assert fitted["score"] == SCORE_FORMULA  # what confidence.json needs to use them
     assert 0 < report["latency_ms"]["p50"] <= report["latency_ms"]["p95"]
 
     c = report["clips"]

@@ -177,11 +177,11 @@ def test_a_new_voice_over_is_not_described_by_what_the_source_said(matcher, capt
     assert _caption_speech(with_library, "pet-002") == pytest.approx(_caption_speech(own_only, "pet-002"))
 
 
-def test_a_voice_over_that_leaves_a_shot_silent_does_not_lend_it_the_source_words(matcher, caption_library, tmp_path):
+def test_a_voice_over_that_leaves_a_shot_silent_does_not_lend_it_the_source_sound(matcher, caption_library, tmp_path):
     """The cat shot and the astronaut shot after it, under a new voice-over that ends before the
-    cut: the silent astronaut shot gets no speech from the source ("They have been carried away
-    by monkeys" is said there), neither borrowed nor through the source's own segments; what it
-    shows (tags) still comes from the source where the cut lacks it."""
+    cut: the silent astronaut shot gets nothing the source's sound holds ("They have been carried
+    away by monkeys" is said there), neither borrowed nor through the source's own segments, while
+    the source segments still describe the cut by what they show."""
     clip = tmp_path / "partly dubbed.mp4"
     subprocess.run(["ffmpeg", "-v", "error", "-ss", "8", "-t", "8", "-i", str(VIDEOS / "cat and yarn.mp4"),
                     "-ss", "12.5", "-t", "2.5", "-i", str(VIDEOS / "rocket_launch.mp4"), "-map", "0:v", "-map", "1:a",
@@ -193,12 +193,32 @@ def test_a_voice_over_that_leaves_a_shot_silent_does_not_lend_it_the_source_word
     source = matcher._refine_with_audio(sources[0], iv)
     assert not source.sound
     channels, described, described_channels = matcher._evidence(segments, source)
-    assert "speech" not in channels[1] and channels[0]["speech"] is segments[0].vectors["speech"]
-    assert all("speech" not in c for c in described_channels[len(segments):])
+    heard = {"speech", "audio"}
+    assert not heard & set(channels[1]) and channels[0]["speech"] is segments[0].vectors["speech"]
+    from_source = described_channels[len(segments):]
+    assert any(from_source) and all(not heard & set(c) for c in from_source)
     assert all(not s.utterances for s in described[len(segments):])
-    # With the source's sound kept, the same shots are described by its words too.
-    heard = matcher._evidence(segments, dataclasses.replace(source, sound=True))[2]
-    assert any("speech" in c for c in heard[len(segments):])
+    # With the source's sound kept, the same shots are described by its words and sound too.
+    kept = matcher._evidence(segments, dataclasses.replace(source, sound=True))
+    assert heard <= set(kept[0][1]) and any("speech" in c for c in kept[2][len(segments):])
+
+
+def test_a_png_photo_is_a_one_frame_query_like_a_jpeg(matcher, tmp_path):
+    """ffmpeg's image demuxer gives a PNG no duration (a JPEG gets one frame's): it was refused
+    as "no duration: truncated or not a video"; it is one frame, and reads like the JPEG."""
+    import cv2
+    from skimage import data
+
+    from vidsearch.media.probe import probe
+    from vidsearch.query.matchclip import check_clip, is_still
+
+    photo = tmp_path / "tabby.png"
+    cv2.imwrite(str(photo), cv2.cvtColor(data.chelsea(), cv2.COLOR_RGB2BGR))
+    info = probe(photo)
+    assert is_still(info) and info.duration > 0
+    check_clip(info)
+    iv = matcher.analyse(photo)
+    assert iv.info.path == photo and len(iv.segments) == 1 and "cat" in iv.segments[0].tags
 
 
 def test_a_look_alike_video_is_not_a_second_source(matcher, caption_library, tmp_path):

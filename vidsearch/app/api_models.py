@@ -46,7 +46,7 @@ class MomentBody(_Body):
     score: float
     channels: dict[str, float] = Field(description="Each channel's contribution to the score as it counts (they add "
                                                    "up to it): for a text query the strongest channel in full, the "
-                                                   "others at a tenth; 'text' is the exact-words channel.")
+                                                   "other channels at a tenth, the exact-words channel 'text' in full.")
     snippet: str
     tags: list[str]
     ocr: list[OcrLineBody]

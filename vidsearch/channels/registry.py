@@ -78,6 +78,9 @@ class Channel:
     #: ``visual`` block sees). Where that channel cannot be searched (not in the library, or its
     #: model missing here) this one takes its weight when higher, unless a weight names it.
     stands_in_for: str | None = None
+    #: What the segment's sound holds (speech, audio): a cut under a new soundtrack is not
+    #: described by these channels of the moment it shows (:mod:`vidsearch.query.matchclip`).
+    heard: bool = False
 
 
 _REGISTRY: dict[str, Channel] = {}
@@ -165,8 +168,8 @@ def _audio(batch: SegmentBatch) -> list[np.ndarray | None]:
 # The built-in channels, in storage order (a library's vector layout depends on it: never reorder).
 register(Channel("visual", lambda m: m.clip.dim if m.clip is not None else None, _clip_mean,
                  query="clip", needs=frozenset({"frame embedding"})))
-register(text_channel("speech", lambda s: s.speech_text, "speech"))
+register(text_channel("speech", lambda s: s.speech_text, "speech", heard=True))
 register(text_channel("ocr", lambda s: s.ocr_text, "on-screen text"))
 register(text_channel("tags", lambda s: tag_text(s.tags), "visual tags", labels=lambda s: s.tags,
                       stands_in_for="visual"))
-register(Channel("audio", _audio_dim, _audio))
+register(Channel("audio", _audio_dim, _audio, heard=True))

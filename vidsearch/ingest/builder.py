@@ -14,6 +14,7 @@ from vidsearch.ingest.profile import (
     BuildRequest,
     LibraryProfile,
     check_config,
+    keep_confidence,
     read_profile,
     settle_config,
 )
@@ -103,9 +104,10 @@ def open_for_indexing(db: Path | str, request: BuildRequest | None = None, *, ke
     library = Library.open(db, processor.layout.as_dict(), vectors=request.vectors)
     try:
         recorded = bool(library.setting(PROFILE_SETTING))
+        new_thresholds = keep_confidence(library)
         profile = check_config(library, config, processor.clip.name if processor.clip is not None else None)
-        if not recorded:
-            library.commit()  # the profile is kept even if no video is indexed
+        if not recorded or new_thresholds:
+            library.commit()  # the profile and the thresholds are kept even if no video is indexed
         if keep_bumpers is not None and library.setting(KEEP_BUMPERS_SETTING) != ("1" if keep_bumpers else "0"):
             library.set_setting(KEEP_BUMPERS_SETTING, "1" if keep_bumpers else "0")
             refresh_bumpers(library)  # takes effect now, even when no video needs indexing

@@ -213,7 +213,7 @@ def default_confidence() -> dict[str, Any]:
     from importlib import resources
 
     data = json.loads(resources.files("vidsearch.data").joinpath("confidence.json").read_text("utf-8"))
-    return {**{k: float(data[k]) for k in ("high", "medium", "low")}, "score": str(data.get("score", ""))}
+    return {**{k: float(data[k]) for k in ("high", "medium", "low")}, "score": str(data["score"])}
 
 
 def library_settings(library: Any) -> dict[str, str]:
@@ -343,14 +343,17 @@ def settle_config(db: object, existing: LibraryProfile | None, request: BuildReq
                                text_encoder=existing.text_encoder)
 
 
-def _keep_confidence(library: Any) -> None:
+def keep_confidence(library: Any) -> bool:
     """Record the packaged thresholds for today's score formula in a library that has none for it
     (new, or made by a release that scored otherwise): the meaning of "high/medium/low" its users
-    will learn, kept when the packaged values move (durable with the next commit)."""
+    will learn, kept when the packaged values move (durable with the next commit). Whether it
+    recorded them."""
     thresholds = default_confidence()
     key = confidence_setting(thresholds["score"])
-    if library.setting(key) is None:
-        library.set_setting(key, json.dumps(thresholds))
+    if library.setting(key) is not None:
+        return False
+    library.set_setting(key, json.dumps(thresholds))
+    return True
 
 
 def check_config(library: Any, config: PipelineConfig, clip_model: str | None) -> LibraryProfile:
@@ -371,12 +374,12 @@ def check_config(library: Any, config: PipelineConfig, clip_model: str | None) -
                 raise _conflict(library.path, key, getattr(existing, key), getattr(wanted, key))
         if existing.clip_model and wanted.clip_model and existing.clip_model != wanted.clip_model:
             raise _conflict(library.path, "clip_model", existing.clip_model, wanted.clip_model)
-        _keep_confidence(library)
+        keep_confidence(library)
         return existing
     if existing.text_encoder != config.text_encoder and library.setting("text_encoder") is not None:
         raise _conflict(library.path, "text_encoder", existing.text_encoder, config.text_encoder)
     library.set_setting(PROFILE_SETTING, json.dumps(wanted.to_json(), ensure_ascii=False, sort_keys=True))
-    _keep_confidence(library)
+    keep_confidence(library)
     # Older readers look for these two; keep them in step.
     library.set_setting("text_encoder", config.text_encoder)
     if wanted.clip_model:

@@ -86,9 +86,13 @@ def probe(path: Path) -> VideoInfo:
             duration = max(duration, float(source.get("duration") or 0.0))
         except ValueError:
             pass
+    fps = _fps(video)
+    if duration <= 0 and str(data.get("format", {}).get("format_name", "")).endswith("_pipe") and 0 < fps <= 1000:
+        # A single picture read by ffmpeg's image demuxer (PNG, BMP, WebP...) has no duration,
+        # where a JPEG gets one frame's: it is one frame long either way.
+        duration = 1.0 / fps
     if duration <= 0:
         raise VideoError(path, "no duration: truncated or not a video")
-    fps = _fps(video)
     if fps <= 0 or fps > 1000:
         raise VideoError(path, f"unusable frame rate {video.get('avg_frame_rate')!r}")
     width, height = int(video.get("width") or 0), int(video.get("height") or 0)

@@ -15,8 +15,8 @@ right first answers from queries that have no answer) and stored with each libra
 created, so a library keeps the meaning its users learnt even when the defaults move. They are
 kept per score formula (``confidence:<formula>``): a library an older release made, whose
 thresholds were fitted for another formula, is searched with the packaged ones, and gets them
-recorded the next time a writer opens it; an older release reading a newer library finds none
-for its own formula and uses its own packaged ones.
+recorded the next time it is indexed (``index``, ``reindex``); an older release reading a newer
+library finds none for its own formula and uses its own packaged ones.
 """
 from __future__ import annotations
 

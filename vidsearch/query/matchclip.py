@@ -233,22 +233,23 @@ class QueryVideoMatcher:
         segment lacks is filled from the source segment it overlaps most (a muted cut keeps the
         words of the moment it shows), and the source segments join the clip's for its captions:
         Whisper heard the words there with the whole video around them, where a few seconds cut
-        out of it are often misheard. The source's words count only where they are the cut's: it
-        kept the source's sound, or has no speech of its own (a new voice-over replaces them,
-        over a shot it leaves silent too)."""
+        out of it are often misheard. What the source's sound holds (its words, its audio: the
+        registry's ``heard`` channels) counts only where that sound is the cut's: it kept the
+        source's sound, or has no speech of its own (a new voice-over replaces them, over a shot
+        it leaves silent too)."""
         channels = [dict(s.vectors) for s in segments]
         if source is None:
             return channels, list(segments), [dict(c) for c in channels]
-        said_there = source.sound or not any(s.utterances for s in segments)
-        pairs, source_segments = self._source_segments(segments, source, with_speech=said_there)
+        heard_there = source.sound or not any(s.utterances for s in segments)
+        pairs, source_segments = self._source_segments(segments, source, with_sound=heard_there)
         self._borrow_from_source(channels, pairs)
         return (channels, [*segments, *source_segments],
                 [dict(c) for c in channels] + [dict(s.vectors) for s in source_segments])
 
     def _source_segments(self, segments: list[Segment], source: SourceMatch, *,
-                         with_speech: bool) -> tuple[list[tuple[int, Segment]], list[Segment]]:
+                         with_sound: bool) -> tuple[list[tuple[int, Segment]], list[Segment]]:
         """The library segments a cut shows, as :class:`Segment` s with their texts, tags and
-        stored vectors (their speech only ``with_speech``): each clip segment's index paired with
+        stored vectors (what their sound holds only ``with_sound``): each clip segment's index paired with
         the source segment it overlaps most once placed at the source's start, and those source
         segments once each, in the order first met."""
         rows = [r for r in self.library.video_segments(source.video_id) if not r.removed]
@@ -261,8 +262,8 @@ class QueryVideoMatcher:
         by_id: dict[int, Segment] = {}
         for row, stored in zip(unique, self.library.vectors([row.id for row in unique])):
             vectors = {channel: l2_normalise(block) for channel, sl in slices.items()
-                       if np.any(block := stored[sl]) and (with_speech or channel != "speech")}
-            said = [Utterance(row.speech_text, row.start, row.end, "")] if row.speech_text and with_speech else []
+                       if np.any(block := stored[sl]) and (with_sound or not _heard(channel))}
+            said = [Utterance(row.speech_text, row.start, row.end, "")] if row.speech_text and with_sound else []
             by_id[row.id] = Segment(row.start, row.end, row.scene_index, utterances=said, ocr_text=row.ocr_text,
                                     tags=list(row.tags), vectors=vectors)
         return [(i, by_id[row.id]) for i, row in matched], list(by_id.values())
@@ -340,6 +341,12 @@ def _best_offset(query: np.ndarray, ref: np.ndarray) -> tuple[int | None, float]
     ber = (windows != bits).mean(axis=(1, 2))
     best = int(np.argmin(ber))
     return best, float(ber[best])
+
+
+def _heard(channel: str) -> bool:
+    """Whether ``channel`` holds what a segment's sound holds (the registry's ``heard``)."""
+    spec = registry.get(channel)
+    return spec is not None and spec.heard
 
 
 def _inside(seg: Segment, iv: IndexedVideo) -> bool:
