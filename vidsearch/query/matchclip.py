@@ -239,12 +239,12 @@ class QueryVideoMatcher:
         it leaves silent too)."""
         channels = [dict(s.vectors) for s in segments]
         if source is None:
-            return channels, list(segments), [dict(c) for c in channels]
+            return channels, list(segments), channels
         heard_there = source.sound or not any(s.utterances for s in segments)
         pairs, source_segments = self._source_segments(segments, source, with_sound=heard_there)
         self._borrow_from_source(channels, pairs)
         return (channels, [*segments, *source_segments],
-                [dict(c) for c in channels] + [dict(s.vectors) for s in source_segments])
+                [*channels, *(s.vectors for s in source_segments)])
 
     def _source_segments(self, segments: list[Segment], source: SourceMatch, *,
                          with_sound: bool) -> tuple[list[tuple[int, Segment]], list[Segment]]:

@@ -23,6 +23,7 @@ A text query is answered in three steps:
 """
 from __future__ import annotations
 
+import math
 import os
 from collections import defaultdict
 from dataclasses import dataclass
@@ -42,7 +43,7 @@ from vidsearch.store.lexical import LexicalLine
 from vidsearch.store.library import Library, OcrLineRow, SegmentRow
 from vidsearch.text.lexical import coverage, idf, is_form, specificity, terms
 from vidsearch.text.synonyms import SynonymTable, normalise_text
-from vidsearch.types import Moment
+from vidsearch.types import Moment, said_within
 
 if TYPE_CHECKING:
     from vidsearch.models.clip import ClipEncoder
@@ -337,8 +338,8 @@ class Searcher:
 
         Without CLIP, the ImageNet tags are all a library knows of what is seen; at the preset's
         0.5 (a supplement to CLIP) their best possible evidence stayed under the ``low`` threshold
-        of the summed score of the time, so a query about a squirrel the tagger named got "no good
-        match". Taking the visual channel's weight, on the benchmark library (same index, same
+        (measured when the score was the channels' sum), so a query about a squirrel the tagger
+        named got "no good match". Taking the visual channel's weight, on the benchmark library (same index, same
         thresholds): p@1 0.755 -> 0.780, r@10 0.832 -> 0.885.
         """
         w = resolve_weights(preset, overrides)
@@ -789,7 +790,7 @@ class Searcher:
             return
         trust = [speech_trust(u.word_logprob, u.avg_logprob) for u in utterances]
         best = utterances[int(np.argmax(self._line_scores([u.embedding for u in utterances], q_text, trust)))]
-        starts = [w[1] for w in best.words if (w[1] + w[2]) / 2 >= lo] if best.words else [best.start]
+        starts = [w[1] for w in best.words if said_within(w[1], w[2], lo, math.inf)] if best.words else [best.start]
         jump = starts[0] if starts else best.start
         moment.jump = float(min(max(jump, moment.start), moment.end))
         moment.snippet = best.text.strip()[:SNIPPET_CHARS]
