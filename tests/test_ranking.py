@@ -24,6 +24,7 @@ from vidsearch.text.lexical import (
     is_inflection,
     number_form,
     same_stem,
+    sound_key,
     specificity,
     stem,
     stem_prefix,
@@ -124,6 +125,40 @@ def test_a_number_typed_as_a_word_finds_the_digits_whisper_wrote(searcher):
     said = searcher.search("10 meters", 3)[0]
     assert os.path.basename(typed.video) == "go_forward.mp4" and typed.channels["text"] > 0
     assert typed.channels["text"] == pytest.approx(said.channels["text"])
+
+
+def test_chinese_pairs_that_sound_alike_share_a_sound_key():
+    assert sound_key("又新") == sound_key("有新") == "0you0xin"  # you4 and you3: tones are left out
+    assert sound_key("它抱") == sound_key("他抱") and sound_key("准备") != sound_key("这杯")
+    assert sound_key("绿色") == "0lv0se"
+    for other in ("咖", "ab", "かな", "又a", "咖啡因"):  # one character, Latin, kana, mixed, three
+        assert sound_key(other) is None
+
+
+def test_a_spoken_chinese_line_is_found_by_how_it_sounds(searcher, truth):
+    """Whisper writes what it hears, often with the wrong characters for the sound ("又香又浓" as
+    "有香有浓"). The fixture's Mandarin line is written right, so the query carries those
+    homophones instead: it finds the line as the words said do, the jump lands on the line, and
+    the transcript marks the words that sound like it."""
+    from vidsearch.query.transcript import video_transcript
+
+    said = _first(searcher, "这杯咖啡又香又浓")
+    heard = _first(searcher, "这杯咖啡有香有浓")
+    assert os.path.basename(heard.video) == "coffee_portrait.mp4" and heard.channels["text"] > 0
+    assert heard.channels["text"] == pytest.approx(said.channels["text"])
+    line = next(u for u in truth["videos"]["coffee_portrait.mp4"]["utterances"] if u["language"] == "zh")
+    assert line["start"] - 0.5 <= heard.jump <= line["end"], (heard.jump, line)
+    assert "咖啡" in heard.snippet
+    text = video_transcript(searcher.library, heard.video_id, "有香有浓")
+    marked = [ln.text[m.start:m.end] for ln in text.speech for m in ln.marks]
+    assert marked == ["又香又浓"], marked
+
+
+def test_on_screen_chinese_keeps_its_characters(searcher):
+    """A misread character looks like the right one, it does not sound like it: the on-screen
+    line 红色碎花连衣裙 is found by its characters, not by homophones of them."""
+    assert _first(searcher, "红色碎花").channels["text"] > 0
+    assert all(m.channels.get("text", 0.0) == 0 for m in searcher.search("宏色岁花", 5))  # hong se sui hua
 
 
 def test_an_exact_chinese_substring_on_screen_lands_first(searcher, truth):
@@ -363,6 +398,33 @@ def test_an_older_library_gets_its_exact_words_index_on_the_next_write(fixture_l
     with Library.open(old, readonly=True) as library:
         m = Searcher(library).search("something is terribly wrong", 3)[0]
         assert os.path.basename(m.video) == "rocket_launch.mp4" and m.channels.get("text", 0.0) > 0
+
+
+def test_an_older_library_gets_the_sounds_of_its_lines_on_the_next_write(fixture_library, tmp_path, monkeypatch):
+    import shutil
+
+    from vidsearch.query.search import Searcher
+    from vidsearch.store import lexical
+    from vidsearch.store.library import Library
+
+    db, _, _ = fixture_library
+    old = tmp_path / "old"
+    shutil.copytree(db, old)
+    with sqlite3.connect(old / "meta.sqlite") as con:  # as written before lines had their sounds
+        with monkeypatch.context() as patch:
+            patch.setattr(lexical, "sound_keys", lambda words: [])
+            lexical.rebuild(con)
+        con.execute("DELETE FROM meta WHERE key = ?", (lexical.SOUNDS_KEY,))
+    with Library.open(old, readonly=True) as library:  # a reader finds the characters only
+        searcher = Searcher(library)
+        assert searcher.search("这杯咖啡又香又浓", 1)[0].channels["text"] > 0
+        assert searcher.search("这杯咖啡有香有浓", 1)[0].channels["text"] == 0
+    Library.open(old).close()  # a writer rebuilds the index with them
+    with Library.open(old, readonly=True) as library:
+        m = Searcher(library).search("这杯咖啡有香有浓", 1)[0]
+        assert os.path.basename(m.video) == "coffee_portrait.mp4" and m.channels["text"] > 0
+    with sqlite3.connect(old / "meta.sqlite") as con:
+        assert con.execute("SELECT value FROM meta WHERE key = ?", (lexical.SOUNDS_KEY,)).fetchone() == ("1",)
 
 
 def test_a_spoken_line_counts_for_its_segment_undiluted(searcher, monkeypatch):

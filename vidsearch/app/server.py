@@ -231,7 +231,7 @@ class LibraryService:
     def warm_up(self) -> None:
         """Load every model and cache now, not on the first request."""
         with self.lock.write():
-            self.searcher.search("warm up", 1)
+            self.searcher.search("warm up 预热", 1)  # Chinese too: its sound dictionary loads on first use
             _ = self.searcher.synonyms, self.searcher.clip
             _ = self.matcher.captions, self.matcher.signatures, self.matcher.processor
 

@@ -405,7 +405,7 @@ def run_queries(search: SearchFn, queries: Iterable[EvalQuery], k: int = 10, *,
     queries = list(queries)
     k = max(k, MIN_DEPTH)
     if queries:
-        search("warm-up query: load the models before timing", k)
+        search("warm-up query: load the models before timing 预热", k)  # Chinese loads its sound dictionary
     outcomes = []
     for q in queries:
         t0 = clock()

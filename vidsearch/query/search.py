@@ -41,7 +41,8 @@ from vidsearch.query.confidence import ANY, Floor, Thresholds, library_threshold
 from vidsearch.query.filters import SearchFilter
 from vidsearch.store.lexical import LexicalLine
 from vidsearch.store.library import Library, OcrLineRow, SegmentRow
-from vidsearch.text.lexical import coverage, idf, is_form, specificity, terms
+from vidsearch.text.lexical import coverage, idf, is_form, sound_key, sound_keys, specificity, terms
+from vidsearch.text.script import is_cjk
 from vidsearch.text.synonyms import SynonymTable, normalise_text
 from vidsearch.types import Moment, said_within
 
@@ -148,6 +149,17 @@ class _Hit:
     ocr_text: str
     tags: list[str]
     line: LexicalLine | None = None  # the exact-words line that matched best, if any
+
+
+def _spoken_terms(word: str, following: str) -> set[str]:
+    """The indexed terms a spoken word starts, sounds included: Whisper times Chinese character by
+    character, so a Chinese word's pair is the word and the first character of the next one."""
+    text = word.strip()
+    after = following.strip()[:1]
+    if text and after and is_cjk(text[-1]) and is_cjk(after):
+        text += after
+    found = terms(text)
+    return {*found, *sound_keys(found)}
 
 
 def library_text_encoder(library: Library) -> TextEncoder:
@@ -514,37 +526,51 @@ class Searcher:
                        kinds: set[str]) -> tuple[dict[int, tuple[float, LexicalLine]], list[str]]:
         """Segment id -> (evidence, line) of the best exact-words line in it: the line's coverage of
         the query (at least :data:`LEXICAL_MIN_COVERAGE`) times the matched terms' specificity;
-        and every indexed word that stands for a query term (its other forms included)."""
+        and every indexed word that stands for a query term (its other forms and sounds included).
+
+        A line is matched by the query's words as written and, if it is spoken, also by their
+        sound (a Chinese pair's toneless pinyin, :func:`vidsearch.text.lexical.sound_key`: Whisper
+        writes what it hears with the wrong characters often enough), whichever covers more.
+        Each reading has its own inverse document frequencies, so that a spoken pair, indexed
+        both ways, is not counted twice."""
         forms = self.library.lexical_forms(q_terms)
         # Query words that are forms of one another ("paint a painting") are one term.
         keys: dict[str, str] = {}
         for t in q_terms:
             keys[t] = next((u for u in keys.values() if is_form(u, t)), t)
         words = list(dict.fromkeys(keys.values()))
-        group = {w: list(dict.fromkeys(f for t in q_terms if keys[t] == w for f in forms[t])) for w in words}
-        every = list(dict.fromkeys(f for w in words for f in group[w]))
+        written = {w: list(dict.fromkeys(f for t in q_terms if keys[t] == w for f in forms[t])) for w in words}
+        heard = {w: [sound] if (sound := sound_key(w)) is not None else written[w] for w in words}
+        readings = [(written, kinds)] + ([(heard, {"speech"})] if "speech" in kinds and heard != written else [])
+        every = list(dict.fromkeys(f for group, _ in readings for w in words for f in group[w]))
         df_form, n = self.library.lexical_doc_freq(every)
         # A word's lines are those of any of its forms (a line holding two forms counts twice:
         # a little less specific than it is).
-        df = {w: min(n, sum(df_form.get(f, 0) for f in group[w])) for w in words}
+        scored = []
+        for group, line_kinds in readings:
+            df = {w: min(n, sum(df_form.get(f, 0) for f in group[w])) for w in words}
+            scored.append(({w: idf(df[w], n) for w in words}, {f: w for w in words for f in group[w]}, line_kinds,
+                           [f for w in words if df[w] <= max(50, LEXICAL_COMMON * n) for f in group[w]]))
         # Lines are looked up by the query's distinctive words only: a word in more than
         # LEXICAL_COMMON of the lines (a stop word) cannot single a line out, and ranking the
         # tens of thousands of lines holding it would cost more than the whole search.
-        distinctive = [f for w in words if df[w] <= max(50, LEXICAL_COMMON * n) for f in group[w]]
+        distinctive = list(dict.fromkeys(f for *_, fs in scored for f in fs))
         lines = self.library.lexical_lines(distinctive, LEXICAL_LINES)
         if not lines:
             return {}, every
-        weights = {w: idf(df[w], n) for w in words}
-        word_of = {f: w for w in words for f in group[w]}
         out: dict[int, tuple[float, LexicalLine]] = {}
         kept = []
         for line in lines:
-            if line.kind not in kinds:
-                continue
-            line_words = [word_of[x] for x in line.terms if x in word_of]
-            cov = coverage(words, line_words, weights)
-            if cov >= LEXICAL_MIN_COVERAGE:
-                kept.append((cov * specificity(words, line_words, weights), line))
+            best = 0.0
+            for weights, word_of, line_kinds, _ in scored:
+                if line.kind not in line_kinds:
+                    continue
+                line_words = [word_of[x] for x in line.terms if x in word_of]
+                cov = coverage(words, line_words, weights)
+                if cov >= LEXICAL_MIN_COVERAGE:
+                    best = max(best, cov * specificity(words, line_words, weights))
+            if best > 0:
+                kept.append((best, line))
         spans = self.library.segment_spans(line.video_id for _, line in kept)
         for cov, line in kept:
             for sid, start, end in spans.get(line.video_id, ()):
@@ -597,7 +623,9 @@ class Searcher:
             for u in self.library.utterances(moment.video_id, line.start, max(line.end, line.start + 1e-3)):
                 if abs(u.start - line.start) > 1e-3:
                     continue
-                jump = next((w.start for w in u.words if wanted & set(terms(w.text))), line.start)
+                jump = next((w.start for i, w in enumerate(u.words)
+                             if wanted & _spoken_terms(w.text, u.words[i + 1].text if i + 1 < len(u.words) else "")),
+                            line.start)
                 break
         moment.jump = float(min(max(jump, moment.start), moment.end))
         moment.snippet = line.text.strip()[:SNIPPET_CHARS]

@@ -4,8 +4,9 @@ What the web page's transcript panel shows beside the player: every utterance (W
 with word timestamps) and every on-screen text line of one video, in time order. With a query,
 each line carries ``marks``: the character spans of its text that hold the query's words, cut as
 the exact-words index cuts them (:func:`vidsearch.text.lexical.terms`: Latin words and their
-inflected forms, Chinese by character pairs), each with the time its spoken word starts, so a
-click on a marked word seeks to the second it is said.
+inflected forms, Chinese by character pairs, and in a spoken line also the pairs that sound like
+the query's), each with the time its spoken word starts, so a click on a marked word seeks to the
+second it is said.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import unicodedata
 from dataclasses import dataclass, field
 
 from vidsearch.store.library import Library, UtteranceRow
-from vidsearch.text.lexical import terms
+from vidsearch.text.lexical import sound_key, sound_keys, terms
 from vidsearch.text.script import is_cjk
 
 __all__ = ["Mark", "Transcript", "TranscriptLine", "query_words", "video_transcript"]
@@ -78,18 +79,20 @@ class Transcript:
 
 
 def query_words(library: Library, query: str) -> set[str]:
-    """The indexed words that stand for ``query``'s terms: the terms themselves and their
-    inflected forms found in the library (as search counts them), common function words left out."""
+    """The indexed words that stand for ``query``'s terms: the terms themselves, their inflected
+    forms found in the library and the sounds of their Chinese pairs (as search counts them),
+    common function words left out."""
     q_terms = [t for t in terms(query) if t not in FUNCTION_WORDS]
     if not q_terms:
         return set()
     forms = library.lexical_forms(q_terms)
-    return set(q_terms) | {f for t in q_terms for f in forms.get(t, ())}
+    return set(q_terms) | {f for t in q_terms for f in forms.get(t, ())} | set(sound_keys(q_terms))
 
 
-def marked_spans(text: str, wanted: set[str]) -> list[tuple[int, int]]:
+def marked_spans(text: str, wanted: set[str], *, spoken: bool = False) -> list[tuple[int, int]]:
     """Character spans of ``text`` whose term is in ``wanted``, cut as :func:`terms` cuts
-    (adjacent or overlapping Chinese pairs join into one span)."""
+    (adjacent or overlapping Chinese pairs join into one span); in a ``spoken`` line, also the
+    Chinese pairs whose sound is (:func:`vidsearch.text.lexical.sound_key`)."""
     spans: list[tuple[int, int]] = []
     if not wanted:
         return spans
@@ -103,7 +106,8 @@ def marked_spans(text: str, wanted: set[str]) -> list[tuple[int, int]]:
                     spans.append((pos, pos + len(chars)))
             else:
                 for i in range(len(chars) - 1):
-                    if unicodedata.normalize("NFKC", chars[i:i + 2]).lower() in wanted:
+                    pair = unicodedata.normalize("NFKC", chars[i:i + 2]).lower()
+                    if pair in wanted or (spoken and sound_key(pair) in wanted):
                         spans.append((pos + i, pos + i + 2))
             pos += len(chars)
     merged: list[tuple[int, int]] = []
@@ -133,7 +137,7 @@ def _speech_line(u: UtteranceRow, wanted: set[str]) -> TranscriptLine:
     text = u.text.strip()
     words = _word_starts(text, u)
     marks = []
-    for a, b in marked_spans(text, wanted):
+    for a, b in marked_spans(text, wanted, spoken=True):
         # The word the mark starts in says when it is heard; Whisper's Chinese "words" are
         # often single characters, so the pair's first character is looked up.
         time = next((t for wa, wb, t in words if wa <= a < wb), u.start)

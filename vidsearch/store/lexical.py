@@ -6,6 +6,11 @@ line's terms (:func:`vidsearch.text.lexical.terms`, space-separated; FTS5's ``un
 tokenizer then splits on the spaces only). ``lexical_vocab`` (``fts5vocab``) gives each term's
 number of lines, for inverse document frequencies.
 
+A spoken line's Chinese pairs are also indexed by their sound
+(:func:`vidsearch.text.lexical.sound_key`): Whisper writes what it hears with the wrong characters
+often enough that a query must find the line by how it sounds. :data:`SOUNDS_KEY` in ``meta`` says
+the index holds them; a library indexed before that has its index rebuilt by its next writer.
+
 On-screen lines are indexed **as read**, before promo cleaning: a badge such as ``限时秒杀`` that
 cleaning keeps out of the embeddings and captions can still be found by a user who types it.
 
@@ -21,7 +26,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from vidsearch.text.lexical import number_form, same_stem, stem_prefix, terms
+from vidsearch.text.lexical import number_form, same_stem, sound_keys, stem_prefix, terms
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS lexical_lines (id INTEGER PRIMARY KEY, video_id INTEGER NOT NULL, "
@@ -31,6 +36,8 @@ SCHEMA = (
     "CREATE VIRTUAL TABLE IF NOT EXISTS lexical_vocab USING fts5vocab(lexical, 'row')",
 )
 TABLES = ("lexical_vocab", "lexical", "lexical_lines")
+#: ``meta`` key set once the index holds the sound of spoken lines' Chinese pairs.
+SOUNDS_KEY = "lexical_sounds"
 
 
 @dataclass(frozen=True)
@@ -48,13 +55,24 @@ class LexicalLine:
 
 def ensure(db: sqlite3.Connection) -> None:
     """Create the index if the library has none, and fill it from the library's lines when it is
-    empty while they are not (a library written before the index existed)."""
+    empty while they are not (a library written before the index existed), or rebuild it when it
+    was built without the sounds of spoken lines (a library written before they were indexed)."""
     for stmt in SCHEMA:
         db.execute(stmt)
+    sounds = db.execute("SELECT 1 FROM meta WHERE key = ?", (SOUNDS_KEY,)).fetchone() is not None
     empty = db.execute("SELECT 1 FROM lexical_lines LIMIT 1").fetchone() is None
-    if empty and (db.execute("SELECT 1 FROM utterances LIMIT 1").fetchone()
-                  or db.execute("SELECT 1 FROM ocr_lines LIMIT 1").fetchone()):
+    if sounds and not empty:
+        return
+    if (db.execute("SELECT 1 FROM utterances LIMIT 1").fetchone()
+            or db.execute("SELECT 1 FROM ocr_lines LIMIT 1").fetchone()):
         rebuild(db)
+    elif not sounds:
+        mark_sounds(db)
+
+
+def mark_sounds(db: sqlite3.Connection) -> None:
+    """Record in ``meta`` that the index holds the sounds of spoken lines (a new or rebuilt one)."""
+    db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, '1')", (SOUNDS_KEY,))
 
 
 def rebuild(db: sqlite3.Connection) -> None:
@@ -68,6 +86,7 @@ def rebuild(db: sqlite3.Connection) -> None:
     lines += [(v, "screen", s, e, t) for v, s, e, t in db.execute(
         "SELECT video_id, start_s, end_s, raw FROM ocr_lines ORDER BY video_id, start_s")]
     _insert(db, lines)
+    mark_sounds(db)
 
 
 def add_lines(db: sqlite3.Connection, video_id: int,
@@ -81,6 +100,8 @@ def _insert(db: sqlite3.Connection, lines: Sequence[tuple[int, str, float, float
         words = terms(text)
         if not words:
             continue
+        if kind == "speech":
+            words += sound_keys(words)
         cur = db.execute("INSERT INTO lexical_lines(video_id, kind, start_s, end_s, text) VALUES (?,?,?,?,?)",
                          (video_id, kind, start, end, text))
         db.execute("INSERT INTO lexical(rowid, terms) VALUES (?, ?)", (cur.lastrowid, " ".join(words)))

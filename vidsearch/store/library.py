@@ -393,6 +393,7 @@ class Library:
             ("dim", str(self.dim)),
             ("generation", "0"),
             (WORD_CONFIDENCE_KEY, "1"),  # every line it will hold is written with its word confidence
+            (lexical.SOUNDS_KEY, "1"),  # ... and indexed with its sounds
         ])
         if target is not None:
             self._db.execute(LOG_SCHEMA)

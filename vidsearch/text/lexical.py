@@ -20,6 +20,14 @@ types a word in whatever form comes to mind. For the same reason an English numb
 its digits are forms of each other (:func:`number_form`): Whisper writes "Go forward 10 meters"
 where a user types "ten meters".
 
+Speech recognition writes Chinese by sound, and often with the wrong characters for it (``又新鲜又
+便宜`` heard as ``有新鲜有便宜``, ``一听到出去`` as ``已经到处去``, ``它`` as ``他``): a pair of
+Chinese characters in a spoken line is therefore also indexed by its toneless pinyin
+(:func:`sound_key`, ``又新`` and ``有新`` are both ``0you0xin``), and a query's pair finds the spoken
+lines that sound like it. Tones are left out because Whisper's wrong characters often have another
+tone (``又`` you4, ``有`` you3). On-screen lines keep their characters only: a misread character
+looks like the right one; it does not sound like it.
+
 How well a line matches is the share of the query's information it contains: the sum of the
 inverse document frequencies of the query terms the line holds, over the sum for all query
 terms (:func:`coverage`). An exact phrase covers 1.0; a line sharing only ``the`` or ``的`` covers
@@ -56,6 +64,29 @@ def terms(text: str) -> list[str]:
             else:
                 out.update(dict.fromkeys(chars[i:i + 2] for i in range(len(chars) - 1)))
     return list(out)
+
+
+_SOUND_MARK = "0"  # starts and joins a sound key: no word said or shown is written so
+
+
+@functools.lru_cache(maxsize=65536)
+def sound_key(term: str) -> str | None:
+    """The toneless pinyin of a pair of Chinese characters as one index term (``又新`` and ``有新``:
+    ``0you0xin``); None for any other term. A character with two readings gets pypinyin's
+    reading of it in that pair."""
+    if len(term) != 2 or not all(is_cjk(c) for c in term):
+        return None
+    from pypinyin import Style, lazy_pinyin
+
+    sounds = lazy_pinyin(term, style=Style.NORMAL, errors="ignore")
+    if len(sounds) != 2 or not all(x.isascii() and x.isalpha() for x in sounds):
+        return None  # kana, Hangul or a character pypinyin does not know
+    return _SOUND_MARK + _SOUND_MARK.join(sounds)
+
+
+def sound_keys(words: Iterable[str]) -> list[str]:
+    """The distinct sound keys of ``words``' Chinese pairs (:func:`sound_key`), in order."""
+    return list(dict.fromkeys(k for w in words if (k := sound_key(w)) is not None))
 
 
 #: Latin words shorter than this are their own stem (``new`` and ``news`` stay apart).
