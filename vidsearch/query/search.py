@@ -162,6 +162,34 @@ def _spoken_terms(word: str, following: str) -> set[str]:
     return {*found, *sound_keys(found)}
 
 
+@dataclass
+class _Reading:
+    """One way of reading the query's words in a line: the words, the indexed terms that stand
+    for each, how many of the library's ``n`` lines hold each word, and the kinds of line it
+    applies to."""
+
+    words: list[str]
+    groups: dict[str, list[str]]
+    df: dict[str, int]
+    n: int
+    kinds: set[str]
+
+    def __post_init__(self) -> None:
+        self.weights = {w: idf(self.df[w], self.n) for w in self.words}
+        self.word_of = {f: w for w in self.words for f in self.groups[w]}
+
+    def distinctive(self, common: float) -> list[str]:
+        """The terms of the words found in at most ``common`` lines (the others are stop words)."""
+        return [f for w in self.words if self.df[w] <= common for f in self.groups[w]]
+
+    def evidence(self, line: LexicalLine) -> float:
+        """The line's coverage of the query times the matched words' specificity; 0 under
+        :data:`LEXICAL_MIN_COVERAGE`."""
+        line_words = [self.word_of[x] for x in line.terms if x in self.word_of]
+        cov = coverage(self.words, line_words, self.weights)
+        return cov * specificity(self.words, line_words, self.weights) if cov >= LEXICAL_MIN_COVERAGE else 0.0
+
+
 def library_text_encoder(library: Library) -> TextEncoder:
     """The text encoder queries of ``library`` must use: the one it was indexed with."""
     return get_text_encoder(library_profile(library).text_encoder)
@@ -528,11 +556,12 @@ class Searcher:
         the query (at least :data:`LEXICAL_MIN_COVERAGE`) times the matched terms' specificity;
         and every indexed word that stands for a query term (its other forms and sounds included).
 
-        A line is matched by the query's words as written and, if it is spoken, also by their
+        A line is read by the query's words as written and, if it is spoken, also by how they
         sound (a Chinese pair's toneless pinyin, :func:`vidsearch.text.lexical.sound_key`: Whisper
-        writes what it hears with the wrong characters often enough), whichever covers more.
-        Each reading has its own inverse document frequencies, so that a spoken pair, indexed
-        both ways, is not counted twice."""
+        writes what it hears with the wrong characters often enough); it counts by whichever
+        reading gives it more. By sound, query words that sound alike are one word ("他说她说"),
+        and a word is never rarer than by its characters: only spoken lines hold sounds, and a
+        pair common on screen must not look distinctive because it is rare in speech."""
         forms = self.library.lexical_forms(q_terms)
         # Query words that are forms of one another ("paint a painting") are one term.
         keys: dict[str, str] = {}
@@ -540,35 +569,37 @@ class Searcher:
             keys[t] = next((u for u in keys.values() if is_form(u, t)), t)
         words = list(dict.fromkeys(keys.values()))
         written = {w: list(dict.fromkeys(f for t in q_terms if keys[t] == w for f in forms[t])) for w in words}
-        heard = {w: [sound] if (sound := sound_key(w)) is not None else written[w] for w in words}
-        readings = [(written, kinds)] + ([(heard, {"speech"})] if "speech" in kinds and heard != written else [])
-        every = list(dict.fromkeys(f for group, _ in readings for w in words for f in group[w]))
+        sound_of = {w: sound_key(w) or w for w in words}
+        heard_words = list(dict.fromkeys(sound_of.values()))
+        heard = {h: written[h] if h in written else [h] for h in heard_words}
+        by_sound = "speech" in kinds and heard_words != words
+        every = list(dict.fromkeys([*(f for w in words for f in written[w]),
+                                    *(f for h in heard_words for f in heard[h] if by_sound)]))
         df_form, n = self.library.lexical_doc_freq(every)
         # A word's lines are those of any of its forms (a line holding two forms counts twice:
         # a little less specific than it is).
-        scored = []
-        for group, line_kinds in readings:
-            df = {w: min(n, sum(df_form.get(f, 0) for f in group[w])) for w in words}
-            scored.append(({w: idf(df[w], n) for w in words}, {f: w for w in words for f in group[w]}, line_kinds,
-                           [f for w in words if df[w] <= max(50, LEXICAL_COMMON * n) for f in group[w]]))
+        df = {w: min(n, sum(df_form.get(f, 0) for f in written[w])) for w in words}
+        df_heard = {h: max(min(n, sum(df_form.get(f, 0) for f in heard[h])),
+                           max(df[w] for w in words if sound_of[w] == h)) for h in heard_words}
+        readings = [_Reading(words, written, df, n, kinds)]
+        if by_sound:
+            readings.append(_Reading(heard_words, heard, df_heard, n, {"speech"}))
         # Lines are looked up by the query's distinctive words only: a word in more than
         # LEXICAL_COMMON of the lines (a stop word) cannot single a line out, and ranking the
-        # tens of thousands of lines holding it would cost more than the whole search.
-        distinctive = list(dict.fromkeys(f for *_, fs in scored for f in fs))
-        lines = self.library.lexical_lines(distinctive, LEXICAL_LINES)
+        # tens of thousands of lines holding it would cost more than the whole search. Each
+        # reading looks its own lines up, so that spoken lines, which hold both, do not crowd
+        # out the on-screen ones.
+        common = max(50, LEXICAL_COMMON * n)
+        lines: dict[int, LexicalLine] = {}
+        for r in readings:
+            found = self.library.lexical_lines(r.distinctive(common), LEXICAL_LINES, r.kinds)
+            lines.update((line.id, line) for line in found)
         if not lines:
             return {}, every
         out: dict[int, tuple[float, LexicalLine]] = {}
         kept = []
-        for line in lines:
-            best = 0.0
-            for weights, word_of, line_kinds, _ in scored:
-                if line.kind not in line_kinds:
-                    continue
-                line_words = [word_of[x] for x in line.terms if x in word_of]
-                cov = coverage(words, line_words, weights)
-                if cov >= LEXICAL_MIN_COVERAGE:
-                    best = max(best, cov * specificity(words, line_words, weights))
+        for line in lines.values():
+            best = max((r.evidence(line) for r in readings if line.kind in r.kinds), default=0.0)
             if best > 0:
                 kept.append((best, line))
         spans = self.library.segment_spans(line.video_id for _, line in kept)

@@ -9,7 +9,8 @@ number of lines, for inverse document frequencies.
 A spoken line's Chinese pairs are also indexed by their sound
 (:func:`vidsearch.text.lexical.sound_key`): Whisper writes what it hears with the wrong characters
 often enough that a query must find the line by how it sounds. :data:`SOUNDS_KEY` in ``meta`` says
-the index holds them; a library indexed before that has its index rebuilt by its next writer.
+the index holds them; a library indexed before that has its index rebuilt by its next writer
+(:func:`lacks_sounds`).
 
 On-screen lines are indexed **as read**, before promo cleaning: a badge such as ``限时秒杀`` that
 cleaning keeps out of the embeddings and captions can still be found by a user who types it.
@@ -23,7 +24,7 @@ rebuilt from them.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 from vidsearch.text.lexical import number_form, same_stem, sound_keys, stem_prefix, terms
@@ -36,6 +37,8 @@ SCHEMA = (
     "CREATE VIRTUAL TABLE IF NOT EXISTS lexical_vocab USING fts5vocab(lexical, 'row')",
 )
 TABLES = ("lexical_vocab", "lexical", "lexical_lines")
+#: The kinds of line indexed: said, and shown on screen.
+KINDS = ("speech", "screen")
 #: ``meta`` key set once the index holds the sound of spoken lines' Chinese pairs.
 SOUNDS_KEY = "lexical_sounds"
 
@@ -55,19 +58,21 @@ class LexicalLine:
 
 def ensure(db: sqlite3.Connection) -> None:
     """Create the index if the library has none, and fill it from the library's lines when it is
-    empty while they are not (a library written before the index existed), or rebuild it when it
-    was built without the sounds of spoken lines (a library written before they were indexed)."""
+    empty while they are not (a library written before the index existed). An index built
+    without the sounds of spoken lines is left as it is (:func:`lacks_sounds`)."""
     for stmt in SCHEMA:
         db.execute(stmt)
-    sounds = db.execute("SELECT 1 FROM meta WHERE key = ?", (SOUNDS_KEY,)).fetchone() is not None
-    empty = db.execute("SELECT 1 FROM lexical_lines LIMIT 1").fetchone() is None
-    if sounds and not empty:
-        return
-    if (db.execute("SELECT 1 FROM utterances LIMIT 1").fetchone()
-            or db.execute("SELECT 1 FROM ocr_lines LIMIT 1").fetchone()):
-        rebuild(db)
-    elif not sounds:
-        mark_sounds(db)
+    if db.execute("SELECT 1 FROM lexical_lines LIMIT 1").fetchone() is None:
+        if (db.execute("SELECT 1 FROM utterances LIMIT 1").fetchone()
+                or db.execute("SELECT 1 FROM ocr_lines LIMIT 1").fetchone()):
+            rebuild(db)
+        else:
+            mark_sounds(db)  # nothing to index: whatever comes is indexed with its sounds
+
+
+def lacks_sounds(db: sqlite3.Connection) -> bool:
+    """Whether the index was built without the sounds of spoken lines (by an earlier release)."""
+    return db.execute("SELECT 1 FROM meta WHERE key = ?", (SOUNDS_KEY,)).fetchone() is None
 
 
 def mark_sounds(db: sqlite3.Connection) -> None:
@@ -125,15 +130,19 @@ def _rows(db: sqlite3.Connection, sql: str, params: Sequence[object] = ()) -> li
         raise
 
 
-def search(db: sqlite3.Connection, query_terms: Sequence[str], limit: int) -> list[LexicalLine]:
-    """Lines holding any of ``query_terms``, best BM25 first, at most ``limit``; [] for a library
-    without the index (an older one opened read-only)."""
-    if not query_terms:
+def search(db: sqlite3.Connection, query_terms: Sequence[str], limit: int,
+           kinds: Collection[str] = KINDS) -> list[LexicalLine]:
+    """Lines of the ``kinds`` given holding any of ``query_terms``, best BM25 first, at most
+    ``limit``; [] for a library without the index (an older one opened read-only)."""
+    kinds = [k for k in KINDS if k in kinds]
+    if not query_terms or not kinds:
         return []
     match = " OR ".join(f'"{t}"' for t in query_terms)  # terms are letters and digits only
+    marks = ",".join("?" * len(kinds))
     rows = _rows(db, "SELECT l.id, l.video_id, l.kind, l.start_s, l.end_s, l.text, x.terms FROM lexical x "
-                     "JOIN lexical_lines l ON l.id = x.rowid WHERE lexical MATCH ? ORDER BY x.rank LIMIT ?",
-                 (match, int(limit)))
+                     f"JOIN lexical_lines l ON l.id = x.rowid WHERE lexical MATCH ? AND l.kind IN ({marks}) "
+                     "ORDER BY x.rank LIMIT ?",
+                 (match, *kinds, int(limit)))
     return [LexicalLine(r[0], r[1], r[2], r[3], r[4], r[5], tuple(r[6].split())) for r in rows]
 
 

@@ -50,7 +50,7 @@ import time
 import urllib.parse
 from collections import Counter
 from pathlib import Path
-from typing import Iterable, Iterator, Mapping, Sequence
+from typing import Collection, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -402,11 +402,27 @@ class Library:
 
     def _lexical_migration(self, *, rebuild: bool = False) -> None:
         """Give a library written before the exact-words index one (or, after a repair, a fresh
-        one). The index is derived from rows already committed, so it commits on its own: a crash
-        half-way leaves it empty, and the next writer fills it again."""
+        one), and one written before spoken lines were indexed by their sound a rebuilt one. The
+        index is derived from rows already committed, so it commits on its own: a crash half-way
+        leaves it as it was, and the next writer builds it again."""
         run = lexical.rebuild if rebuild else lexical.ensure
         with self._own_transaction():
             run(self._db)
+        if not lexical.lacks_sounds(self._db):
+            return
+        # Built by an earlier release, without the sounds of spoken lines: rebuilt once (200k
+        # English lines: 12 s; Chinese ones take longer, a pinyin lookup per new pair). Search still finds the lines by their characters meanwhile, so a
+        # failure is logged, not raised.
+        lines = lexical.line_count(self._db)
+        log.info("library %s: adding the sounds of spoken Chinese to the exact-words index (%d lines, once)",
+                 self.path, lines)
+        try:
+            with self._own_transaction():
+                lexical.rebuild(self._db)
+        except sqlite3.Error as exc:
+            log.warning("library %s: exact-words index not rebuilt with the sounds of spoken lines (%s); "
+                        "search finds them by their characters", self.path,
+                        str(exc).splitlines()[0] if str(exc) else exc)
 
     @contextlib.contextmanager
     def _own_transaction(self) -> Iterator[None]:
@@ -1526,11 +1542,12 @@ class Library:
         with self._mutex:
             return [r[0] for r in self._db.execute("SELECT id FROM segments WHERE removed = 0 ORDER BY id")]
 
-    def lexical_lines(self, query_terms: Sequence[str], limit: int = 200) -> list[lexical.LexicalLine]:
-        """Spoken and on-screen lines holding any of ``query_terms`` (see :mod:`.lexical`), best
-        BM25 first; lines of removed or deleted videos are never returned."""
+    def lexical_lines(self, query_terms: Sequence[str], limit: int = 200,
+                      kinds: Collection[str] = lexical.KINDS) -> list[lexical.LexicalLine]:
+        """Lines of the ``kinds`` asked for (spoken, on-screen) holding any of ``query_terms`` (see
+        :mod:`.lexical`), best BM25 first; lines of removed or deleted videos are never returned."""
         with self._mutex:
-            return lexical.search(self._db, query_terms, limit)
+            return lexical.search(self._db, query_terms, limit, kinds)
 
     def lexical_forms(self, query_terms: Sequence[str]) -> dict[str, list[str]]:
         """Per query term, the indexed words of its stem (see :func:`.lexical.forms`)."""
