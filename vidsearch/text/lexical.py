@@ -21,7 +21,7 @@ its digits are forms of each other (:func:`number_form`): Whisper writes "Go for
 where a user types "ten meters".
 
 Speech recognition writes Chinese by sound, and often with the wrong characters for it (``又新鲜又
-便宜`` heard as ``有新鲜有便宜``, ``一听到出去`` as ``已经到处去``, ``它`` as ``他``): a pair of
+便宜`` heard as ``有新鲜有便宜``, ``到出去`` as ``到处去``, ``它抱着`` as ``他抱着``): a pair of
 Chinese characters in a spoken line is therefore also indexed by its toneless pinyin
 (:func:`sound_key`, ``又新`` and ``有新`` are both ``0you0xin``), and a query's pair finds the spoken
 lines that sound like it. Tones are left out because Whisper's wrong characters often have another
