@@ -72,16 +72,29 @@ _SOUND_MARK = "0"  # starts and joins a sound key: no word said or shown is writ
 @functools.lru_cache(maxsize=65536)
 def sound_key(term: str) -> str | None:
     """The toneless pinyin of a pair of Chinese characters as one index term (``又新`` and ``有新``:
-    ``0you0xin``); None for any other term. A character with two readings gets pypinyin's
-    reading of it in that pair."""
-    if len(term) != 2 or not all(is_cjk(c) for c in term):
+    ``0you0xin``); None for any other term. A character with several readings gets its commonest
+    (pypinyin's first), the same wherever it stands, so a pair always has one key."""
+    if len(term) != 2:
         return None
-    from pypinyin import Style, lazy_pinyin
+    sounds = [_reading(c) for c in term]
+    if not all(sounds):
+        return None  # not Chinese (Latin, kana, Hangul) or a character pypinyin does not know
+    return _SOUND_MARK + _SOUND_MARK.join(s for s in sounds if s)
 
-    sounds = lazy_pinyin(term, style=Style.NORMAL, errors="ignore")
-    if len(sounds) != 2 or not all(x.isascii() and x.isalpha() for x in sounds):
-        return None  # kana, Hangul or a character pypinyin does not know
-    return _SOUND_MARK + _SOUND_MARK.join(sounds)
+
+@functools.lru_cache(maxsize=8192)
+def _reading(char: str) -> str | None:
+    """A Chinese character's commonest reading without its tone (``绿`` -> ``lv``), or None."""
+    if not is_cjk(char):
+        return None
+    from pypinyin.pinyin_dict import pinyin_dict
+
+    readings = pinyin_dict.get(ord(char))
+    if not readings:
+        return None
+    first = unicodedata.normalize("NFD", readings.split(",")[0]).replace("u\u0308", "v")
+    plain = "".join(c for c in first if not unicodedata.combining(c))
+    return plain if plain.isascii() and plain.isalpha() else None
 
 
 def sound_keys(words: Iterable[str]) -> list[str]:
