@@ -411,8 +411,8 @@ class Library:
         if not lexical.lacks_sounds(self._db):
             return
         # Built by an earlier release, without the sounds of spoken lines: rebuilt once (200k
-        # English lines: 12 s; 200k lines of 16 random Chinese characters: 10 s). Search still finds the lines by their characters meanwhile, so a
-        # failure is logged, not raised.
+        # English lines: 12 s; 200k lines of 16 random Chinese characters: 10 s). Search still
+        # finds the lines by their characters meanwhile, so a failure is logged, not raised.
         lines = lexical.line_count(self._db)
         log.info("library %s: adding the sounds of spoken Chinese to the exact-words index (%d lines, once)",
                  self.path, lines)
