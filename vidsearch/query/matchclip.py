@@ -249,9 +249,9 @@ class QueryVideoMatcher:
     def _source_segments(self, segments: list[Segment], source: SourceMatch, *,
                          with_sound: bool) -> tuple[list[tuple[int, Segment]], list[Segment]]:
         """The library segments a cut shows, as :class:`Segment` s with their texts, tags and
-        stored vectors (what their sound holds only ``with_sound``): each clip segment's index paired with
-        the source segment it overlaps most once placed at the source's start, and those source
-        segments once each, in the order first met."""
+        stored vectors (what their sound holds only ``with_sound``): each clip segment's index
+        paired with the source segment it overlaps most once placed at the source's start, and
+        those source segments once each, in the order first met."""
         rows = [r for r in self.library.video_segments(source.video_id) if not r.removed]
         matched = [(i, row) for i, seg in enumerate(segments)
                    if (row := _most_overlap(rows, source.start + seg.start, source.start + seg.end)) is not None]

@@ -62,22 +62,15 @@ def ensure(db: sqlite3.Connection) -> None:
     without the sounds of spoken lines is left as it is (:func:`lacks_sounds`)."""
     for stmt in SCHEMA:
         db.execute(stmt)
-    if db.execute("SELECT 1 FROM lexical_lines LIMIT 1").fetchone() is None:
-        if (db.execute("SELECT 1 FROM utterances LIMIT 1").fetchone()
-                or db.execute("SELECT 1 FROM ocr_lines LIMIT 1").fetchone()):
-            rebuild(db)
-        else:
-            mark_sounds(db)  # nothing to index: whatever comes is indexed with its sounds
+    empty = db.execute("SELECT 1 FROM lexical_lines LIMIT 1").fetchone() is None
+    if empty and (db.execute("SELECT 1 FROM utterances LIMIT 1").fetchone()
+                  or db.execute("SELECT 1 FROM ocr_lines LIMIT 1").fetchone()):
+        rebuild(db)
 
 
 def lacks_sounds(db: sqlite3.Connection) -> bool:
     """Whether the index was built without the sounds of spoken lines (by an earlier release)."""
     return db.execute("SELECT 1 FROM meta WHERE key = ?", (SOUNDS_KEY,)).fetchone() is None
-
-
-def mark_sounds(db: sqlite3.Connection) -> None:
-    """Record in ``meta`` that the index holds the sounds of spoken lines (a new or rebuilt one)."""
-    db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, '1')", (SOUNDS_KEY,))
 
 
 def rebuild(db: sqlite3.Connection) -> None:
@@ -91,7 +84,7 @@ def rebuild(db: sqlite3.Connection) -> None:
     lines += [(v, "screen", s, e, t) for v, s, e, t in db.execute(
         "SELECT video_id, start_s, end_s, raw FROM ocr_lines ORDER BY video_id, start_s")]
     _insert(db, lines)
-    mark_sounds(db)
+    db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, '1')", (SOUNDS_KEY,))  # with their sounds
 
 
 def add_lines(db: sqlite3.Connection, video_id: int,
