@@ -48,13 +48,18 @@ eval-data:
 	@VIDSEARCH_EVAL_MEDIA=1 bash scripts/setup.sh
 	$(PY) benchmarks/quality/build.py --out $(EVAL_DATA)
 
-# Index the benchmark into a fresh library and print the report (minutes; not part of `make test`).
+# Index the benchmark into a fresh library and print the report (minutes; not part of `make test`),
+# with what changed since the last `make eval` (its details are kept as EVAL_PREVIOUS).
 # Re-score without re-indexing: .venv/bin/vidsearch eval --db $(EVAL_DB) $(EVAL_DATA)/queries.jsonl
+EVAL_OUT := benchmarks/results/quality-details.jsonl
+EVAL_PREVIOUS := benchmarks/results/quality-details.previous.jsonl
 eval: eval-data
 	rm -rf $(EVAL_DB)
 	@mkdir -p $(dir $(EVAL_DB))
+	@if [ -f $(EVAL_OUT) ]; then mv -f $(EVAL_OUT) $(EVAL_PREVIOUS); fi
 	$(VS) eval --db $(EVAL_DB) --index $(EVAL_DATA)/videos --captions $(EVAL_DATA)/captions.jsonl \
-		--clips $(EVAL_DATA)/clips.jsonl --removed $(EVAL_DATA)/removable.jsonl --out benchmarks/results/quality-details.jsonl $(EVAL_DATA)/queries.jsonl
+		--clips $(EVAL_DATA)/clips.jsonl --removed $(EVAL_DATA)/removable.jsonl --out $(EVAL_OUT) \
+		$$([ -f $(EVAL_PREVIOUS) ] && echo --compare $(EVAL_PREVIOUS)) $(EVAL_DATA)/queries.jsonl
 
 fixtures:
 	$(PY) -m pip install -q -e ".[fixtures]"

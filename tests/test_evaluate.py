@@ -24,8 +24,10 @@ from vidsearch.query.evaluate import (
     answer_metrics,
     auc,
     check_videos,
+    compare_runs,
     is_right,
     load_clips,
+    load_details,
     load_queries,
     load_removable,
     query_videos,
@@ -161,6 +163,11 @@ def test_eval_cli_rejects_a_bad_file_in_one_line_before_loading_anything(tmp_pat
     q.write_text('{"id": "a", "query": "ok", "targets": [{"video": "a.mp4", "start": 1}]}\n', encoding="utf-8")
     proc = run_cli("eval", "--db", tmp_path / "no-such-library", q, check_rc=2)
     assert proc.stderr.strip() == f"error: {q}:1: targets[0].end missing"
+    q.write_text('{"id": "a", "query": "ok", "targets": []}\n', encoding="utf-8")
+    earlier = tmp_path / "earlier.jsonl"
+    earlier.write_text('{"id": "a", "query": "ok", "targets": []}\n', encoding="utf-8")  # a query file, not --out
+    proc = run_cli("eval", "--db", tmp_path / "no-such-library", q, "--compare", earlier, check_rc=2)
+    assert proc.stderr.strip() == f"error: {earlier}:1: not a query row of `eval --out` (rank missing)"
 
 
 def test_eval_on_the_fixture_library(fixture_library, truth, tmp_path):
@@ -188,9 +195,17 @@ def test_eval_on_the_fixture_library(fixture_library, truth, tmp_path):
     clips = tmp_path / "clips.jsonl"
     clips.write_text(json.dumps({"id": "c1", "file": "cat cut.mp4", "source": {"video": "cat and yarn.mp4", "start": 4.0},
                                  "captions": ["pet-001", "pet-002", "pet-003"]}) + "\n", encoding="utf-8")
+    # An earlier run, as its --out file would hold it: the spoken line's answer was third, the
+    # visual query was asked in other words, "miss" was not asked, the no-answer query got two
+    # answers and the cut's captions were all wrong.
+    earlier = [{**lines[0], "rank": 3, "n_results": 10}, {**lines[1], "query": "一只猫", "rank": 1, "n_results": 10},
+               {**lines[3], "rank": None, "n_results": 2},
+               {"clip": True, "id": "c1", "caption_rank": None}]
+    before = tmp_path / "before.jsonl"
+    before.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in earlier), encoding="utf-8")
     details = tmp_path / "details.jsonl"
     proc = run_cli("eval", "--db", db, q, "-k", "3", "--clips", clips, "--json", "--out", details,
-                   "--captions", ROOT / "fixtures" / "captions" / "captions.jsonl")
+                   "--captions", ROOT / "fixtures" / "captions" / "captions.jsonl", "--compare", before)
     report = json.loads(proc.stdout)
     rows = {r["id"]: r for r in map(json.loads, details.read_text(encoding="utf-8").splitlines())}
 
@@ -228,6 +243,15 @@ def test_eval_on_the_fixture_library(fixture_library, truth, tmp_path):
     clip_row = rows["c1"]
     assert clip_row["clip"] and clip_row["caption_rank"] == 1 and clip_row["captions"][0].startswith("pet-")
     assert c["caption_r@1"] == 1.0 and c["caption_mrr"] == 1.0
+
+    # against the earlier run: only "said" and "nothing" are the same questions
+    cmp = report["compare"]
+    assert cmp["paired"] == 2 and cmp["unpaired"] == ["seen", "miss"]
+    assert cmp["answers"]["won"] == ["said"] and cmp["answers"]["lost"] == []
+    assert cmp["answers"]["p@1"] == {"before": 0.0, "now": 1.0, "delta": 1.0, "interval95": [1.0, 1.0]}
+    assert cmp["ranks_changed"] == [{"id": "said", "query": lines[0]["query"], "kind": "speech", "before": 3, "now": 1}]
+    assert cmp["no_answer"] == {"n": 1, "flagged": [0, 1], "newly_flagged": ["nothing"], "no_longer_flagged": []}
+    assert cmp["clips"]["won"] == ["c1"] and cmp["clips"]["caption_r@1"]["delta"] == 1.0
 
 
 def test_eval_cli_names_a_target_video_the_library_does_not_hold(fixture_library, tmp_path):
@@ -273,3 +297,52 @@ def test_one_result_is_credited_with_one_target_and_jump_error_is_a_median():
     assert o.jump_error() == 4.5                               # 4.5 - ta.start
     errs = [outcome([Target("a.mp4", 10.0, 14.0)], [moment("a.mp4", 10.0, 14.0, jump=10.0 + e)]) for e in (0.2, 0.9, 3.5)]
     assert answer_metrics(errs)["jump_err"] == 0.9             # median, not mean (1.53)
+
+
+def test_two_runs_are_compared_query_by_query_with_an_interval_and_a_sign_test():
+    """Won, lost and moved ranks by hand; queries asked differently are not paired; the interval
+    holds the difference, and a split of one won against one lost is no evidence at all."""
+    t = [Target("a.mp4", 10.0, 14.0)]
+    right, wrong = moment("a.mp4", 10.0, 14.0), moment("b.mp4", 0.0, 5.0)
+    now = [outcome(t, [right], "won"), outcome(t, [wrong, wrong, right], "lost"), outcome(t, [right], "same"),
+           outcome(t, [right], "reworded"), outcome(t, [right], "new"),
+           outcome([], [], "flagged now"), outcome([], [wrong], "answered now")]
+    rows = {r["id"]: {"query": "text", "targets": [{"video": "a.mp4", "start": 10.0, "end": 14.0}],
+                      "n_results": 1, **r}
+            for r in ({"id": "won", "rank": 2}, {"id": "lost", "rank": 1}, {"id": "same", "rank": 1},
+                      {"id": "reworded", "rank": 1, "query": "other text"},
+                      {"id": "flagged now", "rank": None, "targets": [], "n_results": 3},
+                      {"id": "answered now", "rank": None, "targets": [], "n_results": 0})}
+    c = compare_runs((rows, {}), now)
+    assert c["paired"] == 5 and c["unpaired"] == ["reworded", "new"]
+    a = c["answers"]
+    assert a["n"] == 3 and a["won"] == ["won"] and a["lost"] == ["lost"] and a["sign_test_p"] == 1.0
+    assert a["p@1"]["before"] == a["p@1"]["now"] == 0.667 and a["p@1"]["delta"] == 0.0
+    low, high = a["p@1"]["interval95"]
+    assert -1.0 <= low < 0.0 < high <= 1.0
+    assert a["mrr"]["before"] == round((0.5 + 1 + 1) / 3, 3) and a["mrr"]["now"] == round((1 + 1 / 3 + 1) / 3, 3)
+    assert [(r["id"], r["before"], r["now"]) for r in c["ranks_changed"]] == [("won", 2, 1), ("lost", 1, 3)]
+    assert c["no_answer"] == {"n": 2, "flagged": [1, 1], "newly_flagged": ["flagged now"],
+                              "no_longer_flagged": ["answered now"]}
+    assert "clips" not in c
+    # five won, none lost: a split this uneven comes by chance once in 16 (two-sided)
+    five = {f"q{i}": {"query": "text", "targets": [{}], "rank": None, "n_results": 1} for i in range(5)}
+    c = compare_runs((five, {}), [outcome(t, [right], f"q{i}") for i in range(5)])
+    assert c["answers"]["sign_test_p"] == 0.0625
+    assert c["answers"]["p@1"]["interval95"] == [1.0, 1.0]  # every query moved the same way
+
+
+@pytest.mark.parametrize("line, message", [
+    ('{"id": "q1", "query": "x", "targets": []}', "not a query row of `eval --out` (rank missing)"),
+    ('{"id": "q1", "query": "x", "targets": [], "rank": "1", "n_results": 1}', "rank, n_results or targets malformed"),
+    ('{"id": "q1", "query": "x", "targets": [], "rank": null, "n_results": -1}', "rank, n_results or targets malformed"),
+    ('{"clip": true, "id": "c1"}', "not a clip row of `eval --out`"),
+    ('[1, 2]', "a line must be one JSON object"),
+])
+def test_an_earlier_run_that_is_not_an_out_file_is_named_by_line(tmp_path, line, message):
+    f = tmp_path / "before.jsonl"
+    f.write_text('{"id": "q0", "query": "y", "targets": [], "rank": null, "n_results": 0}\n' + line + "\n",
+                 encoding="utf-8")
+    with pytest.raises(EvalFileError) as exc:
+        load_details(f)
+    assert str(exc.value).startswith(f"{f}:2: ") and message in str(exc.value)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -214,6 +215,38 @@ def _print_eval(summary: dict) -> None:
                       highlight=False, markup=False)
         for e in c["errors"]:
             out.print(f"  clip error: {e['id']}: {e['error']}", highlight=False, markup=False)
+    if "compare" in summary:
+        _print_compare(summary["compare"])
+
+
+def _print_compare(c: dict) -> None:
+    """What changed against an earlier run."""
+    def change(m: dict) -> str:
+        if m["delta"] is None:
+            return "-"
+        lo, hi = m["interval95"]
+        return f"{m['before']:.3f} -> {m['now']:.3f} ({m['delta']:+.3f}; 95% interval {lo:+.3f} to {hi:+.3f})"
+
+    def ids(xs: list[str]) -> str:
+        return ", ".join(xs) if xs else "none"
+
+    say = partial(out.print, highlight=False, markup=False, soft_wrap=True)
+    say(f"against the earlier run: {c['paired']} queries paired"
+        + (f", {len(c['unpaired'])} not (new, changed or missing there): {ids(c['unpaired'])}" if c["unpaired"] else ""))
+    a = c["answers"]
+    if a["n"]:
+        say(f"  p@1 {change(a['p@1'])}; won {len(a['won'])}, lost {len(a['lost'])} (sign test p {a['sign_test_p']:.3g})")
+        say(f"  mrr {change(a['mrr'])}")
+        for r in c["ranks_changed"]:
+            say(f"  {r['id']} {'-' if r['before'] is None else r['before']} -> {'-' if r['now'] is None else r['now']}: "
+                f"{r['query']}" + (f" ({r['kind']})" if r["kind"] else ""))
+    na = c["no_answer"]
+    if na["n"]:
+        say(f"  no-answer flagged {na['flagged'][0]} -> {na['flagged'][1]} of {na['n']}; newly flagged: "
+            f"{ids(na['newly_flagged'])}; no longer: {ids(na['no_longer_flagged'])}")
+    if "clips" in c:
+        cl = c["clips"]
+        say(f"  captions r@1 {change(cl['caption_r@1'])}; won: {ids(cl['won'])}; lost: {ids(cl['lost'])}")
 
 
 @app.command("eval")
@@ -228,6 +261,7 @@ def eval_(
     removable: Annotated[Optional[Path], typer.Option("--removed", metavar="SPANS.jsonl", help="Also check trimming: one span per line that should be cut ({video, start, end, kind}: recurring intros/outros, padding).")] = None,
     captions: Annotated[Optional[Path], typer.Option("--captions", metavar="FILE", help="Add these captions (JSONL or CSV, as `captions add`) to --db before scoring the clips.")] = None,
     out_file: Annotated[Optional[Path], typer.Option("--out", metavar="FILE", help="Write per-query (and per-clip) details as JSON Lines: rank of the first right result, top 3, latency.")] = None,
+    compare: Annotated[Optional[Path], typer.Option("--compare", metavar="FILE", help="An earlier run's --out file: report what changed query by query (won, lost, ranks moved), with a 95% interval of the p@1 and MRR difference and a sign test.")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Score the library's answers against a query file with known right moments: precision@1,
@@ -244,6 +278,7 @@ def eval_(
         check_videos,
         clip_videos,
         load_clips,
+        load_details,
         load_queries,
         load_removable,
         query_videos,
@@ -257,6 +292,7 @@ def eval_(
         qs = load_queries(queries)
         cuts = load_clips(clips) if clips is not None else []
         rs = load_removable(removable) if removable is not None else None
+        before = load_details(compare) if compare is not None else None
         resolve_weights(preset, parse_weights(weights))
     except (EvalFileError, WeightsError) as exc:
         fail(str(exc), 2)
@@ -338,7 +374,7 @@ def eval_(
                 rs, {os.fsdecode(v.path): [(s.start, s.end, s.kind) for s in library.removed_spans(v.id)] for v in live},
                 {os.fsdecode(v.path): v.duration or 0.0 for v in live}, [m for o in outcomes for m in o.results])
     print_notes(searcher.notes)
-    result = EvalReport(outcomes, k, cut_outcomes, index_summary, removed_summary)
+    result = EvalReport(outcomes, k, cut_outcomes, index_summary, removed_summary, before)
     summary = result.summary()
     summary["thresholds"] = searcher.thresholds.to_json()  # what the answers above were cut with
     if details is not None:
