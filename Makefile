@@ -49,17 +49,18 @@ eval-data:
 	$(PY) benchmarks/quality/build.py --out $(EVAL_DATA)
 
 # Index the benchmark into a fresh library and print the report (minutes; not part of `make test`),
-# with what changed since the last `make eval` (its details are kept as EVAL_PREVIOUS).
-# Re-score without re-indexing: .venv/bin/vidsearch eval --db $(EVAL_DB) $(EVAL_DATA)/queries.jsonl
+# with what changed since the last `make eval`: its details move to EVAL_PREVIOUS only when this
+# run has succeeded. Re-score without re-indexing: .venv/bin/vidsearch eval --db $(EVAL_DB) $(EVAL_DATA)/queries.jsonl
 EVAL_OUT := benchmarks/results/quality-details.jsonl
 EVAL_PREVIOUS := benchmarks/results/quality-details.previous.jsonl
 eval: eval-data
 	rm -rf $(EVAL_DB)
 	@mkdir -p $(dir $(EVAL_DB))
-	@if [ -f $(EVAL_OUT) ]; then mv -f $(EVAL_OUT) $(EVAL_PREVIOUS); fi
 	$(VS) eval --db $(EVAL_DB) --index $(EVAL_DATA)/videos --captions $(EVAL_DATA)/captions.jsonl \
-		--clips $(EVAL_DATA)/clips.jsonl --removed $(EVAL_DATA)/removable.jsonl --out $(EVAL_OUT) \
-		$$([ -f $(EVAL_PREVIOUS) ] && echo --compare $(EVAL_PREVIOUS)) $(EVAL_DATA)/queries.jsonl
+		--clips $(EVAL_DATA)/clips.jsonl --removed $(EVAL_DATA)/removable.jsonl --out $(EVAL_OUT).new \
+		$$([ -f $(EVAL_OUT) ] && echo --compare $(EVAL_OUT)) $(EVAL_DATA)/queries.jsonl
+	@if [ -f $(EVAL_OUT) ]; then mv -f $(EVAL_OUT) $(EVAL_PREVIOUS); fi
+	mv -f $(EVAL_OUT).new $(EVAL_OUT)
 
 fixtures:
 	$(PY) -m pip install -q -e ".[fixtures]"

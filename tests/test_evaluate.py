@@ -14,15 +14,21 @@ import pytest
 
 from tests.altered_clips import make_altered_clip
 from tests.conftest import ROOT
+from vidsearch.app.cli._console import out
+from vidsearch.app.cli.querying import _print_compare
 from vidsearch.channels.fusion import SCORE_FORMULA
 from vidsearch.query.evaluate import (
+    ClipOutcome,
+    EvalClip,
     EvalFileError,
     EvalQuery,
+    EvalReport,
     QueryOutcome,
     RemovableSpan,
     Target,
     answer_metrics,
     auc,
+    check_depth,
     check_videos,
     compare_runs,
     is_right,
@@ -246,12 +252,15 @@ def test_eval_on_the_fixture_library(fixture_library, truth, tmp_path):
 
     # against the earlier run: only "said" and "nothing" are the same questions
     cmp = report["compare"]
-    assert cmp["paired"] == 2 and cmp["unpaired"] == ["seen", "miss"]
+    assert cmp["paired"] == 2 and cmp["unpaired"] == ["seen", "miss"] and cmp["dropped"] == []
     assert cmp["answers"]["won"] == ["said"] and cmp["answers"]["lost"] == []
-    assert cmp["answers"]["p@1"] == {"before": 0.0, "now": 1.0, "delta": 1.0, "interval95": [1.0, 1.0]}
+    p1 = cmp["answers"]["p@1"]
+    assert (p1["before"], p1["now"], p1["delta"]) == (0.0, 1.0, 1.0) and p1["interval95"][0] < 0  # one query: no evidence
     assert cmp["ranks_changed"] == [{"id": "said", "query": lines[0]["query"], "kind": "speech", "before": 3, "now": 1}]
     assert cmp["no_answer"] == {"n": 1, "flagged": [0, 1], "newly_flagged": ["nothing"], "no_longer_flagged": []}
     assert cmp["clips"]["won"] == ["c1"] and cmp["clips"]["caption_r@1"]["delta"] == 1.0
+    assert json.loads(details.read_text(encoding="utf-8").splitlines()[0])["k"] == 10
+    assert not details.with_name(details.name + ".partial").exists()
 
 
 def test_eval_cli_names_a_target_video_the_library_does_not_hold(fixture_library, tmp_path):
@@ -300,43 +309,84 @@ def test_one_result_is_credited_with_one_target_and_jump_error_is_a_median():
 
 
 def test_two_runs_are_compared_query_by_query_with_an_interval_and_a_sign_test():
-    """Won, lost and moved ranks by hand; queries asked differently are not paired; the interval
-    holds the difference, and a split of one won against one lost is no evidence at all."""
+    """Won, lost and moved ranks by hand; queries asked or judged differently are not paired; the
+    interval of the p@1 change agrees with the sign test: one won against one lost is no evidence;
+    of 159 queries, four won and none lost is not quite (p 0.125), six and none is (p 0.031)."""
     t = [Target("a.mp4", 10.0, 14.0)]
     right, wrong = moment("a.mp4", 10.0, 14.0), moment("b.mp4", 0.0, 5.0)
     now = [outcome(t, [right], "won"), outcome(t, [wrong, wrong, right], "lost"), outcome(t, [right], "same"),
-           outcome(t, [right], "reworded"), outcome(t, [right], "new"),
+           outcome(t, [right], "reworded"), outcome(t, [right], "retimed"), outcome(t, [right], "new"),
            outcome([], [], "flagged now"), outcome([], [wrong], "answered now")]
-    rows = {r["id"]: {"query": "text", "targets": [{"video": "a.mp4", "start": 10.0, "end": 14.0}],
-                      "n_results": 1, **r}
+    target = [{"video": "a.mp4", "start": 10.0, "end": 14.0}]
+    rows = {r["id"]: {"query": "text", "targets": target, "n_results": 1, **r}
             for r in ({"id": "won", "rank": 2}, {"id": "lost", "rank": 1}, {"id": "same", "rank": 1},
                       {"id": "reworded", "rank": 1, "query": "other text"},
+                      {"id": "retimed", "rank": None, "targets": [{"video": "a.mp4", "start": 50.0, "end": 60.0}]},
+                      {"id": "gone", "rank": 1},
                       {"id": "flagged now", "rank": None, "targets": [], "n_results": 3},
                       {"id": "answered now", "rank": None, "targets": [], "n_results": 0})}
     c = compare_runs((rows, {}), now)
-    assert c["paired"] == 5 and c["unpaired"] == ["reworded", "new"]
+    assert c["paired"] == 5 and c["unpaired"] == ["reworded", "retimed", "new"] and c["dropped"] == ["gone"]
     a = c["answers"]
     assert a["n"] == 3 and a["won"] == ["won"] and a["lost"] == ["lost"] and a["sign_test_p"] == 1.0
     assert a["p@1"]["before"] == a["p@1"]["now"] == 0.667 and a["p@1"]["delta"] == 0.0
     low, high = a["p@1"]["interval95"]
     assert -1.0 <= low < 0.0 < high <= 1.0
-    assert a["mrr"]["before"] == round((0.5 + 1 + 1) / 3, 3) and a["mrr"]["now"] == round((1 + 1 / 3 + 1) / 3, 3)
+    assert a["mrr"] == {"before": round((0.5 + 1 + 1) / 3, 3), "now": round((1 + 1 / 3 + 1) / 3, 3),
+                        "delta": round((1 + 1 / 3 + 1) / 3 - (0.5 + 1 + 1) / 3, 3)}
     assert [(r["id"], r["before"], r["now"]) for r in c["ranks_changed"]] == [("won", 2, 1), ("lost", 1, 3)]
     assert c["no_answer"] == {"n": 2, "flagged": [1, 1], "newly_flagged": ["flagged now"],
                               "no_longer_flagged": ["answered now"]}
     assert "clips" not in c
-    # five won, none lost: a split this uneven comes by chance once in 16 (two-sided)
-    five = {f"q{i}": {"query": "text", "targets": [{}], "rank": None, "n_results": 1} for i in range(5)}
-    c = compare_runs((five, {}), [outcome(t, [right], f"q{i}") for i in range(5)])
-    assert c["answers"]["sign_test_p"] == 0.0625
-    assert c["answers"]["p@1"]["interval95"] == [1.0, 1.0]  # every query moved the same way
+
+    def on_159(won: int) -> dict:
+        """159 answerable queries, 120 right before and now, ``won`` more right now only."""
+        kept = [outcome(t, [right], f"r{i}") for i in range(120)]
+        gained = [outcome(t, [right], f"w{i}") for i in range(won)]
+        missed = [outcome(t, [wrong], f"m{i}") for i in range(39 - won)]
+        earlier = {o.query.id: {"query": "text", "targets": target, "rank": 1 if o in kept else None, "n_results": 1}
+                   for o in kept + gained + missed}
+        return compare_runs((earlier, {}), kept + gained + missed)["answers"]
+
+    four, six = on_159(4), on_159(6)
+    assert four["sign_test_p"] == 0.125 and four["p@1"]["interval95"] == [-0.004, 0.056]
+    assert six["sign_test_p"] == 0.0312 and six["p@1"]["interval95"] == [0.005, 0.073]
+    assert on_159(0)["p@1"]["interval95"] == [-0.017, 0.017]  # nothing moved: the sample's own spread
+
+
+def test_a_run_compared_with_its_own_details_file_changes_nothing(tmp_path):
+    """What --out writes is what --compare reads: every query and clip pairs, nothing moves."""
+    t = [Target("a.mp4", 10.0, 14.0)]
+    runs = [outcome(t, [moment("a.mp4", 10.0, 14.0)], "q1", "speech", "en"),
+            outcome(t, [moment("b.mp4", 0.0, 5.0)], "q2"), outcome([], [], "q3")]
+    clip = ClipOutcome(EvalClip("c1", tmp_path / "c1.mp4", "a.mp4", 10.0, ("cap-1",)), ["cap-2", "cap-1"], [], 5.0)
+    report = EvalReport(runs, 10, [clip])
+    f = tmp_path / "details.jsonl"
+    f.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in report.details()), encoding="utf-8")
+    before = load_details(f)
+    check_depth(before, 3, f)  # -k 3 still asks for 10
+    with pytest.raises(EvalFileError, match="that run asked for 10 results per query, this one for 20"):
+        check_depth(before, 20, f)
+    c = compare_runs(before, runs, [clip])
+    assert c["paired"] == 3 and c["unpaired"] == c["dropped"] == [] and c["ranks_changed"] == []
+    p1 = c["answers"]["p@1"]
+    assert (p1["before"], p1["now"], p1["delta"]) == (0.5, 0.5, 0.0) and p1["interval95"][0] == -p1["interval95"][1] < 0
+    assert c["clips"]["n"] == 1 and c["clips"]["won"] == c["clips"]["lost"] == []
+    with out.capture() as captured:
+        _print_compare(c)
+    lines = captured.get().splitlines()
+    assert lines[0] == "against the earlier run: 3 queries paired"
+    assert lines[1] == (f"  p@1 0.500 -> 0.500 (+0.000; 95% interval {p1['interval95'][0]:+.3f} to "
+                        f"{p1['interval95'][1]:+.3f}); won 0, lost 0 (sign test p 1)")
 
 
 @pytest.mark.parametrize("line, message", [
     ('{"id": "q1", "query": "x", "targets": []}', "not a query row of `eval --out` (rank missing)"),
-    ('{"id": "q1", "query": "x", "targets": [], "rank": "1", "n_results": 1}', "rank, n_results or targets malformed"),
-    ('{"id": "q1", "query": "x", "targets": [], "rank": null, "n_results": -1}', "rank, n_results or targets malformed"),
+    ('{"id": "q1", "query": "x", "targets": [], "rank": "1", "n_results": 1}', "rank, n_results, targets or k malformed"),
+    ('{"id": "q1", "query": "x", "targets": [], "rank": null, "n_results": -1}', "rank, n_results, targets or k malformed"),
     ('{"clip": true, "id": "c1"}', "not a clip row of `eval --out`"),
+    ('{"id": "q0", "query": "y", "targets": [], "rank": null, "n_results": 0}', "query id 'q0' repeated"),
+    ('{"id": "q1", "query": "x", "targets": [], "rank": null, "n_results": 0, "k": 0}', "targets or k malformed"),
     ('[1, 2]', "a line must be one JSON object"),
 ])
 def test_an_earlier_run_that_is_not_an_out_file_is_named_by_line(tmp_path, line, message):
@@ -346,3 +396,10 @@ def test_an_earlier_run_that_is_not_an_out_file_is_named_by_line(tmp_path, line,
     with pytest.raises(EvalFileError) as exc:
         load_details(f)
     assert str(exc.value).startswith(f"{f}:2: ") and message in str(exc.value)
+
+
+def test_an_earlier_run_without_query_rows_is_refused(tmp_path):
+    f = tmp_path / "before.jsonl"
+    f.write_text("", encoding="utf-8")  # what an interrupted run used to leave
+    with pytest.raises(EvalFileError, match=r"before.jsonl: no query rows of `eval --out` in it"):
+        load_details(f)

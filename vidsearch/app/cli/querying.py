@@ -221,32 +221,42 @@ def _print_eval(summary: dict) -> None:
 
 def _print_compare(c: dict) -> None:
     """What changed against an earlier run."""
-    def change(m: dict) -> str:
-        if m["delta"] is None:
-            return "-"
-        lo, hi = m["interval95"]
-        return f"{m['before']:.3f} -> {m['now']:.3f} ({m['delta']:+.3f}; 95% interval {lo:+.3f} to {hi:+.3f})"
-
     def ids(xs: list[str]) -> str:
         return ", ".join(xs) if xs else "none"
 
+    def rank(r: int | None) -> str:
+        return "-" if r is None else str(r)
+
     say = partial(out.print, highlight=False, markup=False, soft_wrap=True)
-    say(f"against the earlier run: {c['paired']} queries paired"
-        + (f", {len(c['unpaired'])} not (new, changed or missing there): {ids(c['unpaired'])}" if c["unpaired"] else ""))
+    head = f"against the earlier run: {c['paired']} {'query' if c['paired'] == 1 else 'queries'} paired"
+    if c["unpaired"]:
+        head += f"; not paired (new, or asked or answered differently there): {ids(c['unpaired'])}"
+    if c["dropped"]:
+        head += f"; asked there, not now: {ids(c['dropped'])}"
+    say(head)
     a = c["answers"]
     if a["n"]:
-        say(f"  p@1 {change(a['p@1'])}; won {len(a['won'])}, lost {len(a['lost'])} (sign test p {a['sign_test_p']:.3g})")
-        say(f"  mrr {change(a['mrr'])}")
+        say(f"  p@1 {_change(a['p@1'])}; won {len(a['won'])}, lost {len(a['lost'])} (sign test p {a['sign_test_p']:.3g})")
+        say(f"  mrr {a['mrr']['before']:.3f} -> {a['mrr']['now']:.3f} ({a['mrr']['delta']:+.3f})")
         for r in c["ranks_changed"]:
-            say(f"  {r['id']} {'-' if r['before'] is None else r['before']} -> {'-' if r['now'] is None else r['now']}: "
-                f"{r['query']}" + (f" ({r['kind']})" if r["kind"] else ""))
+            say(f"  {r['id']} {rank(r['before'])} -> {rank(r['now'])}: {r['query']}" + (f" ({r['kind']})" if r["kind"] else ""))
     na = c["no_answer"]
     if na["n"]:
         say(f"  no-answer flagged {na['flagged'][0]} -> {na['flagged'][1]} of {na['n']}; newly flagged: "
             f"{ids(na['newly_flagged'])}; no longer: {ids(na['no_longer_flagged'])}")
     if "clips" in c:
         cl = c["clips"]
-        say(f"  captions r@1 {change(cl['caption_r@1'])}; won: {ids(cl['won'])}; lost: {ids(cl['lost'])}")
+        say(f"  captions r@1 {_change(cl['caption_r@1'])} over {cl['n']} clips; won: {ids(cl['won'])}; lost: "
+            f"{ids(cl['lost'])}" + (f"; not paired: {ids(cl['unpaired'])}" if cl["unpaired"] else "")
+            + (f"; there, not now: {ids(cl['dropped'])}" if cl["dropped"] else ""))
+
+
+def _change(m: dict) -> str:
+    """``before -> now (delta; 95% interval)`` of a share, or "-" when nothing was paired."""
+    if m["delta"] is None:
+        return "-"
+    lo, hi = m["interval95"]
+    return f"{m['before']:.3f} -> {m['now']:.3f} ({m['delta']:+.3f}; 95% interval {lo:+.3f} to {hi:+.3f})"
 
 
 @app.command("eval")
@@ -275,6 +285,7 @@ def eval_(
     from vidsearch.query.evaluate import (
         EvalFileError,
         EvalReport,
+        check_depth,
         check_videos,
         clip_videos,
         load_clips,
@@ -293,6 +304,8 @@ def eval_(
         cuts = load_clips(clips) if clips is not None else []
         rs = load_removable(removable) if removable is not None else None
         before = load_details(compare) if compare is not None else None
+        if before is not None and compare is not None:
+            check_depth(before, k, compare)
         resolve_weights(preset, parse_weights(weights))
     except (EvalFileError, WeightsError) as exc:
         fail(str(exc), 2)
@@ -318,10 +331,15 @@ def eval_(
             check_videos(named, list(dict.fromkeys(expected)), str(source))
     except EvalFileError as exc:
         fail(str(exc), 2)
-    try:
-        details = open(out_file, "w", encoding="utf-8") if out_file is not None else None  # noqa: SIM115
-    except OSError as exc:
-        fail(f"{out_file}: {exc.strerror or exc} (--out)", 2)
+    # --out is written beside itself and renamed into place at the end, so a run that fails or
+    # is stopped leaves the earlier details (what --compare reads) as they were.
+    pending = out_file.with_name(out_file.name + ".partial") if out_file is not None else None
+    if pending is not None:
+        try:
+            pending.write_bytes(b"")
+            pending.unlink()
+        except OSError as exc:
+            fail(f"{out_file}: {exc.strerror or exc} (--out)", 2)
     index_summary = None
     if index_dir is not None:
         # The library's own settings (its profile), or the defaults for a new one.
@@ -377,10 +395,13 @@ def eval_(
     result = EvalReport(outcomes, k, cut_outcomes, index_summary, removed_summary, before)
     summary = result.summary()
     summary["thresholds"] = searcher.thresholds.to_json()  # what the answers above were cut with
-    if details is not None:
-        with details:
-            for row in result.details():
-                details.write(json.dumps(row, ensure_ascii=False) + "\n")
+    if out_file is not None and pending is not None:
+        try:
+            pending.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in result.details()),
+                               encoding="utf-8")
+            os.replace(pending, out_file)
+        except OSError as exc:
+            fail(f"{out_file}: {exc.strerror or exc} (--out)", 2)
     if as_json:
         print_json(summary)
     else:
