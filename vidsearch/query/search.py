@@ -42,6 +42,7 @@ from vidsearch.query.filters import SearchFilter
 from vidsearch.store.lexical import LexicalLine
 from vidsearch.store.library import Library, OcrLineRow, SegmentRow
 from vidsearch.text.lexical import coverage, idf, is_form, sound_key, sound_keys, specificity, terms
+from vidsearch.text.phrasing import asked_for
 from vidsearch.text.script import is_cjk
 from vidsearch.text.synonyms import SynonymTable, normalise_text
 from vidsearch.types import Moment, said_within
@@ -337,6 +338,7 @@ class Searcher:
         query = query.strip()
         if not query:
             raise ValueError("empty query")
+        query = asked_for(query)  # "find the part where X" asks for X (see vidsearch.text.phrasing)
         allowed = where.video_ids_in(self.library) if where is not None and where.active else None
         if allowed is not None and not allowed:
             return []

@@ -1,0 +1,132 @@
+"""What a query asks for, apart from how it is asked: request framings and shouting taken off.
+
+People type requests, not only keywords: "find the part where they say grab them fast",
+"show me a cat", "我想找限时秒杀的片段", "视频里哪里说了买两箱送一箱". The framing words name the
+medium and the act of searching, never the content, yet they weigh on every channel: the text
+encoder embeds them with the content (the query drifts toward "video", "part", "找"), and the
+exact-words channel counts them as words the line lacks, so a line that holds every word asked
+for no longer covers half the query. Typed in capitals, a query reads as something else to the
+case-sensitive encoders ("KEEP THE WIRES SHORT" is not "keep the wires short").
+
+:func:`asked_for` takes off a leading request ("find", "show me", "can you find the part where",
+"the moment when", "videos of", "where does he say"; "我想找", "帮我找", "视频里", "哪里说了")
+and a trailing medium word ("... in the video"; "...的片段", "...的画面", "...在哪里"), and lowers
+a query typed all in capitals (two or more Latin words and no lower-case letter; a lone acronym
+such as "NASA" stays). It only takes words off the edges, and keeps the query as typed when
+nothing or too little would remain.
+
+Measured on the benchmark library, every query rewritten one way, first-answer precision
+before -> after: "find the part where ..." / "我想找...的片段" 0.673 -> 0.830, "show me ..." /
+"视频里...的画面" 0.723 -> 0.830, all in capitals 0.792 -> 0.830 (0.830 as the queries are
+written). "the moment ..." with no "when" stays as typed ("the moment of truth" is content), so
+"the moment ..." / "找一下..." only went 0.736 -> 0.767. None of the 180 queries as written has
+a framing: their answers are unchanged.
+"""
+from __future__ import annotations
+
+import re
+
+__all__ = ["asked_for"]
+
+# "please", "can you", "I'd like to see", "help me": politeness before the request.
+_POLITE = r"(?:please\s+|(?:can|could|would|will)\s+you\s+(?:please\s+)?|i(?:'d|\s+would)\s+like\s+to\s+(?:see\s+)?" \
+          r"|i\s+want\s+(?:to\s+(?:see|find|watch)\s+)?|help\s+me\s+(?:to\s+)?)*"
+# Verbs of searching, always framing ("find", "show me"); "play" and "get" only before a medium
+# word ("play the clip of ..."), since "play the trumpet" and "get ready with me" are content.
+_SEARCH = r"(?:find|show|search\s+for|search|look\s+for|looking\s+for|locate|give)(?:\s+(?:me|us))?"
+_GOTO = r"(?:play|get|jump\s+to|go\s+to|take\s+me\s+to|skip\s+to|where(?:'s|\s+is|\s+are))(?:\s+(?:me|us))?"
+_ARTICLE = r"(?:(?:the|a|an|any|some|that|this)\s+)?"
+# A medium word with what joins it to the content. Words for a stretch of time join with
+# "where/when/that"; words for footage also with "of/about/showing/with" ("videos of cats"),
+# but "the moment of truth" and "the point of no return" keep their "of".
+_WHEN = r"(?:where|when|in\s+which|that|which)"
+_STRETCH = r"(?:part|parts|moment|moments|bit|bits|point|spot|section|sections|segment|segments|time|one)"
+_FOOTAGE = r"(?:video|videos|clip|clips|footage|scene|scenes|shot|shots|frame|frames)"
+_MEDIUM = rf"(?:{_STRETCH}\s+{_WHEN}|{_FOOTAGE}\s+(?:{_WHEN}|of|about|showing|with|from))"
+_SPEAKER = r"(?:he|she|they|someone|somebody|anyone|the\s+(?:speaker|narrator|host|presenter|teacher|man|woman|voice))"
+_SAYS = r"(?:says?|said|mentions?|mentioned|talks?\s+about|talked\s+about|explains?|explained|shows?|showed)"
+
+_EN_LEADS = [re.compile(p, re.IGNORECASE) for p in (
+    rf"^{_POLITE}(?:{_SEARCH}|{_GOTO})\s+{_ARTICLE}{_MEDIUM}\s+",      # find the part where ...
+    rf"^{_ARTICLE}{_MEDIUM}\s+",                                       # the moment when ..., videos of ...
+    rf"^{_POLITE}{_SEARCH}\s+",                                        # show me ..., find ...
+    rf"^(?:where|when|at\s+what\s+point)\s+(?:does|do|did|is|are|was)\s+{_SPEAKER}\s+(?:{_SAYS}\s+)?",
+)]
+# After a framing: "(the part where) they say ..." keeps only what is said.
+_EN_SPEAKER = re.compile(rf"^{_SPEAKER}\s+{_SAYS}\s+", re.IGNORECASE)
+_EN_TAIL = re.compile(r"\s+(?:in|from|on)\s+(?:the|this|a|any|that)\s+(?:video|videos|clip|clips|footage)$", re.IGNORECASE)
+
+_ZH_LEADS = [re.compile(p) for p in (
+    r"^(?:请)?(?:帮我|给我)?(?:我想找|我要找|想找|帮我找|给我找|找一下|找找|搜一下|搜索|查找|查一下|我想看|我要看|给我看|看一下)(?:一下)?",
+    r"^(?:视频|画面|片子|影片)(?:里|中|里面)(?:有)?",
+    r"^(?:哪里|哪儿|哪一段|哪段|什么时候|哪个地方)(?:有人)?(?:说了|说|提到了|提到|出现了|出现|有)?",
+)]
+_ZH_WHERE = r"(?:在哪里|在哪儿|在哪|是哪一段|是哪段)"
+_ZH_TAIL = re.compile(rf"(?:(?:的)?(?:片段|视频|镜头|画面|那一段|那段|部分|场景|瞬间){_ZH_WHERE}?|{_ZH_WHERE})$")
+
+_LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
+_HAN = re.compile(r"[\u3400-\u9fff]")
+_HAN_CONTENT = re.compile(r"[\u3400-\u9fff](?<!的)")
+# What is left of "show me" or "find the" when the framing is taken off: no query.
+_LEFTOVER = re.compile(r"^(?:me|us|it|them|the|a|an|this|that|some|any|where|when|one)$", re.IGNORECASE)
+
+
+def _enough(text: str) -> bool:
+    """Is what remains still a query: a Chinese character other than 的, or two Latin or digit
+    characters that are not a lone pronoun or article?"""
+    text = text.strip()
+    if _HAN.search(text):
+        return bool(_HAN_CONTENT.search(text))
+    return sum(c.isalnum() for c in text) >= 2 and not _LEFTOVER.match(text)
+
+
+def _strip_framing(query: str) -> str:
+    q = query
+    framed = False
+    for _ in range(3):  # "please can you show me the part where ..." peels in steps
+        for pattern in _EN_LEADS:
+            m = pattern.match(q)
+            if m and _enough(q[m.end():]):
+                q, framed = q[m.end():], True
+                break
+        else:
+            break
+    if framed:
+        m = _EN_SPEAKER.match(q)
+        if m and _enough(q[m.end():]):
+            q = q[m.end():]
+    m = _EN_TAIL.search(q)
+    if m and _enough(q[:m.start()]):
+        q = q[:m.start()]
+    if _HAN.search(q):
+        for pattern in _ZH_LEADS:
+            m = pattern.match(q)
+            if m and m.end() and _enough(q[m.end():]):
+                q = q[m.end():]
+        m = _ZH_TAIL.search(q)
+        if m and m.start() < len(q) and _enough(q[:m.start()]):
+            q = q[:m.start()]
+    return q.strip(" \t,，:：") or query
+
+
+def _unshout(query: str) -> str:
+    """A query typed all in capitals, lowered; a lone acronym and mixed case stay as typed."""
+    if any(c.islower() for c in query) or len(_LATIN_WORD.findall(query)) < 2:
+        return query
+    return query.lower()
+
+
+def asked_for(query: str) -> str:
+    """``query`` without its request framing and, if typed all in capitals, lowered.
+
+    >>> asked_for("find the part where they say grab them fast")
+    'grab them fast'
+    >>> asked_for("我想找限时秒杀的片段")
+    '限时秒杀'
+    >>> asked_for("KEEP THE WIRES SHORT")
+    'keep the wires short'
+    >>> asked_for("the moment of truth")
+    'the moment of truth'
+    """
+    q = query.strip()
+    return _unshout(_strip_framing(q)) if q else q
