@@ -533,7 +533,7 @@ def test_an_older_library_gets_the_sounds_of_its_lines_on_the_next_write(fixture
         with monkeypatch.context() as patch:
             patch.setattr(lexical, "sound_keys", lambda words: [])
             lexical.rebuild(con)
-        con.execute("DELETE FROM meta WHERE key = ?", (lexical.SOUNDS_KEY,))
+        con.execute("DELETE FROM meta WHERE key = ?", (lexical.FORMAT_KEY,))
     with Library.open(old, readonly=True) as library:  # a reader finds the characters only
         searcher = Searcher(library)
         assert searcher.search("这杯咖啡又香又浓", 1)[0].channels["text"] > 0
@@ -543,7 +543,47 @@ def test_an_older_library_gets_the_sounds_of_its_lines_on_the_next_write(fixture
         m = Searcher(library).search("这杯咖啡有香有浓", 1)[0]
         assert os.path.basename(m.video) == "coffee_portrait.mp4" and m.channels["text"] > 0
     with sqlite3.connect(old / "meta.sqlite") as con:
-        assert con.execute("SELECT value FROM meta WHERE key = ?", (lexical.SOUNDS_KEY,)).fetchone() == ("1",)
+        assert con.execute("SELECT value FROM meta WHERE key = ?", (lexical.FORMAT_KEY,)).fetchone() == (
+            str(lexical.FORMAT),)
+
+
+def test_a_library_indexed_with_traditional_chinese_as_written_is_rebuilt_in_one_script(fixture_library, tmp_path):
+    """An on-screen line read in Traditional characters is found by a query in Simplified ones
+    once the exact-words index holds Chinese in one script: a library indexed in the format
+    before (1) is rebuilt by its next writer."""
+    import shutil
+
+    from vidsearch.store import lexical
+    from vidsearch.store.library import Library
+
+    db, _, _ = fixture_library
+    old = tmp_path / "old"
+    shutil.copytree(db, old)
+    with sqlite3.connect(old / "meta.sqlite") as con:  # a Taiwanese caption, then an older format
+        video_id = con.execute("SELECT id FROM videos ORDER BY id LIMIT 1").fetchone()[0]
+        con.execute("INSERT INTO ocr_lines(video_id, start_s, end_s, text, raw, score) VALUES (?, 1.0, 2.0, ?, ?, 0.9)",
+                    (video_id, "臺灣高鐵週末優惠", "臺灣高鐵週末優惠"))
+        con.execute("UPDATE meta SET value = '1' WHERE key = ?", (lexical.FORMAT_KEY,))
+    Library.open(old).close()
+    with Library.open(old, readonly=True) as library:
+        found = library.lexical_lines(terms("台湾高铁周末优惠"), 5, kinds=("screen",))
+        assert found and found[0].text == "臺灣高鐵週末優惠"  # (others share only "优惠")
+    with sqlite3.connect(old / "meta.sqlite") as con:
+        assert con.execute("SELECT value FROM meta WHERE key = ?", (lexical.FORMAT_KEY,)).fetchone() == ("2",)
+
+
+def test_a_query_in_traditional_chinese_finds_what_simplified_finds(searcher):
+    """Typed in Traditional characters ("碎花連衣裙", "這杯咖啡又香又濃"), a query finds the lines
+    Whisper and the screen give in Simplified ones, with the same score and jump, and the
+    transcript marks them; before, five of the benchmark's Chinese queries typed so were lost."""
+    from vidsearch.query.transcript import video_transcript
+
+    for plain, traditional in (("碎花连衣裙", "碎花連衣裙"), ("这杯咖啡又香又浓", "這杯咖啡又香又濃")):
+        want, got = _first(searcher, plain), _first(searcher, traditional)
+        assert (got.video, got.start, got.jump) == (want.video, want.start, want.jump), traditional
+        assert got.score == pytest.approx(want.score) and got.channels["text"] > 0, traditional
+    text = video_transcript(searcher.library, got.video_id, "這杯咖啡又香又濃")
+    assert [ln.text[m.start:m.end] for ln in text.speech for m in ln.marks] == ["这杯咖啡又香又浓"]
 
 
 def test_a_spoken_line_counts_for_its_segment_undiluted(searcher, monkeypatch):

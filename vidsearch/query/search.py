@@ -41,7 +41,7 @@ from vidsearch.query.confidence import ANY, Floor, Thresholds, library_threshold
 from vidsearch.query.filters import SearchFilter
 from vidsearch.store.lexical import LexicalLine
 from vidsearch.store.library import Library, OcrLineRow, SegmentRow
-from vidsearch.text.lexical import coverage, idf, is_form, sound_key, sound_keys, specificity, terms
+from vidsearch.text.lexical import coverage, idf, is_form, simplified, sound_key, sound_keys, specificity, terms
 from vidsearch.text.phrasing import asked_for
 from vidsearch.text.script import is_cjk
 from vidsearch.text.synonyms import SynonymTable, normalise_text
@@ -338,7 +338,9 @@ class Searcher:
         query = query.strip()
         if not query:
             raise ValueError("empty query")
-        query = asked_for(query)  # "find the part where X" asks for X (see vidsearch.text.phrasing)
+        # "find the part where X" asks for X (vidsearch.text.phrasing); Chinese is looked for in
+        # its Simplified form, as Whisper writes it and as the exact-words index holds it
+        query = simplified(asked_for(query))
         allowed = where.video_ids_in(self.library) if where is not None and where.active else None
         if allowed is not None and not allowed:
             return []

@@ -17,7 +17,7 @@ import unicodedata
 from dataclasses import dataclass, field
 
 from vidsearch.store.library import Library, UtteranceRow
-from vidsearch.text.lexical import sound_key, sound_keys, terms
+from vidsearch.text.lexical import simplified, sound_key, sound_keys, terms
 from vidsearch.text.phrasing import asked_for
 from vidsearch.text.script import is_cjk
 
@@ -101,13 +101,14 @@ def marked_spans(text: str, wanted: set[str], *, spoken: bool = False) -> list[t
         pos = m.start()
         for cjk, run in itertools.groupby(m.group(), key=is_cjk):
             chars = "".join(run)
-            norm = unicodedata.normalize("NFKC", chars).lower()
+            # the line is cut as terms() cuts it, Chinese in its Simplified form
+            norm = simplified(unicodedata.normalize("NFKC", chars).lower())
             if not cjk or len(chars) == 1:
                 if norm in wanted:
                     spans.append((pos, pos + len(chars)))
             else:
                 for i in range(len(chars) - 1):
-                    pair = unicodedata.normalize("NFKC", chars[i:i + 2]).lower()
+                    pair = simplified(unicodedata.normalize("NFKC", chars[i:i + 2]).lower())
                     if pair in wanted or (spoken and sound_key(pair) in wanted):
                         spans.append((pos + i, pos + i + 2))
             pos += len(chars)

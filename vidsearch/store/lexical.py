@@ -8,9 +8,11 @@ number of lines, for inverse document frequencies.
 
 A spoken line's Chinese pairs are also indexed by their sound
 (:func:`vidsearch.text.lexical.sound_key`): Whisper writes what it hears with the wrong characters
-often enough that a query must find the line by how it sounds. :data:`SOUNDS_KEY` in ``meta`` says
-the index holds them; a library indexed before that has its index rebuilt by its next writer
-(:func:`lacks_sounds`).
+often enough that a query must find the line by how it sounds. Chinese is indexed in its
+Simplified form (:func:`vidsearch.text.lexical.simplified`), as queries are looked up. The value of
+:data:`FORMAT_KEY` in ``meta`` says which of these the index holds (:data:`FORMAT`: 1, sounds; 2,
+Simplified too); a library indexed before has its index rebuilt once by its next writer
+(:func:`outdated`).
 
 On-screen lines are indexed **as read**, before promo cleaning: a badge such as ``限时秒杀`` that
 cleaning keeps out of the embeddings and captions can still be found by a user who types it.
@@ -39,8 +41,10 @@ SCHEMA = (
 TABLES = ("lexical_vocab", "lexical", "lexical_lines")
 #: The kinds of line indexed: said, and shown on screen.
 KINDS = ("speech", "screen")
-#: ``meta`` key set once the index holds the sound of spoken lines' Chinese pairs.
-SOUNDS_KEY = "lexical_sounds"
+#: ``meta`` key holding the index's format (named for the first change it recorded, the sounds of
+#: spoken lines' Chinese pairs), and the format this release writes: 2, Chinese in one script.
+FORMAT_KEY = "lexical_sounds"
+FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,7 @@ class LexicalLine:
 def ensure(db: sqlite3.Connection) -> None:
     """Create the index if the library has none, and fill it from the library's lines when it is
     empty while they are not (a library written before the index existed). An index built
-    without the sounds of spoken lines is left as it is (:func:`lacks_sounds`)."""
+    in an earlier format is left as it is (:func:`outdated`)."""
     for stmt in SCHEMA:
         db.execute(stmt)
     empty = db.execute("SELECT 1 FROM lexical_lines LIMIT 1").fetchone() is None
@@ -68,9 +72,14 @@ def ensure(db: sqlite3.Connection) -> None:
         rebuild(db)
 
 
-def lacks_sounds(db: sqlite3.Connection) -> bool:
-    """Whether the index was built without the sounds of spoken lines (by an earlier release)."""
-    return db.execute("SELECT 1 FROM meta WHERE key = ?", (SOUNDS_KEY,)).fetchone() is None
+def outdated(db: sqlite3.Connection) -> bool:
+    """Whether the index was built in an earlier format (by an earlier release): without the
+    sounds of spoken lines, or with Traditional Chinese as written."""
+    row = db.execute("SELECT value FROM meta WHERE key = ?", (FORMAT_KEY,)).fetchone()
+    try:
+        return row is None or int(row[0]) < FORMAT
+    except ValueError:
+        return True
 
 
 def rebuild(db: sqlite3.Connection) -> None:
@@ -84,7 +93,7 @@ def rebuild(db: sqlite3.Connection) -> None:
     lines += [(v, "screen", s, e, t) for v, s, e, t in db.execute(
         "SELECT video_id, start_s, end_s, raw FROM ocr_lines ORDER BY video_id, start_s")]
     _insert(db, lines)
-    db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, '1')", (SOUNDS_KEY,))  # with their sounds
+    db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (FORMAT_KEY, str(FORMAT)))
 
 
 def add_lines(db: sqlite3.Connection, video_id: int,

@@ -393,7 +393,7 @@ class Library:
             ("dim", str(self.dim)),
             ("generation", "0"),
             (WORD_CONFIDENCE_KEY, "1"),  # every line it will hold is written with its word confidence
-            (lexical.SOUNDS_KEY, "1"),  # ... and indexed with its sounds
+            (lexical.FORMAT_KEY, str(lexical.FORMAT)),  # ... and indexed as this release indexes
         ])
         if target is not None:
             self._db.execute(LOG_SCHEMA)
@@ -402,26 +402,27 @@ class Library:
 
     def _lexical_migration(self, *, rebuild: bool = False) -> None:
         """Give a library written before the exact-words index one (or, after a repair, a fresh
-        one), and one written before spoken lines were indexed by their sound a rebuilt one. The
-        index is derived from rows already committed, so it commits on its own: a crash half-way
-        leaves it as it was, and the next writer builds it again."""
+        one), and one indexed in an earlier format (without the sounds of spoken lines, or with
+        Traditional Chinese as written) a rebuilt one. The index is derived from rows already
+        committed, so it commits on its own: a crash half-way leaves it as it was, and the next
+        writer builds it again."""
         run = lexical.rebuild if rebuild else lexical.ensure
         with self._own_transaction():
             run(self._db)
-        if not lexical.lacks_sounds(self._db):
+        if not lexical.outdated(self._db):
             return
-        # Built by an earlier release, without the sounds of spoken lines: rebuilt once (200k
-        # English lines: 12 s; 200k lines of 16 random Chinese characters: 10 s). Search still
-        # finds the lines by their characters meanwhile, so a failure is logged, not raised.
+        # Built by an earlier release: rebuilt once (200k English lines: 12 s; 200k lines of 16
+        # random Chinese characters: about 11 s, 0.7 s of it taking them to Simplified). Search
+        # still finds the lines as they were indexed meanwhile, so a failure is logged, not raised.
         lines = lexical.line_count(self._db)
-        log.info("library %s: adding the sounds of spoken Chinese to the exact-words index (%d lines, once)",
-                 self.path, lines)
+        log.info("library %s: rebuilding the exact-words index in this release's format (the sounds of "
+                 "spoken Chinese, Chinese in one script; %d lines, once)", self.path, lines)
         try:
             with self._own_transaction():
                 lexical.rebuild(self._db)
         except sqlite3.Error as exc:
-            log.warning("library %s: exact-words index not rebuilt with the sounds of spoken lines (%s); "
-                        "search finds them by their characters", self.path,
+            log.warning("library %s: exact-words index not rebuilt in this release's format (%s); "
+                        "search finds its lines as they were indexed", self.path,
                         str(exc).splitlines()[0] if str(exc) else exc)
 
     @contextlib.contextmanager
