@@ -247,6 +247,9 @@ def test_query_words_that_sound_alike_are_one_word_by_sound():
     ("帮我找一下电路板特写的镜头", "电路板特写"),
     ("限时秒杀在哪里", "限时秒杀"),
     ("KEEP THE WIRES SHORT", "keep the wires short"),
+    ("限 时 秒 杀", "限时秒杀"),
+    ("星空 梵高 1889", "星空 梵高 1889"),   # words keep their spaces
+    ("小 猫咪", "小 猫咪"),
     # content that only looks like a framing stays as typed
     ("the moment of truth", "the moment of truth"),
     ("get ready with me", "get ready with me"),
@@ -274,7 +277,8 @@ def test_a_query_asked_as_a_request_finds_what_the_words_alone_find(searcher):
                            "Can you find the part where they say weasels ate our telephone system"),
                           ("weasels ate our telephone system", "WEASELS ATE OUR TELEPHONE SYSTEM"),
                           ("这杯咖啡又香又浓", "我想找这杯咖啡又香又浓的片段"),
-                          ("碎花连衣裙", "视频里碎花连衣裙的画面")):
+                          ("碎花连衣裙", "视频里碎花连衣裙的画面"),
+                          ("碎花连衣裙", "碎 花 连 衣 裙")):  # letter-spaced
         want, got = _first(searcher, plain), _first(searcher, framed)
         assert (got.video, got.start, got.jump) == (want.video, want.start, want.jump), framed
         assert got.score == pytest.approx(want.score) and got.channels["text"] > 0, framed
@@ -547,10 +551,11 @@ def test_an_older_library_gets_the_sounds_of_its_lines_on_the_next_write(fixture
             str(lexical.FORMAT),)
 
 
-def test_a_library_indexed_with_traditional_chinese_as_written_is_rebuilt_in_one_script(fixture_library, tmp_path):
-    """An on-screen line read in Traditional characters is found by a query in Simplified ones
-    once the exact-words index holds Chinese in one script: a library indexed in the format
-    before (1) is rebuilt by its next writer."""
+def test_a_library_indexed_with_chinese_as_written_is_rebuilt_in_one_script_and_joined(fixture_library, tmp_path):
+    """An on-screen line read in Traditional characters is found by a query in Simplified ones,
+    and a letter-spaced one by its words, once the exact-words index holds Chinese in one script
+    with lone letters joined: a library indexed in the format before (1) is rebuilt by its next
+    writer."""
     import shutil
 
     from vidsearch.store import lexical
@@ -561,13 +566,15 @@ def test_a_library_indexed_with_traditional_chinese_as_written_is_rebuilt_in_one
     shutil.copytree(db, old)
     with sqlite3.connect(old / "meta.sqlite") as con:  # a Taiwanese caption, then an older format
         video_id = con.execute("SELECT id FROM videos ORDER BY id LIMIT 1").fetchone()[0]
-        con.execute("INSERT INTO ocr_lines(video_id, start_s, end_s, text, raw, score) VALUES (?, 1.0, 2.0, ?, ?, 0.9)",
-                    (video_id, "臺灣高鐵週末優惠", "臺灣高鐵週末優惠"))
+        for text in ("臺灣高鐵週末優惠", "年 終 大 促"):  # the second set with wide letter spacing
+            con.execute("INSERT INTO ocr_lines(video_id, start_s, end_s, text, raw, score) VALUES (?, 1.0, 2.0, ?, ?, 0.9)",
+                        (video_id, text, text))
         con.execute("UPDATE meta SET value = '1' WHERE key = ?", (lexical.FORMAT_KEY,))
     Library.open(old).close()
     with Library.open(old, readonly=True) as library:
         found = library.lexical_lines(terms("台湾高铁周末优惠"), 5, kinds=("screen",))
         assert found and found[0].text == "臺灣高鐵週末優惠"  # (others share only "优惠")
+        assert [ln.text for ln in library.lexical_lines(terms("年终大促"), 5, kinds=("screen",))] == ["年 終 大 促"]
     with sqlite3.connect(old / "meta.sqlite") as con:
         assert con.execute("SELECT value FROM meta WHERE key = ?", (lexical.FORMAT_KEY,)).fetchone() == ("2",)
 

@@ -13,6 +13,7 @@ from vidsearch.text.script import (
     is_cjk_punct,
     is_han,
     is_unspaced,
+    join_spaced_letters,
 )
 
 HAN = ["中", "猫", "㐀", "\u9fa5", "\uf900", "\U00020000", "\U0002a700", "\U00030000"]  # ext A, compat, B, G
@@ -132,3 +133,15 @@ def test_whisper_simplifies_han_whatever_the_detected_language():
     Transcriber()._pieces([seg(" 這個 很好 OK", [" 這個", " 很好", " OK"]), seg(" ありがとう", [" ありがとう"])], "en", [chunk])
     assert [p.text for p in chunk.pieces] == ["这个 很好 OK", "ありがとう"]
     assert [w.text for w in chunk.pieces[0].words] == ["这个", "很好", "OK"]
+
+
+@pytest.mark.parametrize("text, joined", [
+    ("限 时 秒 杀", "限时秒杀"),                # letter-spaced: one word
+    ("红 富 士 苹 果   5 斤 装", "红富士苹果   5 斤装"),  # a wider gap stays a word boundary
+    ("星空 梵高 1889", "星空 梵高 1889"),        # words keep their spaces
+    ("小 猫咪", "小 猫咪"),                      # a lone letter beside a word stays apart
+    ("a 猫 b", "a 猫 b"),
+    (" 限 时", " 限时"),
+])
+def test_lone_cjk_letters_set_apart_by_one_space_join(text, joined):
+    assert join_spaced_letters(text) == joined

@@ -93,7 +93,8 @@ def query_words(library: Library, query: str) -> set[str]:
 def marked_spans(text: str, wanted: set[str], *, spoken: bool = False) -> list[tuple[int, int]]:
     """Character spans of ``text`` whose term is in ``wanted``, cut as :func:`terms` cuts
     (adjacent or overlapping Chinese pairs join into one span); in a ``spoken`` line, also the
-    Chinese pairs whose sound is (:func:`vidsearch.text.lexical.sound_key`)."""
+    Chinese pairs whose sound is (:func:`vidsearch.text.lexical.sound_key`). A pair across the
+    space of a letter-spaced line ("限 时 秒 杀") is found by search but not marked here."""
     spans: list[tuple[int, int]] = []
     if not wanted:
         return spans

@@ -9,10 +9,10 @@ number of lines, for inverse document frequencies.
 A spoken line's Chinese pairs are also indexed by their sound
 (:func:`vidsearch.text.lexical.sound_key`): Whisper writes what it hears with the wrong characters
 often enough that a query must find the line by how it sounds. Chinese is indexed in its
-Simplified form (:func:`vidsearch.text.lexical.simplified`), as queries are looked up. The value of
-:data:`FORMAT_KEY` in ``meta`` says which of these the index holds (:data:`FORMAT`: 1, sounds; 2,
-Simplified too); a library indexed before has its index rebuilt once by its next writer
-(:func:`outdated`).
+Simplified form (:func:`vidsearch.text.lexical.simplified`), as queries are looked up, and lone
+letters set apart by spaces are joined ("限 时 秒 杀"). The value of :data:`FORMAT_KEY` in ``meta``
+says which of these the index holds (:data:`FORMAT`: 1, sounds; 2, Simplified and joined too); a
+library indexed before has its index rebuilt once by its next writer (:func:`outdated`).
 
 On-screen lines are indexed **as read**, before promo cleaning: a badge such as ``限时秒杀`` that
 cleaning keeps out of the embeddings and captions can still be found by a user who types it.
@@ -42,7 +42,8 @@ TABLES = ("lexical_vocab", "lexical", "lexical_lines")
 #: The kinds of line indexed: said, and shown on screen.
 KINDS = ("speech", "screen")
 #: ``meta`` key holding the index's format (named for the first change it recorded, the sounds of
-#: spoken lines' Chinese pairs), and the format this release writes: 2, Chinese in one script.
+#: spoken lines' Chinese pairs), and the format this release writes: 2, Chinese in one script and
+#: letter-spaced Chinese joined.
 FORMAT_KEY = "lexical_sounds"
 FORMAT = 2
 

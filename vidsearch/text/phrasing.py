@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import re
 
+from vidsearch.text.script import join_spaced_letters
+
 __all__ = ["asked_for"]
 
 # "please", "can you", "I'd like to see", "help me": politeness before the request.
@@ -117,7 +119,8 @@ def _unshout(query: str) -> str:
 
 
 def asked_for(query: str) -> str:
-    """``query`` without its request framing and, if typed all in capitals, lowered.
+    """``query`` without its request framing, its lone Chinese letters joined ("限 时 秒 杀"; see
+    :func:`vidsearch.text.script.join_spaced_letters`) and, if typed all in capitals, lowered.
 
     >>> asked_for("find the part where they say grab them fast")
     'grab them fast'
@@ -128,5 +131,5 @@ def asked_for(query: str) -> str:
     >>> asked_for("the moment of truth")
     'the moment of truth'
     """
-    q = query.strip()
+    q = join_spaced_letters(query)
     return _unshout(_strip_framing(q)) if q else q

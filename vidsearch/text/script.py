@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 
 __all__ = ["HAN", "KANA", "HANGUL", "CJK", "CJK_PUNCT", "is_han", "is_cjk", "is_cjk_punct",
-           "is_unspaced", "has_han", "has_cjk", "han_count"]
+           "is_unspaced", "has_han", "has_cjk", "han_count", "join_spaced_letters"]
 
 #: Han ideographs: extension A, the unified block, compatibility ideographs, and the
 #: supplementary and tertiary ideographic planes (extension B onwards, compatibility supplement).
@@ -35,6 +35,7 @@ _HAN = re.compile(f"[{HAN}]")
 _CJK = re.compile(f"[{CJK}]")
 _CJK_PUNCT = re.compile(f"[{CJK_PUNCT}]")
 _UNSPACED = re.compile(f"[{HAN}{KANA}{CJK_PUNCT}]")
+_SPACES = re.compile(r"(\s+)")
 
 
 def is_han(ch: str) -> bool:
@@ -71,3 +72,26 @@ def has_cjk(text: str) -> bool:
 def han_count(text: str) -> int:
     """Number of Han ideographs in ``text``."""
     return len(_HAN.findall(text))
+
+
+def join_spaced_letters(text: str) -> str:
+    """``text`` with the single spaces between lone CJK letters taken out: "限 时 秒 杀" (a title
+    set with wide letter spacing, as OCR reads it, or a query typed so) is "限时秒杀". Only runs of
+    single letters join, across one space; words keep their spaces ("星空 梵高 1889", "小 猫咪"),
+    since a space between Chinese words says they may come in any order, and a wider gap stays.
+    """
+    parts = _SPACES.split(text)  # words at even places, the whitespace between them at odd ones
+    out = [parts[0]]
+    lone = _is_lone(parts[0])  # whether out[-1] is lone letters (one, or a run joined so far)
+    for gap, word in zip(parts[1::2], parts[2::2]):
+        single = _is_lone(word)
+        if single and lone and gap == " ":
+            out[-1] += word
+        else:
+            out += [gap, word]
+            lone = single
+    return "".join(out)
+
+
+def _is_lone(word: str) -> bool:
+    return len(word) == 1 and is_cjk(word)
