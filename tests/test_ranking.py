@@ -239,7 +239,12 @@ def test_query_words_that_sound_alike_are_one_word_by_sound():
     ("find the part where they say grab them fast", "grab them fast"),
     ("can you show me the moment when the rocket launches", "the rocket launches"),
     ("please show me videos of cats", "cats"),
-    ("look for the scene with a parrot", "a parrot"),
+    ("look for the scene where a parrot talks", "a parrot talks"),
+    ("cats in the video?", "cats"),                # sentence punctuation goes with a framing
+    ("SHOW ME CATS", "cats"),
+    ("ＦＩＮＤ ＴＨＥ ＰＡＲＴ ＷＨＥＲＥ ＴＨＥ ＣＡＴ ＳＬＥＥＰＳ", "the cat sleeps"),
+    ("限时秒杀在哪里？", "限时秒杀"),
+    ("视频里有没有猫", "有没有猫"),
     ("where does the speaker say ten of clubs", "ten of clubs"),
     ("rocket launch in the video", "rocket launch"),
     ("我想找限时秒杀的片段", "限时秒杀"),
@@ -262,6 +267,22 @@ def test_query_words_that_sound_alike_are_one_word_by_sound():
     ("监控画面里走路的行人", "监控画面里走路的行人"),
     ("NASA", "NASA"),
     ("PCB design", "PCB design"),
+    ("where did she go", "where did she go"),
+    ("show and tell", "show and tell"),
+    ("search party", "search party"),
+    ("give it away", "give it away"),
+    ("the one that got away", "the one that got away"),
+    ("the moments that matter", "the moments that matter"),
+    ("frames of reference", "frames of reference"),
+    ("视频中文字幕", "视频中文字幕"),
+    ("画面中央", "画面中央"),
+    ("慢镜头", "慢镜头"),
+    ("第一部分", "第一部分"),
+    ("你在哪里", "你在哪里"),
+    ("搜索引擎优化", "搜索引擎优化"),
+    ("哪里都是你", "哪里都是你"),
+    ("什么时候出发", "什么时候出发"),
+    ("Three, two, one, liftoff!", "Three, two, one, liftoff!"),
     ("show me", "show me"),            # nothing would be left
     ("the part where", "the part where"),
 ])
@@ -278,7 +299,8 @@ def test_a_query_asked_as_a_request_finds_what_the_words_alone_find(searcher):
                           ("weasels ate our telephone system", "WEASELS ATE OUR TELEPHONE SYSTEM"),
                           ("这杯咖啡又香又浓", "我想找这杯咖啡又香又浓的片段"),
                           ("碎花连衣裙", "视频里碎花连衣裙的画面"),
-                          ("碎花连衣裙", "碎 花 连 衣 裙")):  # letter-spaced
+                          ("碎花连衣裙", "碎 花 连 衣 裙"),  # letter-spaced
+                          ("这杯咖啡又香又浓", "幫我找一下這杯咖啡又香又濃的片段")):  # Traditional, framing too
         want, got = _first(searcher, plain), _first(searcher, framed)
         assert (got.video, got.start, got.jump) == (want.video, want.start, want.jump), framed
         assert got.score == pytest.approx(want.score) and got.channels["text"] > 0, framed
@@ -769,3 +791,35 @@ def test_an_older_library_gets_its_word_confidences_on_the_next_write(fixture_li
     assert migrated_lines == pytest.approx(lines) and migrated_segments == pytest.approx(segments)
     with sqlite3.connect(old / "meta.sqlite") as con:
         assert con.execute("SELECT value FROM meta WHERE key = ?", (WORD_CONFIDENCE_KEY,)).fetchone() == ("1",)
+
+
+def test_a_reader_of_an_index_an_earlier_release_built_asks_it_as_that_release_did(fixture_library, tmp_path, monkeypatch):
+    """Until a writer rebuilds it, an exact-words index in format 1 holds Chinese as written: a
+    reader cuts queries as that release did, so a Traditional line is still found by its own
+    characters (taken to Simplified, the query would miss it). A garbled format is outdated, a
+    newer one is not."""
+    import shutil
+
+    from vidsearch.query.search import Searcher
+    from vidsearch.store import lexical
+    from vidsearch.store.library import Library
+
+    db, _, _ = fixture_library
+    old = tmp_path / "old"
+    shutil.copytree(db, old)
+    with sqlite3.connect(old / "meta.sqlite") as con:  # a Taiwanese caption in a shot of the sale
+        video_id = con.execute("SELECT id FROM videos WHERE path_text LIKE '%summer_sale.mp4'").fetchone()[0]
+        con.execute("INSERT INTO ocr_lines(video_id, start_s, end_s, text, raw, score) VALUES (?, 6.0, 7.0, ?, ?, 0.9)",
+                    (video_id, "臺灣高鐵週末優惠", "臺灣高鐵週末優惠"))
+        with monkeypatch.context() as patch:  # as the earlier release cut it
+            patch.setattr(lexical, "terms", lambda text: terms(text, one_script=False))
+            lexical.rebuild(con)
+        con.execute("UPDATE meta SET value = '1' WHERE key = ?", (lexical.FORMAT_KEY,))
+    with Library.open(old, readonly=True) as library:
+        assert library.lexical_outdated()
+        hits = Searcher(library).search("臺灣高鐵週末優惠", 3, min_confidence="any")
+        assert any(m.channels["text"] > 0 and "臺灣高鐵" in m.snippet for m in hits)
+    with sqlite3.connect(old / "meta.sqlite") as con:
+        for value, outdated in (("garbage", True), ("3", False), ("2", False)):
+            con.execute("UPDATE meta SET value = ? WHERE key = ?", (value, lexical.FORMAT_KEY))
+            assert lexical.outdated(con) is outdated, value

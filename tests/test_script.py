@@ -142,6 +142,7 @@ def test_whisper_simplifies_han_whatever_the_detected_language():
     ("小 猫咪", "小 猫咪"),                      # a lone letter beside a word stays apart
     ("a 猫 b", "a 猫 b"),
     (" 限 时", " 限时"),
+    ("그 집 좋아", "그 집 좋아"),              # Korean spaces its words, one syllable or more
 ])
 def test_lone_cjk_letters_set_apart_by_one_space_join(text, joined):
     assert join_spaced_letters(text) == joined

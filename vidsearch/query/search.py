@@ -338,15 +338,21 @@ class Searcher:
         query = query.strip()
         if not query:
             raise ValueError("empty query")
-        # "find the part where X" asks for X (vidsearch.text.phrasing); Chinese is looked for in
-        # its Simplified form, as Whisper writes it and as the exact-words index holds it
-        query = simplified(asked_for(query))
+        # Chinese is looked for in its Simplified form, as Whisper writes it and as the exact-words
+        # index holds it; "find the part where X" asks for X (vidsearch.text.phrasing). An index
+        # an earlier release built holds Chinese as written: it is asked as that release asked it.
+        typed = query
+        query = asked_for(simplified(query))
+        if self.library.lexical_outdated():
+            q_terms = terms(asked_for(typed), one_script=False)
+        else:
+            q_terms = terms(query)
         allowed = where.video_ids_in(self.library) if where is not None and where.active else None
         if allowed is not None and not allowed:
             return []
         w = self.weights_for(preset, weights)
         qv, q_text = self.query_vector(query, w)
-        hits, q_terms = self._scored_hits(query, qv, q_text, w, allowed)
+        hits, q_terms = self._scored_hits(query, q_terms, qv, q_text, w, allowed)
         if not hits or (hits[0].score < self.thresholds.low and min_confidence != ANY):
             return []  # no good match
         if min_confidence is not None:
@@ -446,13 +452,13 @@ class Searcher:
                                  "without this weight")
         return notes
 
-    def _scored_hits(self, query: str, qv: np.ndarray, q_text: np.ndarray, weights: dict[str, float],
-                     allowed: set[int] | None = None) -> tuple[list[_Hit], list[str]]:
-        """Every candidate of a text query with its calibrated per-channel contributions, best
-        first, and the indexed words that count as the query's (its terms and their other forms).
-        ``allowed``: the only videos whose segments may answer (None: all)."""
+    def _scored_hits(self, query: str, q_terms: list[str], qv: np.ndarray, q_text: np.ndarray,
+                     weights: dict[str, float], allowed: set[int] | None = None) -> tuple[list[_Hit], list[str]]:
+        """Every candidate of a text query (``q_terms``: its terms, as the exact-words index is
+        cut) with its calibrated per-channel contributions, best first, and the indexed words that
+        count as the query's (its terms and their other forms). ``allowed``: the only videos whose
+        segments may answer (None: all)."""
         candidates = self._candidates(qv, allowed)
-        q_terms = terms(query)
         # Exact words said count only while speech is weighed, words shown only while on-screen text is.
         kinds = {kind for kind, channel in (("speech", "speech"), ("screen", "ocr")) if weights.get(channel, 0.0) > 0}
         exact, wanted = self._exact_matches(q_terms, kinds) if weights.get(LEXICAL, 0.0) > 0 and kinds else ({}, q_terms)

@@ -83,7 +83,7 @@ def query_words(library: Library, query: str) -> set[str]:
     """The indexed words that stand for ``query``'s terms: the terms themselves, their inflected
     forms found in the library and the sounds of their Chinese pairs (as search counts them),
     common function words left out."""
-    q_terms = [t for t in terms(asked_for(query)) if t not in FUNCTION_WORDS]
+    q_terms = [t for t in terms(asked_for(simplified(query))) if t not in FUNCTION_WORDS]
     if not q_terms:
         return set()
     forms = library.lexical_forms(q_terms)

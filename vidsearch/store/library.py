@@ -412,8 +412,9 @@ class Library:
         if not lexical.outdated(self._db):
             return
         # Built by an earlier release: rebuilt once (200k English lines: 12 s; 200k lines of 16
-        # random Chinese characters: about 11 s, 0.7 s of it taking them to Simplified). Search
-        # still finds the lines as they were indexed meanwhile, so a failure is logged, not raised.
+        # random Chinese characters: about 11 s, 0.7 s of it taking them to Simplified). Until
+        # then search cuts queries as that release did (Library.lexical_outdated), and finds
+        # the lines as it did, so a failure is logged, not raised.
         lines = lexical.line_count(self._db)
         log.info("library %s: rebuilding the exact-words index in this release's format (the sounds of "
                  "spoken Chinese, Chinese in one script; %d lines, once)", self.path, lines)
@@ -1557,6 +1558,16 @@ class Library:
     def _vocab_from(self, prefix: str) -> list[str]:
         with self._mutex:
             return lexical.vocab_from(self._db, prefix)
+
+    def lexical_outdated(self) -> bool:
+        """Whether the exact-words index is in an earlier release's format (a reader of a library
+        no writer has opened since): its lines are cut as that release cut them, so a query's
+        terms must be too (:func:`vidsearch.text.lexical.terms` with ``one_script=False``)."""
+        with self._mutex:
+            try:
+                return lexical.outdated(self._db)
+            except sqlite3.OperationalError:
+                return True  # no meta table yet: nothing is indexed either way
 
     def lexical_doc_freq(self, query_terms: Sequence[str]) -> tuple[dict[str, int], int]:
         """(lines holding each term, lines indexed): for inverse document frequencies.

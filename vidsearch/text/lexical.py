@@ -91,14 +91,20 @@ def simplified(text: str) -> str:
     return "".join(simplified_char(c) if is_cjk(c) else c for c in text)
 
 
-def terms(text: str) -> list[str]:
-    """The distinct terms of ``text`` in first-seen order (see the module docstring)."""
-    text = join_spaced_letters(unicodedata.normalize("NFKC", text).lower())
+def terms(text: str, *, one_script: bool = True) -> list[str]:
+    """The distinct terms of ``text`` in first-seen order (see the module docstring).
+
+    ``one_script=False`` cuts as releases before the exact-words index's format 2 did: Chinese
+    as written, letter-spaced characters apart (what a reader of a library indexed then, and not
+    rebuilt since, must look up)."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    if one_script:
+        text = join_spaced_letters(text)
     out: dict[str, None] = {}
     for token in _WORD.findall(text):
         for cjk, run in itertools.groupby(token, key=is_cjk):
             chars = "".join(run)
-            if cjk:
+            if cjk and one_script:
                 chars = "".join(simplified_char(c) for c in chars)
             if not cjk:
                 out[chars] = None

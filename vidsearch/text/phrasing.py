@@ -13,7 +13,11 @@ case-sensitive encoders ("KEEP THE WIRES SHORT" is not "keep the wires short").
 and a trailing medium word ("... in the video"; "...的片段", "...的画面", "...在哪里"), and lowers
 a query typed all in capitals (two or more Latin words and no lower-case letter; a lone acronym
 such as "NASA" stays). It only takes words off the edges, and keeps the query as typed when
-nothing or too little would remain.
+less than two characters of content would remain. It errs toward keeping words: a bare "show",
+"search" or "give" is content ("show and tell", "search party"), a question keeps its words
+unless it asks what someone says ("where did she go"), a Chinese medium word ends a request only
+after 的 or after a request at the front ("慢镜头", "第一部分" stay), "视频中" is left alone (中
+starts 中文, 中央, 中间), and sentence punctuation at the end goes only with a framing.
 
 Measured on the benchmark library, every query rewritten one way, first-answer precision
 before -> after: "find the part where ..." / "我想找...的片段" 0.673 -> 0.830, "show me ..." /
@@ -25,6 +29,7 @@ a framing: their answers are unchanged.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from vidsearch.text.script import join_spaced_letters
 
@@ -33,38 +38,53 @@ __all__ = ["asked_for"]
 # "please", "can you", "I'd like to see", "help me": politeness before the request.
 _POLITE = r"(?:please\s+|(?:can|could|would|will)\s+you\s+(?:please\s+)?|i(?:'d|\s+would)\s+like\s+to\s+(?:see\s+)?" \
           r"|i\s+want\s+(?:to\s+(?:see|find|watch)\s+)?|help\s+me\s+(?:to\s+)?)*"
-# Verbs of searching, always framing ("find", "show me"); "play" and "get" only before a medium
-# word ("play the clip of ..."), since "play the trumpet" and "get ready with me" are content.
-_SEARCH = r"(?:find|show|search\s+for|search|look\s+for|looking\s+for|locate|give)(?:\s+(?:me|us))?"
-_GOTO = r"(?:play|get|jump\s+to|go\s+to|take\s+me\s+to|skip\s+to|where(?:'s|\s+is|\s+are))(?:\s+(?:me|us))?"
+# Verbs of searching that frame whatever follows: "find", "show me", "search for". A bare "show",
+# "search" or "give" does not ("show and tell", "search party", "give it away").
+_SEARCH = r"(?:find|locate|look\s+for|looking\s+for|search\s+for|(?:show|give)\s+(?:me|us))"
+# Verbs that frame only before a medium word ("play the clip of ..."; "play the trumpet" is content).
+_GOTO = r"(?:show|play|get|jump\s+to|go\s+to|take\s+me\s+to|skip\s+to|where(?:'s|\s+is|\s+are))(?:\s+(?:me|us))?"
 _ARTICLE = r"(?:(?:the|a|an|any|some|that|this)\s+)?"
 # A medium word with what joins it to the content. Words for a stretch of time join with
-# "where/when/that"; words for footage also with "of/about/showing/with" ("videos of cats"),
-# but "the moment of truth" and "the point of no return" keep their "of".
+# "where/when/that"; words for footage also with "of/about/showing" ("videos of cats"), but
+# "the moment of truth", "the point of no return" and "frames of reference" keep their "of".
 _WHEN = r"(?:where|when|in\s+which|that|which)"
-_STRETCH = r"(?:part|parts|moment|moments|bit|bits|point|spot|section|sections|segment|segments|time|one)"
-_FOOTAGE = r"(?:video|videos|clip|clips|footage|scene|scenes|shot|shots|frame|frames)"
-_MEDIUM = rf"(?:{_STRETCH}\s+{_WHEN}|{_FOOTAGE}\s+(?:{_WHEN}|of|about|showing|with|from))"
+_STRETCH = r"(?:part|parts|moment|moments|bit|bits|point|spot|section|sections|segment|segments|time)"
+_FOOTAGE = r"(?:video|videos|clip|clips|footage|scene|scenes)"
+_MEDIUM = rf"(?:{_STRETCH}\s+{_WHEN}|{_FOOTAGE}\s+(?:{_WHEN}|of|about|showing|from))"
+# Without a verb, only "the part where" / "the moment when" / "videos of" and the like frame:
+# "the moments that matter" and "the one that got away" are content.
+_BARE = rf"(?:(?:part|moment|bit|point|section|segment|scene|clip|video)\s+(?:where|when|in\s+which)|{_FOOTAGE}\s+(?:of|about|showing))"
 _SPEAKER = r"(?:he|she|they|someone|somebody|anyone|the\s+(?:speaker|narrator|host|presenter|teacher|man|woman|voice))"
-_SAYS = r"(?:says?|said|mentions?|mentioned|talks?\s+about|talked\s+about|explains?|explained|shows?|showed)"
+_SAYS = r"(?:says?|said|mentions?|mentioned|talks?\s+about|talked\s+about|explains?|explained)"
 
 _EN_LEADS = [re.compile(p, re.IGNORECASE) for p in (
     rf"^{_POLITE}(?:{_SEARCH}|{_GOTO})\s+{_ARTICLE}{_MEDIUM}\s+",      # find the part where ...
-    rf"^{_ARTICLE}{_MEDIUM}\s+",                                       # the moment when ..., videos of ...
+    rf"^{_ARTICLE}{_BARE}\s+",                                         # the moment when ..., videos of ...
     rf"^{_POLITE}{_SEARCH}\s+",                                        # show me ..., find ...
-    rf"^(?:where|when|at\s+what\s+point)\s+(?:does|do|did|is|are|was)\s+{_SPEAKER}\s+(?:{_SAYS}\s+)?",
+    # "where does he say ...": the saying is asked for; "where did she go" is content
+    rf"^(?:where|when|at\s+what\s+point)\s+(?:does|do|did|is|are|was)\s+{_SPEAKER}\s+{_SAYS}\s+",
 )]
 # After a framing: "(the part where) they say ..." keeps only what is said.
-_EN_SPEAKER = re.compile(rf"^{_SPEAKER}\s+{_SAYS}\s+", re.IGNORECASE)
-_EN_TAIL = re.compile(r"\s+(?:in|from|on)\s+(?:the|this|a|any|that)\s+(?:video|videos|clip|clips|footage)$", re.IGNORECASE)
+_EN_SPEAKER = re.compile(rf"^{_SPEAKER}\s+(?:says?|said|mentions?|mentioned)\s+", re.IGNORECASE)
+_EN_TAIL = re.compile(r" (?:in|from|on) (?:the|this|a|any|that) (?:video|videos|clip|clips|footage)$", re.IGNORECASE)
 
 _ZH_LEADS = [re.compile(p) for p in (
-    r"^(?:请)?(?:帮我|给我)?(?:我想找|我要找|想找|帮我找|给我找|找一下|找找|搜一下|搜索|查找|查一下|我想看|我要看|给我看|看一下)(?:一下)?",
-    r"^(?:视频|画面|片子|影片)(?:里|中|里面)(?:有)?",
-    r"^(?:哪里|哪儿|哪一段|哪段|什么时候|哪个地方)(?:有人)?(?:说了|说|提到了|提到|出现了|出现|有)?",
+    r"^(?:请)?(?:帮我|给我)?(?:我想找|我要找|想找|帮我找|给我找|找一下|搜一下|查一下|我想看|我要看)(?:一下)?",
+    # "视频里有猫", "画面里面的狗"; not "视频中文字幕" or "画面中央" (中 starts too many words), and
+    # "有" only when it is not the start of 有没有
+    r"^(?:视频|画面|片子|影片)(?:里面|里)(?:有(?!没有))?",
+    # "哪里说了...": only with a verb of saying or showing ("哪里都是你", "什么时候出发" are content)
+    r"^(?:哪里|哪儿|哪一段|哪段|什么时候)(?:有人)?(?:说了|说过|说|提到了|提到|出现了|出现)",
 )]
 _ZH_WHERE = r"(?:在哪里|在哪儿|在哪|是哪一段|是哪段)"
-_ZH_TAIL = re.compile(rf"(?:(?:的)?(?:片段|视频|镜头|画面|那一段|那段|部分|场景|瞬间){_ZH_WHERE}?|{_ZH_WHERE})$")
+# A trailing medium word frames after 的 ("限时秒杀的片段"), or anywhere once a request was taken
+# off the front; "慢镜头", "第一部分" and "决定性瞬间" are content.
+_ZH_MEDIUM = r"(?:片段|视频|镜头|画面|那一段|那段|部分|场景|瞬间)"
+_ZH_TAIL_AFTER_DE = re.compile(rf"的{_ZH_MEDIUM}{_ZH_WHERE}?$")
+_ZH_TAIL_FRAMED = re.compile(rf"(?:的)?{_ZH_MEDIUM}{_ZH_WHERE}?$")
+_ZH_TAIL_WHERE = re.compile(rf"{_ZH_WHERE}$")
+# Sentence punctuation at the end says nothing about the content ("限时秒杀在哪里？").
+_END_PUNCT = re.compile(r"[?？!！。.]+$")
 
 _LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
 _HAN = re.compile(r"[\u3400-\u9fff]")
@@ -74,11 +94,11 @@ _LEFTOVER = re.compile(r"^(?:me|us|it|them|the|a|an|this|that|some|any|where|whe
 
 
 def _enough(text: str) -> bool:
-    """Is what remains still a query: a Chinese character other than 的, or two Latin or digit
+    """Is what remains still a query: two Chinese characters other than 的, or two Latin or digit
     characters that are not a lone pronoun or article?"""
     text = text.strip()
     if _HAN.search(text):
-        return bool(_HAN_CONTENT.search(text))
+        return len(_HAN_CONTENT.findall(text)) >= 2
     return sum(c.isalnum() for c in text) >= 2 and not _LEFTOVER.match(text)
 
 
@@ -101,26 +121,32 @@ def _strip_framing(query: str) -> str:
     if m and _enough(q[:m.start()]):
         q = q[:m.start()]
     if _HAN.search(q):
+        zh_framed = False
         for pattern in _ZH_LEADS:
             m = pattern.match(q)
             if m and m.end() and _enough(q[m.end():]):
-                q = q[m.end():]
-        m = _ZH_TAIL.search(q)
-        if m and m.start() < len(q) and _enough(q[:m.start()]):
-            q = q[:m.start()]
-    return q.strip(" \t,，:：") or query
+                q, zh_framed = q[m.end():], True
+        if zh_framed and q.startswith("的") and _enough(q[1:]):
+            q = q[1:]  # "视频里的猫"
+        for tail in ((_ZH_TAIL_FRAMED,) if zh_framed else ()) + (_ZH_TAIL_AFTER_DE, _ZH_TAIL_WHERE):
+            m = tail.search(q)
+            if m and m.start() < len(q) and _enough(q[:m.start()]):
+                q = q[:m.start()]
+                break
+    return q.strip(" ,，:：") or query
 
 
-def _unshout(query: str) -> str:
-    """A query typed all in capitals, lowered; a lone acronym and mixed case stay as typed."""
-    if any(c.islower() for c in query) or len(_LATIN_WORD.findall(query)) < 2:
-        return query
-    return query.lower()
+def _shouted(query: str) -> bool:
+    """Typed all in capitals: two Latin words or more and no lower-case letter (a lone acronym
+    such as "NASA", and mixed case, are as meant)."""
+    return not any(c.islower() for c in query) and len(_LATIN_WORD.findall(query)) >= 2
 
 
 def asked_for(query: str) -> str:
     """``query`` without its request framing, its lone Chinese letters joined ("限 时 秒 杀"; see
-    :func:`vidsearch.text.script.join_spaced_letters`) and, if typed all in capitals, lowered.
+    :func:`vidsearch.text.script.join_spaced_letters`), its full-width forms and spaces
+    normalised, and, if typed all in capitals, lowered. Patterns are written in Simplified
+    Chinese: a query in Traditional characters is to be taken to Simplified first.
 
     >>> asked_for("find the part where they say grab them fast")
     'grab them fast'
@@ -131,5 +157,11 @@ def asked_for(query: str) -> str:
     >>> asked_for("the moment of truth")
     'the moment of truth'
     """
-    q = join_spaced_letters(query)
-    return _unshout(_strip_framing(q)) if q else q
+    q = " ".join(join_spaced_letters(unicodedata.normalize("NFKC", query)).split())
+    if not q:
+        return q
+    shouted = _shouted(q)
+    bare = _END_PUNCT.sub("", q).rstrip()
+    stripped = _strip_framing(bare) if _enough(bare) else q
+    out = stripped if stripped != bare else q  # punctuation goes only with a framing
+    return out.lower() if shouted else out

@@ -75,10 +75,13 @@ def han_count(text: str) -> int:
 
 
 def join_spaced_letters(text: str) -> str:
-    """``text`` with the single spaces between lone CJK letters taken out: "限 时 秒 杀" (a title
-    set with wide letter spacing, as OCR reads it, or a query typed so) is "限时秒杀". Only runs of
-    single letters join, across one space; words keep their spaces ("星空 梵高 1889", "小 猫咪"),
-    since a space between Chinese words says they may come in any order, and a wider gap stays.
+    """``text`` with the single spaces between lone Han characters taken out: "限 时 秒 杀" (a
+    title set with wide letter spacing, as OCR reads it, or a query typed so) is "限时秒杀". Only
+    runs of single characters join, across one space; words keep their spaces ("星空 梵高 1889",
+    "小 猫咪"), since a space between Chinese words says they may come in any order, and a wider
+    gap stays. Korean and Japanese are left alone: Korean puts a space between its words, one
+    syllable long or not ("그 집 좋아"). A list of one-character words ("猫 狗 鱼") joins too, and
+    is then found by its pairs, not by a single character.
     """
     parts = _SPACES.split(text)  # words at even places, the whitespace between them at odd ones
     out = [parts[0]]
@@ -94,4 +97,4 @@ def join_spaced_letters(text: str) -> str:
 
 
 def _is_lone(word: str) -> bool:
-    return len(word) == 1 and is_cjk(word)
+    return len(word) == 1 and is_han(word)
