@@ -245,6 +245,9 @@ def test_query_words_that_sound_alike_are_one_word_by_sound():
     ("ＦＩＮＤ ＴＨＥ ＰＡＲＴ ＷＨＥＲＥ ＴＨＥ ＣＡＴ ＳＬＥＥＰＳ", "the cat sleeps"),
     ("限时秒杀在哪里？", "限时秒杀"),
     ("视频里有没有猫", "有没有猫"),
+    ("#猫咪 #萌宠", "猫咪 萌宠"),                  # hashtag marks
+    ("#", "#"),
+    ("C# tutorial", "C# tutorial"),
     ("where does the speaker say ten of clubs", "ten of clubs"),
     ("rocket launch in the video", "rocket launch"),
     ("我想找限时秒杀的片段", "限时秒杀"),

@@ -85,6 +85,8 @@ _ZH_TAIL_FRAMED = re.compile(rf"(?:的)?{_ZH_MEDIUM}{_ZH_WHERE}?$")
 _ZH_TAIL_WHERE = re.compile(rf"{_ZH_WHERE}$")
 # Sentence punctuation at the end says nothing about the content ("限时秒杀在哪里？").
 _END_PUNCT = re.compile(r"[?？!！。.]+$")
+# A hashtag's mark ("#猫咪 #萌宠", "#rocket"): the word is the content.
+_HASHTAG = re.compile(r"(?<!\S)#+(?=\w)")
 
 _LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
 _HAN = re.compile(r"[\u3400-\u9fff]")
@@ -143,9 +145,9 @@ def _shouted(query: str) -> bool:
 
 
 def asked_for(query: str) -> str:
-    """``query`` without its request framing, its lone Chinese letters joined ("限 时 秒 杀"; see
-    :func:`vidsearch.text.script.join_spaced_letters`), its full-width forms and spaces
-    normalised, and, if typed all in capitals, lowered. Patterns are written in Simplified
+    """``query`` without its request framing and hashtag marks ("#猫咪"), its lone Chinese letters
+    joined ("限 时 秒 杀"; see :func:`vidsearch.text.script.join_spaced_letters`), its full-width
+    forms and spaces normalised, and, if typed all in capitals, lowered. Patterns are written in Simplified
     Chinese: a query in Traditional characters is to be taken to Simplified first.
 
     >>> asked_for("find the part where they say grab them fast")
@@ -157,9 +159,9 @@ def asked_for(query: str) -> str:
     >>> asked_for("the moment of truth")
     'the moment of truth'
     """
-    q = " ".join(join_spaced_letters(unicodedata.normalize("NFKC", query)).split())
+    q = " ".join(join_spaced_letters(_HASHTAG.sub("", unicodedata.normalize("NFKC", query))).split())
     if not q:
-        return q
+        return query.strip()
     shouted = _shouted(q)
     bare = _END_PUNCT.sub("", q).rstrip()
     stripped = _strip_framing(bare) if _enough(bare) else q
