@@ -9,7 +9,7 @@ content, so a gain here is a gain on queries written by someone else.
     .venv/bin/python benchmarks/phrasing.py --db benchmarks/results/quality-db \\
         benchmarks/quality/library/queries.jsonl
 
-Takes under a minute on 2 cores for the benchmark's 180 queries and ten rewrites.
+Takes under a minute on 2 cores for the benchmark's 180 queries and twelve rewrites.
 """
 from __future__ import annotations
 
@@ -64,6 +64,8 @@ REWRITES: dict[str, Callable[[str], str]] = {
         lambda q: f"我想找{q}的片段" if _chinese(q) else f"find the part where {q}",
     '"show me ..." / "视频里...的画面"': lambda q: f"视频里{q}的画面" if _chinese(q) else f"show me {q}",
     '"the moment ..." / "找一下..."': lambda q: f"找一下{q}" if _chinese(q) else f"the moment {q}",
+    '"... video" / "...视频"': lambda q: q + "视频" if _chinese(q) else q + " video",
+    "in quotes": lambda q: f"“{q}”" if _chinese(q) else f'"{q}"',
     "all in capitals": lambda q: q.upper(),
     "as hashtags (# before every word)": lambda q: " ".join("#" + w for w in q.split()),
     "Title Case": lambda q: q.title(),

@@ -246,6 +246,14 @@ def test_query_words_that_sound_alike_are_one_word_by_sound():
     ("限时秒杀在哪里？", "限时秒杀"),
     ("视频里有没有猫", "有没有猫"),
     ("#猫咪 #萌宠", "猫咪 萌宠"),                  # hashtag marks
+    ('"grab them fast"', "grab them fast"),        # a quoted phrase
+    ("「限时秒杀」", "限时秒杀"),
+    ('"grab them" fast', '"grab them" fast'),
+    ("cat video", "cat"),                          # the medium named at the end
+    ("猫咪视频", "猫咪"),
+    ("短视频", "短视频"),
+    ("特写镜头", "特写镜头"),
+    ("video", "video"),
     ("#", "#"),
     ("C# tutorial", "C# tutorial"),
     ("where does the speaker say ten of clubs", "ten of clubs"),

@@ -66,7 +66,8 @@ _EN_LEADS = [re.compile(p, re.IGNORECASE) for p in (
 )]
 # After a framing: "(the part where) they say ..." keeps only what is said.
 _EN_SPEAKER = re.compile(rf"^{_SPEAKER}\s+(?:says?|said|mentions?|mentioned)\s+", re.IGNORECASE)
-_EN_TAIL = re.compile(r" (?:in|from|on) (?:the|this|a|any|that) (?:video|videos|clip|clips|footage)$", re.IGNORECASE)
+# "... in the video", and a bare "cat video", "rocket launch footage": the medium, not the content.
+_EN_TAIL = re.compile(r"(?: (?:in|from|on) (?:the|this|a|any|that))? (?:video|videos|clip|clips|footage)$", re.IGNORECASE)
 
 _ZH_LEADS = [re.compile(p) for p in (
     r"^(?:请)?(?:帮我|给我)?(?:我想找|我要找|想找|帮我找|给我找|找一下|搜一下|查一下|我想看|我要看)(?:一下)?",
@@ -83,6 +84,11 @@ _ZH_MEDIUM = r"(?:片段|视频|镜头|画面|那一段|那段|部分|场景|瞬
 _ZH_TAIL_AFTER_DE = re.compile(rf"的{_ZH_MEDIUM}{_ZH_WHERE}?$")
 _ZH_TAIL_FRAMED = re.compile(rf"(?:的)?{_ZH_MEDIUM}{_ZH_WHERE}?$")
 _ZH_TAIL_WHERE = re.compile(rf"{_ZH_WHERE}$")
+# "猫咪视频", "教学视频": a word for a video at the end is the medium ("画面", "镜头" are not taken
+# off bare: "温馨画面", "特写镜头" say what is seen).
+_ZH_TAIL_VIDEO = re.compile(r"(?:视频|影片|短片|片段)$")
+# A whole query in quotes asks for the words inside ("\"grab them fast\"", "「限时秒杀」").
+_QUOTED = re.compile(r'^(?:"(.+)"|\'(.+)\'|“(.+)”|‘(.+)’|「(.+)」|『(.+)』)$')
 # Sentence punctuation at the end says nothing about the content ("限时秒杀在哪里？").
 _END_PUNCT = re.compile(r"[?？!！。.]+$")
 # A hashtag's mark ("#猫咪 #萌宠", "#rocket"): the word is the content.
@@ -130,7 +136,7 @@ def _strip_framing(query: str) -> str:
                 q, zh_framed = q[m.end():], True
         if zh_framed and q.startswith("的") and _enough(q[1:]):
             q = q[1:]  # "视频里的猫"
-        for tail in ((_ZH_TAIL_FRAMED,) if zh_framed else ()) + (_ZH_TAIL_AFTER_DE, _ZH_TAIL_WHERE):
+        for tail in ((_ZH_TAIL_FRAMED,) if zh_framed else ()) + (_ZH_TAIL_AFTER_DE, _ZH_TAIL_WHERE, _ZH_TAIL_VIDEO):
             m = tail.search(q)
             if m and m.start() < len(q) and _enough(q[:m.start()]):
                 q = q[:m.start()]
@@ -145,7 +151,8 @@ def _shouted(query: str) -> bool:
 
 
 def asked_for(query: str) -> str:
-    """``query`` without its request framing and hashtag marks ("#猫咪"), its lone Chinese letters
+    """``query`` without its request framing, enclosing quotes and hashtag marks ("#猫咪"), a
+    trailing word for the medium ("cat video", "猫咪视频"), its lone Chinese letters
     joined ("限 时 秒 杀"; see :func:`vidsearch.text.script.join_spaced_letters`), its full-width
     forms and spaces normalised, and, if typed all in capitals, lowered. Patterns are written in Simplified
     Chinese: a query in Traditional characters is to be taken to Simplified first.
@@ -163,6 +170,10 @@ def asked_for(query: str) -> str:
     if not q:
         return query.strip()
     shouted = _shouted(q)
+    quoted = _QUOTED.match(q)
+    if quoted:
+        inner = next(g for g in quoted.groups() if g is not None).strip()
+        q = inner if _enough(inner) else q
     bare = _END_PUNCT.sub("", q).rstrip()
     stripped = _strip_framing(bare) if _enough(bare) else q
     out = stripped if stripped != bare else q  # punctuation goes only with a framing
