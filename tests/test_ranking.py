@@ -30,7 +30,7 @@ from vidsearch.text.lexical import (
     stem_prefix,
     terms,
 )
-from vidsearch.text.phrasing import asked_for
+from vidsearch.text.phrasing import asked_for, query_forms
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1"}
 
@@ -254,6 +254,12 @@ def test_query_words_that_sound_alike_are_one_word_by_sound():
     ("短视频", "短视频"),
     ("特写镜头", "特写镜头"),
     ("video", "video"),
+    ("like this video", "like this video"),        # a video that is the object stays
+    ("how to edit a video", "how to edit a video"),
+    ("subscribe to see the next video", "subscribe to see the next video"),
+    ("剪辑视频", "剪辑视频"),
+    ("怎么拍视频", "怎么拍视频"),
+    ("这个视频", "这个视频"),
     ("#", "#"),
     ("C# tutorial", "C# tutorial"),
     ("where does the speaker say ten of clubs", "ten of clubs"),
@@ -834,3 +840,21 @@ def test_a_reader_of_an_index_an_earlier_release_built_asks_it_as_that_release_d
         for value, outdated in (("garbage", True), ("3", False), ("2", False)):
             con.execute("UPDATE meta SET value = ? WHERE key = ?", (value, lexical.FORMAT_KEY))
             assert lexical.outdated(con) is outdated, value
+
+
+def test_a_query_in_traditional_characters_is_also_embedded_as_typed(searcher):
+    """Exact words are looked up in Simplified characters, but on-screen text and captions are
+    embedded as read: a Traditional line is near the query as typed and far from its Simplified
+    form, so a Traditional query is embedded both ways and each channel keeps the better."""
+    forms = query_forms("幫我找一下限時秒殺的片段")
+    assert forms.asked == "限时秒杀" and forms.as_typed is not None and "限時秒殺" in forms.as_typed
+    assert query_forms("限时秒杀").as_typed is None and query_forms("rocket launch").as_typed is None
+    enc = searcher.text_encoder
+    line = enc.encode_passages(["新品上市 限時搶購"])[0]
+    typed, simple = enc.encode_queries(["限時搶購", "限时抢购"])
+    assert float(typed @ line) > float(simple @ line) + 0.1
+    # On the fixture library (Simplified text and speech) a Traditional query scores at least what
+    # its Simplified form does on every channel.
+    got, want = _first(searcher, "這杯咖啡又香又濃"), _first(searcher, "这杯咖啡又香又浓")
+    assert (got.video, got.start) == (want.video, want.start)
+    assert all(got.channels[c] >= want.channels[c] - 1e-6 for c in want.channels)

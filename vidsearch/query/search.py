@@ -41,8 +41,8 @@ from vidsearch.query.confidence import ANY, Floor, Thresholds, library_threshold
 from vidsearch.query.filters import SearchFilter
 from vidsearch.store.lexical import LexicalLine
 from vidsearch.store.library import Library, OcrLineRow, SegmentRow
-from vidsearch.text.lexical import coverage, idf, is_form, simplified, sound_key, sound_keys, specificity, terms
-from vidsearch.text.phrasing import asked_for
+from vidsearch.text.lexical import coverage, idf, is_form, sound_key, sound_keys, specificity, terms
+from vidsearch.text.phrasing import QueryForms, query_forms
 from vidsearch.text.script import is_cjk
 from vidsearch.text.synonyms import SynonymTable, normalise_text
 from vidsearch.types import Moment, said_within
@@ -250,8 +250,9 @@ class Searcher:
         """(weighted fused query, plain text query vector).
 
         The text channels see the query with its labels normalised like the captions'
-        (``vintage dress`` -> ``复古风 连衣裙``); CLIP sees it as typed, because an English-only
-        CLIP text tower would not read the Chinese canonical forms. Channels a text query cannot meet
+        (``vintage dress`` -> ``复古风 连衣裙``); CLIP sees it without that normalisation (what
+        :func:`vidsearch.text.phrasing.query_forms` makes of it), because an English-only CLIP
+        text tower would not read the Chinese canonical forms. Channels a text query cannot meet
         (``audio``: the registry's ``query=None``) get a zero block.
         """
         q_text = self.text_encoder.encode_queries([normalise_text(query, self.synonyms)])[0]
@@ -338,21 +339,19 @@ class Searcher:
         query = query.strip()
         if not query:
             raise ValueError("empty query")
-        # Chinese is looked for in its Simplified form, as Whisper writes it and as the exact-words
-        # index holds it; "find the part where X" asks for X (vidsearch.text.phrasing). An index
-        # an earlier release built holds Chinese as written: it is asked as that release asked it.
-        typed = query
-        query = asked_for(simplified(query))
-        if self.library.lexical_outdated():
-            q_terms = terms(asked_for(typed), one_script=False)
-        else:
-            q_terms = terms(query)
+        # "find the part where X" asks for X, in Simplified Chinese as Whisper writes it and as the
+        # exact-words index holds it; a query typed in Traditional characters is also embedded as
+        # typed, for on-screen text and captions embedded as read (vidsearch.text.phrasing). An
+        # index an earlier release built holds Chinese as written, cut as that release cut it: it
+        # is asked the query as typed, cut the same way.
+        forms = query_forms(query)
+        q_terms = terms(query, one_script=False) if self.library.lexical_outdated() else terms(forms.asked)
         allowed = where.video_ids_in(self.library) if where is not None and where.active else None
         if allowed is not None and not allowed:
             return []
         w = self.weights_for(preset, weights)
-        qv, q_text = self.query_vector(query, w)
-        hits, q_terms = self._scored_hits(query, q_terms, qv, q_text, w, allowed)
+        qv, q_text = self.query_vector(forms.asked, w)
+        hits, q_terms = self._scored_hits(forms, q_terms, qv, q_text, w, allowed)
         if not hits or (hits[0].score < self.thresholds.low and min_confidence != ANY):
             return []  # no good match
         if min_confidence is not None:
@@ -452,13 +451,19 @@ class Searcher:
                                  "without this weight")
         return notes
 
-    def _scored_hits(self, query: str, q_terms: list[str], qv: np.ndarray, q_text: np.ndarray,
+    def _scored_hits(self, forms: QueryForms, q_terms: list[str], qv: np.ndarray, q_text: np.ndarray,
                      weights: dict[str, float], allowed: set[int] | None = None) -> tuple[list[_Hit], list[str]]:
         """Every candidate of a text query (``q_terms``: its terms, as the exact-words index is
-        cut) with its calibrated per-channel contributions, best first, and the indexed words that
-        count as the query's (its terms and their other forms). ``allowed``: the only videos whose
-        segments may answer (None: all)."""
+        cut; ``qv``, ``q_text``: ``forms.asked`` embedded) with its calibrated per-channel
+        contributions, best first, and the indexed words that count as the query's (its terms and
+        their other forms). A query typed in another script than it is asked in (Traditional) is
+        embedded as typed too, and each channel keeps the better of the two readings.
+        ``allowed``: the only videos whose segments may answer (None: all)."""
+        query = forms.asked
         candidates = self._candidates(qv, allowed)
+        typed = self.query_vector(forms.as_typed, weights) if forms.as_typed else None
+        if typed is not None:
+            candidates |= self._candidates(typed[0], allowed)
         # Exact words said count only while speech is weighed, words shown only while on-screen text is.
         kinds = {kind for kind, channel in (("speech", "speech"), ("screen", "ocr")) if weights.get(channel, 0.0) > 0}
         exact, wanted = self._exact_matches(q_terms, kinds) if weights.get(LEXICAL, 0.0) > 0 and kinds else ({}, q_terms)
@@ -471,6 +476,9 @@ class Searcher:
             return [], wanted
         with _one_blas_thread():
             per_channel = self._calibrated(query, vectors, q_text, weights, [rows[i] for i in ids])
+            if typed is not None and forms.as_typed:
+                as_typed = self._calibrated(forms.as_typed, vectors, typed[1], weights, [rows[i] for i in ids])
+                per_channel = {c: np.maximum(v, as_typed[c]) for c, v in per_channel.items()}
         hits = []
         for j, sid in enumerate(ids):
             row = rows[sid]

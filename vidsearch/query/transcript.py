@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from vidsearch.store.library import Library, UtteranceRow
 from vidsearch.text.lexical import simplified, sound_key, sound_keys, terms
-from vidsearch.text.phrasing import asked_for
+from vidsearch.text.phrasing import query_forms
 from vidsearch.text.script import is_cjk
 
 __all__ = ["Mark", "Transcript", "TranscriptLine", "query_words", "video_transcript"]
@@ -83,7 +83,7 @@ def query_words(library: Library, query: str) -> set[str]:
     """The indexed words that stand for ``query``'s terms: the terms themselves, their inflected
     forms found in the library and the sounds of their Chinese pairs (as search counts them),
     common function words left out."""
-    q_terms = [t for t in terms(asked_for(simplified(query))) if t not in FUNCTION_WORDS]
+    q_terms = [t for t in terms(query_forms(query).asked) if t not in FUNCTION_WORDS]
     if not q_terms:
         return set()
     forms = library.lexical_forms(q_terms)

@@ -413,8 +413,8 @@ class Library:
             return
         # Built by an earlier release: rebuilt once (200k English lines: 12 s; 200k lines of 16
         # random Chinese characters: about 11 s, 0.7 s of it taking them to Simplified). Until
-        # then search cuts queries as that release did (Library.lexical_outdated), and finds
-        # the lines as it did, so a failure is logged, not raised.
+        # then search cuts the query as typed as that release did (Library.lexical_outdated),
+        # and finds the lines as it did, so a failure is logged, not raised.
         lines = lexical.line_count(self._db)
         log.info("library %s: rebuilding the exact-words index in this release's format (the sounds of "
                  "spoken Chinese, Chinese in one script; %d lines, once)", self.path, lines)
@@ -1566,8 +1566,10 @@ class Library:
         with self._mutex:
             try:
                 return lexical.outdated(self._db)
-            except sqlite3.OperationalError:
-                return True  # no meta table yet: nothing is indexed either way
+            except sqlite3.OperationalError as exc:
+                if "no such table" in str(exc):
+                    return True  # no meta table yet: nothing is indexed either way
+                raise
 
     def lexical_doc_freq(self, query_terms: Sequence[str]) -> tuple[dict[str, int], int]:
         """(lines holding each term, lines indexed): for inverse document frequencies.

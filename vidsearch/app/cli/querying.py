@@ -271,7 +271,7 @@ def eval_(
     removable: Annotated[Optional[Path], typer.Option("--removed", metavar="SPANS.jsonl", help="Also check trimming: one span per line that should be cut ({video, start, end, kind}: recurring intros/outros, padding).")] = None,
     captions: Annotated[Optional[Path], typer.Option("--captions", metavar="FILE", help="Add these captions (JSONL or CSV, as `captions add`) to --db before scoring the clips.")] = None,
     out_file: Annotated[Optional[Path], typer.Option("--out", metavar="FILE", help="Write per-query (and per-clip) details as JSON Lines: rank of the first right result, top 3, latency.")] = None,
-    compare: Annotated[Optional[Path], typer.Option("--compare", metavar="FILE", help="An earlier run's --out file: report what changed query by query (won, lost, ranks moved), with a 95% interval of the p@1 and MRR difference and a sign test.")] = None,
+    compare: Annotated[Optional[Path], typer.Option("--compare", metavar="FILE", help="An earlier run's --out file: report what changed query by query (won, lost, ranks moved), with a 95% interval of the p@1 change, a sign test, and MRR before and now.")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Score the library's answers against a query file with known right moments: precision@1,
