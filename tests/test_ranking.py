@@ -254,6 +254,11 @@ def test_query_words_that_sound_alike_are_one_word_by_sound():
     ("短视频", "短视频"),
     ("特写镜头", "特写镜头"),
     ("video", "video"),
+    ("someone says grab them fast", "grab them fast"),   # who says it, no one in particular
+    ("the screen shows magic tutorial", "magic tutorial"),
+    ("有人说小猫又在发呆", "小猫又在发呆"),
+    ("屏幕上写着限时秒杀", "限时秒杀"),
+    ("屏幕碎了", "屏幕碎了"),
     ("like this video", "like this video"),        # a video that is the object stays
     ("how to edit a video", "how to edit a video"),
     ("subscribe to see the next video", "subscribe to see the next video"),

@@ -9,7 +9,9 @@ for no longer covers half the query. Typed in capitals, a query reads as somethi
 case-sensitive encoders ("KEEP THE WIRES SHORT" is not "keep the wires short").
 
 :func:`asked_for` takes off a leading request ("find", "show me", "can you find the part where",
-"the moment when", "videos of", "where does he say"; "我想找", "帮我找", "视频里", "哪里说了")
+"the moment when", "videos of", "where does he say"; "我想找", "帮我找", "视频里", "哪里说了"),
+who says it or where it is written when no one in particular ("someone says", "the screen
+shows"; "有人说", "屏幕上写着")
 and a trailing medium word ("... in the video"; "...的片段", "...的画面", "...在哪里"), and lowers
 a query typed all in capitals (two or more Latin words and no lower-case letter; a lone acronym
 such as "NASA" stays). It only takes words off the edges, and keeps the query as typed when
@@ -22,7 +24,8 @@ starts 中文, 中央, 中间), and sentence punctuation at the end goes only wi
 Measured on the benchmark library with ``benchmarks/phrasing.py``, every query rewritten one
 way, first-answer precision before -> after: "find the part where ..." / "我想找...的片段" 0.673
 -> 0.830, "show me ..." / "视频里...的画面" 0.723 -> 0.830, "... video" / "...视频" 0.786 ->
-0.830, in quotes 0.786 -> 0.830, as hashtags 0.774 -> 0.830, all in capitals 0.792 -> 0.830
+0.830, in quotes 0.786 -> 0.830, as hashtags 0.774 -> 0.830, "someone says ..." / "屏幕上写着..."
+0.761 -> 0.830, all in capitals 0.792 -> 0.830
 (0.830 as the queries are written). "the moment ..." with no "when" stays as typed ("the moment
 of truth" is content), so "the moment ..." / "找一下..." only went 0.736 -> 0.767. None of the
 180 queries as written is changed: their answers are the same. About 5 µs a query.
@@ -60,12 +63,19 @@ _BARE = rf"(?:(?:part|moment|bit|point|section|segment|scene|clip|video)\s+(?:wh
 _SPEAKER = r"(?:he|she|they|someone|somebody|anyone|the\s+(?:speaker|narrator|host|presenter|teacher|man|woman|voice))"
 _SAYS = r"(?:says?|said|mentions?|mentioned|talks?\s+about|talked\s+about|explains?|explained)"
 
+# Who says it or where it is written, when no one in particular: "someone says ...", "the
+# screen shows ...". "she said yes" keeps its words (a line can be that).
+_SOMEONE = r"(?:someone|somebody|a\s+(?:man|woman|voice|girl|boy|kid|guy)|the\s+(?:speaker|narrator|host|presenter|voice))"
+_WRITTEN = r"(?:the\s+)?(?:screen|caption|captions|subtitle|subtitles|text\s+on\s+(?:the\s+)?screen|on-screen\s+text|title)"
+
 _EN_LEADS = [re.compile(p, re.IGNORECASE) for p in (
     rf"^{_POLITE}(?:{_SEARCH}|{_GOTO})\s+{_ARTICLE}{_MEDIUM}\s+",      # find the part where ...
     rf"^{_ARTICLE}{_BARE}\s+",                                         # the moment when ..., videos of ...
     rf"^{_POLITE}{_SEARCH}\s+",                                        # show me ..., find ...
     # "where does he say ...": the saying is asked for; "where did she go" is content
     rf"^(?:where|when|at\s+what\s+point)\s+(?:does|do|did|is|are|was)\s+{_SPEAKER}\s+{_SAYS}\s+",
+    rf"^{_SOMEONE}\s+(?:says?|said|saying|is\s+saying)\s*:?\s+",       # someone says ...
+    rf"^(?:{_WRITTEN}\s+(?:says?|said|shows?|showed|reads?|showing)|on\s+(?:the\s+)?screen)\s*:?\s+",  # the screen shows ...
 )]
 # After a framing: "(the part where) they say ..." keeps only what is said.
 _EN_SPEAKER = re.compile(rf"^{_SPEAKER}\s+(?:says?|said|mentions?|mentioned)\s+", re.IGNORECASE)
@@ -83,6 +93,9 @@ _ZH_LEADS = [re.compile(p) for p in (
     r"^(?:视频|画面|片子|影片)(?:里面|里)(?:有(?!没有))?",
     # "哪里说了...": only with a verb of saying or showing ("哪里都是你", "什么时候出发" are content)
     r"^(?:哪里|哪儿|哪一段|哪段|什么时候)(?:有人)?(?:说了|说过|说|提到了|提到|出现了|出现)",
+    # who says it, when no one in particular, or where it is written: "有人说...", "屏幕上写着..."
+    r"^(?:有人|有个人|主持人|旁白)(?:在)?(?:说了|说过|说|讲)",
+    r"^(?:屏幕上|画面上|字幕上|字幕里|字幕|标题)(?:写着|写了|显示着|显示|打着|出现了|出现|是)",
 )]
 _ZH_WHERE = r"(?:在哪里|在哪儿|在哪|是哪一段|是哪段)"
 # A trailing medium word frames after 的 ("限时秒杀的片段"), or anywhere once a request was taken
