@@ -11,8 +11,8 @@ case-sensitive encoders ("KEEP THE WIRES SHORT" is not "keep the wires short").
 :func:`asked_for` takes off a leading request ("find", "show me", "can you find the part where",
 "the moment when", "videos of", "where does he say"; "我想找", "帮我找", "视频里", "哪里说了"),
 who says it or where it is written when no one in particular ("someone says", "the screen
-shows"; "有人说", "屏幕上写着")
-and a trailing medium word ("... in the video"; "...的片段", "...的画面", "...在哪里"), and lowers
+shows"; "有人说", "屏幕上写着"), enclosing quotes, hashtag marks, and a trailing medium word
+("... in the video", "cat video"; "...的片段", "...的画面", "...在哪里", "猫咪视频"), and lowers
 a query typed all in capitals (two or more Latin words and no lower-case letter; a lone acronym
 such as "NASA" stays). It only takes words off the edges, and keeps the query as typed when
 less than two characters of content would remain. It errs toward keeping words: a bare "show",
@@ -25,10 +25,10 @@ Measured on the benchmark library with ``benchmarks/phrasing.py``, every query r
 way, first-answer precision before -> after: "find the part where ..." / "我想找...的片段" 0.673
 -> 0.830, "show me ..." / "视频里...的画面" 0.723 -> 0.830, "... video" / "...视频" 0.786 ->
 0.830, in quotes 0.786 -> 0.830, as hashtags 0.774 -> 0.830, "someone says ..." / "屏幕上写着..."
-0.761 -> 0.830, all in capitals 0.792 -> 0.830
-(0.830 as the queries are written). "the moment ..." with no "when" stays as typed ("the moment
-of truth" is content), so "the moment ..." / "找一下..." only went 0.736 -> 0.767. None of the
-180 queries as written is changed: their answers are the same. About 5 µs a query.
+0.761 -> 0.830, all in capitals 0.792 -> 0.830 (0.830 as the queries are written). "the moment
+..." with no "when" stays as typed ("the moment of truth" is content), so "the moment ..." /
+"找一下..." only went 0.736 -> 0.767. None of the 180 queries as written is changed: their
+answers are the same. About 5 µs a query.
 """
 from __future__ import annotations
 
@@ -194,11 +194,12 @@ def _shouted(query: str) -> bool:
 
 
 def asked_for(query: str) -> str:
-    """``query`` without its request framing, enclosing quotes and hashtag marks ("#猫咪"), a
-    trailing word for the medium ("cat video", "猫咪视频"), its lone Chinese letters
-    joined ("限 时 秒 杀"; see :func:`vidsearch.text.script.join_spaced_letters`), its full-width
-    forms and spaces normalised, and, if typed all in capitals, lowered. Patterns are written in Simplified
-    Chinese: a query in Traditional characters is to be taken to Simplified first.
+    """``query`` without its request framing, enclosing quotes and hashtag marks ("#猫咪") and
+    a trailing word for the medium ("cat video", "猫咪视频"), its lone Chinese letters joined
+    ("限 时 秒 杀"; see :func:`vidsearch.text.script.join_spaced_letters`), its full-width forms
+    and spaces normalised, and, if typed all in capitals, lowered. The patterns are written in
+    Simplified Chinese: a query in Traditional characters is taken to Simplified first
+    (:func:`query_forms`).
 
     >>> asked_for("find the part where they say grab them fast")
     'grab them fast'
