@@ -9,7 +9,7 @@ content, so a gain here is a gain on queries written by someone else.
     .venv/bin/python benchmarks/phrasing.py --db benchmarks/results/quality-db \\
         benchmarks/quality/library/queries.jsonl
 
-Takes under a minute on 2 cores for the benchmark's 180 queries and thirteen rewrites.
+Takes under a minute on 2 cores for the benchmark's 180 queries and fifteen rewrites.
 """
 from __future__ import annotations
 
@@ -74,6 +74,9 @@ REWRITES: dict[str, Callable[[str], str]] = {
         lambda q: f"我想找{q}的片段" if _chinese(q) else f"find the part where {q}",
     '"show me ..." / "视频里...的画面"': lambda q: f"视频里{q}的画面" if _chinese(q) else f"show me {q}",
     '"the moment ..." / "找一下..."': lambda q: f"找一下{q}" if _chinese(q) else f"the moment {q}",
+    '"I\'m looking for ..." / "我在找..."': lambda q: f"我在找{q}" if _chinese(q) else f"I'm looking for {q}",
+    '"is there a video where ..." / "有没有...的视频"':
+        lambda q: f"有没有{q}的视频" if _chinese(q) else f"is there a video where {q}",
     '"... video" / "...视频"': lambda q: q + "视频" if _chinese(q) else q + " video",
     "in quotes": lambda q: f"“{q}”" if _chinese(q) else f'"{q}"',
     "all in capitals": lambda q: q.upper(),

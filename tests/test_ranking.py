@@ -259,6 +259,12 @@ def test_query_words_that_sound_alike_are_one_word_by_sound():
     ("有人说小猫又在发呆", "小猫又在发呆"),
     ("屏幕上写着限时秒杀", "限时秒杀"),
     ("屏幕碎了", "屏幕碎了"),
+    ("I'm looking for the part where they say grab them fast", "grab them fast"),
+    ("is there a video where a parrot talks", "a parrot talks"),
+    ("我在找限时秒杀的片段", "限时秒杀"),
+    ("有没有猫咪玩毛线球的视频", "猫咪玩毛线球"),
+    ("有没有猫咪玩毛线球的视频吗", "猫咪玩毛线球"),
+    ("有没有猫", "有没有猫"),                      # asks about a cat, not about the library
     ("like this video", "like this video"),        # a video that is the object stays
     ("how to edit a video", "how to edit a video"),
     ("subscribe to see the next video", "subscribe to see the next video"),

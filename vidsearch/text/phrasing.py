@@ -23,7 +23,8 @@ starts 中文, 中央, 中间), and sentence punctuation at the end goes only wi
 
 Measured on the benchmark library with ``benchmarks/phrasing.py``, every query rewritten one
 way, first-answer precision before -> after: "find the part where ..." / "我想找...的片段" 0.673
--> 0.830, "show me ..." / "视频里...的画面" 0.723 -> 0.830, "... video" / "...视频" 0.786 ->
+-> 0.830, "show me ..." / "视频里...的画面" 0.723 -> 0.830, "I'm looking for ..." / "我在找..."
+0.748 -> 0.830, "is there a video where ..." / "有没有...的视频" 0.704 -> 0.830, "... video" / "...视频" 0.786 ->
 0.830, in quotes 0.786 -> 0.830, as hashtags 0.774 -> 0.830, "someone says ..." / "屏幕上写着..."
 0.761 -> 0.830, all in capitals 0.792 -> 0.830 (0.830 as the queries are written). "the moment
 ..." with no "when" stays as typed ("the moment of truth" is content), so "the moment ..." /
@@ -43,10 +44,10 @@ __all__ = ["asked_for", "query_forms", "QueryForms"]
 
 # "please", "can you", "I'd like to see", "help me": politeness before the request.
 _POLITE = r"(?:please\s+|(?:can|could|would|will)\s+you\s+(?:please\s+)?|i(?:'d|\s+would)\s+like\s+to\s+(?:see\s+)?" \
-          r"|i\s+want\s+(?:to\s+(?:see|find|watch)\s+)?|help\s+me\s+(?:to\s+)?)*"
+          r"|i\s+want\s+(?:to\s+(?:see|find|watch)\s+)?|help\s+me\s+(?:to\s+)?|i(?:'m|\s+am)\s+)*"
 # Verbs of searching that frame whatever follows: "find", "show me", "search for". A bare "show",
 # "search" or "give" does not ("show and tell", "search party", "give it away").
-_SEARCH = r"(?:find|locate|look\s+for|looking\s+for|search\s+for|(?:show|give)\s+(?:me|us))"
+_SEARCH = r"(?:find|locate|look\s+for|looking\s+for|searching\s+for|search\s+for|trying\s+to\s+find|(?:show|give)\s+(?:me|us))"
 # Verbs that frame only before a medium word ("play the clip of ..."; "play the trumpet" is content).
 _GOTO = r"(?:show|play|get|jump\s+to|go\s+to|take\s+me\s+to|skip\s+to|where(?:'s|\s+is|\s+are))(?:\s+(?:me|us))?"
 _ARTICLE = r"(?:(?:the|a|an|any|some|that|this)\s+)?"
@@ -71,6 +72,8 @@ _WRITTEN = r"(?:the\s+)?(?:screen|caption|captions|subtitle|subtitles|text\s+on\
 _EN_LEADS = [re.compile(p, re.IGNORECASE) for p in (
     rf"^{_POLITE}(?:{_SEARCH}|{_GOTO})\s+{_ARTICLE}{_MEDIUM}\s+",      # find the part where ...
     rf"^{_ARTICLE}{_BARE}\s+",                                         # the moment when ..., videos of ...
+    # "is there a video where ...", "are there any clips of ...", "do you have a video of ..."
+    rf"^(?:is\s+there|are\s+there|do\s+you\s+have|have\s+you\s+got)\s+{_ARTICLE}{_MEDIUM}\s+",
     rf"^{_POLITE}{_SEARCH}\s+",                                        # show me ..., find ...
     # "where does he say ...": the saying is asked for; "where did she go" is content
     rf"^(?:where|when|at\s+what\s+point)\s+(?:does|do|did|is|are|was)\s+{_SPEAKER}\s+{_SAYS}\s+",
@@ -87,7 +90,10 @@ _EN_TAIL = re.compile(r"(?: (?:in|from|on) (?:the|this|a|any|that)|(?<!\ba)(?<!\
                       r"(?<!\bthese)(?<!\bthose)(?<!\btheir)) (?:video|videos|clip|clips|footage)$", re.IGNORECASE)
 
 _ZH_LEADS = [re.compile(p) for p in (
-    r"^(?:请)?(?:帮我|给我)?(?:我想找|我要找|想找|帮我找|给我找|找一下|搜一下|查一下|我想看|我要看)(?:一下)?",
+    r"^(?:请)?(?:帮我|给我)?(?:我想找|我要找|想找|我在找|我正在找|帮我找|给我找|找一下|搜一下|查一下|我想看|我要看)(?:一下)?",
+    # "有没有...的视频": a question about the library only when it ends by naming the medium
+    # ("有没有猫" asks about a cat)
+    r"^(?:有没有|有无)(?=.+(?:片段|视频|镜头|画面|场景)吗?$)",
     # "视频里有猫", "画面里面的狗"; not "视频中文字幕" or "画面中央" (中 starts too many words), and
     # "有" only when it is not the start of 有没有
     r"^(?:视频|画面|片子|影片)(?:里面|里)(?:有(?!没有))?",
@@ -102,7 +108,7 @@ _ZH_WHERE = r"(?:在哪里|在哪儿|在哪|是哪一段|是哪段)"
 # off the front; "慢镜头", "第一部分" and "决定性瞬间" are content.
 _ZH_MEDIUM = r"(?:片段|视频|镜头|画面|那一段|那段|部分|场景|瞬间)"
 _ZH_TAIL_AFTER_DE = re.compile(rf"的{_ZH_MEDIUM}{_ZH_WHERE}?$")
-_ZH_TAIL_FRAMED = re.compile(rf"(?:的)?{_ZH_MEDIUM}{_ZH_WHERE}?$")
+_ZH_TAIL_FRAMED = re.compile(rf"(?:的)?{_ZH_MEDIUM}(?:{_ZH_WHERE}|吗)?$")
 _ZH_TAIL_WHERE = re.compile(rf"{_ZH_WHERE}$")
 # "猫咪视频", "教学视频": a word for a video at the end is the medium ("画面", "镜头" are not taken
 # off bare: "温馨画面", "特写镜头" say what is seen), but not the object of a verb or a measure
