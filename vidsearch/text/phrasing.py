@@ -21,15 +21,15 @@ unless it asks what someone says ("where did she go"), a Chinese medium word end
 after 的 or after a request at the front ("慢镜头", "第一部分" stay), "视频中" is left alone (中
 starts 中文, 中央, 中间), and sentence punctuation at the end goes only with a framing.
 
-Measured on the benchmark library with ``benchmarks/phrasing.py``, every query rewritten one
-way, first-answer precision before -> after: "find the part where ..." / "我想找...的片段" 0.673
--> 0.830, "show me ..." / "视频里...的画面" 0.723 -> 0.830, "I'm looking for ..." / "我在找..."
-0.748 -> 0.830, "is there a video where ..." / "有没有...的视频" 0.704 -> 0.830, "... video" / "...视频" 0.786 ->
-0.830, in quotes 0.786 -> 0.830, as hashtags 0.774 -> 0.830, "someone says ..." / "屏幕上写着..."
-0.761 -> 0.830, all in capitals 0.792 -> 0.830 (0.830 as the queries are written). "the moment
-..." with no "when" stays as typed ("the moment of truth" is content), so "the moment ..." /
-"找一下..." only went 0.736 -> 0.767. None of the 180 queries as written is changed: their
-answers are the same. About 5 µs a query.
+Measured on the benchmark library with ``benchmarks/phrasing.py``, every query rewritten one way,
+first-answer precision before -> after: "find the part where ..." / "我想找...的片段" 0.673 -> 0.830,
+"show me ..." / "视频里...的画面" 0.723 -> 0.830, "I'm looking for ..." / "我在找..." 0.748 -> 0.830, "is
+there a video where ..." / "有没有...的视频" 0.704 -> 0.830, "... video" / "...视频" 0.786 -> 0.830, in
+quotes 0.786 -> 0.830, as hashtags 0.774 -> 0.830, "someone says ..." / "屏幕上写着..." 0.761 -> 0.830,
+all in capitals 0.792 -> 0.830 (0.830 as the queries are written). "the moment ..." with no "when"
+stays as typed ("the moment of truth" is content), so "the moment ..." / "找一下..." only went 0.736
+-> 0.767. None of the 180 queries as written is changed: their answers are the same. About 5 µs a
+query.
 """
 from __future__ import annotations
 
