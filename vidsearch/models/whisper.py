@@ -42,17 +42,14 @@ import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from vidsearch.media.audio import analyse, music_spans, speech_music_spans, suppress_music
 from vidsearch.models.resolve import resolve_whisper
+from vidsearch.text.lexical import simplified_phrases
 from vidsearch.text.script import has_han
 from vidsearch.types import AudioAnalysis, AudioTrack, Span, Transcript, Utterance, Word
-
-if TYPE_CHECKING:
-    from opencc import OpenCC
 
 __all__ = ["Transcriber", "VAD_PARAMETERS", "MUSIC_SUPPRESSION_DEFAULT", "RECHECK_WORD_PROB", "WHISPER_LANGUAGES",
            "parse_languages"]
@@ -179,7 +176,6 @@ class Transcriber:
         self.device = device
         self._model = None
         self._lock = threading.Lock()
-        self._t2s: OpenCC | None = None  # loaded on first use
 
     # ------------------------------------------------------------------ loading
 
@@ -223,12 +219,9 @@ class Transcriber:
 
         return cached
 
-    def _simplified(self, text: str) -> str:
-        if self._t2s is None:
-            from opencc import OpenCC
-
-            self._t2s = OpenCC("t2s")
-        return self._t2s.convert(text)
+    @staticmethod
+    def _simplified(text: str) -> str:
+        return simplified_phrases(text)
 
     # ------------------------------------------------------------------ helpers
 

@@ -91,6 +91,12 @@ def simplified(text: str) -> str:
     return "".join(simplified_char(c) if is_cjk(c) else c for c in text)
 
 
+def simplified_phrases(text: str) -> str:
+    """``text`` in Simplified Chinese phrase by phrase (OpenCC t2s, which keeps ``乾隆``): what a
+    transcript shows. Matching uses :func:`simplified`, which keeps positions."""
+    return _t2s().convert(text)
+
+
 def terms(text: str, *, one_script: bool = True) -> list[str]:
     """The distinct terms of ``text`` in first-seen order (see the module docstring).
 
