@@ -474,10 +474,11 @@ class Searcher:
         ids, vectors = self._stored_vectors(ids)
         if not ids:
             return [], wanted
+        scored = [rows[i] for i in ids]
         with _one_blas_thread():
-            per_channel = self._calibrated(query, vectors, q_text, weights, [rows[i] for i in ids])
-            if typed is not None and forms.as_typed:
-                as_typed = self._calibrated(forms.as_typed, vectors, typed[1], weights, [rows[i] for i in ids])
+            per_channel = self._calibrated(query, vectors, q_text, weights, scored)
+            if typed is not None and forms.as_typed is not None:
+                as_typed = self._calibrated(forms.as_typed, vectors, typed[1], weights, scored)
                 per_channel = {c: np.maximum(v, as_typed[c]) for c, v in per_channel.items()}
         hits = []
         for j, sid in enumerate(ids):
