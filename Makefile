@@ -4,6 +4,10 @@ PY := $(VENV)/bin/python
 VS := $(VENV)/bin/vidsearch
 DEMO_DB ?= .demo-library
 export HF_HUB_OFFLINE ?= 1
+# The tests run in two processes (pytest-xdist), a test file in one of them, so a file's fixtures are
+# built once; on 2 cores that takes the suite from about 13.5 to about 10 minutes.
+TEST_WORKERS ?= 2
+PYTEST := $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 EVAL_DATA ?= benchmarks/quality/library
 EVAL_DB ?= benchmarks/results/quality-db
@@ -30,14 +34,14 @@ test:
 	$(PY) -m ruff check .
 	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m mypy
-	$(PY) -m pytest -q
+	$(PYTEST)
 
 test-fast:
 	@VIDSEARCH_TEST_MEDIA=1 bash scripts/setup.sh
 	$(PY) -m ruff check .
 	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m mypy
-	$(PY) -m pytest -q -m "not slow"
+	$(PYTEST) -m "not slow"
 
 bench: install
 	$(PY) benchmarks/index_rtf.py

@@ -4,11 +4,44 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+_OWN_TMP = pytest.StashKey[tuple]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Give each pytest-xdist worker a temporary folder of its own.
+
+    ``make test`` runs the tests in two processes at once; a test that checks no upload is left
+    behind in the temporary folder must not see the other process's upload in flight.  The
+    subprocesses a test starts (the CLI, Ray, Chromium) inherit the folder through ``TMPDIR``;
+    its name is short because both Chromium and Ray put Unix sockets in it (107 bytes at most).
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return
+    own = Path(tempfile.mkdtemp(prefix=f"vs-{worker}-"))
+    config.stash[_OWN_TMP] = (own, os.environ.get("TMPDIR"))
+    os.environ["TMPDIR"] = str(own)
+    tempfile.tempdir = None  # gettempdir() reads TMPDIR again
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    own, before = config.stash.get(_OWN_TMP, (None, None))
+    if own is None:
+        return
+    if before is None:
+        os.environ.pop("TMPDIR", None)
+    else:
+        os.environ["TMPDIR"] = before
+    tempfile.tempdir = None
+    shutil.rmtree(own, ignore_errors=True)
+
 
 ROOT = Path(__file__).resolve().parent.parent
 VIDEOS = ROOT / "fixtures" / "videos"
