@@ -388,7 +388,8 @@ def test_tags_stand_in_for_the_visual_channel_a_library_lacks(searcher):
     assert searcher.weights_for("lecture")["tags"] == 0.3  # lecture: visual 0.3 > its tags 0.2
     m = _first(searcher, "a parrot")
     assert os.path.basename(m.video) == "cockatoo_silent.mp4"
-    assert m.channels["tags"] == pytest.approx(m.score) and m.confidence in ("medium", "high")
+    assert m.channels["tags"] + m.channels.get("context", 0.0) == pytest.approx(m.score)
+    assert m.confidence in ("medium", "high")
     half = searcher.search("a parrot", 5, weights={"tags": 0.5}, min_confidence="any")
     shot = next(h for h in half if os.path.basename(h.video) == "cockatoo_silent.mp4")
     assert shot.score == pytest.approx(m.score / 2, rel=0.01) and shot.score < searcher.thresholds.medium
@@ -405,6 +406,36 @@ def test_a_shot_half_related_on_two_channels_does_not_ride_on_the_one_that_answe
     assert os.path.basename(card.video) == "coffee_portrait.mp4" and card.start == pytest.approx(10.0, abs=0.3)
     cup = next(m for m in results if os.path.basename(m.video) == "coffee_portrait.mp4" and m.start < 5.0)
     assert cup.channels["speech"] > 0 and cup.channels["tags"] > 0 and cup.score < 0.6 * card.score
+
+
+def test_a_moment_gains_from_the_rest_of_its_video_but_not_from_its_neighbours(searcher, monkeypatch):
+    """The silent cockatoo video shows the bird in two shots apart (0-6 s and 11-16 s): each gains
+    0.3 of the other's own score, and the clearer shot stays first. The coffee card (10-18 s)
+    and the cup shot just before it touch: they are one stretch of the video, not two moments
+    that confirm each other, and neither gains from the other."""
+    import vidsearch.query.search as search_module
+    from vidsearch.channels.fusion import CONTEXT, VIDEO_CONTEXT
+
+    def own(m) -> float:
+        return m.score - m.channels.get(CONTEXT, 0.0)
+
+    def shots(query: str) -> list:
+        return [m for m in searcher.search(query, 10, per_video=10, min_confidence="any")
+                if os.path.basename(m.video) == ("cockatoo_silent.mp4" if "parrot" in query else "coffee_portrait.mp4")]
+
+    best, other = shots("a parrot")
+    assert best.start >= other.end + 1.0 or other.start >= best.end + 1.0  # two shots apart
+    assert best.channels[CONTEXT] == pytest.approx(VIDEO_CONTEXT * own(other), abs=1e-5)
+    assert other.channels[CONTEXT] == pytest.approx(VIDEO_CONTEXT * own(best), abs=1e-5)
+    assert best.score > other.score and sum(best.channels.values()) == pytest.approx(best.score, abs=1e-5)
+    card, cup = shots("香浓咖啡 每日新鲜烘焙")[:2]
+    assert cup.end == pytest.approx(card.start, abs=0.2)  # they touch
+    assert CONTEXT not in card.channels and CONTEXT not in cup.channels
+
+    monkeypatch.setattr(search_module, "VIDEO_CONTEXT", 0.0)
+    alone = shots("a parrot")
+    assert [(m.start, CONTEXT in m.channels) for m in alone] == [(best.start, False), (other.start, False)]
+    assert [m.score for m in alone] == pytest.approx([own(best), own(other)], abs=1e-5)
 
 
 def test_the_strongest_channel_counts_in_full_and_the_others_corroborate():

@@ -46,7 +46,10 @@ class MomentBody(_Body):
     score: float
     channels: dict[str, float] = Field(description="Each channel's contribution to the score as it counts (they add "
                                                    "up to it): for a text query the strongest channel in full, the "
-                                                   "other channels at a tenth, the exact-words channel 'text' in full.")
+                                                   "other channels at a tenth, the exact-words channel 'text' in full, and "
+                                                   "'context' (only when not zero): 0.3 times the score of the best "
+                                                   "other segment of the same video that does not touch "
+                                                   "this moment's own.")
     snippet: str
     tags: list[str]
     ocr: list[OcrLineBody]

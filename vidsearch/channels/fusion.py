@@ -33,9 +33,15 @@ DEFAULT_PRESET = "short-video"
 #: How much each channel other than a moment's strongest dense one adds to its score, per unit
 #: of its weighted evidence (see :func:`corroborate`).
 CORROBORATION = 0.1
+#: The contribution a text query's moment gets from the rest of its video, per unit of the best
+#: score of another, separate moment of that video (``channels["context"]``; see
+#: :meth:`vidsearch.query.search.Searcher._with_video_context`).
+VIDEO_CONTEXT = 0.3
+#: The key of that contribution in ``channels``; it is there only when it is not zero.
+CONTEXT = "context"
 #: Names how a text query's score is made from its channels' contributions; confidence
 #: thresholds fitted for one formula mean nothing under another (:mod:`vidsearch.query.confidence`).
-SCORE_FORMULA = f"strongest+{CORROBORATION:g}"
+SCORE_FORMULA = f"strongest+{CORROBORATION:g}+context{VIDEO_CONTEXT:g}"
 
 
 def corroborate(contributions: Mapping[str, float]) -> dict[str, float]:

@@ -15,8 +15,10 @@ A text query is answered in three steps:
    term weight found in one line (:func:`vidsearch.text.lexical.coverage`) when that share is at
    least :data:`LEXICAL_MIN_COVERAGE`, so an exact phrase wins and a stop-word match does not.
    The strongest dense channel counts in full, the others as corroboration only
-   (:func:`vidsearch.channels.fusion.corroborate`); ``channels`` holds each contribution as it
-   counts and they add up to ``score``.
+   (:func:`vidsearch.channels.fusion.corroborate`); then each candidate gains ``context``, a share
+   of the best score of another candidate of its video that does not touch it
+   (:meth:`Searcher._with_video_context`). ``channels`` holds each contribution as it counts and
+   they add up to ``score``.
 3. **Confidence.** Each moment's score maps to ``high``/``medium``/``low``
    (:mod:`vidsearch.query.confidence`, thresholds stored with the library); when even the best
    moment is below ``low``, nothing is returned ("no good match").
@@ -32,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from vidsearch.channels import registry
-from vidsearch.channels.fusion import LEXICAL, ChannelLayout, corroborate, resolve_weights
+from vidsearch.channels.fusion import CONTEXT, LEXICAL, VIDEO_CONTEXT, ChannelLayout, corroborate, resolve_weights
 from vidsearch.ingest.profile import library_profile
 from vidsearch.models.holder import LoadOnce
 from vidsearch.models.text_encoders import TextEncoder, get_text_encoder
@@ -372,7 +374,7 @@ class Searcher:
             m.channels = dict(hit.channels)
             m.confidence = self.thresholds.level(m.score) or "low"
             lines = self.attach_ocr(m)
-            dense = max((v for c, v in hit.channels.items() if c != LEXICAL), default=0.0)
+            dense = max((v for c, v in hit.channels.items() if c not in (LEXICAL, CONTEXT)), default=0.0)
             if hit.line is not None and hit.channels.get(LEXICAL, 0.0) >= dense:
                 self._jump_to_line(m, hit.line, q_terms)
             else:
@@ -497,8 +499,42 @@ class Searcher:
                 continue
             hits.append(_Hit(sid, score, row.video_id, os.fsdecode(row.video_path), row.start, row.end,
                              channels, row.speech_text, row.ocr_text, row.tags, line))
+        hits = self._with_video_context(hits)
         hits.sort(key=lambda h: -h.score)
         return hits, wanted
+
+    @staticmethod
+    def _with_video_context(hits: list[_Hit]) -> list[_Hit]:
+        """Add to each hit (in place; the list is returned) what the rest of its video says of the
+        query: :data:`VIDEO_CONTEXT` times the best score of another hit of the video that does
+        not touch it (one that would be merged with it is the same moment, not more evidence), as
+        ``channels["context"]``. About 0.4 ms for a query's usual 100-odd candidates on 2 cores.
+
+        A moment in a video that answers the query elsewhere too is more likely the one asked for
+        than an isolated moment of an unrelated video that scores about as well: a garbled line
+        of a butterfly walk ("We found a swallow-deal part of light-reston on a huge trip") beside
+        its butterfly tags, over an art talk's on-screen line about a cypress tree, for "a swallowtail
+        butterfly resting on a huge striped leaf". Within a video the order stays: the best hit
+        gains 0.3 of the second's score, the second 0.3 of the best's. Measured on the benchmark
+        library (same index), each way with the confidence thresholds its own scores fit by the
+        same rule: shown first answers right 0.811 -> 0.824, recall@10 0.836 -> 0.852, no-answer
+        queries flagged 0.571 either way; the whole ranking ("show weaker matches") 0.836 ->
+        0.849, two first answers won and none lost. The weight: 0.3 and 0.4 won the same, 0.5
+        and 0.7 won three and lost one, 1 lost a quarter (a moment then scores what its video's
+        best does).
+        """
+        by_video: dict[int, list[_Hit]] = defaultdict(list)
+        for h in sorted(hits, key=lambda h: -h.score):
+            by_video[h.video_id].append(h)
+        # The best first: only the few hits that touch this one are ever passed over. All bonuses
+        # come from the scores before any is added.
+        bonuses = [VIDEO_CONTEXT * next((g.score for g in by_video[h.video_id] if g is not h and (
+            g.start - h.end > ADJACENT_GAP_S or h.start - g.end > ADJACENT_GAP_S)), 0.0) for h in hits]
+        for h, bonus in zip(hits, bonuses):
+            if bonus > 0:
+                h.score += bonus
+                h.channels = {**h.channels, CONTEXT: bonus}
+        return hits
 
     def _candidates(self, qv: np.ndarray, allowed: set[int] | None) -> set[int]:
         """Segment ids to re-score: the vector index's nearest; for a filter, every live segment
@@ -849,7 +885,8 @@ class Searcher:
         """
         speech = moment.channels.get("speech", 0.0)
         ocr = moment.channels.get("ocr", 0.0)
-        if max(speech, ocr) <= 0 or max(speech, ocr) < SPEECH_JUMP_SHARE * moment.score:
+        own = moment.score - moment.channels.get(CONTEXT, 0.0)  # what the moment itself says
+        if max(speech, ocr) <= 0 or max(speech, ocr) < SPEECH_JUMP_SHARE * own:
             return
         lo, hi = (max(seed[0], moment.start), min(seed[1], moment.end)) if seed else (moment.start, moment.end)
         if hi <= lo:
