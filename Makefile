@@ -5,7 +5,7 @@ VS := $(VENV)/bin/vidsearch
 DEMO_DB ?= .demo-library
 export HF_HUB_OFFLINE ?= 1
 # The tests run in two processes (pytest-xdist), a test file in one of them, so a file's fixtures are
-# built once; on 2 cores that takes the suite from about 13.5 to about 10 minutes.
+# built once; on a slow 2-core machine that took the tests from 13.5 to 10.5 minutes.
 TEST_WORKERS ?= 2
 PYTEST := $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 

@@ -48,8 +48,7 @@ class MomentBody(_Body):
                                                    "up to it): for a text query the strongest channel in full, the "
                                                    "other channels at a tenth, the exact-words channel 'text' in full, and "
                                                    "'context' (only when not zero): 0.3 times the score of the best "
-                                                   "other segment of the same video that does not touch "
-                                                   "this moment's own.")
+                                                   "other moment of the same video among the candidates.")
     snippet: str
     tags: list[str]
     ocr: list[OcrLineBody]
