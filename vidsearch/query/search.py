@@ -15,8 +15,8 @@ A text query is answered in three steps:
    term weight found in one line (:func:`vidsearch.text.lexical.coverage`) when that share is at
    least :data:`LEXICAL_MIN_COVERAGE`, so an exact phrase wins and a stop-word match does not.
    The strongest dense channel counts in full, the others as corroboration only
-   (:func:`vidsearch.channels.fusion.corroborate`); then each candidate gains ``context``, a share
-   of the best score of another candidate of its video that does not touch it
+   (:func:`vidsearch.channels.fusion.corroborate`); then each moment gains ``context``, a share of
+   the score of the best other moment of its video among the candidates
    (:meth:`Searcher._with_video_context`). ``channels`` holds each contribution as it counts and
    they add up to ``score``.
 3. **Confidence.** Each moment's score maps to ``high``/``medium``/``low``
@@ -154,8 +154,8 @@ class _Hit:
     line: LexicalLine | None = None  # the exact-words line that matched best, if any
 
 
-def _own_score(hit: _Hit) -> float:
-    """What a hit scores by itself: its score without the video's context."""
+def _own_score(hit: _Hit | Moment) -> float:
+    """What a hit or a moment scores by itself: its score without the video's context."""
     return hit.score - hit.channels.get(CONTEXT, 0.0)
 
 
@@ -366,7 +366,7 @@ class Searcher:
             hits = [h for h in hits if h.score >= floor]
             if not hits:
                 return []
-        merged = self._merge(hits, float(np.median([_own_score(h) for h in hits])))
+        merged = self._merge(hits)
         moments = [m for m in self._diversify(merged, n, per_video) if self._clip_to_content(m)]
         by_id = {h.segment_id: h for h in hits}
         return [(m, by_id[m.segment_id], q_terms, q_text) for m in moments]
@@ -532,7 +532,7 @@ class Searcher:
         """
         if not hits:
             return hits
-        moments = self._merge(hits, float(np.median([h.score for h in hits])))  # best moment first
+        moments = self._merge(hits)  # best moment first
         leaders: dict[int, list[_Hit]] = defaultdict(list)
         for seed, _ in moments:
             leaders[seed.video_id].append(seed)
@@ -755,7 +755,7 @@ class Searcher:
                 _Hit(sid, score, row.video_id, os.fsdecode(row.video_path), row.start, row.end,
                      {}, row.speech_text, row.ocr_text, row.tags)
             )
-        merged = self._merge(hits, float(np.median([h.score for h in hits])) if hits else 0.0)
+        merged = self._merge(hits)
         moments = [m for m in self._diversify(merged, k, per_video) if self._clip_to_content(m)]
         # Per-channel scores only for the moments given (their best segment): fetching every
         # candidate's stored vector cost more than the index search itself.
@@ -803,7 +803,11 @@ class Searcher:
         moment.jump = min(max(moment.jump, moment.start), moment.end)
         return moment.end - moment.start > 0.05
 
-    def _merge(self, hits: list[_Hit], floor: float) -> list[tuple[_Hit, list[_Hit]]]:
+    def _merge(self, hits: list[_Hit]) -> list[tuple[_Hit, list[_Hit]]]:
+        """The hits as moments, ``(leading hit, its hits by time)``, best first: a neighbour joins a
+        moment while it scores near its leading hit, measured above the median of what the hits
+        score by themselves (:func:`_own_score`)."""
+        floor = float(np.median([_own_score(h) for h in hits])) if hits else 0.0
         by_video: dict[int, list[_Hit]] = defaultdict(list)
         for h in hits:
             by_video[h.video_id].append(h)
@@ -898,8 +902,7 @@ class Searcher:
         """
         speech = moment.channels.get("speech", 0.0)
         ocr = moment.channels.get("ocr", 0.0)
-        own = moment.score - moment.channels.get(CONTEXT, 0.0)  # what the moment itself says
-        if max(speech, ocr) <= 0 or max(speech, ocr) < SPEECH_JUMP_SHARE * own:
+        if max(speech, ocr) <= 0 or max(speech, ocr) < SPEECH_JUMP_SHARE * _own_score(moment):
             return
         lo, hi = (max(seed[0], moment.start), min(seed[1], moment.end)) if seed else (moment.start, moment.end)
         if hi <= lo:
