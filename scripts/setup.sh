@@ -13,6 +13,9 @@ if [ "${VIDSEARCH_TEST_MEDIA:-0}" = 1 ]; then
   [ -d /usr/share/pocketsphinx/test/data/librivox ] || need_apt+=(pocketsphinx-testdata)
   [ -d /usr/share/asterisk/sounds/en ] || need_apt+=(asterisk-core-sounds-en-wav)
   [ -d /usr/share/asterisk/moh ] || need_apt+=(asterisk-moh-opsound-wav)
+  # Synthetic English and Mandarin lines (a voice-over for a clip; a Mandarin line in an English lecture).
+  { command -v espeak-ng >/dev/null && espeak-ng --voices=cmn 2>/dev/null | grep -q cmn-latn-pinyin; } \
+    || need_apt+=(espeak-ng espeak-ng-data)
   # The web page's browser test: headless Chromium driven by Selenium, Chinese glyphs in the screenshot.
   command -v chromium >/dev/null || need_apt+=(chromium)
   command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
