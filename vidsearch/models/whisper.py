@@ -17,7 +17,7 @@ How a track is transcribed (and why):
    chunk whose words are unsure (mean probability < ``RECHECK_WORD_PROB``) or that produced
    nothing is re-transcribed on its own, and the better of the two is kept: the one on its own
    when it is heard as another expected language decisively (``LANGUAGE_DECISIVE`` times as
-   likely as the window's), else the one whose words are surer. Forced into an English
+   likely as the window's, and fitting it), else the one whose words are surer. Forced into an English
    window's language a Mandarin line comes out as romanised gibberish whose words can be
    surer than its Chinese ("Swapiena Khushan Sorka" for 左边那棵深色的柏树); on the benchmark
    library (19 Mandarin lines, Whisper base) this takes Mandarin lines written in a non-Chinese
@@ -56,7 +56,7 @@ from vidsearch.media.audio import analyse, music_spans, speech_music_spans, supp
 from vidsearch.models.resolve import resolve_whisper
 from vidsearch.text.lexical import simplified_phrases
 from vidsearch.text.script import has_han
-from vidsearch.types import AudioAnalysis, AudioTrack, Span, Transcript, Utterance, Word
+from vidsearch.types import LANGUAGE_FIT, AudioAnalysis, AudioTrack, Span, Transcript, Utterance, Word
 
 __all__ = ["Transcriber", "VAD_PARAMETERS", "MUSIC_SUPPRESSION_DEFAULT", "RECHECK_WORD_PROB", "WHISPER_LANGUAGES",
            "parse_languages"]
@@ -92,7 +92,8 @@ MUSIC_CHUNK_MIN_WORD_PROB = 0.6
 #: Seed of CTranslate2's sampler, set before every pass (same audio, same text).
 SAMPLING_SEED = 0
 #: A rechecked line heard on its own as another expected language, at least this many times as
-#: likely as its window's, is kept in that language whatever its word probabilities.
+#: likely as its window's (and at least ``LANGUAGE_FIT``), is kept in that language whatever its
+#: word probabilities.
 LANGUAGE_DECISIVE = 2.0
 #: Window language probability under which the window is treated as mixed-language.
 LANGUAGE_MIXED = 0.8
@@ -431,8 +432,10 @@ class Transcriber:
             # that language (a Mandarin line in an English lecture: zh 0.23, en 0.05), yet
             # forced into the window's language it comes out as fluent gibberish whose word
             # probabilities can beat the right script's ("So see and y'all keenly on van").
+            # Both can be negligible (audio Whisper hears as Thai): then the line is no more one
+            # than the other, and only an expected language the audio fits may overrule.
             other_language = (language is not None and lang != language
-                              and probs.get(lang, 0.0) >= LANGUAGE_DECISIVE * probs.get(language, 0.0))
+                              and probs.get(lang, 0.0) >= max(LANGUAGE_FIT, LANGUAGE_DECISIVE * probs.get(language, 0.0)))
             if not c.pieces or other_language or solo.mean_word_prob() > c.mean_word_prob():
                 c.pieces = solo.pieces
 
