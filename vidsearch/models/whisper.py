@@ -17,9 +17,9 @@ How a track is transcribed (and why):
    chunk whose words are unsure (mean probability < ``RECHECK_WORD_PROB``) or that produced
    nothing is re-transcribed on its own, and the better of the two is kept: the one on its own
    when it is heard as another expected language decisively (``LANGUAGE_DECISIVE`` times as
-   likely as the window's, and fitting it), else the one whose words are surer. Forced into an English
-   window's language a Mandarin line comes out as romanised gibberish whose words can be
-   surer than its Chinese ("Swapiena Khushan Sorka" for 左边那棵深色的柏树); on the benchmark
+   likely as the window's, and fitting it), else the one whose words are surer. Forced into
+   an English window's language a Mandarin line comes out as romanised gibberish whose words
+   can be surer than its Chinese ("Swapiena Khushan Sorka" for 左边那棵深色的柏树); on the benchmark
    library (19 Mandarin lines, Whisper base) this takes Mandarin lines written in a non-Chinese
    script 3 -> 1 (two more give nothing, before and after) and their character error rate
    0.616 -> 0.607, English lines unchanged.
