@@ -5,9 +5,9 @@ Every video of the benchmark library (``make eval-data``) is transcribed the way
 each spoken line of the ground truth is compared with what was heard over its time: the character
 error rate for Mandarin lines (punctuation and spaces aside), the word error rate for English ones
 (lower case, punctuation aside), both with jiwer and capped at 1 per line so that one line of
-gibberish weighs as one wrong line. It also counts the lines that gave nothing and the Mandarin
+gibberish weighs as one wrong line. It also counts the lines that gave nothing, the Mandarin
 lines not written in Chinese characters (romanised or another script), which no Chinese query can
-find.
+find, and what was heard where no line is spoken (over music, noise or silence: invented).
 
     .venv/bin/python benchmarks/transcripts.py --out after.json --compare before.json
     .venv/bin/python benchmarks/transcripts.py --whisper small      # another faster-whisper model
@@ -15,7 +15,7 @@ find.
 ``--compare`` lists the lines whose transcript changed since an earlier ``--out`` file. The
 temperature fallback samples (seeded per process), so compare runs made in separate processes
 over the same videos in the same order. Takes about 1.5 minutes on 2 cores (the benchmark's
-62 lines in 16 spoken videos).
+62 lines in 16 spoken videos, 18 videos in all).
 """
 from __future__ import annotations
 
@@ -78,12 +78,14 @@ def main(argv: list[str] | None = None) -> int:
     whisper = Transcriber(args.whisper, languages=parse_languages(args.languages))
     rows = []
     t0 = time.perf_counter()
+    invented = []  # heard where no line is spoken: Whisper's hallucinations (music, noise, silence)
     for name, video in truth.items():
-        if not video.get("utterances"):
-            continue
         path = args.library / "videos" / name
         track = load_audio(path, probe(path))
-        heard = whisper.transcribe(track, analyse(track)).utterances
+        heard = whisper.transcribe(track, analyse(track)).utterances if track is not None else []
+        invented += [f"{name} {u.start:.1f}s: {u.text}" for u in heard
+                     if not any(u.start < ln["end"] + PAD_S and u.end > ln["start"] - PAD_S
+                                for ln in video.get("utterances", []))]
         for line in video["utterances"]:
             over = [u for u in heard if u.start < line["end"] + PAD_S and u.end > line["start"] - PAD_S]
             text = " ".join(u.text for u in over)
@@ -101,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         if language == "zh":
             line += f", written without Chinese characters {sum(bool(r['heard']) and not has_han(r['heard']) for r in mine)}"
         print(line)
+    print(f"  heard where no line is spoken: {len(invented)}" + "".join(f"\n    {x}" for x in invented))
     if args.compare:
         before = {r["key"]: r for r in json.loads(args.compare.read_text(encoding="utf-8"))}
         changed = [r for r in rows if r["key"] in before and before[r["key"]]["heard"] != r["heard"]]
