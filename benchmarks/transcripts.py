@@ -38,7 +38,7 @@ from vidsearch.models.whisper import Transcriber, parse_languages  # noqa: E402
 from vidsearch.text.script import has_han  # noqa: E402
 
 DEFAULT_LIBRARY = Path(__file__).resolve().parent / "quality" / "library"
-#: A transcribed line counts for a ground-truth line when it overlaps its time padded by this.
+#: A heard line counts for the spoken line whose time, padded by this, it overlaps most.
 PAD_S = 0.5
 
 
@@ -80,14 +80,21 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     invented = []  # heard where no line is spoken: Whisper's hallucinations (music, noise, silence)
     for name, video in truth.items():
+        lines = video.get("utterances", [])
         path = args.library / "videos" / name
         track = load_audio(path, probe(path))
         heard = whisper.transcribe(track, analyse(track)).utterances if track is not None else []
-        invented += [f"{name} {u.start:.1f}s: {u.text}" for u in heard
-                     if not any(u.start < ln["end"] + PAD_S and u.end > ln["start"] - PAD_S
-                                for ln in video.get("utterances", []))]
-        for line in video["utterances"]:
-            over = [u for u in heard if u.start < line["end"] + PAD_S and u.end > line["start"] - PAD_S]
+        # Each heard line counts for the spoken line it overlaps most (lines can be 0.8 s apart).
+        assigned: dict[int, list] = {}
+        for u in heard:
+            overlaps = [min(u.end, ln["end"] + PAD_S) - max(u.start, ln["start"] - PAD_S) for ln in lines]
+            best = max(range(len(lines)), key=overlaps.__getitem__, default=None)
+            if best is None or overlaps[best] <= 0:
+                invented.append(f"{name} {u.start:.1f}s: {u.text}")
+            else:
+                assigned.setdefault(best, []).append(u)
+        for i, line in enumerate(lines):
+            over = assigned.get(i, [])
             text = " ".join(u.text for u in over)
             rows.append(dict(video=name, key=line["key"], language=line["language"], reference=line["text"],
                              heard=text, heard_as=sorted({u.language for u in over}),

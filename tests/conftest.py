@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -45,6 +46,19 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 ROOT = Path(__file__).resolve().parent.parent
 VIDEOS = ROOT / "fixtures" / "videos"
+
+
+def _espeak_speaks_mandarin() -> bool:
+    if not shutil.which("espeak-ng"):
+        return False
+    voices = subprocess.run(["espeak-ng", "--voices=cmn"], capture_output=True, text=True).stdout
+    return "cmn-latn-pinyin" in voices
+
+
+#: Tests that synthesise English and Mandarin lines (``make test`` installs espeak-ng).
+needs_espeak = pytest.mark.skipif(
+    not _espeak_speaks_mandarin(),
+    reason="espeak-ng with the cmn-latn-pinyin voice missing: apt-get install espeak-ng espeak-ng-data")
 GROUND_TRUTH = VIDEOS / "ground_truth.json"
 
 

@@ -14,7 +14,7 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from tests.conftest import fixture_info  # noqa: E402
+from tests.conftest import fixture_info, needs_espeak  # noqa: E402
 from vidsearch.app.doctor import model_report  # noqa: E402
 from vidsearch.media.audio import analyse, load_audio  # noqa: E402
 from vidsearch.models import resolve as models  # noqa: E402
@@ -182,11 +182,14 @@ def test_music_suppression_auto_not_worse_on_the_music_line(results, transcriber
     assert w_auto <= w_off + 1e-9
 
 
+@needs_espeak
+@pytest.mark.skipif(not Path("/usr/share/asterisk/moh").is_dir(),
+                    reason="music missing: apt-get install asterisk-moh-opsound-wav")
 def test_a_line_under_louder_music_is_not_taken_for_an_invented_one(transcriber):
     """A Mandarin line 5 dB under real music: Whisper is unsure there is speech (no-speech
     probability 0.70-0.75) and of its words (mean log-probability -0.87 to -0.88). Whisper's
-    own hallucination rule (no speech over 0.6 with log-probability under -1.0) keeps it; at
-    -0.8, as before, the line was dropped and nothing was heard."""
+    own rule for invented text (no speech over 0.6 with log-probability under -1.0) keeps it;
+    a stricter -0.8, as before, dropped the line and nothing was heard (heard now: "其准埋两天从一向")."""
     import fixtures.mediakit as mk
 
     line = mk.Speech("espeak-zh", "脐橙买两箱送一箱，活动只到今天晚上。", voice="cmn-latn-pinyin+f3").audio
@@ -198,7 +201,6 @@ def test_a_line_under_louder_music_is_not_taken_for_an_invented_one(transcriber)
     track = AudioTrack((speech + music).astype(np.float32), 16000)
     heard = transcriber.transcribe(track, analyse(track)).utterances
     assert heard and all(re.search(r"[\u4e00-\u9fff]", u.text) for u in heard), [u.text for u in heard]
-    assert "一" in "".join(u.text for u in heard)  # "送一箱" is heard as "从一向"
 
 
 # --------------------------------------------------------------------------- models

@@ -20,9 +20,9 @@ How a track is transcribed (and why):
    likely as the window's, and fitting it), else the one whose words are surer. Forced into
    an English window's language a Mandarin line comes out as romanised gibberish whose words
    can be surer than its Chinese ("Swapiena Khushan Sorka" for 左边那棵深色的柏树); on the benchmark
-   library (19 Mandarin lines, Whisper base) this takes Mandarin lines written in a non-Chinese
-   script 3 -> 1 (two more give nothing, before and after) and their character error rate
-   0.616 -> 0.607, English lines unchanged.
+   library (19 Mandarin lines, Whisper base, ``benchmarks/transcripts.py``) this takes Mandarin
+   lines written in a non-Chinese script 3 -> 1 and their character error rate 0.616 -> 0.607,
+   English lines unchanged.
 4. Each window or line is transcribed in the likeliest of the library's *expected* languages
    (default Chinese and English) by Whisper's detection probabilities, however sure Whisper is
    of another one: on synthetic or accented Mandarin Whisper base guesses French, Latin or Thai
@@ -331,11 +331,10 @@ class Transcriber:
         text = seg.text.strip()
         if not text or _ONLY_PUNCT.match(text):
             return False
-        # Whisper's own hallucination rule (its defaults: no speech over 0.6 and log-probability
-        # under -1.0). At -0.8 a real line 0-5 dB under music (no speech 0.7-0.9, -0.81 to -0.96)
-        # was dropped; on the benchmark -1.0 invents no line where none is spoken.
-        if seg.no_speech_prob > 0.6 and seg.avg_logprob < -1.0:
-            return False
+        # Whisper's own rule for invented text (no speech over 0.6 and log-probability under
+        # -1.0) is applied by faster-whisper itself, at its defaults. A stricter -0.8 here
+        # dropped real lines 0-5 dB under music (no speech 0.7-0.9, -0.81 to -0.96); without it
+        # the benchmark still has nothing heard where no line is spoken.
         return seg.compression_ratio <= 2.4 and seg.avg_logprob >= -1.5
 
     def _pieces(self, segments, language: str, chunks: list[_Chunk], language_prob: float | None = None) -> None:
@@ -436,7 +435,8 @@ class Transcriber:
             # forced into the window's language it comes out as fluent gibberish whose word
             # probabilities can beat the right script's ("So see and y'all keenly on van").
             # Both can be negligible (audio Whisper hears as Thai): then the line is no more one
-            # than the other, and only an expected language the audio fits may overrule.
+            # than the other, and only an expected language the audio fits may overrule. (With
+            # no expected languages, "auto", any language Whisper hears may.)
             other_language = (language is not None and lang != language
                               and probs.get(lang, 0.0) >= max(LANGUAGE_FIT, LANGUAGE_DECISIVE * probs.get(language, 0.0)))
             if not c.pieces or other_language or solo.mean_word_prob() > c.mean_word_prob():
