@@ -43,7 +43,7 @@ PAD_S = 0.5
 
 
 def _chars(text: str) -> str:
-    return " ".join(re.sub(r"[\W_]", "", text.lower()))
+    return re.sub(r"[\W_]", "", text.lower())
 
 
 def _words(text: str) -> str:
@@ -52,13 +52,13 @@ def _words(text: str) -> str:
 
 def line_error(reference: str, heard: str, language: str) -> float:
     """CER (Chinese) or WER (otherwise) of one line, capped at 1; 1 when nothing was heard."""
-    norm = _chars if language == "zh" else _words
-    ref, hyp = norm(reference), norm(heard)
+    zh = language == "zh"
+    ref, hyp = (_chars(reference), _chars(heard)) if zh else (_words(reference), _words(heard))
     if not hyp:
         return 1.0
     if not ref:
         return 0.0
-    return min(1.0, jiwer.wer(ref, hyp))  # on spaced characters, WER is the CER
+    return min(1.0, jiwer.cer(ref, hyp) if zh else jiwer.wer(ref, hyp))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -46,6 +46,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 ROOT = Path(__file__).resolve().parent.parent
 VIDEOS = ROOT / "fixtures" / "videos"
+GROUND_TRUTH = VIDEOS / "ground_truth.json"
 
 
 def _espeak_speaks_mandarin() -> bool:
@@ -59,7 +60,6 @@ def _espeak_speaks_mandarin() -> bool:
 needs_espeak = pytest.mark.skipif(
     not _espeak_speaks_mandarin(),
     reason="espeak-ng with the cmn-latn-pinyin voice missing: apt-get install espeak-ng espeak-ng-data")
-GROUND_TRUTH = VIDEOS / "ground_truth.json"
 
 
 def fixture_info(name: str, v: dict):

@@ -318,13 +318,15 @@ class Transcriber:
         """Transcribe with language detection and the expected-language rule: (segments,
         language, its detection probability or None when forced, every language's detected
         probability, empty when forced)."""
+        probs: dict[str, float] = {}
         if self.language:
-            segments, _ = self._run(audio, self.language)
-            return segments, self.language, None, {}
-        lang, prob, ranked = self._detect_language(audio)
-        language, prob = self._pick_language(lang, prob, ranked)
+            language, prob = self.language, None
+        else:
+            lang, first, ranked = self._detect_language(audio)
+            language, prob = self._pick_language(lang, first, ranked)
+            probs = dict(ranked)
         segments, _ = self._run(audio, language)
-        return segments, language, prob, dict(ranked)
+        return segments, language, prob, probs
 
     @staticmethod
     def _keep(seg) -> bool:
@@ -437,8 +439,8 @@ class Transcriber:
             # Both can be negligible (audio Whisper hears as Thai): then the line is no more one
             # than the other, and only an expected language the audio fits may overrule. (With
             # no expected languages, "auto", any language Whisper hears may.)
-            other_language = (language is not None and lang != language
-                              and probs.get(lang, 0.0) >= max(LANGUAGE_FIT, LANGUAGE_DECISIVE * probs.get(language, 0.0)))
+            other_language = (language is not None and lang != language and lang_prob is not None
+                              and lang_prob >= max(LANGUAGE_FIT, LANGUAGE_DECISIVE * probs.get(language, 0.0)))
             if not c.pieces or other_language or solo.mean_word_prob() > c.mean_word_prob():
                 c.pieces = solo.pieces
 
