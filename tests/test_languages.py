@@ -173,6 +173,30 @@ def test_the_same_audio_gives_the_same_transcript(coffee, whisper):
            [(u.text, u.start, u.end, u.avg_logprob) for u in second.utterances]
 
 
+@needs_espeak
+def test_a_line_whisper_finds_hard_gives_the_same_text_whatever_came_before(coffee, whisper):
+    """Whisper's fallback on a window that fails its checks used to sample, and CTranslate2's
+    sampler is seeded once per worker thread: this synthetic Mandarin line (decoded at
+    temperature 0.4) came back as "Chug-a-so-key-co-feet-o-min-to-fly" the first time and "Chooka,
+    Chokika, Fito, Mint" the second. Decoding is now deterministic, whatever the process
+    transcribed before."""
+    from fixtures.mediakit import Speech
+
+    gap = np.zeros(16000, dtype=np.float32)
+    line = Speech("espeak-zh", "这个手机壳是透明的，摔了也不会坏。").audio.astype(np.float32)
+    track = AudioTrack(np.concatenate([gap, line, gap]), 16000)
+    analysis = analyse(track)
+
+    def heard() -> list:
+        return [(u.text, u.start, u.end, u.avg_logprob) for u in whisper.transcribe(track, analysis).utterances]
+
+    first = heard()
+    assert first
+    assert heard() == first
+    whisper.transcribe(coffee[0], coffee[1])
+    assert heard() == first
+
+
 # --------------------------------------------------------------------------- the library
 
 
