@@ -13,7 +13,8 @@ A text query is answered in three steps:
    floored at 0), weighted by the preset (speech: the larger of the segment passage's and its
    best spoken line's, :meth:`Searcher._best_line_evidence`); the ``text`` channel adds the share of the query's
    term weight found in one line (:func:`vidsearch.text.lexical.coverage`) when that share is at
-   least :data:`LEXICAL_MIN_COVERAGE`, so an exact phrase wins and a stop-word match does not.
+   least :data:`LEXICAL_MIN_COVERAGE` or the line holds a specific run of the query's words in
+   order (:data:`LEXICAL_RUN_WORDS`), so an exact phrase wins and a stop-word match does not.
    The strongest dense channel counts in full, the others as corroboration only
    (:func:`vidsearch.channels.fusion.corroborate`); then each moment gains ``context``, a share of
    the score of the best other moment of its video among the candidates
@@ -43,7 +44,17 @@ from vidsearch.query.confidence import ANY, Floor, Thresholds, library_threshold
 from vidsearch.query.filters import SearchFilter
 from vidsearch.store.lexical import LexicalLine
 from vidsearch.store.library import Library, OcrLineRow, SegmentRow
-from vidsearch.text.lexical import coverage, idf, is_form, sound_key, sound_keys, specificity, terms
+from vidsearch.text.lexical import (
+    SPECIFIC_IDF,
+    coverage,
+    idf,
+    is_form,
+    run_in_order,
+    sound_key,
+    sound_keys,
+    specificity,
+    terms,
+)
 from vidsearch.text.phrasing import QueryForms, query_forms
 from vidsearch.text.script import is_cjk
 from vidsearch.text.synonyms import SynonymTable, normalise_text
@@ -78,6 +89,15 @@ LEXICAL_LINES = 200
 LEXICAL_COMMON = 0.02
 #: A line counts as an exact match when it holds at least this share of the query's term weight.
 LEXICAL_MIN_COVERAGE = 0.5
+#: ... or when it holds at least this many of the query's words in a row, in the query's order,
+#: together as specific as one word found in one line in a thousand (``SPECIFIC_IDF``): a quote
+#: half heard right ("它抱着一颗坚果", Whisper: "他抱着一口天") or half remembered ("Sense and
+#: Sensibility Jane Austen chapter 1", shown on two lines). Three words of common stop words
+#: ("one of the") are not specific enough, and words spread over a line are not a run. Same
+#: index, benchmark library: p@1 0.824 -> 0.830 (exact words 0.895 -> 0.921; "它抱着一颗坚果" found),
+#: seven other right first answers scoring higher, no no-answer query matched; runs of 2 or 3
+#: words at twice that specificity won the same query and raised fewer, runs of 4 won none.
+LEXICAL_RUN_WORDS = 3
 #: Segments sampled once per searcher for each query's background similarity per channel.
 BACKGROUND_SAMPLE = 1024
 #: Whisper's confidence in the speech scales its evidence from :data:`SPEECH_TRUST_FLOOR` up to 1:
@@ -192,10 +212,16 @@ class _Reading:
 
     def evidence(self, line: LexicalLine) -> float:
         """The line's coverage of the query times the matched words' specificity; 0 under
-        :data:`LEXICAL_MIN_COVERAGE`."""
-        line_words = [self.word_of[x] for x in line.terms if x in self.word_of]
+        :data:`LEXICAL_MIN_COVERAGE`, unless the line holds a run of the query's words in its
+        order (:data:`LEXICAL_RUN_WORDS`)."""
+        in_line = [self.word_of.get(x) for x in line.terms]
+        line_words = [w for w in in_line if w is not None]
         cov = coverage(self.words, line_words, self.weights)
-        return cov * specificity(self.words, line_words, self.weights) if cov >= LEXICAL_MIN_COVERAGE else 0.0
+        if cov < LEXICAL_MIN_COVERAGE:
+            run = run_in_order(self.words, in_line)
+            if len(run) < LEXICAL_RUN_WORDS or sum(self.weights[w] for w in run) < SPECIFIC_IDF:
+                return 0.0
+        return cov * specificity(self.words, line_words, self.weights)
 
 
 def library_text_encoder(library: Library) -> TextEncoder:

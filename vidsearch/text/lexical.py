@@ -57,7 +57,7 @@ import math
 import re
 import threading
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import snowballstemmer
@@ -247,6 +247,27 @@ def coverage(query_terms: Iterable[str], line_terms: Iterable[str], weights: Map
         return 0.0
     have = set(line_terms)
     return sum(weights.get(t, 0.0) for t in q if t in have) / total
+
+
+def run_in_order(query_terms: Sequence[str], line_terms: Sequence[str | None]) -> list[str]:
+    """The longest run of consecutive query terms found one after another, in the query's order,
+    in a line: ``line_terms`` in the line's order, each mapped to the query term it stands for
+    (None for a term that is not the query's). "sense and sensibility" is a run of three in
+    "sense and sensibility by jane austen"; "sensibility and sense" is not."""
+    first: dict[str, int] = {}
+    for i, t in enumerate(line_terms):
+        if t is not None:
+            first.setdefault(t, i)
+    best: list[str] = []
+    run: list[str] = []
+    for t in dict.fromkeys(query_terms):
+        if t in first and run and first[t] == first[run[-1]] + 1:
+            run.append(t)
+        else:
+            run = [t] if t in first else []
+        if len(run) > len(best):
+            best = list(run)
+    return best
 
 
 def specificity(query_terms: Iterable[str], line_terms: Iterable[str], weights: Mapping[str, float]) -> float:
