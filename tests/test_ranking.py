@@ -313,6 +313,11 @@ def test_query_words_that_sound_alike_are_one_word_by_sound():
     ("帮我找一下电路板特写的镜头", "电路板特写"),
     ("限时秒杀在哪里", "限时秒杀"),
     ("KEEP THE WIRES SHORT", "keep the wires short"),
+    ("Keep The Wires Short", "keep the wires short"),   # Title Case
+    ("Sliced Lemons, Limes And Kiwi", "sliced lemons, limes and kiwi"),
+    ("Jane Austen", "Jane Austen"),                     # a name: two words
+    ("PCB Design Basics", "PCB Design Basics"),         # an acronym: as meant
+    ("Sense and Sensibility", "Sense and Sensibility"),
     ("限 时 秒 杀", "限时秒杀"),
     ("星空 梵高 1889", "星空 梵高 1889"),   # words keep their spaces
     ("小 猫咪", "小 猫咪"),
@@ -352,12 +357,13 @@ def test_a_request_framing_is_taken_off_and_content_is_kept(typed, asked):
 
 
 def test_a_query_asked_as_a_request_finds_what_the_words_alone_find(searcher):
-    """"find the part where ..." and "我想找...的片段" ask for the words inside; typed in capitals,
-    a query asks for the same words. Each finds the same first moment with the same score and
+    """"find the part where ..." and "我想找...的片段" ask for the words inside; typed in capitals
+    or in Title Case, a query asks for the same words. Each finds the same first moment with the same score and
     jump as the words alone (framed, the benchmark's first answers fell from 0.830 to 0.673)."""
     for plain, framed in (("weasels ate our telephone system",
                            "Can you find the part where they say weasels ate our telephone system"),
                           ("weasels ate our telephone system", "WEASELS ATE OUR TELEPHONE SYSTEM"),
+                          ("weasels ate our telephone system", "Weasels Ate Our Telephone System"),
                           ("这杯咖啡又香又浓", "我想找这杯咖啡又香又浓的片段"),
                           ("碎花连衣裙", "视频里碎花连衣裙的画面"),
                           ("碎花连衣裙", "碎 花 连 衣 裙"),  # letter-spaced
