@@ -197,6 +197,24 @@ def test_a_line_whisper_finds_hard_gives_the_same_text_whatever_came_before(coff
     assert heard() == first
 
 
+@needs_espeak
+def test_a_window_whisper_loops_on_is_decoded_again_without_the_loop(whisper):
+    """Beam search on this synthetic Mandarin line, as English, loops ("Shooka shooka shooka ...",
+    compression ratio 26, failing Whisper's check); decoded again with no repeated 3-token
+    sequence, it does not, and that decoding is the one kept."""
+    from fixtures.mediakit import Speech
+    from vidsearch.models.whisper import COMPRESSION_RATIO_MAX
+
+    gap = np.zeros(16000, dtype=np.float32)
+    samples = np.concatenate([gap, Speech("espeak-zh", "这个手机壳是透明的，摔了也不会坏。").audio.astype(np.float32), gap])
+    chunk = whisper.speech_chunks(samples)[0]  # the line as transcription cuts it
+    audio = samples[int(chunk.start * 16000): int(chunk.end * 16000)]
+    looping, _ = whisper._decode(audio, "en")
+    assert any(s.compression_ratio > COMPRESSION_RATIO_MAX for s in looping), [s.text for s in looping]
+    kept, _ = whisper._run(audio, "en")
+    assert kept and all(s.compression_ratio <= COMPRESSION_RATIO_MAX for s in kept), [s.text for s in kept]
+
+
 # --------------------------------------------------------------------------- the library
 
 

@@ -39,7 +39,8 @@ How a track is transcribed (and why):
    samples, so the text of a hard line depended on what the process had transcribed before
    (the benchmark's Mandarin line over its coins came back as English gibberish alone and as
    nothing after the 17 other videos; a synthetic Mandarin line transcribed twice in a row came
-   back two ways). Instead such a window is decoded again by beam search with no 3-token
+   back two ways). Instead the audio of such a window (its group of chunks) is decoded again by
+   beam search with no 3-token
    sequence repeated (``NO_REPEAT_NGRAM``), against the loops Whisper falls into on hard audio,
    and the better decoding by Whisper's own criteria is kept. The same
    audio now always gives the same text, in any process, thread or order. Benchmark (19
@@ -317,9 +318,12 @@ class Transcriber:
         return list(segments), info
 
     def _run(self, audio: np.ndarray, language: str | None):
-        """Whisper's beam search over ``audio``; where a window's decoding fails Whisper's checks
-        (:func:`_fails`), the window is decoded again with no 3-word (or 3-token) sequence
-        repeated, and the better of the two is kept (:func:`_decoding_quality`)."""
+        """Whisper's beam search over ``audio`` (a group of chunks, at most one 30 s window of
+        speech, though Whisper may decode it in more than one window); where any of its segments
+        fails Whisper's checks (:func:`_fails`), the whole audio is decoded again with no sequence
+        of :data:`NO_REPEAT_NGRAM` tokens repeated, and the better of the two decodings as a
+        whole is kept (:func:`_decoding_quality`): decodings of one audio are not cut into the
+        same windows, so they are not compared window by window."""
         segments, info = self._decode(audio, language)
         if not any(_fails(s) for s in segments):
             return segments, info

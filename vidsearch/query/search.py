@@ -53,6 +53,7 @@ from vidsearch.text.lexical import (
     sound_key,
     sound_keys,
     specificity,
+    term_sequence,
     terms,
 )
 from vidsearch.text.phrasing import QueryForms, query_forms
@@ -89,13 +90,15 @@ LEXICAL_LINES = 200
 LEXICAL_COMMON = 0.02
 #: A line counts as an exact match when it holds at least this share of the query's term weight.
 LEXICAL_MIN_COVERAGE = 0.5
-#: ... or when it holds at least this many of the query's words in a row, in the query's order,
-#: together as specific as one word found in one line in a thousand (``SPECIFIC_IDF``): a quote
+#: ... or when it holds at least this many of the query's terms (Latin words, or overlapping
+#: Chinese pairs: 3 is four characters) in a row, in the query's order, where they stand in the
+#: line's text, together as specific as one term found in one line in a thousand
+#: (``SPECIFIC_IDF``; in a library of a few dozen lines any three terms are): a quote
 #: half heard right ("它抱着一颗坚果", Whisper: "他抱着一口天") or half remembered ("Sense and
 #: Sensibility Jane Austen chapter 1", shown on two lines). Three words of common stop words
 #: ("one of the") are not specific enough, and words spread over a line are not a run. Same
 #: index, benchmark library: p@1 0.824 -> 0.830 (exact words 0.895 -> 0.921; "它抱着一颗坚果" found),
-#: seven other right first answers scoring higher, no no-answer query matched; runs of 2 or 3
+#: eight other right first answers scoring higher, no no-answer query matched; runs of 2 or 3
 #: words at twice that specificity won the same query and raised fewer, runs of 4 won none.
 LEXICAL_RUN_WORDS = 3
 #: Segments sampled once per searcher for each query's background similarity per channel.
@@ -193,14 +196,17 @@ def _spoken_terms(word: str, following: str) -> set[str]:
 @dataclass
 class _Reading:
     """One way of reading the query's words in a line: the words, the indexed terms that stand
-    for each, how many of the library's ``n`` lines hold each word, and the kinds of line it
-    applies to."""
+    for each, how many of the library's ``n`` lines hold each word, the kinds of line it applies
+    to, whether it reads Chinese pairs by their sound, and how the index cuts a line's text
+    (``one_script``, :func:`vidsearch.text.lexical.terms`)."""
 
     words: list[str]
     groups: dict[str, list[str]]
     df: dict[str, int]
     n: int
     kinds: set[str]
+    by_sound: bool = False
+    one_script: bool = True
 
     def __post_init__(self) -> None:
         self.weights = {w: idf(self.df[w], self.n) for w in self.words}
@@ -214,14 +220,24 @@ class _Reading:
         """The line's coverage of the query times the matched words' specificity; 0 under
         :data:`LEXICAL_MIN_COVERAGE`, unless the line holds a run of the query's words in its
         order (:data:`LEXICAL_RUN_WORDS`)."""
-        in_line = [self.word_of.get(x) for x in line.terms]
-        line_words = [w for w in in_line if w is not None]
+        line_words = [self.word_of[x] for x in line.terms if x in self.word_of]
         cov = coverage(self.words, line_words, self.weights)
-        if cov < LEXICAL_MIN_COVERAGE:
-            run = run_in_order(self.words, in_line)
-            if len(run) < LEXICAL_RUN_WORDS or sum(self.weights[w] for w in run) < SPECIFIC_IDF:
-                return 0.0
+        if cov < LEXICAL_MIN_COVERAGE and not self._holds_run(line, set(line_words)):
+            return 0.0
         return cov * specificity(self.words, line_words, self.weights)
+
+    def _holds_run(self, line: LexicalLine, found: set[str]) -> bool:
+        """Whether the line holds :data:`LEXICAL_RUN_WORDS` or more of the query's words one after
+        another, in the query's order, as specific together as ``SPECIFIC_IDF``: read from the
+        line's text, where each word stands (its indexed terms keep each term's first place only,
+        and a spoken line's sounds follow its words)."""
+        if len(found) < LEXICAL_RUN_WORDS or sum(self.weights[w] for w in found) < SPECIFIC_IDF:
+            return False  # no run can qualify: most lines end here, without reading the text
+        sequence = term_sequence(line.text, one_script=self.one_script)
+        if self.by_sound:
+            sequence = [sound_key(t) or t for t in sequence]
+        run = run_in_order(self.words, [self.word_of.get(t) for t in sequence])
+        return len(run) >= LEXICAL_RUN_WORDS and sum(self.weights[w] for w in run) >= SPECIFIC_IDF
 
 
 def library_text_encoder(library: Library) -> TextEncoder:
@@ -644,7 +660,8 @@ class Searcher:
     def _exact_matches(self, q_terms: list[str],
                        kinds: set[str]) -> tuple[dict[int, tuple[float, LexicalLine]], list[str]]:
         """Segment id -> (evidence, line) of the best exact-words line in it: the line's coverage of
-        the query (at least :data:`LEXICAL_MIN_COVERAGE`) times the matched terms' specificity;
+        the query (at least :data:`LEXICAL_MIN_COVERAGE`, or any with a run of the query's terms,
+        :data:`LEXICAL_RUN_WORDS`) times the matched terms' specificity;
         and every indexed word that stands for a query term (its other forms and sounds included).
 
         A line is read by the query's words as written and, if it is spoken, also by how they
@@ -672,9 +689,10 @@ class Searcher:
         df = {w: min(n, sum(df_form.get(f, 0) for f in written[w])) for w in words}
         df_heard = {h: max(min(n, sum(df_form.get(f, 0) for f in heard[h])),
                            max(df[w] for w in words if sound_of[w] == h)) for h in heard_words}
-        readings = [_Reading(words, written, df, n, kinds)]
+        one_script = not self.library.lexical_outdated()
+        readings = [_Reading(words, written, df, n, kinds, one_script=one_script)]
         if by_sound:
-            readings.append(_Reading(heard_words, heard, df_heard, n, {"speech"}))
+            readings.append(_Reading(heard_words, heard, df_heard, n, {"speech"}, by_sound=True, one_script=one_script))
         # Lines are looked up by the query's distinctive words only: a word in more than
         # LEXICAL_COMMON of the lines (a stop word) cannot single a line out, and ranking the
         # tens of thousands of lines holding it would cost more than the whole search. Each

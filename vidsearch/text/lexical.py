@@ -103,22 +103,26 @@ def terms(text: str, *, one_script: bool = True) -> list[str]:
     ``one_script=False`` cuts as releases before the exact-words index's format 2 did: Chinese
     as written, letter-spaced characters apart (what a reader of a library indexed then, and not
     rebuilt since, must look up)."""
+    return list(dict.fromkeys(term_sequence(text, one_script=one_script)))
+
+
+def term_sequence(text: str, *, one_script: bool = True) -> list[str]:
+    """Every term of ``text`` in order, repeats kept: where each word stands (:func:`terms` keeps
+    each term's first place only)."""
     text = unicodedata.normalize("NFKC", text).lower()
     if one_script:
         text = join_spaced_letters(text)
-    out: dict[str, None] = {}
+    out: list[str] = []
     for token in _WORD.findall(text):
         for cjk, run in itertools.groupby(token, key=is_cjk):
             chars = "".join(run)
             if cjk and one_script:
                 chars = "".join(simplified_char(c) for c in chars)
-            if not cjk:
-                out[chars] = None
-            elif len(chars) == 1:
-                out[chars] = None
+            if not cjk or len(chars) == 1:
+                out.append(chars)
             else:
-                out.update(dict.fromkeys(chars[i:i + 2] for i in range(len(chars) - 1)))
-    return list(out)
+                out.extend(chars[i:i + 2] for i in range(len(chars) - 1))
+    return out
 
 
 _SOUND_MARK = "0"  # starts and joins a sound key: no word said or shown is written so
@@ -250,24 +254,25 @@ def coverage(query_terms: Iterable[str], line_terms: Iterable[str], weights: Map
 
 
 def run_in_order(query_terms: Sequence[str], line_terms: Sequence[str | None]) -> list[str]:
-    """The longest run of consecutive query terms found one after another, in the query's order,
-    in a line: ``line_terms`` in the line's order, each mapped to the query term it stands for
-    (None for a term that is not the query's). "sense and sensibility" is a run of three in
-    "sense and sensibility by jane austen"; "sensibility and sense" is not."""
-    first: dict[str, int] = {}
-    for i, t in enumerate(line_terms):
-        if t is not None:
-            first.setdefault(t, i)
-    best: list[str] = []
-    run: list[str] = []
-    for t in dict.fromkeys(query_terms):
-        if t in first and run and first[t] == first[run[-1]] + 1:
-            run.append(t)
-        else:
-            run = [t] if t in first else []
-        if len(run) > len(best):
-            best = list(run)
-    return best
+    """The longest run of the query's terms, one after another in its order, that a line holds
+    one after another too: ``line_terms`` is the line's term sequence (:func:`term_sequence`), each
+    term mapped to the query term it stands for (None for a term that is not the query's).
+    "sense and sensibility" is a run of three in "sense and sensibility by jane austen";
+    "sensibility and sense" is not. ``query_terms`` are taken once each, in first-seen order."""
+    query = list(dict.fromkeys(query_terms))
+    best_len, best_end = 0, 0
+    # Longest common run of the two sequences (dynamic programming over the line's positions).
+    previous = [0] * (len(query) + 1)
+    for term in line_terms:
+        current = [0] * (len(query) + 1)
+        if term is not None:
+            for j, q in enumerate(query, 1):
+                if q == term:
+                    current[j] = previous[j - 1] + 1
+                    if current[j] > best_len:
+                        best_len, best_end = current[j], j
+        previous = current
+    return query[best_end - best_len:best_end]
 
 
 def specificity(query_terms: Iterable[str], line_terms: Iterable[str], weights: Mapping[str, float]) -> float:
