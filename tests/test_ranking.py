@@ -107,7 +107,7 @@ def test_a_run_is_the_query_s_words_one_after_another_in_its_order():
     assert run_in_order(["sense", "and", "sensibility", "chapter"], line) == ["sense", "and", "sensibility"]
     assert len(run_in_order(["sensibility", "and", "sense"], line)) == 1
     assert run_in_order(["sense", "sensibility"], line) == ["sense"]  # a word between them
-    assert run_in_order(["austen", "jane"], [None, "jane", "austen"]) == ["austen"]
+    assert len(run_in_order(["austen", "jane"], [None, "jane", "austen"])) == 1
     # where each word stands, repeats included: not each term's first place
     assert run_in_order(["before", "the", "big", "night"], term_sequence("the night before the big night")) == [
         "before", "the", "big", "night"]
