@@ -309,3 +309,27 @@ def test_model_report_rows():
 @pytest.fixture(scope="module")
 def gt(truth) -> dict:
     return truth
+
+
+def test_a_phrase_said_four_times_back_to_back_is_a_loop_across_segments():
+    """Whisper's repetition loop can come as many short segments, each too short for the
+    compression check (the benchmark's "首先要坚量烂, 乖乖, 乖乖, 乖乖, 乖乖, 乖乖,"); a count, a short
+    repeat and laughter written as one word are not loops."""
+    from types import SimpleNamespace
+
+    from vidsearch.models.whisper import _decoding_quality, _loops
+
+    def said(*texts: str) -> list:
+        return [SimpleNamespace(text=t, tokens=[0] * 4, compression_ratio=1.0, avg_logprob=-0.2) for t in texts]
+
+    assert _loops(said("首先要坚量烂,", " 乖乖,", " 乖乖,", " 乖乖,", " 乖乖,"))
+    assert _loops(said(" Shooka shooka shooka shooka shoo"))
+    assert _loops(said(" we will, we will,", " we will, we will rock you"))
+    assert not _loops(said(" Three, two, one, liftoff!"))
+    assert not _loops(said(" No, no, no."))
+    assert not _loops(said("哈哈哈哈哈哈哈"))
+    # a decoding that loops ranks under one that does not, however sure its words
+    looping = said(" 乖乖,", " 乖乖,", " 乖乖,", " 乖乖,")
+    plain = [SimpleNamespace(text="乖要做坚持", tokens=[0] * 4, compression_ratio=1.0, avg_logprob=-1.2)]
+    assert _decoding_quality(plain) > _decoding_quality(looping)
+    assert _decoding_quality([]) < _decoding_quality(plain)

@@ -103,6 +103,15 @@ COMPRESSION_RATIO_MAX, LOGPROB_MIN, NO_SPEECH_MIN = 2.4, -1.0, 0.6
 #: Benchmark (19 Mandarin lines, ``benchmarks/transcripts.py``), instead of a temperature fallback:
 #: character error rate 0.587 -> 0.544; 4 -> 0.581; a repetition penalty 1.2 alone -> 0.575.
 NO_REPEAT_NGRAM = 3
+#: A decoding that says one phrase (of at most ``LOOP_PHRASE_WORDS`` words, two characters or more)
+#: this many times back to back loops, even where each of its segments is too short for the
+#: compression check ("首先要坚量烂, 乖乖, 乖乖, 乖乖, 乖乖, 乖乖,", five segments): it is decoded again like a
+#: failing window, and a decoding that loops counts as one that repeats itself. Benchmark:
+#: Mandarin character error rate 0.544 -> 0.529 (that line: "首先要坚量烂, 乖乖, 乖要做坚持"), nothing
+#: else changed. A chant or chorus sung four times over comes back shorter ("we will, we will,
+#: rock you"): still found by its words.
+LOOP_REPEATS = 4
+LOOP_PHRASE_WORDS = 4
 #: A rechecked line heard on its own as another expected language, at least this many times as
 #: likely as its window's (and at least ``LANGUAGE_FIT``), is kept in that language whatever its
 #: word probabilities.
@@ -135,6 +144,21 @@ def parse_languages(value: str) -> tuple[str, ...]:
 _GAP_S = 0.2  # silence inserted between concatenated chunks
 _WINDOW_S = 29.0  # speech packed into one Whisper window (30 s, minus a margin)
 _ONLY_PUNCT = re.compile(r"^[\W_♪♫]*$", re.UNICODE)
+_LOOP_WORD = re.compile(r"\w+")
+
+
+def _loops(segments) -> bool:
+    """Whether a decoding says one phrase :data:`LOOP_REPEATS` times or more back to back, across
+    its segments ("乖乖, 乖乖, 乖乖, 乖乖"; "Shooka shooka shooka shooka"): Whisper's repetition loop.
+    Words are runs of letters or of Chinese characters, compared in lower case."""
+    words = [w.lower() for s in segments for w in _LOOP_WORD.findall(s.text)]
+    for n in range(1, LOOP_PHRASE_WORDS + 1):
+        for i in range(len(words) - n * LOOP_REPEATS + 1):
+            unit = words[i:i + n]
+            if sum(map(len, unit)) >= 2 and all(
+                    words[i + k * n:i + (k + 1) * n] == unit for k in range(1, LOOP_REPEATS)):
+                return True
+    return False
 
 
 def _fails(segment) -> bool:
@@ -151,7 +175,7 @@ def _decoding_quality(segments) -> tuple[bool, float]:
     tokens = sum(len(s.tokens) for s in segments)
     if not tokens:
         return False, -np.inf
-    return (all(s.compression_ratio <= COMPRESSION_RATIO_MAX for s in segments),
+    return (all(s.compression_ratio <= COMPRESSION_RATIO_MAX for s in segments) and not _loops(segments),
             sum(s.avg_logprob * len(s.tokens) for s in segments) / tokens)
 
 
@@ -320,12 +344,12 @@ class Transcriber:
     def _run(self, audio: np.ndarray, language: str | None):
         """Whisper's beam search over ``audio`` (a group of chunks, at most one 30 s window of
         speech, though Whisper may decode it in more than one window); where any of its segments
-        fails Whisper's checks (:func:`_fails`), the whole audio is decoded again with no sequence
-        of :data:`NO_REPEAT_NGRAM` tokens repeated, and the better of the two decodings as a
-        whole is kept (:func:`_decoding_quality`): decodings of one audio are not cut into the
+        fails Whisper's checks (:func:`_fails`) or it loops (:func:`_loops`), the whole audio is
+        decoded again with no sequence of :data:`NO_REPEAT_NGRAM` tokens repeated, and the
+        better of the two decodings as a whole is kept (:func:`_decoding_quality`): decodings of one audio are not cut into the
         same windows, so they are not compared window by window."""
         segments, info = self._decode(audio, language)
-        if not any(_fails(s) for s in segments):
+        if not any(_fails(s) for s in segments) and not _loops(segments):
             return segments, info
         again, info_again = self._decode(audio, language, no_repeat_ngram_size=NO_REPEAT_NGRAM)
         if _decoding_quality(again) > _decoding_quality(segments):
