@@ -173,46 +173,49 @@ def test_the_same_audio_gives_the_same_transcript(coffee, whisper):
            [(u.text, u.start, u.end, u.avg_logprob) for u in second.utterances]
 
 
-@needs_espeak
-def test_a_line_whisper_finds_hard_gives_the_same_text_whatever_came_before(coffee, whisper):
-    """Whisper's fallback on a window that fails its checks used to sample, and CTranslate2's
-    sampler is seeded once per worker thread: this synthetic Mandarin line (decoded at
-    temperature 0.4) came back as "Chug-a-so-key-co-feet-o-min-to-fly" the first time and "Chooka,
-    Chokika, Fito, Mint" the second. Decoding is now deterministic, whatever the process
-    transcribed before."""
+@pytest.fixture(scope="module")
+def hard_line(whisper) -> np.ndarray:
+    """A synthetic Mandarin line Whisper base finds hard, cut as transcription cuts it (its VAD
+    chunk): decoded as English, beam search loops on it ("Shooka shooka shooka ...")."""
     from fixtures.mediakit import Speech
-
-    gap = np.zeros(16000, dtype=np.float32)
-    line = Speech("espeak-zh", "这个手机壳是透明的，摔了也不会坏。").audio.astype(np.float32)
-    track = AudioTrack(np.concatenate([gap, line, gap]), 16000)
-    analysis = analyse(track)
-
-    def heard() -> list:
-        return [(u.text, u.start, u.end, u.avg_logprob) for u in whisper.transcribe(track, analysis).utterances]
-
-    first = heard()
-    assert first
-    assert heard() == first
-    whisper.transcribe(coffee[0], coffee[1])
-    assert heard() == first
-
-
-@needs_espeak
-def test_a_window_whisper_loops_on_is_decoded_again_without_the_loop(whisper):
-    """Beam search on this synthetic Mandarin line, as English, loops ("Shooka shooka shooka ...",
-    compression ratio 26, failing Whisper's check); decoded again with no repeated 3-token
-    sequence, it does not, and that decoding is the one kept."""
-    from fixtures.mediakit import Speech
-    from vidsearch.models.whisper import COMPRESSION_RATIO_MAX
 
     gap = np.zeros(16000, dtype=np.float32)
     samples = np.concatenate([gap, Speech("espeak-zh", "这个手机壳是透明的，摔了也不会坏。").audio.astype(np.float32), gap])
-    chunk = whisper.speech_chunks(samples)[0]  # the line as transcription cuts it
-    audio = samples[int(chunk.start * 16000): int(chunk.end * 16000)]
-    looping, _ = whisper._decode(audio, "en")
-    assert any(s.compression_ratio > COMPRESSION_RATIO_MAX for s in looping), [s.text for s in looping]
-    kept, _ = whisper._run(audio, "en")
-    assert kept and all(s.compression_ratio <= COMPRESSION_RATIO_MAX for s in kept), [s.text for s in kept]
+    chunk = whisper.speech_chunks(samples)[0]
+    return samples[int(chunk.start * 16000): int(chunk.end * 16000)]
+
+
+@needs_espeak
+def test_a_line_whisper_finds_hard_gives_the_same_text_whatever_came_before(whisper, hard_line):
+    """Whisper's fallback on a window that fails its checks used to sample, and CTranslate2's
+    sampler is seeded once per worker thread: transcribed twice in a row, this line came back
+    as "Chug-a-so-key-co-feet-o-min-to-fly" and as "Chooka, Chokika, Fito, Mint". Decoding is
+    now deterministic, whatever the process decoded before."""
+    first = [(s.text, s.avg_logprob) for s in whisper._run(hard_line, "en")[0]]
+    assert first
+    assert [(s.text, s.avg_logprob) for s in whisper._run(hard_line, "en")[0]] == first
+
+
+@needs_espeak
+def test_a_window_whisper_loops_on_is_decoded_again_without_the_loop(whisper, hard_line, monkeypatch):
+    """Beam search on the hard line, as English, loops (compression ratio 26, failing Whisper's
+    check); decoded again with no repeated 3-token sequence, it does not, and that decoding is
+    the one kept."""
+    from vidsearch.models.whisper import COMPRESSION_RATIO_MAX
+
+    decodings = []
+    decode = whisper._decode
+
+    def recorded(*args, **kwargs):
+        decodings.append(decode(*args, **kwargs)[0])
+        return decodings[-1], None
+
+    monkeypatch.setattr(whisper, "_decode", recorded)
+    kept, _ = whisper._run(hard_line, "en")
+    assert len(decodings) == 2
+    assert any(s.compression_ratio > COMPRESSION_RATIO_MAX for s in decodings[0]), [s.text for s in decodings[0]]
+    assert kept is decodings[1] and all(s.compression_ratio <= COMPRESSION_RATIO_MAX for s in kept), \
+        [s.text for s in kept]
 
 
 # --------------------------------------------------------------------------- the library
