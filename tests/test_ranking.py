@@ -329,8 +329,12 @@ def test_query_words_that_sound_alike_are_one_word_by_sound():
     ("限 时 秒 杀", "限时秒杀"),
     ("星空 梵高 1889", "星空 梵高 1889"),   # words keep their spaces
     ("小 猫咪", "小 猫咪"),
+    ("the moment the rocket launches", "the rocket launches"),   # "the moment" before a clause: when
+    ("the moment it starts raining", "it starts raining"),
     # content that only looks like a framing stays as typed
     ("the moment of truth", "the moment of truth"),
+    ("the moment that matters", "the moment that matters"),
+    ("the moment to shine", "the moment to shine"),
     ("get ready with me", "get ready with me"),
     ("play the trumpet", "play the trumpet"),
     ("she said yes", "she said yes"),
