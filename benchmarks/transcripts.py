@@ -14,8 +14,8 @@ find, and what was heard where no line is spoken (over music, noise or silence: 
 
 ``--compare`` lists the lines whose transcript changed since an earlier ``--out`` file (decoding
 is deterministic, so only a change of code, model, CTranslate2 version, compute type or device
-moves a line). Takes about 1.5 minutes on 2
-cores (the benchmark's 62 lines in 16 spoken videos, 18 videos in all).
+moves a line). Takes about 1.5 minutes on 2 cores (the benchmark's 62 lines in 16 spoken videos,
+18 videos in all).
 """
 from __future__ import annotations
 

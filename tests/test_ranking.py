@@ -233,9 +233,6 @@ class _Lines:
     def lexical_lines(self, q, limit=200, kinds=("speech", "screen")):
         return self.lexical.search(self.db, q, limit, kinds)
 
-    def lexical_outdated(self):
-        return False
-
     def segment_spans(self, video_ids):
         return {v: [(v, 0.0, 10.0)] for v in set(video_ids)}  # one segment per video, its id the video's
 

@@ -394,13 +394,14 @@ class Searcher:
         # index an earlier release built holds Chinese as written, cut as that release cut it: it
         # is asked the query as typed, cut the same way.
         forms = query_forms(query)
-        q_terms = terms(query, one_script=False) if self.library.lexical_outdated() else terms(forms.asked)
+        one_script = not self.library.lexical_outdated()
+        q_terms = terms(forms.asked) if one_script else terms(query, one_script=False)
         allowed = where.video_ids_in(self.library) if where is not None and where.active else None
         if allowed is not None and not allowed:
             return []
         w = self.weights_for(preset, weights)
         qv, q_text = self.query_vector(forms.asked, w)
-        hits, q_terms = self._scored_hits(forms, q_terms, qv, q_text, w, allowed)
+        hits, q_terms = self._scored_hits(forms, q_terms, qv, q_text, w, allowed, one_script=one_script)
         if not hits or (hits[0].score < self.thresholds.low and min_confidence != ANY):
             return []  # no good match
         if min_confidence is not None:
@@ -501,10 +502,11 @@ class Searcher:
         return notes
 
     def _scored_hits(self, forms: QueryForms, q_terms: list[str], qv: np.ndarray, q_text: np.ndarray,
-                     weights: dict[str, float], allowed: set[int] | None = None) -> tuple[list[_Hit], list[str]]:
+                     weights: dict[str, float], allowed: set[int] | None = None, *,
+                     one_script: bool = True) -> tuple[list[_Hit], list[str]]:
         """Every candidate of a text query (``q_terms``: its terms, as the exact-words index is
-        cut; ``qv``, ``q_text``: ``forms.asked`` embedded) with its calibrated per-channel
-        contributions, best first, and the indexed words that count as the query's (its terms and
+        cut, ``one_script`` or as an earlier release cut it; ``qv``, ``q_text``: ``forms.asked``
+        embedded) with its calibrated per-channel contributions, best first, and the indexed words that count as the query's (its terms and
         their other forms). A query typed in another script than it is asked in (Traditional) is
         embedded as typed too, and each channel keeps the better of the two readings.
         ``allowed``: the only videos whose segments may answer (None: all)."""
@@ -515,7 +517,8 @@ class Searcher:
             candidates |= self._candidates(typed[0], allowed)
         # Exact words said count only while speech is weighed, words shown only while on-screen text is.
         kinds = {kind for kind, channel in (("speech", "speech"), ("screen", "ocr")) if weights.get(channel, 0.0) > 0}
-        exact, wanted = self._exact_matches(q_terms, kinds) if weights.get(LEXICAL, 0.0) > 0 and kinds else ({}, q_terms)
+        exact, wanted = (self._exact_matches(q_terms, kinds, one_script=one_script)
+                         if weights.get(LEXICAL, 0.0) > 0 and kinds else ({}, q_terms))
         ids = sorted(candidates | set(exact))
         rows = self.library.segments(ids)
         ids = [i for i in ids if i in rows and not rows[i].removed
@@ -657,12 +660,13 @@ class Searcher:
                 kept.append(sid)
             return kept, (np.stack(rows) if rows else np.zeros((0, self.layout.dim), np.float32))
 
-    def _exact_matches(self, q_terms: list[str],
-                       kinds: set[str]) -> tuple[dict[int, tuple[float, LexicalLine]], list[str]]:
+    def _exact_matches(self, q_terms: list[str], kinds: set[str], *,
+                       one_script: bool = True) -> tuple[dict[int, tuple[float, LexicalLine]], list[str]]:
         """Segment id -> (evidence, line) of the best exact-words line in it: the line's coverage of
         the query (at least :data:`LEXICAL_MIN_COVERAGE`, or any with a run of the query's terms,
-        :data:`LEXICAL_RUN_WORDS`) times the matched terms' specificity;
-        and every indexed word that stands for a query term (its other forms and sounds included).
+        :data:`LEXICAL_RUN_WORDS`) times the matched terms' specificity; and every indexed word that
+        stands for a query term (its other forms and sounds included). ``one_script``: whether the
+        index cuts lines as this release does (a run is read from a line's text, cut the same way).
 
         A line is read by the query's words as written and, if it is spoken, also by how they
         sound (a Chinese pair's toneless pinyin, :func:`vidsearch.text.lexical.sound_key`: Whisper
@@ -689,7 +693,6 @@ class Searcher:
         df = {w: min(n, sum(df_form.get(f, 0) for f in written[w])) for w in words}
         df_heard = {h: max(min(n, sum(df_form.get(f, 0) for f in heard[h])),
                            max(df[w] for w in words if sound_of[w] == h)) for h in heard_words}
-        one_script = not self.library.lexical_outdated()
         readings = [_Reading(words, written, df, n, kinds, one_script=one_script)]
         if by_sound:
             readings.append(_Reading(heard_words, heard, df_heard, n, {"speech"}, by_sound=True, one_script=one_script))

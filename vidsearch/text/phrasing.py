@@ -14,8 +14,8 @@ who says it or where it is written when no one in particular ("someone says", "t
 shows"; "有人说", "屏幕上写着"), enclosing quotes, hashtag marks, and a trailing medium word
 ("... in the video", "cat video"; "...的片段", "...的画面", "...在哪里", "猫咪视频"), and lowers
 a query typed all in capitals (two or more Latin words and no lower-case letter; a lone acronym
-such as "NASA" stays) or with every word capitalised (three or more; "Jane Austen" and "PCB Design
-Basics" stay). It only takes words off the edges, and keeps the query as typed when
+such as "NASA" stays) or with every word capitalised (three or more; "Jane Austen" and "PCB
+Design Basics" stay). It only takes words off the edges, and keeps the query as typed when
 less than two characters of content would remain. It errs toward keeping words: a bare "show",
 "search" or "give" is content ("show and tell", "search party"), a question keeps its words
 unless it asks what someone says ("where did she go"), a Chinese medium word ends a request only
@@ -30,8 +30,8 @@ quotes 0.786 -> 0.830, as hashtags 0.774 -> 0.830, "someone says ..." / "屏幕�
 all in capitals 0.792 -> 0.830 (0.830 as the queries are written); later, every word
 capitalised 0.811 -> 0.830. "the moment ..." with no "when" stays as typed unless a clause follows
 ("the moment the rocket launches"; "the moment of truth" is content), so "the moment ..." /
-"找一下..." only went 0.736 -> 0.767, and with the clause 0.761 -> 0.780. None of the 180 queries as written is changed: their answers are the same. About 5 µs a
-query.
+"找一下..." only went 0.736 -> 0.767, and with the clause 0.761 -> 0.780. None of the 180 queries
+as written is changed: their answers are the same. About 5 µs a query.
 """
 from __future__ import annotations
 
@@ -221,9 +221,9 @@ def asked_for(query: str) -> str:
     """``query`` without its request framing, enclosing quotes and hashtag marks ("#猫咪") and
     a trailing word for the medium ("cat video", "猫咪视频"), its lone Chinese letters joined
     ("限 时 秒 杀"; see :func:`vidsearch.text.script.join_spaced_letters`), its full-width forms
-    and spaces normalised, and, if typed all in capitals or in Title Case, lowered. The patterns are written in
-    Simplified Chinese: a query in Traditional characters is taken to Simplified first
-    (:func:`query_forms`).
+    and spaces normalised, and, if typed all in capitals or in Title Case, lowered. The patterns
+    are written in Simplified Chinese: a query in Traditional characters is taken to Simplified
+    first (:func:`query_forms`).
 
     >>> asked_for("find the part where they say grab them fast")
     'grab them fast'
