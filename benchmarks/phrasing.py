@@ -3,13 +3,14 @@
 Every query of a query file (``vidsearch eval``'s format) is rewritten the same way, the library
 answers each rewritten set in this process, and the table gives first-answer precision (the
 answers a user is shown) as written and rewritten, with the queries won and lost. The rewrites
-are generic (a request framing, capitals, Traditional characters, a typo), never tied to a query's
-content, so a gain here is a gain on queries written by someone else.
+are generic (a request framing, capitals, Traditional characters, numbers written the other way,
+a typo), never tied to a query's content, so a gain here is a gain on queries written by someone
+else.
 
     .venv/bin/python benchmarks/phrasing.py --db benchmarks/results/quality-db \\
         benchmarks/quality/library/queries.jsonl
 
-Takes under a minute on 2 cores for the benchmark's 180 queries and fifteen rewrites.
+Takes about a minute on 2 cores for the benchmark's 180 queries and seventeen rewrites.
 """
 from __future__ import annotations
 
@@ -40,6 +41,15 @@ def _traditional(q: str) -> str:
     from opencc import OpenCC
 
     return OpenCC("s2t").convert(q)
+
+
+def _numbers(direction: str) -> Callable[[str], str]:
+    """A Chinese query's numbers written the other way (``cn2an``): digits as Chinese numerals
+    ("an2cn": ``5斤装`` -> ``五斤装``, ``199`` -> ``一百九十九``) or Chinese numerals as digits ("cn2an":
+    ``买二送一`` -> ``买2送1``, ``一只狗`` -> ``1只狗``)."""
+    import cn2an
+
+    return lambda q: str(cn2an.transform(q, direction)) if _chinese(q) else q
 
 
 def _typo(seed: int) -> Callable[[str], str]:
@@ -86,6 +96,8 @@ REWRITES: dict[str, Callable[[str], str]] = {
     "Chinese in Traditional characters": _traditional,
     "a typo in one English word": _typo(7),
     "a space between Chinese characters": lambda q: " ".join(q) if _chinese(q) else q,
+    "Chinese: digits in Chinese numerals": _numbers("an2cn"),
+    "Chinese: Chinese numerals in digits": _numbers("cn2an"),
 }
 
 

@@ -72,6 +72,24 @@ def test_a_closing_slide_shown_only_at_the_end_is_content(trim_library):
     assert first.end >= homework["end"] - EDGE_S and any("课后作业" in o["text"] for o in first.ocr)
 
 
+def test_a_number_typed_in_numerals_finds_the_slide_that_shows_it_in_digits(trim_library):
+    """The homework slide shows "课后作业 第3题"; a student who heard "第三题" types numerals:
+    exact-words search finds the slide by them, and its transcript marks "第3题"."""
+    from vidsearch.query.search import Searcher
+    from vidsearch.query.transcript import video_transcript
+    from vidsearch.store.library import Library
+
+    db, _ = trim_library
+    homework = TRUTH["lecture_homework.mp4"]["shots"][-1]
+    with Library.open(db, readonly=True) as library:
+        (first,) = Searcher(library).search("第三题", 1, min_confidence="any")
+        assert first.video.endswith("lecture_homework.mp4") and first.channels["text"] > 0, first
+        assert homework["start"] - EDGE_S <= first.jump <= homework["end"]
+        text = video_transcript(library, first.video_id, "第三题")
+    marked = [ln.text[m.start:m.end] for ln in text.screen for m in ln.marks]
+    assert "第3题" in marked, marked
+
+
 def test_bumpers_follow_the_library_as_it_grows_and_shrinks(tmp_path, processor, trim_library):
     """One video with the end card: nothing recurs. A second: both lose it. Delete the second:
     the first gets it back. --keep-bumpers: nothing is cut."""

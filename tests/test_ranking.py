@@ -44,11 +44,26 @@ def _first(searcher, query: str):
 
 
 def test_terms_cut_chinese_into_pairs_and_latin_into_words():
-    assert terms("课后作业 第3题") == ["课后", "后作", "作业", "第", "3", "题"]
-    assert terms("满199减30") == ["满", "199", "减", "30"]
+    assert terms("课后作业 第3题") == ["课后", "后作", "作业", "第3", "3题"]
+    assert terms("满199减30") == ["满199", "199", "199减", "减30", "30"]  # a number of 2 digits or more alone too
     assert terms("¥129 包邮") == ["129", "包邮"]
     assert terms("Three, two, one, LIFTOFF!") == ["three", "two", "one", "liftoff"]
     assert terms("ＨＥＬＬＯ") == ["hello"]  # full-width forms fold to ASCII
+
+
+def test_a_chinese_number_is_the_same_terms_in_numerals_and_in_digits():
+    """Screens show prices and counts in digits or numerals, Whisper writes either, users type
+    either: ``买二送一`` and ``买2送1`` are one phrase to exact-words search."""
+    for numerals, digits in (("买二送一", "买2送1"), ("满一百九十九减三十", "满199减30"), ("课后作业第三题", "课后作业第3题"),
+                             ("保温十二个小时", "保温12个小时"), ("买两箱送一箱", "买2箱送1箱"), ("五斤装", "5斤装"),
+                             ("二零二六年", "2026年"), ("两万三", "23000")):
+        assert terms(numerals) == terms(digits), numerals
+    assert "1" not in terms("一只狗")  # a lone digit is only found beside its neighbours ("1只")
+    assert terms("千万不要") == ["千万", "万不", "不要"]  # not a number: kept as written
+    assert terms("iPhone15 5G手机") == ["iphone15", "5g", "手机"]  # digits in a Latin word stay there
+    assert terms("买二送一", cut=2) == ["买二", "二送", "送一"]  # as the earlier format cut it
+    assert sound_key("5斤") == sound_key("五斤") == "0wu0jin"  # a digit sounds as its numeral
+    assert sound_key("12") is None  # digits alone have no Chinese sound
 
 
 def test_a_stop_word_covers_a_line_but_does_not_single_it_out():
@@ -716,7 +731,8 @@ def test_a_library_indexed_with_chinese_as_written_is_rebuilt_in_one_script_and_
         assert found and found[0].text == "臺灣高鐵週末優惠"  # (others share only "优惠")
         assert [ln.text for ln in library.lexical_lines(terms("年终大促"), 5, kinds=("screen",))] == ["年 終 大 促"]
     with sqlite3.connect(old / "meta.sqlite") as con:
-        assert con.execute("SELECT value FROM meta WHERE key = ?", (lexical.FORMAT_KEY,)).fetchone() == ("2",)
+        assert con.execute("SELECT value FROM meta WHERE key = ?", (lexical.FORMAT_KEY,)).fetchone() == (
+            str(lexical.FORMAT),)
 
 
 def test_a_query_in_traditional_chinese_finds_what_simplified_finds(searcher):
@@ -930,15 +946,31 @@ def test_a_reader_of_an_index_an_earlier_release_built_asks_it_as_that_release_d
         con.execute("INSERT INTO ocr_lines(video_id, start_s, end_s, text, raw, score) VALUES (?, 6.0, 7.0, ?, ?, 0.9)",
                     (video_id, "臺灣高鐵週末優惠", "臺灣高鐵週末優惠"))
         with monkeypatch.context() as patch:  # as the earlier release cut it
-            patch.setattr(lexical, "terms", lambda text: terms(text, one_script=False))
+            patch.setattr(lexical, "terms", lambda text: terms(text, cut=1))
             lexical.rebuild(con)
         con.execute("UPDATE meta SET value = '1' WHERE key = ?", (lexical.FORMAT_KEY,))
     with Library.open(old, readonly=True) as library:
-        assert library.lexical_outdated()
+        assert library.lexical_outdated() and library.lexical_cut() == 1
         hits = Searcher(library).search("臺灣高鐵週末優惠", 3, min_confidence="any")
         assert any(m.channels["text"] > 0 and "臺灣高鐵" in m.snippet for m in hits)
+    with sqlite3.connect(old / "meta.sqlite") as con:  # format 2: Chinese numbers as written
+        con.execute("INSERT INTO ocr_lines(video_id, start_s, end_s, text, raw, score) VALUES (?, 6.0, 7.0, ?, ?, 0.9)",
+                    (video_id, "买二送一", "买二送一"))
+        with monkeypatch.context() as patch:
+            patch.setattr(lexical, "terms", lambda text: terms(text, cut=2))
+            lexical.rebuild(con)
+        con.execute("UPDATE meta SET value = '2' WHERE key = ?", (lexical.FORMAT_KEY,))
+    with Library.open(old, readonly=True) as library:
+        assert library.lexical_outdated() and library.lexical_cut() == 2
+        hits = Searcher(library).search("买二送一", 3, min_confidence="any")
+        assert any(m.channels["text"] > 0 and m.snippet == "买二送一" for m in hits)
+    Library.open(old).close()  # a writer rebuilds it: then digits find the numerals
+    with Library.open(old, readonly=True) as library:
+        assert not library.lexical_outdated()
+        hits = Searcher(library).search("买2送1", 3, min_confidence="any")
+        assert any(m.channels["text"] > 0 and m.snippet == "买二送一" for m in hits)
     with sqlite3.connect(old / "meta.sqlite") as con:
-        for value, outdated in (("garbage", True), ("3", False), ("2", False)):
+        for value, outdated in (("garbage", True), ("4", False), ("3", False), ("2", True)):
             con.execute("UPDATE meta SET value = ? WHERE key = ?", (value, lexical.FORMAT_KEY))
             assert lexical.outdated(con) is outdated, value
 

@@ -45,6 +45,7 @@ from vidsearch.query.filters import SearchFilter
 from vidsearch.store.lexical import LexicalLine
 from vidsearch.store.library import Library, OcrLineRow, SegmentRow
 from vidsearch.text.lexical import (
+    CUT,
     SPECIFIC_IDF,
     coverage,
     idf,
@@ -198,7 +199,7 @@ class _Reading:
     """One way of reading the query's words in a line: the words, the indexed terms that stand
     for each, how many of the library's ``n`` lines hold each word, the kinds of line it applies
     to, whether it reads Chinese pairs by their sound, and how the index cuts a line's text
-    (``one_script``, :func:`vidsearch.text.lexical.terms`)."""
+    (``cut``, :func:`vidsearch.text.lexical.terms`)."""
 
     words: list[str]
     groups: dict[str, list[str]]
@@ -206,7 +207,7 @@ class _Reading:
     n: int
     kinds: set[str]
     by_sound: bool = False
-    one_script: bool = True
+    cut: int = CUT
 
     def __post_init__(self) -> None:
         self.weights = {w: idf(self.df[w], self.n) for w in self.words}
@@ -233,7 +234,7 @@ class _Reading:
         and a spoken line's sounds follow its words)."""
         if len(found) < LEXICAL_RUN_WORDS or sum(self.weights[w] for w in found) < SPECIFIC_IDF:
             return False  # no run can qualify: most lines end here, without reading the text
-        sequence = term_sequence(line.text, one_script=self.one_script)
+        sequence = term_sequence(line.text, cut=self.cut)
         if self.by_sound:
             sequence = [sound_key(t) or t for t in sequence]
         run = run_in_order(self.words, [self.word_of.get(t) for t in sequence])
@@ -391,17 +392,17 @@ class Searcher:
         # "find the part where X" asks for X, in Simplified Chinese as Whisper writes it and as the
         # exact-words index holds it; a query typed in Traditional characters is also embedded as
         # typed, for on-screen text and captions embedded as read (vidsearch.text.phrasing). An
-        # index an earlier release built holds Chinese as written, cut as that release cut it: it
-        # is asked the query as typed, cut the same way.
+        # index an earlier release built is asked the query cut as that release cut it; the first
+        # held Chinese as written, and is asked the query as typed.
         forms = query_forms(query)
-        one_script = not self.library.lexical_outdated()
-        q_terms = terms(forms.asked) if one_script else terms(query, one_script=False)
+        cut = self.library.lexical_cut()
+        q_terms = terms(forms.asked, cut=cut) if cut >= 2 else terms(query, cut=cut)
         allowed = where.video_ids_in(self.library) if where is not None and where.active else None
         if allowed is not None and not allowed:
             return []
         w = self.weights_for(preset, weights)
         qv, q_text = self.query_vector(forms.asked, w)
-        hits, q_terms = self._scored_hits(forms, q_terms, qv, q_text, w, allowed, one_script=one_script)
+        hits, q_terms = self._scored_hits(forms, q_terms, qv, q_text, w, allowed, cut=cut)
         if not hits or (hits[0].score < self.thresholds.low and min_confidence != ANY):
             return []  # no good match
         if min_confidence is not None:
@@ -503,9 +504,9 @@ class Searcher:
 
     def _scored_hits(self, forms: QueryForms, q_terms: list[str], qv: np.ndarray, q_text: np.ndarray,
                      weights: dict[str, float], allowed: set[int] | None = None, *,
-                     one_script: bool = True) -> tuple[list[_Hit], list[str]]:
+                     cut: int = CUT) -> tuple[list[_Hit], list[str]]:
         """Every candidate of a text query (``q_terms``: its terms, as the exact-words index is
-        cut, ``one_script`` or as an earlier release cut it; ``qv``, ``q_text``: ``forms.asked``
+        cut, ``cut``: by this release or an earlier one; ``qv``, ``q_text``: ``forms.asked``
         embedded) with its calibrated per-channel contributions, best first, and the indexed words that count as the query's (its terms and
         their other forms). A query typed in another script than it is asked in (Traditional) is
         embedded as typed too, and each channel keeps the better of the two readings.
@@ -517,7 +518,7 @@ class Searcher:
             candidates |= self._candidates(typed[0], allowed)
         # Exact words said count only while speech is weighed, words shown only while on-screen text is.
         kinds = {kind for kind, channel in (("speech", "speech"), ("screen", "ocr")) if weights.get(channel, 0.0) > 0}
-        exact, wanted = (self._exact_matches(q_terms, kinds, one_script=one_script)
+        exact, wanted = (self._exact_matches(q_terms, kinds, cut=cut)
                          if weights.get(LEXICAL, 0.0) > 0 and kinds else ({}, q_terms))
         ids = sorted(candidates | set(exact))
         rows = self.library.segments(ids)
@@ -661,12 +662,12 @@ class Searcher:
             return kept, (np.stack(rows) if rows else np.zeros((0, self.layout.dim), np.float32))
 
     def _exact_matches(self, q_terms: list[str], kinds: set[str], *,
-                       one_script: bool = True) -> tuple[dict[int, tuple[float, LexicalLine]], list[str]]:
+                       cut: int = CUT) -> tuple[dict[int, tuple[float, LexicalLine]], list[str]]:
         """Segment id -> (evidence, line) of the best exact-words line in it: the line's coverage of
         the query (at least :data:`LEXICAL_MIN_COVERAGE`, or any with a run of the query's terms,
         :data:`LEXICAL_RUN_WORDS`) times the matched terms' specificity; and every indexed word that
-        stands for a query term (its other forms and sounds included). ``one_script``: whether the
-        index cuts lines as this release does (a run is read from a line's text, cut the same way).
+        stands for a query term (its other forms and sounds included). ``cut``: how the index cuts
+        lines (:func:`vidsearch.text.lexical.terms`; a run is read from a line's text, cut the same way).
 
         A line is read by the query's words as written and, if it is spoken, also by how they
         sound (a Chinese pair's toneless pinyin, :func:`vidsearch.text.lexical.sound_key`: Whisper
@@ -693,9 +694,9 @@ class Searcher:
         df = {w: min(n, sum(df_form.get(f, 0) for f in written[w])) for w in words}
         df_heard = {h: max(min(n, sum(df_form.get(f, 0) for f in heard[h])),
                            max(df[w] for w in words if sound_of[w] == h)) for h in heard_words}
-        readings = [_Reading(words, written, df, n, kinds, one_script=one_script)]
+        readings = [_Reading(words, written, df, n, kinds, cut=cut)]
         if by_sound:
-            readings.append(_Reading(heard_words, heard, df_heard, n, {"speech"}, by_sound=True, one_script=one_script))
+            readings.append(_Reading(heard_words, heard, df_heard, n, {"speech"}, by_sound=True, cut=cut))
         # Lines are looked up by the query's distinctive words only: a word in more than
         # LEXICAL_COMMON of the lines (a stop word) cannot single a line out, and ranking the
         # tens of thousands of lines holding it would cost more than the whole search. Each

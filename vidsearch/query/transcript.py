@@ -10,20 +10,15 @@ second it is said.
 """
 from __future__ import annotations
 
-import itertools
 import os
-import re
-import unicodedata
 from dataclasses import dataclass, field
 
 from vidsearch.store.library import Library, UtteranceRow
-from vidsearch.text.lexical import simplified, sound_key, sound_keys, terms
+from vidsearch.text.lexical import sound_key, sound_keys, term_spans, terms
 from vidsearch.text.phrasing import query_forms
-from vidsearch.text.script import is_cjk
 
 __all__ = ["Mark", "Transcript", "TranscriptLine", "query_words", "video_transcript"]
 
-_WORD = re.compile(r"[^\W_]+", re.UNICODE)
 #: English words too common to be worth marking (the query "the cat" marks "cat" only).
 FUNCTION_WORDS = frozenset(
     "a an the and or but of to in on at by for with from as is are was were be been it its this that these "
@@ -92,29 +87,16 @@ def query_words(library: Library, query: str) -> set[str]:
 
 def marked_spans(text: str, wanted: set[str], *, spoken: bool = False) -> list[tuple[int, int]]:
     """Character spans of ``text`` whose term is in ``wanted``, cut as :func:`terms` cuts
-    (adjacent or overlapping Chinese pairs join into one span); in a ``spoken`` line, also the
-    Chinese pairs whose sound is (:func:`vidsearch.text.lexical.sound_key`). A pair across the
-    space of a letter-spaced line ("限 时 秒 杀") is found by search but not marked here."""
-    spans: list[tuple[int, int]] = []
+    (adjacent or overlapping Chinese pairs join into one span; a Chinese number written in
+    numerals is the number, ``第三题`` holds ``3``); in a ``spoken`` line, also the Chinese pairs
+    whose sound is (:func:`vidsearch.text.lexical.sound_key`). A pair across the space of a
+    letter-spaced line ("限 时 秒 杀") is found by search but not marked here."""
     if not wanted:
-        return spans
-    for m in _WORD.finditer(text):
-        pos = m.start()
-        for cjk, run in itertools.groupby(m.group(), key=is_cjk):
-            chars = "".join(run)
-            # the line is cut as terms() cuts it, Chinese in its Simplified form
-            norm = simplified(unicodedata.normalize("NFKC", chars).lower())
-            if not cjk or len(chars) == 1:
-                if norm in wanted:
-                    spans.append((pos, pos + len(chars)))
-            else:
-                for i in range(len(chars) - 1):
-                    pair = simplified(unicodedata.normalize("NFKC", chars[i:i + 2]).lower())
-                    if pair in wanted or (spoken and sound_key(pair) in wanted):
-                        spans.append((pos + i, pos + i + 2))
-            pos += len(chars)
+        return []
+    spans = sorted((a, b) for term, a, b in term_spans(text)
+                   if term in wanted or (spoken and sound_key(term) in wanted))
     merged: list[tuple[int, int]] = []
-    for a, b in sorted(spans):
+    for a, b in spans:
         if merged and a <= merged[-1][1]:
             merged[-1] = (merged[-1][0], max(b, merged[-1][1]))
         else:

@@ -9,9 +9,10 @@ number of lines, for inverse document frequencies.
 A spoken line's Chinese pairs are also indexed by their sound
 (:func:`vidsearch.text.lexical.sound_key`): Whisper writes what it hears with the wrong characters
 often enough that a query must find the line by how it sounds. Chinese is indexed in its
-Simplified form (:func:`vidsearch.text.lexical.simplified`), as queries are looked up, and lone
-letters set apart by spaces are joined ("限 时 秒 杀"). The value of :data:`FORMAT_KEY` in ``meta``
-says which of these the index holds (:data:`FORMAT`: 1, sounds; 2, Simplified and joined too); a
+Simplified form (:func:`vidsearch.text.lexical.simplified`), as queries are looked up, lone
+letters set apart by spaces are joined ("限 时 秒 杀"), and Chinese numbers are held as digits
+(``买二送一`` as ``买2送1``). The value of :data:`FORMAT_KEY` in ``meta`` says which of these the
+index holds (:data:`FORMAT`: 1, sounds; 2, Simplified and joined too; 3, numbers as digits too); a
 library indexed before has its index rebuilt once by its next writer (:func:`outdated`).
 
 On-screen lines are indexed **as read**, before promo cleaning: a badge such as ``限时秒杀`` that
@@ -29,7 +30,7 @@ import sqlite3
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 
-from vidsearch.text.lexical import number_form, same_stem, sound_keys, stem_prefix, terms
+from vidsearch.text.lexical import CUT, number_form, same_stem, sound_keys, stem_prefix, terms
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS lexical_lines (id INTEGER PRIMARY KEY, video_id INTEGER NOT NULL, "
@@ -42,10 +43,11 @@ TABLES = ("lexical_vocab", "lexical", "lexical_lines")
 #: The kinds of line indexed: said, and shown on screen.
 KINDS = ("speech", "screen")
 #: ``meta`` key holding the index's format (named for the first change it recorded, the sounds of
-#: spoken lines' Chinese pairs), and the format this release writes: 2, Chinese in one script and
-#: letter-spaced Chinese joined.
+#: spoken lines' Chinese pairs), and the format this release writes: the terms as this release
+#: cuts them (:data:`vidsearch.text.lexical.CUT`, 3: Chinese in one script, letter-spaced Chinese
+#: joined, Chinese numbers as digits).
 FORMAT_KEY = "lexical_sounds"
-FORMAT = 2
+FORMAT = CUT
 
 
 @dataclass(frozen=True)
@@ -75,12 +77,17 @@ def ensure(db: sqlite3.Connection) -> None:
 
 def outdated(db: sqlite3.Connection) -> bool:
     """Whether the index was built in an earlier format (by an earlier release): without the
-    sounds of spoken lines, or with Traditional Chinese as written."""
+    sounds of spoken lines, with Traditional Chinese as written, or Chinese numbers as written."""
+    return stored_format(db) < FORMAT
+
+
+def stored_format(db: sqlite3.Connection) -> int:
+    """The format the index was built in (0 where none is recorded, or it is unreadable)."""
     row = db.execute("SELECT value FROM meta WHERE key = ?", (FORMAT_KEY,)).fetchone()
     try:
-        return row is None or int(row[0]) < FORMAT
+        return 0 if row is None else int(row[0])
     except ValueError:
-        return True
+        return 0
 
 
 def rebuild(db: sqlite3.Connection) -> None:

@@ -402,8 +402,8 @@ class Library:
 
     def _lexical_migration(self, *, rebuild: bool = False) -> None:
         """Give a library written before the exact-words index one (or, after a repair, a fresh
-        one), and one indexed in an earlier format (without the sounds of spoken lines, or with
-        Traditional Chinese as written) a rebuilt one. The index is derived from rows already
+        one), and one indexed in an earlier format (without the sounds of spoken lines, with
+        Traditional Chinese or Chinese numbers as written) a rebuilt one. The index is derived from rows already
         committed, so it commits on its own: a crash half-way leaves it as it was, and the next
         writer builds it again."""
         run = lexical.rebuild if rebuild else lexical.ensure
@@ -413,11 +413,11 @@ class Library:
             return
         # Built by an earlier release: rebuilt once (200k English lines: 12 s; 200k lines of 16
         # random Chinese characters: about 11 s, 0.7 s of it taking them to Simplified). Until
-        # then search cuts the query as typed as that release did (Library.lexical_outdated),
+        # then search cuts the query as that release did (Library.lexical_cut),
         # and finds the lines as it did, so a failure is logged, not raised.
         lines = lexical.line_count(self._db)
         log.info("library %s: rebuilding the exact-words index in this release's format (the sounds of "
-                 "spoken Chinese, Chinese in one script; %d lines, once)", self.path, lines)
+                 "spoken Chinese, Chinese in one script, Chinese numbers as digits; %d lines, once)", self.path, lines)
         try:
             with self._own_transaction():
                 lexical.rebuild(self._db)
@@ -1562,14 +1562,21 @@ class Library:
     def lexical_outdated(self) -> bool:
         """Whether the exact-words index is in an earlier release's format (a reader of a library
         no writer has opened since): its lines are cut as that release cut them, so a query's
-        terms must be too (:func:`vidsearch.text.lexical.terms` with ``one_script=False``)."""
+        terms must be too (:meth:`lexical_cut`)."""
+        return self.lexical_cut() < lexical.FORMAT
+
+    def lexical_cut(self) -> int:
+        """How the exact-words index cuts its lines into terms (the ``cut`` of
+        :func:`vidsearch.text.lexical.terms`): this release's, or an earlier release's where that
+        built the index and no writer has opened the library since."""
         with self._mutex:
             try:
-                return lexical.outdated(self._db)
+                stored = lexical.stored_format(self._db)
             except sqlite3.OperationalError as exc:
                 if "no such table" in str(exc):
-                    return True  # no meta table yet: nothing is indexed either way
+                    return 1  # no meta table yet: nothing is indexed either way
                 raise
+        return max(1, min(stored, lexical.FORMAT))
 
     def lexical_doc_freq(self, query_terms: Sequence[str]) -> tuple[dict[str, int], int]:
         """(lines holding each term, lines indexed): for inverse document frequencies.
