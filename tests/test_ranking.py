@@ -56,8 +56,12 @@ def test_a_chinese_number_is_the_same_terms_in_numerals_and_in_digits():
     either: ``买二送一`` and ``买2送1`` are one phrase to exact-words search."""
     for numerals, digits in (("买二送一", "买2送1"), ("满一百九十九减三十", "满199减30"), ("课后作业第三题", "课后作业第3题"),
                              ("保温十二个小时", "保温12个小时"), ("买两箱送一箱", "买2箱送1箱"), ("五斤装", "5斤装"),
-                             ("二零二六年", "2026年"), ("两万三", "23000")):
+                             ("二零二六年", "2026年"), ("二〇二六年", "2026年"), ("两万三", "23000"),
+                             ("第 3 题", "第3题"), ("满 199 减 30", "满199减30")):  # spaced as OCR reads a price
         assert terms(numerals) == terms(digits), numerals
+    assert terms("星空 梵高 1889") == ["星空", "梵高", "1889"]  # words keep their spaces
+    for odd in ("票房突破一亿五", "一" * 400, "9" * 400 + "十"):  # no number to cn2an, or too long: as written
+        assert terms(odd)
     assert "1" not in terms("一只狗")  # a lone digit is only found beside its neighbours ("1只")
     assert terms("千万不要") == ["千万", "万不", "不要"]  # not a number: kept as written
     assert terms("iPhone15 5G手机") == ["iphone15", "5g", "手机"]  # digits in a Latin word stay there

@@ -183,14 +183,15 @@ def _own_score(hit: _Hit | Moment) -> float:
     return hit.score - hit.channels.get(CONTEXT, 0.0)
 
 
-def _spoken_terms(word: str, following: str) -> set[str]:
+def _spoken_terms(word: str, following: str, cut: int = CUT) -> set[str]:
     """The indexed terms a spoken word starts, sounds included: Whisper times Chinese character by
-    character, so a Chinese word's pair is the word and the first character of the next one."""
+    character, so a Chinese word's pair is the word and the first character of the next one.
+    ``cut``: how the index cuts lines (:func:`vidsearch.text.lexical.terms`)."""
     text = word.strip()
     after = following.strip()[:1]
-    if text and after and is_cjk(text[-1]) and is_cjk(after):
-        text += after
-    found = terms(text)
+    if text and after and (is_cjk(text[-1]) or text[-1].isdigit()) and (is_cjk(after) or after.isdigit()):
+        text += after  # a number beside a Chinese character is paired with it too (``5斤``)
+    found = terms(text, cut=cut)
     return {*found, *sound_keys(found)}
 
 
@@ -419,13 +420,15 @@ class Searcher:
         """The moments with their channels, confidence, on-screen lines and jump (done only for
         the moments given: it reads their utterances)."""
         out = []
+        cut: int | None = None  # how the query's terms were cut: read once, where a line is jumped to
         for m, hit, q_terms, q_text in ranked:
             m.channels = dict(hit.channels)
             m.confidence = self.thresholds.level(m.score) or "low"
             lines = self.attach_ocr(m)
             dense = max((v for c, v in hit.channels.items() if c not in (LEXICAL, CONTEXT)), default=0.0)
             if hit.line is not None and hit.channels.get(LEXICAL, 0.0) >= dense:
-                self._jump_to_line(m, hit.line, q_terms)
+                cut = self.library.lexical_cut() if cut is None else cut
+                self._jump_to_line(m, hit.line, q_terms, cut)
             else:
                 self._place_jump(m, q_text, lines, seed=(hit.start, hit.end))
             out.append(m)
@@ -758,9 +761,10 @@ class Searcher:
             self._background = background  # whole, at once: server threads read it concurrently
         return self._background
 
-    def _jump_to_line(self, moment: Moment, line: LexicalLine, q_terms: list[str]) -> None:
-        """Start at the exact-words line: its first matching spoken word, or where the on-screen
-        line first appears; the snippet is the line as said or shown."""
+    def _jump_to_line(self, moment: Moment, line: LexicalLine, q_terms: list[str], cut: int = CUT) -> None:
+        """Start at the exact-words line: its first matching spoken word (its terms cut as the
+        query's were, ``cut``), or where the on-screen line first appears; the snippet is the line
+        as said or shown."""
         jump = line.start
         if line.kind == "speech":
             wanted = set(q_terms)
@@ -768,7 +772,7 @@ class Searcher:
                 if abs(u.start - line.start) > 1e-3:
                     continue
                 jump = next((w.start for i, w in enumerate(u.words)
-                             if wanted & _spoken_terms(w.text, u.words[i + 1].text if i + 1 < len(u.words) else "")),
+                             if wanted & _spoken_terms(w.text, u.words[i + 1].text if i + 1 < len(u.words) else "", cut)),
                             line.start)
                 break
         moment.jump = float(min(max(jump, moment.start), moment.end))

@@ -88,7 +88,7 @@ def query_words(library: Library, query: str) -> set[str]:
 def marked_spans(text: str, wanted: set[str], *, spoken: bool = False) -> list[tuple[int, int]]:
     """Character spans of ``text`` whose term is in ``wanted``, cut as :func:`terms` cuts
     (adjacent or overlapping Chinese pairs join into one span; a Chinese number written in
-    numerals is the number, ``第三题`` holds ``3``); in a ``spoken`` line, also the Chinese pairs
+    numerals is the number, ``第三题`` holds ``第3`` and ``3题``); in a ``spoken`` line, also the Chinese pairs
     whose sound is (:func:`vidsearch.text.lexical.sound_key`). A pair across the space of a
     letter-spaced line ("限 时 秒 杀") is found by search but not marked here."""
     if not wanted:

@@ -412,7 +412,8 @@ class Library:
         if not lexical.outdated(self._db):
             return
         # Built by an earlier release: rebuilt once (200k English lines: 12 s; 200k lines of 16
-        # random Chinese characters: about 11 s, 0.7 s of it taking them to Simplified). Until
+        # random Chinese characters: about 15 s, 1.4 times the 11 s it took before Chinese numbers
+        # were read as digits, 0.7 s of it taking them to Simplified). Until
         # then search cuts the query as that release did (Library.lexical_cut),
         # and finds the lines as it did, so a failure is logged, not raised.
         lines = lexical.line_count(self._db)

@@ -72,7 +72,7 @@ from typing import TYPE_CHECKING
 
 import snowballstemmer
 
-from vidsearch.text.script import is_cjk, join_spaced_letters
+from vidsearch.text.script import is_cjk, is_han, join_spaced_letters
 
 if TYPE_CHECKING:
     from opencc import OpenCC
@@ -119,15 +119,49 @@ NUMERALS = frozenset("零〇一二两三四五六七八九十百千万亿")
 @functools.lru_cache(maxsize=65536)
 def chinese_number(run: str) -> str | None:
     """A run of Chinese numerals, with or without digits, as Arabic digits (``一百九十九`` ->
-    ``199``, ``二零二六`` -> ``2026``, ``两万三`` -> ``23000``, ``3千`` -> ``3000``, ``一`` -> ``1``), by
-    ``cn2an``; None where the run is no number (``万一``, ``千万``, ``十十``)."""
+    ``199``, ``二〇二六`` -> ``2026``, ``两万三`` -> ``23000``, ``3千`` -> ``3000``, ``一`` -> ``1``), by
+    ``cn2an``; None where the run is no number (``万一``, ``千万``, ``十十``) or longer than
+    :data:`NUMBER_MAX_CHARS` (a Whisper loop of ``一``)."""
+    if len(run) > NUMBER_MAX_CHARS:
+        return None
     import cn2an
 
     try:
         value = cn2an.cn2an(run, "smart")
-    except ValueError:
+    except Exception:  # a parser of arbitrary text: ValueError mostly, KeyError on "一亿五"
         return None
-    return str(int(value)) if float(value) == int(value) and value >= 0 else None
+    if isinstance(value, float):
+        if not value.is_integer():
+            return None
+        value = int(value)
+    return str(value) if isinstance(value, int) and value >= 0 else None
+
+
+#: Longer runs of numerals are no number anyone writes or says (a billion is ``十亿``).
+NUMBER_MAX_CHARS = 20
+
+
+def _join_spaced_numbers(text: str) -> str:
+    """``text`` with the single spaces between a number in digits and a lone Chinese character
+    beside it taken out: "满 199 减 30" and "第 3 题" (as OCR reads a spaced price, or a user types
+    it) are "满199减30" and "第3题", cut alike whichever way they are spaced. Words keep their
+    spaces ("Day 2 海边小城", "星空 梵高 1889")."""
+    parts = _SPACE_RUNS.split(text)  # words at even places, the spaces between them at odd ones
+    out = [parts[0]]
+    for before, gap, word in zip(parts[0::2], parts[1::2], parts[2::2]):
+        if gap == " " and ((before.isascii() and before.isdigit() and _lone_han(word))
+                           or (_lone_han(before) and word.isascii() and word.isdigit())):
+            out[-1] += word
+        else:
+            out += [gap, word]
+    return "".join(out)
+
+
+_SPACE_RUNS = re.compile(r"( +)")
+
+
+def _lone_han(word: str) -> bool:
+    return len(word) == 1 and is_han(word)
 
 
 def _char(c: str, cut: int) -> str:
@@ -136,14 +170,25 @@ def _char(c: str, cut: int) -> str:
     return simplified_char(n) if cut >= 2 and len(n) == 1 and is_cjk(n) else n
 
 
-def _units(token: str, cut: int) -> list[tuple[str, int, int, str]]:
+def _units(token: str, cut: int, *, normalised: bool = True) -> list[tuple[str, int, int, str]]:
     """The units a token (letters and digits, no spaces) is cut from: ``(text, start, end, kind)``
-    with ``kind`` "cjk" (one Chinese character), "number" (digits: written so, or from Chinese
-    numerals from cut 3) or "word" (a run of Latin letters, with any digits in it, or of digits
-    at cut 1 and 2)."""
-    chars = [_char(c, cut) for c in token]
+    with ``kind`` "cjk" (one Chinese, Japanese or Korean letter), "number" (digits: written so,
+    or from Chinese numerals from cut 3) or "word" (any other run: Latin letters, with any
+    digits in it; digits alone at cut 1 and 2). ``normalised``: the token is NFKC and lower case already (as
+    :func:`term_sequence` cuts a text: character by character is three times slower)."""
+    if token.isascii():  # most tokens: one word, or one number
+        kind = "number" if cut >= 3 and token.isdigit() else "word"
+        return [(token if normalised else token.lower(), 0, len(token), kind)]
+    if normalised:
+        flags = [is_cjk(c) for c in token]
+        chars = [simplified_char(c) if cjk and cut >= 2 else c for c, cjk in zip(token, flags)]
+    else:
+        chars = [_char(c, cut) for c in token]
+        flags = [is_cjk(c[:1]) for c in chars]
+    if cut >= 3:  # "〇" (二〇二六) is a symbol to Unicode, not a letter: it joins the numerals
+        flags = [f or c == "〇" for f, c in zip(flags, chars)]
     units: list[tuple[str, int, int, str]] = []
-    for cjk, group in itertools.groupby(range(len(token)), key=lambda i: is_cjk(chars[i][:1])):
+    for cjk, group in itertools.groupby(range(len(token)), key=flags.__getitem__):
         at = list(group)
         text = "".join(chars[i] for i in at)
         if not cjk:
@@ -177,9 +222,9 @@ def _units(token: str, cut: int) -> list[tuple[str, int, int, str]]:
     return out
 
 
-def _cut(token: str, cut: int) -> Iterator[tuple[str, int, int]]:
+def _cut(token: str, cut: int, *, normalised: bool = True) -> Iterator[tuple[str, int, int]]:
     """The terms of one token with where each stands in it (see :func:`term_sequence`)."""
-    units = _units(token, cut)
+    units = _units(token, cut, normalised=normalised)
     if cut < 3:
         for cjk, group in itertools.groupby(units, key=lambda u: u[3] == "cjk"):
             run = list(group)
@@ -220,15 +265,18 @@ def term_sequence(text: str, *, cut: int = CUT) -> list[str]:
     text = unicodedata.normalize("NFKC", text).lower()
     if cut >= 2:
         text = join_spaced_letters(text)
+    if cut >= 3:
+        text = _join_spaced_numbers(text)
     return [term for token in _WORD.findall(text) for term, _, _ in _cut(token, cut)]
 
 
 def term_spans(text: str) -> list[tuple[str, int, int]]:
     """Each term of ``text`` (as this release cuts it) with the characters of ``text`` it stands
-    for, ``(term, start, end)``: for marking the words a query found. Letter-spaced Chinese is
-    not joined here ("限 时 秒 杀": found by search, not marked)."""
+    for, ``(term, start, end)``: for marking the words a query found. Letter-spaced Chinese and
+    spaced numbers are not joined here ("限 时 秒 杀", "第 3 题": found by search, not marked), nor
+    is a word split where NFKC would split it (``5㎏`` is ``5kg`` to search, ``5`` here)."""
     return [(term, m.start() + a, m.start() + b)
-            for m in _WORD.finditer(text) for term, a, b in _cut(m.group(), CUT)]
+            for m in _WORD.finditer(text) for term, a, b in _cut(m.group(), CUT, normalised=False)]
 
 
 _SOUND_MARK = "0"  # starts and joins a sound key: no word said or shown is written so
