@@ -934,8 +934,8 @@ def test_an_older_library_gets_its_word_confidences_on_the_next_write(fixture_li
 def test_a_reader_of_an_index_an_earlier_release_built_asks_it_as_that_release_did(fixture_library, tmp_path, monkeypatch):
     """Until a writer rebuilds it, an exact-words index in format 1 holds Chinese as written: a
     reader cuts queries as that release did, so a Traditional line is still found by its own
-    characters (taken to Simplified, the query would miss it). A garbled format is outdated, a
-    newer one is not."""
+    characters (taken to Simplified, the query would miss it); one in format 2 holds Chinese
+    numbers as written, and is asked them so. A garbled format is outdated, a newer one is not."""
     import shutil
 
     from vidsearch.query.search import Searcher
@@ -945,34 +945,30 @@ def test_a_reader_of_an_index_an_earlier_release_built_asks_it_as_that_release_d
     db, _, _ = fixture_library
     old = tmp_path / "old"
     shutil.copytree(db, old)
-    with sqlite3.connect(old / "meta.sqlite") as con:  # a Taiwanese caption in a shot of the sale
-        video_id = con.execute("SELECT id FROM videos WHERE path_text LIKE '%summer_sale.mp4'").fetchone()[0]
-        con.execute("INSERT INTO ocr_lines(video_id, start_s, end_s, text, raw, score) VALUES (?, 6.0, 7.0, ?, ?, 0.9)",
-                    (video_id, "臺灣高鐵週末優惠", "臺灣高鐵週末優惠"))
-        with monkeypatch.context() as patch:  # as the earlier release cut it
-            patch.setattr(lexical, "terms", lambda text: terms(text, cut=1))
-            lexical.rebuild(con)
-        con.execute("UPDATE meta SET value = '1' WHERE key = ?", (lexical.FORMAT_KEY,))
-    with Library.open(old, readonly=True) as library:
-        assert library.lexical_outdated() and library.lexical_cut() == 1
-        hits = Searcher(library).search("臺灣高鐵週末優惠", 3, min_confidence="any")
-        assert any(m.channels["text"] > 0 and "臺灣高鐵" in m.snippet for m in hits)
-    with sqlite3.connect(old / "meta.sqlite") as con:  # format 2: Chinese numbers as written
-        con.execute("INSERT INTO ocr_lines(video_id, start_s, end_s, text, raw, score) VALUES (?, 6.0, 7.0, ?, ?, 0.9)",
-                    (video_id, "买二送一", "买二送一"))
-        with monkeypatch.context() as patch:
-            patch.setattr(lexical, "terms", lambda text: terms(text, cut=2))
-            lexical.rebuild(con)
-        con.execute("UPDATE meta SET value = '2' WHERE key = ?", (lexical.FORMAT_KEY,))
-    with Library.open(old, readonly=True) as library:
-        assert library.lexical_outdated() and library.lexical_cut() == 2
-        hits = Searcher(library).search("买二送一", 3, min_confidence="any")
-        assert any(m.channels["text"] > 0 and m.snippet == "买二送一" for m in hits)
+
+    def indexed_as(cut: int, line: str) -> None:
+        """An on-screen line in a shot of the sale, the index rebuilt as the release of ``cut`` did."""
+        with sqlite3.connect(old / "meta.sqlite") as con:
+            video_id = con.execute("SELECT id FROM videos WHERE path_text LIKE '%summer_sale.mp4'").fetchone()[0]
+            con.execute("INSERT INTO ocr_lines(video_id, start_s, end_s, text, raw, score) VALUES (?, 6.0, 7.0, ?, ?, 0.9)",
+                        (video_id, line, line))
+            with monkeypatch.context() as patch:
+                patch.setattr(lexical, "terms", lambda text: terms(text, cut=cut))
+                lexical.rebuild(con)
+            con.execute("UPDATE meta SET value = ? WHERE key = ?", (str(cut), lexical.FORMAT_KEY))
+
+    def found(query: str, cut: int, line: str) -> bool:
+        with Library.open(old, readonly=True) as library:
+            assert library.lexical_cut() == cut and library.lexical_outdated() is (cut < lexical.FORMAT)
+            hits = Searcher(library).search(query, 3, min_confidence="any")
+        return any(m.channels["text"] > 0 and line in m.snippet for m in hits)
+
+    indexed_as(1, "臺灣高鐵週末優惠")  # format 1: a Taiwanese caption, Chinese as written
+    assert found("臺灣高鐵週末優惠", 1, "臺灣高鐵週末優惠")
+    indexed_as(2, "买二送一")  # format 2: Chinese numbers as written
+    assert found("买二送一", 2, "买二送一")
     Library.open(old).close()  # a writer rebuilds it: then digits find the numerals
-    with Library.open(old, readonly=True) as library:
-        assert not library.lexical_outdated()
-        hits = Searcher(library).search("买2送1", 3, min_confidence="any")
-        assert any(m.channels["text"] > 0 and m.snippet == "买二送一" for m in hits)
+    assert found("买2送1", lexical.FORMAT, "买二送一")
     with sqlite3.connect(old / "meta.sqlite") as con:
         for value, outdated in (("garbage", True), ("4", False), ("3", False), ("2", True)):
             con.execute("UPDATE meta SET value = ? WHERE key = ?", (value, lexical.FORMAT_KEY))
