@@ -57,9 +57,11 @@ def test_a_chinese_number_is_the_same_terms_in_numerals_and_in_digits():
     for numerals, digits in (("买二送一", "买2送1"), ("满一百九十九减三十", "满199减30"), ("课后作业第三题", "课后作业第3题"),
                              ("保温十二个小时", "保温12个小时"), ("买两箱送一箱", "买2箱送1箱"), ("五斤装", "5斤装"),
                              ("二零二六年", "2026年"), ("二〇二六年", "2026年"), ("两万三", "23000"),
-                             ("第 3 题", "第3题"), ("满 199 减 30", "满199减30")):  # spaced as OCR reads a price
+                             ("第 3 题", "第3题"), ("满 199 减 30", "满199减30"),  # spaced as OCR reads a price
+                             ("全 场 5 折", "全场5折"), ("第 3 题 和 第 4 题。", "第3题和第4题。")):
         assert terms(numerals) == terms(digits), numerals
     assert terms("星空 梵高 1889") == ["星空", "梵高", "1889"]  # words keep their spaces
+    assert terms("1 2 3") == ["1", "2", "3"] and terms("小 猫咪") == ["小", "猫咪"]
     for odd in ("票房突破一亿五", "一" * 400, "9" * 400 + "十"):  # no number to cn2an, or too long: as written
         assert terms(odd)
     assert "1" not in terms("一只狗")  # a lone digit is only found beside its neighbours ("1只")
@@ -68,6 +70,15 @@ def test_a_chinese_number_is_the_same_terms_in_numerals_and_in_digits():
     assert terms("买二送一", cut=2) == ["买二", "二送", "送一"]  # as the earlier format cut it
     assert sound_key("5斤") == sound_key("五斤") == "0wu0jin"  # a digit sounds as its numeral
     assert sound_key("12") is None  # digits alone have no Chinese sound
+
+
+def test_a_spoken_word_starts_the_terms_its_line_is_indexed_by():
+    """Whisper times Chinese character by character: a word's terms take the next character in,
+    a digit beside a Chinese character too (the index pairs them); two numbers stay apart."""
+    from vidsearch.query.search import _spoken_terms
+
+    assert "5斤" in _spoken_terms("5", "斤") and "又香" in _spoken_terms("又", "香")
+    assert "1999" in _spoken_terms("1999", "2000") and "1直" in _spoken_terms("一", "直")
 
 
 def test_a_stop_word_covers_a_line_but_does_not_single_it_out():

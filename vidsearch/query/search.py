@@ -189,7 +189,8 @@ def _spoken_terms(word: str, following: str, cut: int = CUT) -> set[str]:
     ``cut``: how the index cuts lines (:func:`vidsearch.text.lexical.terms`)."""
     text = word.strip()
     after = following.strip()[:1]
-    if text and after and (is_cjk(text[-1]) or text[-1].isdigit()) and (is_cjk(after) or after.isdigit()):
+    if text and after and ((is_cjk(text[-1]) and (is_cjk(after) or after.isdigit()))
+                           or (text[-1].isdigit() and is_cjk(after))):
         text += after  # a number beside a Chinese character is paired with it too (``5斤``)
     found = terms(text, cut=cut)
     return {*found, *sound_keys(found)}
@@ -384,9 +385,9 @@ class Searcher:
 
     def _ranked(self, query: str, n: int, *, preset: str | None, weights: dict[str, float] | None,
                 per_video: int, min_confidence: Floor | None,
-                where: SearchFilter | None) -> list[tuple[Moment, _Hit, list[str], np.ndarray]]:
+                where: SearchFilter | None) -> list[tuple[Moment, _Hit, list[str], np.ndarray, int]]:
         """The first ``n`` moments of the ranking, each with its best hit, the query's indexed
-        words and the plain query vector (what placing its jump needs)."""
+        words, the plain query vector and how the words were cut (what placing its jump needs)."""
         query = query.strip()
         if not query:
             raise ValueError("empty query")
@@ -414,20 +415,18 @@ class Searcher:
         merged = self._merge(hits)
         moments = [m for m in self._diversify(merged, n, per_video) if self._clip_to_content(m)]
         by_id = {h.segment_id: h for h in hits}
-        return [(m, by_id[m.segment_id], q_terms, q_text) for m in moments]
+        return [(m, by_id[m.segment_id], q_terms, q_text, cut) for m in moments]
 
-    def _placed(self, ranked: list[tuple[Moment, _Hit, list[str], np.ndarray]]) -> list[Moment]:
+    def _placed(self, ranked: list[tuple[Moment, _Hit, list[str], np.ndarray, int]]) -> list[Moment]:
         """The moments with their channels, confidence, on-screen lines and jump (done only for
         the moments given: it reads their utterances)."""
         out = []
-        cut: int | None = None  # how the query's terms were cut: read once, where a line is jumped to
-        for m, hit, q_terms, q_text in ranked:
+        for m, hit, q_terms, q_text, cut in ranked:  # cut: how the query's terms were cut
             m.channels = dict(hit.channels)
             m.confidence = self.thresholds.level(m.score) or "low"
             lines = self.attach_ocr(m)
             dense = max((v for c, v in hit.channels.items() if c not in (LEXICAL, CONTEXT)), default=0.0)
             if hit.line is not None and hit.channels.get(LEXICAL, 0.0) >= dense:
-                cut = self.library.lexical_cut() if cut is None else cut
                 self._jump_to_line(m, hit.line, q_terms, cut)
             else:
                 self._place_jump(m, q_text, lines, seed=(hit.start, hit.end))

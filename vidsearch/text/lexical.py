@@ -130,10 +130,7 @@ def chinese_number(run: str) -> str | None:
         value = cn2an.cn2an(run, "smart")
     except Exception:  # a parser of arbitrary text: ValueError mostly, KeyError on "一亿五"
         return None
-    if isinstance(value, float):
-        if not value.is_integer():
-            return None
-        value = int(value)
+    # An int for a run with numerals; a float only for digits alone or decimals, never passed here.
     return str(value) if isinstance(value, int) and value >= 0 else None
 
 
@@ -141,16 +138,20 @@ def chinese_number(run: str) -> str | None:
 NUMBER_MAX_CHARS = 20
 
 
-def _join_spaced_numbers(text: str) -> str:
-    """``text`` with the single spaces between a number in digits and a lone Chinese character
-    beside it taken out: "满 199 减 30" and "第 3 题" (as OCR reads a spaced price, or a user types
-    it) are "满199减30" and "第3题", cut alike whichever way they are spaced. Words keep their
-    spaces ("Day 2 海边小城", "星空 梵高 1889")."""
+def _join_spaced_units(text: str) -> str:
+    """``text`` with the single spaces between lone units taken out, where a lone unit is one
+    Chinese character or a number in digits (punctuation at its ends aside), and two numbers stay
+    apart: what :func:`vidsearch.text.script.join_spaced_letters` does for letter-spaced Chinese,
+    with numbers in the chain. "满 199 减 30", "全 场 5 折" and "第 3 题。" (as OCR reads a spaced price
+    or badge, or a user types it) are cut as "满199减30", "全场5折" and "第3题。" are. Words keep
+    their spaces ("Day 2 海边小城", "星空 梵高 1889", "1 2 3"); a half-spaced "第 3题" is not joined."""
+    if text.isascii():
+        return text  # no Chinese: nothing to join
     parts = _SPACE_RUNS.split(text)  # words at even places, the spaces between them at odd ones
     out = [parts[0]]
     for before, gap, word in zip(parts[0::2], parts[1::2], parts[2::2]):
-        if gap == " " and ((before.isascii() and before.isdigit() and _lone_han(word))
-                           or (_lone_han(before) and word.isascii() and word.isdigit())):
+        a, b = _unit_kind(before), _unit_kind(word)
+        if gap == " " and a and b and not (a == b == "number"):
             out[-1] += word
         else:
             out += [gap, word]
@@ -158,10 +159,15 @@ def _join_spaced_numbers(text: str) -> str:
 
 
 _SPACE_RUNS = re.compile(r"( +)")
+_EDGE_PUNCT = re.compile(r"^[\W_]+|[\W_]+$")
 
 
-def _lone_han(word: str) -> bool:
-    return len(word) == 1 and is_han(word)
+def _unit_kind(word: str) -> str | None:
+    """"han" for one Chinese character, "number" for digits (punctuation at the ends aside), else None."""
+    core = _EDGE_PUNCT.sub("", word)
+    if len(core) == 1 and is_han(core):
+        return "han"
+    return "number" if core.isascii() and core.isdigit() else None
 
 
 def _char(c: str, cut: int) -> str:
@@ -175,7 +181,7 @@ def _units(token: str, cut: int, *, normalised: bool = True) -> list[tuple[str, 
     with ``kind`` "cjk" (one Chinese, Japanese or Korean letter), "number" (digits: written so,
     or from Chinese numerals from cut 3) or "word" (any other run: Latin letters, with any
     digits in it; digits alone at cut 1 and 2). ``normalised``: the token is NFKC and lower case already (as
-    :func:`term_sequence` cuts a text: character by character is three times slower)."""
+    :func:`term_sequence` cuts a text; normalising character by character is slower)."""
     if token.isascii():  # most tokens: one word, or one number
         kind = "number" if cut >= 3 and token.isdigit() else "word"
         return [(token if normalised else token.lower(), 0, len(token), kind)]
@@ -263,18 +269,19 @@ def term_sequence(text: str, *, cut: int = CUT) -> list[str]:
     """Every term of ``text`` in order, repeats kept: where each word stands (:func:`terms` keeps
     each term's first place only)."""
     text = unicodedata.normalize("NFKC", text).lower()
-    if cut >= 2:
-        text = join_spaced_letters(text)
     if cut >= 3:
-        text = _join_spaced_numbers(text)
+        text = _join_spaced_units(text)
+    elif cut == 2:
+        text = join_spaced_letters(text)
     return [term for token in _WORD.findall(text) for term, _, _ in _cut(token, cut)]
 
 
 def term_spans(text: str) -> list[tuple[str, int, int]]:
     """Each term of ``text`` (as this release cuts it) with the characters of ``text`` it stands
     for, ``(term, start, end)``: for marking the words a query found. Letter-spaced Chinese and
-    spaced numbers are not joined here ("限 时 秒 杀", "第 3 题": found by search, not marked), nor
-    is a word split where NFKC would split it (``5㎏`` is ``5kg`` to search, ``5`` here)."""
+    spaced numbers are not joined here ("限 时 秒 杀", "第 3 题": found by search, not marked), and a
+    character NFKC turns into letters is not part of the word here (``5㎏`` is ``5kg`` to search,
+    ``5`` here)."""
     return [(term, m.start() + a, m.start() + b)
             for m in _WORD.finditer(text) for term, a, b in _cut(m.group(), CUT, normalised=False)]
 
