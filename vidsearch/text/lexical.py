@@ -72,7 +72,7 @@ from typing import TYPE_CHECKING
 
 import snowballstemmer
 
-from vidsearch.text.script import is_cjk, is_han, join_spaced_letters
+from vidsearch.text.script import is_cjk, is_han, join_spaced, join_spaced_letters
 
 if TYPE_CHECKING:
     from opencc import OpenCC
@@ -145,20 +145,14 @@ def _join_spaced_units(text: str) -> str:
     with numbers in the chain. "满 199 减 30", "全 场 5 折" and "第 3 题。" (as OCR reads a spaced price
     or badge, or a user types it) are cut as "满199减30", "全场5折" and "第3题。" are. Words keep
     their spaces ("Day 2 海边小城", "星空 梵高 1889", "1 2 3"); a half-spaced "第 3题" is not joined."""
-    if text.isascii():
-        return text  # no Chinese: nothing to join
-    parts = _SPACE_RUNS.split(text)  # words at even places, the spaces between them at odd ones
-    out = [parts[0]]
-    for before, gap, word in zip(parts[0::2], parts[1::2], parts[2::2]):
-        a, b = _unit_kind(before), _unit_kind(word)
-        if gap == " " and a and b and not (a == b == "number"):
-            out[-1] += word
-        else:
-            out += [gap, word]
-    return "".join(out)
+    return text if text.isascii() else join_spaced(text, _units_join)  # ASCII: no Chinese to join
 
 
-_SPACE_RUNS = re.compile(r"( +)")
+def _units_join(before: str, word: str) -> bool:
+    a, b = _unit_kind(before), _unit_kind(word)
+    return a is not None and b is not None and not (a == b == "number")
+
+
 _EDGE_PUNCT = re.compile(r"^[\W_]+|[\W_]+$")
 
 
@@ -204,27 +198,16 @@ def _units(token: str, cut: int, *, normalised: bool = True) -> list[tuple[str, 
             units += [(chars[i], i, i + 1, "numeral" if cut >= 3 and chars[i] in NUMERALS else "cjk") for i in at]
     if cut < 3:
         return units
-    # Numbers: a run of numerals and the digits before it, as one number if it reads as one.
+    # Numbers: a run of numerals and the digits beside them, as one number if it reads as one.
     out: list[tuple[str, int, int, str]] = []
-    i = 0
-    while i < len(units):
-        j = i
-        while j < len(units) and units[j][3] in ("number", "numeral"):
-            j += 1
-        if j == i:
-            out.append(units[i])
-            i += 1
-            continue
-        run = units[i:j]
-        if any(u[3] == "numeral" for u in run):
-            value = chinese_number("".join(u[0] for u in run))
-            if value is not None:
-                out.append((value, run[0][1], run[-1][2], "number"))
-            else:
-                out += [(u[0], u[1], u[2], "number" if u[3] == "number" else "cjk") for u in run]
-        else:
-            out += run
-        i = j
+    for numeric, same in itertools.groupby(units, key=lambda u: u[3] in ("number", "numeral")):
+        run = list(same)
+        value = (chinese_number("".join(u[0] for u in run))
+                 if numeric and any(u[3] == "numeral" for u in run) else None)
+        if value is not None:
+            out.append((value, run[0][1], run[-1][2], "number"))
+        else:  # numerals that are no number are characters again
+            out += [(u[0], u[1], u[2], "cjk" if u[3] == "numeral" else u[3]) for u in run]
     return out
 
 

@@ -14,9 +14,10 @@ patterns; the functions test one character against the same ranges.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 __all__ = ["HAN", "KANA", "HANGUL", "CJK", "CJK_PUNCT", "is_han", "is_cjk", "is_cjk_punct",
-           "is_unspaced", "has_han", "has_cjk", "han_count", "join_spaced_letters"]
+           "is_unspaced", "has_han", "has_cjk", "han_count", "join_spaced", "join_spaced_letters"]
 
 #: Han ideographs: extension A, the unified block, compatibility ideographs, and the
 #: supplementary and tertiary ideographic planes (extension B onwards, compatibility supplement).
@@ -83,16 +84,20 @@ def join_spaced_letters(text: str) -> str:
     syllable long or not ("그 집 좋아"). A list of one-character words ("猫 狗 鱼") joins too, and
     is then found by its pairs, not by a single character.
     """
+    return join_spaced(text, lambda before, word: _is_lone(before) and _is_lone(word))
+
+
+def join_spaced(text: str, joins: Callable[[str, str], bool]) -> str:
+    """``text`` with each single space taken out between two words that ``joins`` accepts,
+    judged as written (a word joined to the one before it still counts alone): a chain of
+    accepted pairs becomes one word."""
     parts = _SPACES.split(text)  # words at even places, the whitespace between them at odd ones
     out = [parts[0]]
-    lone = _is_lone(parts[0])  # whether out[-1] is lone letters (one, or a run joined so far)
-    for gap, word in zip(parts[1::2], parts[2::2]):
-        single = _is_lone(word)
-        if single and lone and gap == " ":
+    for before, gap, word in zip(parts[0::2], parts[1::2], parts[2::2]):
+        if gap == " " and joins(before, word):
             out[-1] += word
         else:
             out += [gap, word]
-            lone = single
     return "".join(out)
 
 
