@@ -8,8 +8,11 @@ no pretrained tag, weights not cached while offline, a missing file, an unknown 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -335,3 +338,45 @@ def test_refuses_unknown_names(no_network) -> None:
     message = _refused("ViT-B-32:no_such_tag")
     assert "no_such_tag" in message and "laion2b_s34b_b79k" in message
 
+
+
+# --------------------------------------------------------------------------- the default, missing
+
+
+def test_the_default_model_is_looked_for_where_open_clip_keeps_it(no_network, tmp_path) -> None:
+    """Offline, the default model is looked up before open_clip is imported, at the place open_clip's
+    own table names: when its weights are there, the lookup goes on to what else it needs."""
+    from vidsearch.models import clip as clip_module
+
+    model, tag = DEFAULT_CLIP.split(":")
+    assert open_clip.get_pretrained_cfg(model, tag)["hf_hub"] == clip_module._DEFAULT_CLIP_HUB
+    assert not open_clip.get_pretrained_cfg(model, tag).get("url")  # no other download to look for
+    assert _refused(None, cache_dir=tmp_path) == (
+        f"CLIP model {DEFAULT_CLIP} is not in the cache ({tmp_path}) and the hub is off (HF_HUB_OFFLINE=1): "
+        "pass --clip-checkpoint PATH or run once with network")
+    repo = tmp_path / ("models--" + clip_module._DEFAULT_CLIP_HUB.strip("/").replace("/", "--"))
+    (repo / "snapshots" / "feed").mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("feed")
+    (repo / "snapshots" / "feed" / "open_clip_pytorch_model.bin").write_bytes(b"weights")
+    message = _refused(DEFAULT_CLIP, cache_dir=tmp_path)
+    assert "is not in the cache" not in message and "xlm-roberta-base" in message and "not cached" in message
+
+
+def test_the_default_model_missing_offline_costs_no_open_clip_import(tmp_path) -> None:
+    """Every ``index`` asks for the default CLIP; where its weights are not, learning so must not
+    cost open_clip's import (4 s of every start: it pulls in transformers and torchvision)."""
+    code = (
+        "import sys\n"
+        "from vidsearch.models.clip import ClipUnavailable, load_clip\n"
+        "try:\n"
+        "    load_clip(None, cache_dir=sys.argv[1])\n"
+        "except ClipUnavailable as exc:\n"
+        "    print(exc)\n"
+        "print(sorted(m for m in ('open_clip', 'transformers', 'torchvision') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True,
+                         env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    refusal, imported = out.stdout.strip().splitlines()
+    assert "--clip-checkpoint" in refusal and imported == "[]"

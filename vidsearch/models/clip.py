@@ -60,6 +60,11 @@ __all__ = [
 #: its XLM-RoBERTa text tower reads Chinese queries (猫咪玩毛线球), which the English-only
 #: ViT-B-32 text tower turns into noise; the image tower is the same ViT-B/32.
 DEFAULT_CLIP = "xlm-roberta-base-ViT-B-32:laion5b_s13b_b90k"
+#: Where open_clip's table says DEFAULT_CLIP's weights live (its ``hf_hub``): offline, the default
+#: model is looked for there before open_clip is imported, which takes 4 s (it pulls in
+#: transformers and torchvision) and would be spent by every ``index`` on a machine without CLIP
+#: weights only to learn that they are missing. A test holds it to open_clip's table.
+_DEFAULT_CLIP_HUB = "laion/CLIP-ViT-B-32-xlm-roberta-base-laion5B-s13B-b90k/"
 #: Architecture assumed for a checkpoint file when the spec names none.
 DEFAULT_ARCH = "ViT-B-32"
 #: Zero-shot prompt: the plain CLIP template is as good as ensembles for short common nouns.
@@ -517,6 +522,16 @@ def _plan_hub_repo(model: str, cache: Path, user_given: bool) -> _Plan:
     )
 
 
+def _not_cached(label: str, cache: Path, needs_transformers: bool) -> ClipUnavailable:
+    also = ""
+    if needs_transformers and importlib.util.find_spec("transformers") is None:
+        also = " (it also needs transformers: pip install transformers)"
+    return ClipUnavailable(
+        f"CLIP model {label} is not in the cache ({cache}) and {hub_off_reason()}: "
+        f"pass --clip-checkpoint PATH or run once with network{also}"
+    )
+
+
 def _looks_like_file(value: str) -> bool:
     return "/" in value or os.sep in value or value.endswith(_WEIGHT_SUFFIXES) or Path(value).expanduser().exists()
 
@@ -525,12 +540,15 @@ def _plan(
     spec: str | None, checkpoint: str | Path | None, cache_dir: Path | None, allow_random: bool
 ) -> _Plan:
     """Decide where the weights come from (no loading, no network); ClipUnavailable if nowhere."""
-    open_clip = _import_open_clip()
     user_given = cache_dir is not None
     cache = Path(cache_dir).expanduser() if cache_dir is not None else _vidsearch_cache_dir() / "open_clip"
     ckpt = Path(checkpoint).expanduser() if checkpoint not in (None, "") else None
     if not (spec or "").strip() and ckpt is None:
         spec = DEFAULT_CLIP
+    if spec == DEFAULT_CLIP and ckpt is None and importlib.util.find_spec("open_clip") is not None \
+            and _cached_tag_weights({"hf_hub": _DEFAULT_CLIP_HUB}, cache, user_given) is None and not hub_allowed():
+        raise _not_cached(DEFAULT_CLIP, cache, needs_transformers=True)
+    open_clip = _import_open_clip()
     model, tag = _parse_spec(spec)
     if model and model.startswith(_LOCAL_DIR):
         ckpt, model = ckpt or Path(model[len(_LOCAL_DIR):]).expanduser(), None
@@ -567,14 +585,8 @@ def _plan(
         plan.download, plan.source = True, f"hub download into {cache} on first use"
     else:
         text_cfg = cfg.get("text_cfg", {}) or {}
-        also = ""
-        if (text_cfg.get("hf_model_name") or text_cfg.get("hf_tokenizer_name")) and \
-                importlib.util.find_spec("transformers") is None:
-            also = " (it also needs transformers: pip install transformers)"
-        raise ClipUnavailable(
-            f"CLIP model {label} is not in the cache ({cache}) and {hub_off_reason()}: "
-            f"pass --clip-checkpoint PATH or run once with network{also}"
-        )
+        needs_transformers = bool(text_cfg.get("hf_model_name") or text_cfg.get("hf_tokenizer_name"))
+        raise _not_cached(label, cache, needs_transformers)
     _check_text_tower(open_clip, plan, user_given, cache, local_tokenizer=False)
     return plan
 
