@@ -46,16 +46,17 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 # Install packages into the venv with uv, told pip's configuration (scripts/uv_args.py): the same
-# versions as pip, from the same indexes, in a third of the time on a fresh 2-core machine
-# (50 s against 150 s; torch's Linux wheels bring 5 GB of CUDA libraries). pip takes over where
-# uv is missing or fails.
+# versions as pip, from the same indexes, compiled to bytecode as pip compiles them (where
+# PYTHONDONTWRITEBYTECODE is set nothing else would, and every import would compile torch again),
+# in less time on a fresh 2-core machine (torch's Linux wheels bring 5 GB of CUDA libraries).
+# pip takes over where uv is missing or fails.
 venv_install() {
   local flags args=() line cert=""
   if [ -x "$VENV/bin/uv" ] && flags=$("$VENV/bin/python" scripts/uv_args.py); then
     while IFS= read -r line; do
       case "$line" in SSL_CERT_FILE=*) cert=${line#SSL_CERT_FILE=} ;; *) args+=("$line") ;; esac
     done <<< "$flags"
-    if env ${cert:+SSL_CERT_FILE="$cert"} "$VENV/bin/uv" pip install -q -p "$VENV/bin/python" "${args[@]}" "$@"; then
+    if env ${cert:+SSL_CERT_FILE="$cert"} "$VENV/bin/uv" pip install -q --compile-bytecode -p "$VENV/bin/python" "${args[@]}" "$@"; then
       return 0
     fi
     echo "setup: uv could not install ${*}; pip tries" >&2
