@@ -7,6 +7,7 @@ the speech-vs-music separation checks.
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -299,3 +300,14 @@ def test_fingerprint_ber_edge_cases():
 @pytest.fixture(scope="module")
 def gt(truth) -> dict:
     return truth
+
+
+def test_a_search_process_starts_without_the_signal_filters_or_clip() -> None:
+    """A command that only searches imports the indexing pipeline's modules but not what only
+    indexing runs: scipy.signal (0.75 s, for the sound analysis) or open_clip (4 s)."""
+    code = ("import sys\n"
+            "import vidsearch.query.confidence, vidsearch.query.search, vidsearch.ingest.processor\n"
+            "print(sorted(m for m in ('scipy.signal', 'open_clip', 'torchvision') if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]"

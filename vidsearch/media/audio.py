@@ -15,7 +15,6 @@ from pathlib import Path
 import librosa
 import numpy as np
 import scipy.ndimage as ndi
-import scipy.signal as sps
 
 from vidsearch.types import AudioAnalysis, AudioTrack, Span, VideoError, VideoInfo
 
@@ -161,6 +160,8 @@ def _class_features(y: np.ndarray, n_frames: int, mel_db: np.ndarray) -> np.ndar
     env_db = 10.0 * np.log10(tot)
     env_db = np.maximum(env_db, env_db.max() - 60.0)
     if len(env_db) > 15:
+        import scipy.signal as sps  # here, not at the top: 0.75 s of every `search` start otherwise
+
         b, a = sps.butter(2, [2.0 / 25.0, 8.0 / 25.0], btype="band")  # 2-8 Hz at 50 hops/s
         mod = np.sqrt(np.maximum(_smooth(sps.filtfilt(b, a, env_db) ** 2), 0.0))
     else:
