@@ -1560,12 +1560,6 @@ class Library:
         with self._mutex:
             return lexical.vocab_from(self._db, prefix)
 
-    def lexical_outdated(self) -> bool:
-        """Whether the exact-words index is in an earlier release's format (a reader of a library
-        no writer has opened since): its lines are cut as that release cut them, so a query's
-        terms must be too (:meth:`lexical_cut`)."""
-        return self.lexical_cut() < lexical.FORMAT
-
     def lexical_cut(self) -> int:
         """How the exact-words index cuts its lines into terms (the ``cut`` of
         :func:`vidsearch.text.lexical.terms`): this release's, or an earlier release's where that
