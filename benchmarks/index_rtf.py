@@ -29,8 +29,9 @@ sys.path.insert(0, str(ROOT))
 import av  # noqa: E402
 from faster_whisper import WhisperModel  # noqa: E402
 
+from vidsearch.ingest.config import PipelineConfig  # noqa: E402
 from vidsearch.ingest.indexer import collect_files  # noqa: E402
-from vidsearch.ingest.processor import PipelineConfig, VideoProcessor  # noqa: E402
+from vidsearch.ingest.processor import VideoProcessor  # noqa: E402
 from vidsearch.media import audio as audio_mod  # noqa: E402
 from vidsearch.media.probe import probe  # noqa: E402
 from vidsearch.models.resolve import resolve_whisper  # noqa: E402

@@ -92,6 +92,26 @@ def test_search_json_contract(fixture_library):
     assert "rocket_launch.mp4" in table and "jump" in table
 
 
+
+
+def test_a_search_command_loads_none_of_the_media_stack(fixture_library):
+    """`search` reads the library's pipeline settings, not the pipeline: it answers without importing
+    the decoders, the scene detector or SciPy (0.4 s of its start when the settings lived beside
+    the per-video stage)."""
+    db, _, _ = fixture_library
+    code = ("import sys\n"
+            "from vidsearch.app.cli import main\n"
+            "sys.argv = ['vidsearch', 'search', '--db', sys.argv[1], '--json', '-k', '1', 'weasels']\n"
+            "try:\n"
+            "    main()\n"
+            "finally:\n"
+            "    heavy = ('av', 'cv2', 'scenedetect', 'scipy', 'vidsearch.ingest.processor')\n"
+            "    print(sorted(m for m in heavy if m in sys.modules), file=sys.stderr)\n")
+    proc = subprocess.run([sys.executable, "-c", code, str(db)], capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, HF_HUB_OFFLINE="1"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout)["results"][0]["video"].endswith("rocket_launch.mp4")
+    assert proc.stderr.strip().splitlines()[-1] == "[]"
 def test_search_errors(silent_library):
     _, db = silent_library
     bad = run("search", "--db", db, "--weights", "speech=abc", "bird", check_rc=2)

@@ -10,7 +10,8 @@ import numpy as np
 
 import vidsearch
 from tests.conftest import VIDEOS
-from vidsearch.ingest.processor import PipelineConfig, VideoProcessor
+from vidsearch.ingest.config import PipelineConfig
+from vidsearch.ingest.processor import VideoProcessor
 from vidsearch.types import IndexedVideo
 
 

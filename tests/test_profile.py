@@ -12,8 +12,9 @@ import pytest
 
 import vidsearch
 from tests.conftest import VIDEOS
+from vidsearch.ingest.config import PipelineConfig
 from vidsearch.ingest.indexer import index_paths
-from vidsearch.ingest.processor import PipelineConfig, VideoProcessor
+from vidsearch.ingest.processor import VideoProcessor
 from vidsearch.ingest.profile import BuildRequest, ProfileConflict, library_profile, settle_config
 from vidsearch.query.matchclip import QueryVideoMatcher
 from vidsearch.store.library import Library

@@ -564,7 +564,7 @@ def test_a_library_keeps_its_thresholds_per_score_formula(tmp_path):
     writer records the packaged ones for today's formula in an older library and leaves the
     older release's where that release looks for them."""
     from vidsearch.channels.fusion import SCORE_FORMULA
-    from vidsearch.ingest.processor import PipelineConfig
+    from vidsearch.ingest.config import PipelineConfig
     from vidsearch.ingest.profile import (
         CONFIDENCE_SETTING,
         check_config,

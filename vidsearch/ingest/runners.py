@@ -24,7 +24,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from vidsearch.channels.fusion import ChannelLayout
-from vidsearch.ingest.processor import PipelineConfig, VideoProcessor
+from vidsearch.ingest.config import PipelineConfig
+from vidsearch.ingest.processor import VideoProcessor
 from vidsearch.types import IndexedVideo, VideoError
 
 ENGINES = ("local", "ray")

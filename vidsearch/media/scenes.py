@@ -13,17 +13,8 @@ from scenedetect import AdaptiveDetector
 from scenedetect.common import FrameTimecode
 
 from vidsearch.media.frames import DecodedFrame, decode_jpeg, dhash, encode_jpeg, hamming, sharpness
+from vidsearch.media.scene_config import SceneConfig
 from vidsearch.types import Keyframe, Scene
-
-
-@dataclass
-class SceneConfig:
-    """Detector settings, tuned on the fixtures (hard cuts between pans/zooms of photos and footage)."""
-
-    adaptive_threshold: float = 3.0
-    min_content_val: float = 12.0
-    window_width: int = 2
-    min_scene_len_s: float = 0.6
 
 
 class SceneCutter:
