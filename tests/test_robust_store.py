@@ -270,11 +270,17 @@ def test_a_damaged_sqlite_header_is_one_line_then_repair_recovers_every_row(tmp_
     db = copy_library(library[0], tmp_path / "db")
     with open(db / DB_FILE, "r+b") as f:
         f.write(b"\x00garbage garbage garbage garbage")  # "file is not a database"
-    for args in (("index", "--db", db, library[1]), ("info", "--db", db)):
+    # Every command says so, with the exit code of damage: the write commands that need a library
+    # (delete) and a reindex plan too, rather than "no library here" or a plan against nothing.
+    for args in (("index", "--db", db, library[1]), ("info", "--db", db), ("search", "--db", db, "cat"),
+                 ("delete", "a.mp4", "--db", db), ("reindex", library[1], "--db", db, "--dry-run")):
         result = vidsearch(*args)
-        assert result.exit_code != 0
+        assert result.exit_code == 1, (args, result.stderr)
         line = one_line(result, DB_FILE)
         assert "is damaged (file is not a database)" in line and f"vidsearch repair --db {db}" in line
+    (tmp_path / "a file").write_text("not a library")
+    result = vidsearch("reindex", library[1], "--db", tmp_path / "a file", "--dry-run")
+    assert result.exit_code == 2 and "is a file, not a library folder" in one_line(result, "error:")
     result = vidsearch("repair", "--db", db)
     assert result.exit_code == 0, result.stderr
     assert "rebuilt its file header" in result.stderr and "lost" not in result.stderr

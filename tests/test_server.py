@@ -3,11 +3,16 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
 import threading
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -403,6 +408,35 @@ def test_serve_binds_to_localhost_by_default():
     proc = subprocess.run([sys.executable, "-m", "vidsearch", "serve", "--help"], capture_output=True, text=True,
                           cwd=REPO, timeout=60)
     assert proc.returncode == 0 and "127.0.0.1" in proc.stdout
+
+
+def test_serve_answers_on_its_port_and_a_taken_port_fails_before_saying_it_serves(fixture_library):
+    """The command line's server answers over a real socket; a second one asked for the same port
+    ends with one line and exit 1, without loading the library or claiming to serve."""
+    db, _, _ = fixture_library
+    with socket.socket() as probe:  # a port free now
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = dict(os.environ, HF_HUB_OFFLINE="1", COLUMNS="300")
+    serve = [sys.executable, "-m", "vidsearch", "serve", "--db", str(db), "--port", str(port)]
+    server = subprocess.Popen(serve, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert server.poll() is None, server.stderr.read() if server.stderr else ""
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=5) as resp:
+                    assert resp.status == 200
+                    break
+            except (urllib.error.URLError, ConnectionError):
+                assert time.monotonic() < deadline, "the server did not answer within 2 minutes"
+                time.sleep(0.5)
+        second = subprocess.run(serve, capture_output=True, text=True, timeout=120, env=env)
+        assert second.returncode == 1, second.stderr
+        assert second.stderr.strip() == f"error: cannot listen on 127.0.0.1:{port}: Address already in use"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 @pytest.mark.slow

@@ -32,6 +32,7 @@ import logging
 import mimetypes
 import os
 import re
+import socket
 import tempfile
 import threading
 import unicodedata
@@ -587,8 +588,28 @@ def _weights(text: str | None) -> dict[str, float] | None:
         raise ApiError(400, str(exc)) from None
 
 
-def serve(app: FastAPI, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Run ``app`` (from :func:`create_app`) until interrupted."""
+def listen(host: str, port: int) -> socket.socket:
+    """A socket listening on ``host``:``port``, for :func:`serve`.
+
+    Bound before the models load, so a port already taken or an address this machine does not have
+    fails at once with ``OSError`` (uvicorn binds only once it runs, after the command has said
+    it is serving, and exits by itself).
+    """
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                         flags=socket.AI_PASSIVE)[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: a restart reuses the port
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def serve(app: FastAPI, sock: socket.socket) -> None:
+    """Run ``app`` (from :func:`create_app`) on ``sock`` (from :func:`listen`) until interrupted."""
     import uvicorn
 
-    uvicorn.run(app, host=host, port=port, log_level="warning", server_header=False)
+    uvicorn.Server(uvicorn.Config(app, log_level="warning", server_header=False)).run(sockets=[sock])

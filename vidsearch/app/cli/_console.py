@@ -127,6 +127,7 @@ def open_library(db: Path, mode: Literal["read", "write", "repair"] = "read", *,
     from vidsearch.store.library import Library, LibraryError, damage_message
 
     if existing and Library.peek(db) is None:
+        refuse_unusable(db)
         fail(f"no library at {db}: run `vidsearch index --db {db} VIDEOS...` first", 2)
     try:
         if mode == "repair":
@@ -134,7 +135,7 @@ def open_library(db: Path, mode: Literal["read", "write", "repair"] = "read", *,
         else:
             library = Library.open(db, readonly=mode == "read")
     except LibraryError as exc:
-        fail(str(exc), 1 if mode == "write" else 2)
+        fail(str(exc), 1 if mode == "write" or Library.damage(db) is not None else 2)
     with library:
         if mode != "read":
             yield library
@@ -143,6 +144,18 @@ def open_library(db: Path, mode: Literal["read", "write", "repair"] = "read", *,
             yield library
         except sqlite3.DatabaseError as exc:  # a damaged page met on the way
             fail(damage_message(db, exc) or str(exc))
+
+
+def refuse_unusable(db: Path) -> None:
+    """Exit with one line where ``db`` cannot hold a library a command could use: a file (exit 2),
+    or a library whose metadata file is damaged (exit 1, the line naming the file and saying to run
+    ``vidsearch repair``). A damaged library is not "no library": indexing into it would fail too."""
+    from vidsearch.store.library import Library
+
+    if db.exists() and not db.is_dir():
+        fail(f"{db} is a file, not a library folder", 2)
+    if (damage := Library.damage(db)) is not None:
+        fail(damage, 1)
 
 
 def at_last_commit(db: Path) -> str:

@@ -111,6 +111,7 @@ def serve(
     import logging
 
     from vidsearch.app.guard import allowed_hosts, clean_token, exposure_warning
+    from vidsearch.app.server import listen
     from vidsearch.app.server import serve as run_server
     from vidsearch.store.library import LibraryError
 
@@ -122,6 +123,10 @@ def serve(
             fail(f"--token: {exc}", 2)
     hosts = allowed_hosts(host, allow_host or ())
     _refuse_damaged(db)
+    try:
+        sock = listen(host, port)
+    except OSError as exc:  # the port is taken, or the address is not this machine's
+        fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
     try:
         with err.status(Text(f"loading {db}"), spinner="dots"):  # a [name] in the path is not markup
             from vidsearch.app.server import create_app
@@ -138,7 +143,7 @@ def serve(
     answered = "any Host" if hosts is None else "Host " + ", ".join(sorted(hosts))
     err.print(f"serving {db} on http://{host}:{port}/ to {answered}{'; token required' if token else ''} "
               f"(API docs: /docs; Ctrl-C stops)", highlight=False, markup=False, soft_wrap=True)
-    run_server(server_app, host, port)
+    run_server(server_app, sock)
 
 
 @app.command()

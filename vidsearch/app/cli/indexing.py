@@ -21,6 +21,7 @@ from vidsearch.app.cli._console import (
     print_json,
     print_notes,
     quiet_third_party,
+    refuse_unusable,
     writes,
 )
 from vidsearch.app.cli._options import DbOption, json_option
@@ -251,6 +252,7 @@ def reindex(
     if not library_dir.is_dir():
         fail(f"{os.fsdecode(library_dir)}: {'not a folder' if library_dir.exists() else 'no such folder'}", 2)
     if dry_run:
+        refuse_unusable(db)  # what the run itself would end with, not a plan against an empty library
         with open_library(db) if Library.peek(db) is not None else contextlib.nullcontext() as library:
             plan = plan_reindex(library, library_dir, retry_failed=retry_failed, allow_missing=allow_empty)
         _show_plan(plan, as_json)
