@@ -671,6 +671,22 @@ def test_min_confidence_only_narrows(searcher):
     assert Thresholds(0.6, 0.39, 0.35).level(0.5) == "medium"
 
 
+def test_a_confidence_floor_leaves_moments_out_without_cutting_the_others(searcher):
+    """A level only hides the weaker moments: the ones shown are the moments of the whole ranking,
+    with the same span and jump. (Filtering the segments before merging them once split the
+    audiobook's exact-phrase moment at 0:15-0:28 in two at ``low``.)"""
+    def spans(moments):
+        return {(m.video_id, m.start, m.end, m.jump) for m in moments}
+
+    for query in ("rather selfish is", "And Mr. John"):
+        whole = searcher.search(query, 50, min_confidence="any")
+        for level in ("low", "medium", "high"):
+            floor = searcher.thresholds.floor(level)
+            shown = searcher.search(query, 50, min_confidence=level)
+            assert shown and spans(shown) <= spans(m for m in whole if m.score >= floor), (query, level)
+            assert spans(shown[:1]) == spans(whole[:1])
+
+
 def test_an_older_library_gets_its_exact_words_index_on_the_next_write(fixture_library, tmp_path):
     import shutil
 

@@ -407,12 +407,14 @@ class Searcher:
         hits, q_terms = self._scored_hits(forms, q_terms, qv, q_text, w, allowed, cut=cut)
         if not hits or (hits[0].score < self.thresholds.low and min_confidence != ANY):
             return []  # no good match
-        if min_confidence is not None:
-            floor = self.thresholds.floor(min_confidence)
-            hits = [h for h in hits if h.score >= floor]
-            if not hits:
-                return []
         merged = self._merge(hits)
+        if min_confidence is not None:
+            # The moments are merged from every hit, then the weak ones left out: filtering the
+            # hits first would merge fewer neighbours, and a level would change the moments it shows.
+            floor = self.thresholds.floor(min_confidence)
+            merged = [(seed, group) for seed, group in merged if seed.score >= floor]
+            if not merged:
+                return []
         moments = [m for m in self._diversify(merged, n, per_video) if self._clip_to_content(m)]
         by_id = {h.segment_id: h for h in hits}
         return [(m, by_id[m.segment_id], q_terms, q_text, cut) for m in moments]
