@@ -47,9 +47,14 @@ def test_parse_weights_and_presets():
     assert parse_weights("speech=1, audio=0.2") == {"speech": 1.0, "audio": 0.2}
     assert parse_weights(None) == {}
     for bad, msg in [("speech", "CHANNEL=NUMBER"), ("smell=1", "unknown channel"), ("speech=x", "not a number"),
-                     ("speech=-1", ">= 0"), ("speech=nan", "finite")]:
+                     ("speech=-1", "from 0 to 1000"), ("speech=nan", "from 0 to 1000"),
+                     ("speech=1e39", "from 0 to 1000")]:  # 1e39 overflows float32 scores to inf and NaN
         with pytest.raises(WeightsError, match=msg):
             parse_weights(bad)
+    assert parse_weights("speech=1000") == {"speech": 1000.0}
+    for bad_value in (float("nan"), float("inf"), -0.5, 1e39, "1", None, True):  # the Python API's overrides too
+        with pytest.raises(WeightsError, match="bad weight 'speech="):
+            resolve_weights(None, {"speech": bad_value})
     w = resolve_weights("lecture", {"audio": 0.0})
     assert w["speech"] == PRESETS["lecture"]["speech"] and w["audio"] == 0.0
     with pytest.raises(WeightsError, match="unknown preset"):

@@ -148,10 +148,23 @@ def parse_weights(text: str | None) -> dict[str, float]:
             number = float(value)
         except ValueError:
             raise WeightsError(f"bad weight {item!r}: {value.strip()!r} is not a number") from None
-        if not np.isfinite(number) or number < 0:
-            raise WeightsError(f"bad weight {item!r}: weights must be finite and >= 0")
-        out[name] = number
+        out[name] = _checked_weight(item, number)
     return out
+
+
+#: The largest weight a channel may be given. Scores are summed in float32: a weight near its
+#: limit (3.4e38) overflows to infinity and NaN; a thousand times the default is already "only this".
+MAX_WEIGHT = 1000.0
+
+
+def _checked_weight(item: str, number: object) -> float:
+    """``number`` as a weight, or a one-line :class:`WeightsError` naming ``item``."""
+    if isinstance(number, bool) or not isinstance(number, (int, float, np.integer, np.floating)):
+        raise WeightsError(f"bad weight {item!r}: {number!r} is not a number")
+    value = float(number)
+    if not np.isfinite(value) or not 0 <= value <= MAX_WEIGHT:
+        raise WeightsError(f"bad weight {item!r}: weights must be numbers from 0 to {MAX_WEIGHT:g}")
+    return value
 
 
 def channel_names() -> tuple[str, ...]:
@@ -167,7 +180,7 @@ def resolve_weights(preset: str | None, overrides: Mapping[str, float] | None = 
     weights = dict(PRESETS[name])
     for channel in registry.channels():
         weights.setdefault(channel.name, channel.default_weight)
-    weights.update(overrides or {})
+    weights.update({channel: _checked_weight(f"{channel}={value}", value) for channel, value in (overrides or {}).items()})
     if not any(v > 0 for v in weights.values()):
         raise WeightsError("all channel weights are zero: nothing to rank by")
     return weights
