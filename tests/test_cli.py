@@ -116,6 +116,8 @@ def test_search_errors(silent_library):
     _, db = silent_library
     bad = run("search", "--db", db, "--weights", "speech=abc", "bird", check_rc=2)
     assert b"not a number" in bad.stderr and len(bad.stderr.decode().strip().splitlines()) == 1
+    long = run("search", "--db", db, "猫" * 501, check_rc=2)  # a pasted page, not a query
+    assert long.stderr.decode().strip() == "error: query too long: 501 characters, at most 500"
     missing = run("search", "--db", db.parent / "nope", "bird", check_rc=2)
     assert b"vidsearch index" in missing.stderr
     empty = run("search", "--db", db, "   ", check_rc=2)

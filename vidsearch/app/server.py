@@ -67,7 +67,7 @@ from vidsearch.query.confidence import NO_GOOD_MATCH, parse_level
 from vidsearch.query.filters import FilterError, SearchFilter
 from vidsearch.query.matchclip import QueryVideoMatcher, check_clip
 from vidsearch.query.overview import indexed_videos, library_overview
-from vidsearch.query.search import Searcher, library_text_encoder
+from vidsearch.query.search import MAX_QUERY_CHARS, Searcher, library_text_encoder
 from vidsearch.query.transcript import video_transcript
 from vidsearch.store.library import THUMBS_DIR, Library, VideoRow
 from vidsearch.types import Moment, VideoError
@@ -85,7 +85,6 @@ MAX_K = 100
 #: Deepest page of a ranking served: a page costs a ranking of ``offset + k`` moments.
 MAX_OFFSET = 1000
 MAX_FILTER_IDS = 100
-MAX_QUERY_CHARS = 500
 MAX_NAME_CHARS = 64
 DEFAULT_MAX_UPLOAD_MB = 100
 #: Longer clips are refused after the probe, before they queue for the models.

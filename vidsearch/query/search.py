@@ -79,6 +79,9 @@ ADJACENT_GAP_S = 0.1
 #: dog's shot at 3.0 s, not on the line about the dog at 6.0 s).
 SPEECH_JUMP_SHARE = 0.25
 SNIPPET_CHARS = 200
+#: The longest query searched. A query is a phrase or a few sentences; a pasted page costs a
+#: term-by-term exact-words lookup and a long encode (10,000 characters took 69 s) and finds nothing better.
+MAX_QUERY_CHARS = 500
 #: Segments recalled from the vector index per text query, then re-scored exactly.
 RECALL_K = 100
 #: A filtered query re-scores every live segment of the videos it allows when they hold at most
@@ -391,6 +394,8 @@ class Searcher:
         query = query.strip()
         if not query:
             raise ValueError("empty query")
+        if len(query) > MAX_QUERY_CHARS:
+            raise ValueError(f"query too long: {len(query)} characters, at most {MAX_QUERY_CHARS}")
         # "find the part where X" asks for X, in Simplified Chinese as Whisper writes it and as the
         # exact-words index holds it; a query typed in Traditional characters is also embedded as
         # typed, for on-screen text and captions embedded as read (vidsearch.text.phrasing). An
@@ -682,8 +687,11 @@ class Searcher:
         forms = self.library.lexical_forms(q_terms)
         # Query words that are forms of one another ("paint a painting") are one term.
         keys: dict[str, str] = {}
-        for t in q_terms:
-            keys[t] = next((u for u in keys.values() if is_form(u, t)), t)
+        heads: list[str] = []  # the terms others are forms of, once each
+        for t in dict.fromkeys(q_terms):
+            keys[t] = next((u for u in heads if is_form(u, t)), t)
+            if keys[t] == t:
+                heads.append(t)
         words = list(dict.fromkeys(keys.values()))
         written = {w: list(dict.fromkeys(f for t in q_terms if keys[t] == w for f in forms[t])) for w in words}
         sound_of = {w: sound_key(w) or w for w in words}
