@@ -439,6 +439,33 @@ def test_serve_answers_on_its_port_and_a_taken_port_fails_before_saying_it_serve
         server.wait(timeout=30)
 
 
+def test_a_server_calibrates_against_what_the_library_holds_now(fixture_library, tmp_path):
+    """After a writer's commit the server scores as a new server would: the segments a query is
+    calibrated against are read again, not kept from the library as it was."""
+    from vidsearch.query.search import Searcher
+    from vidsearch.store.library import Library
+
+    db = tmp_path / "db"
+    shutil.copytree(fixture_library[0], db)
+    app = create_app(db, warm=False)
+    with TestClient(app, base_url=LOCAL) as c:
+        assert c.get("/api/search", params={"q": "a cat"}).status_code == 200
+        searcher = app.state.service.searcher
+        before = {channel: len(rows) for channel, rows in searcher.background.items()}
+        with Library.open(db) as writer:
+            gone = max(writer.videos(), key=lambda v: v.n_segments)
+            assert writer.delete_video(gone.path)
+            writer.commit()
+        answer = c.get("/api/search", params={"q": "a cat"}).json()["results"]
+        served = {channel: len(rows) for channel, rows in searcher.background.items()}
+    with Library.open(db, readonly=True) as library:
+        fresh = Searcher(library, text_encoder=searcher.text_encoder)
+        assert served == {channel: len(rows) for channel, rows in fresh.background.items()}
+        assert sum(served.values()) < sum(before.values())
+        assert [(m["video_id"], m["start"], m["score"]) for m in answer] == [
+            (m.video_id, m.start, pytest.approx(m.score, abs=1e-5)) for m in fresh.search("a cat", 10)]
+
+
 @pytest.mark.slow
 def test_reindex_is_picked_up_without_a_failed_request(fixture_library, tmp_path, processor):
     """A writer commits new videos while clients search: every request answers, and the new

@@ -123,8 +123,10 @@ class QueryVideoMatcher:
         return self._signatures
 
     def reload(self) -> None:
-        """Forget cached captions and signatures (after the library changed)."""
+        """Forget cached captions and signatures, and what the searcher read from the library
+        (after the library changed)."""
         self._captions = self._signatures = None
+        self.searcher.reload()
 
     @property
     def notes(self) -> list[str]:

@@ -754,6 +754,14 @@ class Searcher:
             self._banks[space] = np.asarray(bank, dtype=np.float32)
         return self._banks[space]
 
+    def reload(self) -> None:
+        """Forget what was read from the library, after it changed: the segments a query's scores
+        are calibrated against, the confidence thresholds and the synonym groups (a server then
+        answers as a new one would, without a restart)."""
+        self._background = None
+        self._thresholds = None
+        self._synonyms = None
+
     @property
     def background(self) -> dict[str, np.ndarray]:
         """Per channel, the non-zero blocks of up to :data:`BACKGROUND_SAMPLE` live segments spread
