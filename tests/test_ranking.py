@@ -432,6 +432,12 @@ def test_a_promo_badge_is_findable_by_its_words_but_never_embedded(searcher, fix
         assert not any("限时优惠" in s.ocr_text for s in library.video_segments(video.id))
         assert not any("限时优惠" in ln.text for ln in library.ocr_lines(video.id))  # what is embedded
         assert any("限时优惠" in ln.text for ln in library.lexical_lines(terms("限时优惠")))
+        # The transcript beside the player shows the badge the search landed on, its words marked.
+        from vidsearch.query.transcript import video_transcript
+
+        panel = video_transcript(library, video.id, "限时优惠")
+        marked = [ln.text[mk.start:mk.end] for ln in panel.screen for mk in ln.marks]
+        assert marked == ["限时优惠"] and any(ln.start <= m.jump <= ln.end + 1.0 for ln in panel.screen if ln.marks)
 
 
 def test_channel_contributions_add_up_to_the_score(searcher):

@@ -1,7 +1,8 @@
 """A video's spoken and on-screen lines with their times, the query's words marked in them.
 
 What the web page's transcript panel shows beside the player: every utterance (Whisper's line,
-with word timestamps) and every on-screen text line of one video, in time order. With a query,
+with word timestamps) and every on-screen text line of one video as it was read (promo words too:
+they are kept out of embeddings and captions, not out of sight), in time order. With a query,
 each line carries ``marks``: the character spans of its text that hold the query's words, cut as
 the exact-words index cuts them (:func:`vidsearch.text.lexical.terms`: Latin words and their
 inflected forms, Chinese by character pairs, and in a spoken line also the pairs that sound like
@@ -137,8 +138,11 @@ def video_transcript(library: Library, video_id: int, query: str = "") -> Transc
         return None
     wanted = query_words(library, query) if query.strip() else set()
     speech = [_speech_line(u, wanted) for u in library.utterances(video_id) if u.text.strip()]
-    screen = [TranscriptLine(ln.start, ln.end, ln.text, None,
-                             [Mark(a, b, ln.start) for a, b in marked_spans(ln.text, wanted)])
-              for ln in library.ocr_lines(video_id)]
+    # The on-screen lines as read, promo words included: the exact-words index holds them so
+    # (a search for "限时秒杀" lands on the badge), and the panel shows what the screen shows.
+    shown = [(ln, ln.raw or ln.text) for ln in library.ocr_lines(video_id, as_shown=True)]
+    screen = [TranscriptLine(ln.start, ln.end, text, None,
+                             [Mark(a, b, ln.start) for a, b in marked_spans(text, wanted)])
+              for ln, text in shown if text.strip()]
     return Transcript(video_id, os.fsdecode(video.path), video.duration, video.language, query.strip(),
                       speech, screen)

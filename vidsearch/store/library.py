@@ -1515,13 +1515,16 @@ class Library:
             self._columns[table] = columns_of(self._db, table)
         return f"{prefix}{column}" if column in self._columns[table] else "NULL"
 
-    def ocr_lines(self, video_id: int, start: float = 0.0, end: float = float("inf")) -> list[OcrLineRow]:
+    def ocr_lines(self, video_id: int, start: float = 0.0, end: float = float("inf"), *,
+                  as_shown: bool = False) -> list[OcrLineRow]:
         """A video's on-screen text lines visible somewhere in [start, end), in time order
-        (a line read on a single frame is visible at that instant)."""
+        (a line read on a single frame is visible at that instant). A line the promo cleaner
+        emptied (a "限时优惠" badge) is left out, unless ``as_shown`` asks for every line on screen."""
+        kept = "" if as_shown else "AND text != '' "
         with self._mutex:
             rows = self._db.execute(
                 "SELECT id, video_id, start_s, end_s, text, raw, score, embedding FROM ocr_lines "
-                "WHERE video_id = ? AND text != '' AND start_s < ? AND (end_s > ? OR (end_s = start_s AND start_s >= ?)) "
+                f"WHERE video_id = ? {kept}AND start_s < ? AND (end_s > ? OR (end_s = start_s AND start_s >= ?)) "
                 "ORDER BY start_s, id", (int(video_id), float(end), float(start), float(start))).fetchall()
         return [OcrLineRow(id=r[0], video_id=r[1], start=r[2], end=r[3], text=r[4], raw=r[5], score=r[6],
                            embedding=None if r[7] is None else np.frombuffer(r[7], dtype=np.float32).copy())
