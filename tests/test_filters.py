@@ -94,3 +94,18 @@ def test_search_command_filters_and_pages(fixture_library):
                           "--max-duration", "3", "cat"], capture_output=True, text=True, timeout=120,
                          env=dict(os.environ, HF_HUB_OFFLINE="1"))
     assert bad.returncode == 2 and "above max duration" in bad.stderr
+
+
+def test_a_filtered_search_looks_up_the_exact_words_of_the_videos_it_allows(searcher, monkeypatch):
+    """The exact-words lookup keeps the best lines only; a filtered search asks for the lines of
+    the videos it allows, so lines of other videos cannot crowd theirs out. One line kept stands
+    for a large library where a word's best few hundred lines all lie elsewhere."""
+    import vidsearch.query.search as search_module
+
+    said = {os.path.basename(m.video): m.video_id for m in searcher.search("the", 10, min_confidence="any")
+            if m.channels.get("text", 0.0) > 0}
+    assert {"cat and yarn.mp4", "go_forward.mp4"} <= set(said), said
+    monkeypatch.setattr(search_module, "LEXICAL_LINES", 1)
+    for name, video_id in said.items():
+        (first,) = searcher.search("the", 1, min_confidence="any", where=SearchFilter(video_ids=frozenset({video_id})))
+        assert os.path.basename(first.video) == name and first.channels.get("text", 0.0) > 0, (name, first.channels)

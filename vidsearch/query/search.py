@@ -527,7 +527,7 @@ class Searcher:
             candidates |= self._candidates(typed[0], allowed)
         # Exact words said count only while speech is weighed, words shown only while on-screen text is.
         kinds = {kind for kind, channel in (("speech", "speech"), ("screen", "ocr")) if weights.get(channel, 0.0) > 0}
-        exact, wanted = (self._exact_matches(q_terms, kinds, cut=cut)
+        exact, wanted = (self._exact_matches(q_terms, kinds, cut=cut, allowed=allowed)
                          if weights.get(LEXICAL, 0.0) > 0 and kinds else ({}, q_terms))
         ids = sorted(candidates | set(exact))
         rows = self.library.segments(ids)
@@ -670,8 +670,8 @@ class Searcher:
                 kept.append(sid)
             return kept, (np.stack(rows) if rows else np.zeros((0, self.layout.dim), np.float32))
 
-    def _exact_matches(self, q_terms: list[str], kinds: set[str], *,
-                       cut: int = CUT) -> tuple[dict[int, tuple[float, LexicalLine]], list[str]]:
+    def _exact_matches(self, q_terms: list[str], kinds: set[str], *, cut: int = CUT,
+                       allowed: set[int] | None = None) -> tuple[dict[int, tuple[float, LexicalLine]], list[str]]:
         """Segment id -> (evidence, line) of the best exact-words line in it: the line's coverage of
         the query (at least :data:`LEXICAL_MIN_COVERAGE`, or any with a run of the query's terms,
         :data:`LEXICAL_RUN_WORDS`) times the matched terms' specificity; and every indexed word that
@@ -683,7 +683,9 @@ class Searcher:
         writes what it hears with the wrong characters often enough); it counts by whichever
         reading gives it more. By sound, query words that sound alike are one word ("他说她说"),
         and a word is never rarer than by its characters: only spoken lines hold sounds, and a
-        pair common on screen must not look distinctive because it is rare in speech."""
+        pair common on screen must not look distinctive because it is rare in speech.
+        ``allowed``: the only videos whose lines are looked up (None: all); a word's specificity
+        is still the whole library's."""
         forms = self.library.lexical_forms(q_terms)
         # Query words that are forms of one another ("paint a painting") are one term.
         keys: dict[str, str] = {}
@@ -717,7 +719,7 @@ class Searcher:
         common = max(50, LEXICAL_COMMON * n)
         lines: dict[int, LexicalLine] = {}
         for r in readings:
-            found = self.library.lexical_lines(r.distinctive(common), LEXICAL_LINES, r.kinds)
+            found = self.library.lexical_lines(r.distinctive(common), LEXICAL_LINES, r.kinds, allowed)
             lines.update((line.id, line) for line in found)
         if not lines:
             return {}, every

@@ -26,6 +26,7 @@ rebuilt from them.
 """
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
@@ -141,18 +142,23 @@ def _rows(db: sqlite3.Connection, sql: str, params: Sequence[object] = ()) -> li
 
 
 def search(db: sqlite3.Connection, query_terms: Sequence[str], limit: int,
-           kinds: Collection[str] = KINDS) -> list[LexicalLine]:
+           kinds: Collection[str] = KINDS, video_ids: Collection[int] | None = None) -> list[LexicalLine]:
     """Lines of the ``kinds`` given holding any of ``query_terms``, best BM25 first, at most
-    ``limit``; [] for a library without the index (an older one opened read-only)."""
+    ``limit``; only lines of ``video_ids`` when given (a filtered search: the best lines of the
+    whole library could crowd out every line of the videos it allows); [] for a library without
+    the index (an older one opened read-only)."""
     kinds = [k for k in KINDS if k in kinds]
-    if not query_terms or not kinds:
+    if not query_terms or not kinds or (video_ids is not None and not video_ids):
         return []
     match = " OR ".join(f'"{t}"' for t in query_terms)  # terms are letters and digits only
     marks = ",".join("?" * len(kinds))
+    # The videos as one JSON array: any number of them, without SQLite's limit on parameters.
+    only = "" if video_ids is None else "AND l.video_id IN (SELECT value FROM json_each(?)) "
+    chosen = () if video_ids is None else (json.dumps(sorted(int(v) for v in video_ids)),)
     rows = _rows(db, "SELECT l.id, l.video_id, l.kind, l.start_s, l.end_s, l.text, x.terms FROM lexical x "
                      f"JOIN lexical_lines l ON l.id = x.rowid WHERE lexical MATCH ? AND l.kind IN ({marks}) "
-                     "ORDER BY x.rank LIMIT ?",
-                 (match, *kinds, int(limit)))
+                     f"{only}ORDER BY x.rank LIMIT ?",
+                 (match, *kinds, *chosen, int(limit)))
     return [LexicalLine(r[0], r[1], r[2], r[3], r[4], r[5], tuple(r[6].split())) for r in rows]
 
 

@@ -1549,11 +1549,13 @@ class Library:
             return [r[0] for r in self._db.execute("SELECT id FROM segments WHERE removed = 0 ORDER BY id")]
 
     def lexical_lines(self, query_terms: Sequence[str], limit: int = 200,
-                      kinds: Collection[str] = lexical.KINDS) -> list[lexical.LexicalLine]:
+                      kinds: Collection[str] = lexical.KINDS,
+                      video_ids: Collection[int] | None = None) -> list[lexical.LexicalLine]:
         """Lines of the ``kinds`` asked for (spoken, on-screen) holding any of ``query_terms`` (see
-        :mod:`.lexical`), best BM25 first; lines of removed or deleted videos are never returned."""
+        :mod:`.lexical`), best BM25 first, of ``video_ids`` only when given; lines of removed or
+        deleted videos are never returned."""
         with self._mutex:
-            return lexical.search(self._db, query_terms, limit, kinds)
+            return lexical.search(self._db, query_terms, limit, kinds, video_ids)
 
     def lexical_forms(self, query_terms: Sequence[str]) -> dict[str, list[str]]:
         """Per query term, the indexed words of its stem (see :func:`.lexical.forms`)."""
