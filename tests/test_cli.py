@@ -143,3 +143,15 @@ def test_doctor_and_help():
         assert needle in doc.lower()
     helptext = run("search", "--help").stdout.decode()
     assert "--weights" in helptext and "--preset" in helptext
+
+
+def test_doctor_counts_the_channels_off_when_ffprobe_is_missing(tmp_path):
+    """ffmpeg and ffprobe are one role ("binary"); indexing needs both, so one of them is not enough."""
+    (tmp_path / "ffmpeg").symlink_to(shutil.which("ffmpeg"))
+    env = dict(os.environ, HF_HUB_OFFLINE="1", PATH=str(tmp_path))
+    proc = subprocess.run([*VIDSEARCH, "doctor", "--json"], capture_output=True, env=env, timeout=120)
+    doc = json.loads(proc.stdout)
+    rows = {row["name"]: row["available"] for row in doc["rows"]}
+    assert rows["ffmpeg"] and not rows["ffprobe"]
+    off = doc["channels"]["off"]
+    assert doc["channels"]["live"] == [] and all("binary" in off[c] for c in ("speech", "ocr", "tags", "audio")), off

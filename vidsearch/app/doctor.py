@@ -134,8 +134,9 @@ def model_report() -> list[ModelStatus]:
 
 def channel_status(report: Sequence[ModelStatus]) -> tuple[list[str], dict[str, list[str]]]:
     """(live channels, {off channel: the doctor roles it misses}): a registered channel is live
-    when every doctor row it needs (its ``needs`` roles) is available."""
-    ok = {row.role for row in report if row.available}
+    when every doctor row it needs (its ``needs`` roles) is available. A role is available when
+    every row of it is: "binary" is ffmpeg and ffprobe, and indexing needs both."""
+    ok = {row.role for row in report} - {row.role for row in report if not row.available}
     live: list[str] = []
     off: dict[str, list[str]] = {}
     for channel in registry.channels():
