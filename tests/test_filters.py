@@ -94,6 +94,10 @@ def test_search_command_filters_and_pages(fixture_library):
                           "--max-duration", "3", "cat"], capture_output=True, text=True, timeout=120,
                          env=dict(os.environ, HF_HUB_OFFLINE="1"))
     assert bad.returncode == 2 and "above max duration" in bad.stderr
+    typo = subprocess.run([sys.executable, "-m", "vidsearch", "search", "--db", str(db), "--language", "xx", "cat"],
+                          capture_output=True, text=True, timeout=120, env=dict(os.environ, HF_HUB_OFFLINE="1"))
+    assert typo.returncode == 0 and typo.stdout.strip() == "no good match"
+    assert "no indexed video of this library passes the filters" in typo.stderr  # nothing was searched
 
 
 def test_a_filtered_search_looks_up_the_exact_words_of_the_videos_it_allows(searcher, monkeypatch):
