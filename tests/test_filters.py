@@ -113,3 +113,37 @@ def test_a_filtered_search_looks_up_the_exact_words_of_the_videos_it_allows(sear
     for name, video_id in said.items():
         (first,) = searcher.search("the", 1, min_confidence="any", where=SearchFilter(video_ids=frozenset({video_id})))
         assert os.path.basename(first.video) == name and first.channels.get("text", 0.0) > 0, (name, first.channels)
+
+
+def test_pages_go_on_past_a_moment_dropped_after_ranking(fixture_library, tmp_path):
+    """A moment wholly inside a removed span is dropped once ranked (a segment that only touches
+    the span is stored live); the next moment takes its place, and paging goes on to the end."""
+    import shutil
+    import sqlite3
+
+    from vidsearch.query.search import Searcher
+    from vidsearch.store.library import Library
+
+    db = tmp_path / "db"
+    shutil.copytree(fixture_library[0], db)
+    query = "kitten playing with yarn"
+    with Library.open(db, readonly=True) as library:
+        whole = Searcher(library).search(query, 50, min_confidence="any")
+    gone = whole[1]
+    with sqlite3.connect(db / "meta.sqlite") as con:  # as a span recorded beside a live segment
+        con.execute("INSERT INTO removed_spans(video_id, start_s, end_s, kind) VALUES (?, ?, ?, 'black')",
+                    (gone.video_id, gone.start, gone.end))
+    con.close()
+    with Library.open(db, readonly=True) as library:
+        searcher = Searcher(library)
+        first = searcher.page(query, 1, min_confidence="any")
+        assert len(first.moments) == 1 and first.next_offset == 1
+        paged, offset = [], 0
+        while offset is not None:
+            page = searcher.page(query, 2, offset=offset, min_confidence="any")
+            assert len(page.moments) == 2 or page.next_offset is None
+            paged += page.moments
+            offset = page.next_offset
+    spans = [(m.video_id, m.start, m.end) for m in paged]
+    assert (gone.video_id, gone.start, gone.end) not in spans
+    assert spans == [(m.video_id, m.start, m.end) for m in whole if m is not gone]

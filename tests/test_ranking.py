@@ -260,8 +260,8 @@ class _Lines:
     def lexical_doc_freq(self, q):
         return self.lexical.doc_freq(self.db, q), self.lexical.line_count(self.db)
 
-    def lexical_lines(self, q, limit=200, kinds=("speech", "screen")):
-        return self.lexical.search(self.db, q, limit, kinds)
+    def lexical_lines(self, q, limit=200, kinds=("speech", "screen"), video_ids=None):
+        return self.lexical.search(self.db, q, limit, kinds, video_ids)
 
     def segment_spans(self, video_ids):
         return {v: [(v, 0.0, 10.0)] for v in set(video_ids)}  # one segment per video, its id the video's

@@ -376,8 +376,8 @@ class Searcher:
     ) -> SearchPage:
         """:meth:`search`'s moments ``offset`` to ``offset + k``, and the offset of the next page.
 
-        A moment that lies wholly in a removed span is dropped after ranking, so a page can hold
-        fewer than ``k`` moments while more follow: the next page starts after the moments given.
+        A moment that lies wholly in a removed span is dropped after ranking and the next one
+        takes its place, so a page holds ``k`` moments unless the ranking ends there.
         """
         _check_page(k, offset)
         ranked = self._ranked(query, offset + k + 1, preset=preset, weights=weights, per_video=per_video,
@@ -420,7 +420,7 @@ class Searcher:
             merged = [(seed, group) for seed, group in merged if seed.score >= floor]
             if not merged:
                 return []
-        moments = [m for m in self._diversify(merged, n, per_video) if self._clip_to_content(m)]
+        moments = self._first_playable(merged, n, per_video)
         by_id = {h.segment_id: h for h in hits}
         return [(m, by_id[m.segment_id], q_terms, q_text, cut) for m in moments]
 
@@ -827,7 +827,7 @@ class Searcher:
                      {}, row.speech_text, row.ocr_text, row.tags)
             )
         merged = self._merge(hits)
-        moments = [m for m in self._diversify(merged, k, per_video) if self._clip_to_content(m)]
+        moments = self._first_playable(merged, k, per_video)
         # Per-channel scores only for the moments given (their best segment): fetching every
         # candidate's stored vector cost more than the index search itself.
         for m, vec in zip(moments, self.library.vectors([m.segment_id for m in moments])):
@@ -909,6 +909,19 @@ class Searcher:
                 merged.append((seed, sorted(group, key=lambda h: h.start)))
         merged.sort(key=lambda m: -m[0].score)
         return merged
+
+    def _first_playable(self, merged: list[tuple[_Hit, list[_Hit]]], n: int, per_video: int) -> list[Moment]:
+        """The first ``n`` moments of the diversified ranking that keep something to play once
+        moved out of removed spans (:meth:`_clip_to_content`). A dropped moment is replaced by the
+        next, so a page that holds fewer than ``n`` is the ranking's last (its first moments do
+        not depend on ``n``: :meth:`_diversify` keeps its order as ``n`` grows)."""
+        want = n
+        while True:
+            picked = self._diversify(merged, want, per_video)
+            moments = [m for m in picked if self._clip_to_content(m)]
+            if len(moments) >= n or len(picked) < want:
+                return moments[:n]
+            want += n - len(moments)
 
     @staticmethod
     def _diversify(merged: list[tuple[_Hit, list[_Hit]]], k: int, per_video: int) -> list[Moment]:
