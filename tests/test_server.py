@@ -360,6 +360,13 @@ def test_stream_with_ranges(client, fixture_library):
     assert past.status_code == 416 and past.headers["content-range"] == f"bytes */{len(data)}"
     over = client.get(url, headers={"Range": f"bytes=10-{len(data) + 1000}"})  # clipped to the end
     assert over.status_code == 206 and over.content == data[10:]
+    # A Range it cannot use (another unit, reversed, malformed) is ignored: the whole file, as
+    # RFC 9110 allows, not a plain-text 400 a player cannot read.
+    for odd in ("items=0-1", "bytes=5-2", "bytes=abc", "bytes="):
+        whole = client.get(url, headers={"Range": odd})
+        assert whole.status_code == 200 and whole.content == data, odd
+    head = client.head(url)  # a player may ask for the size and type first
+    assert head.status_code == 200 and head.content == b"" and int(head.headers["content-length"]) == len(data)
 
 
 @pytest.mark.parametrize(("url", "status"), [

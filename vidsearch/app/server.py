@@ -169,6 +169,30 @@ class SafeJSONResponse(JSONResponse):
         return clean_text(text).encode("utf-8")
 
 
+#: A Range header this server honours: byte ranges ``a-b`` (a <= b), ``a-`` or ``-n``, comma-separated.
+_BYTE_RANGES = re.compile(r"bytes=\s*(\d+-\d*|-\d+)(\s*,\s*(\d+-\d*|-\d+))*\s*", re.IGNORECASE)
+
+
+def _usable_range(value: str) -> bool:
+    """Whether ``value`` is a Range header of byte ranges, each in order."""
+    if not _BYTE_RANGES.fullmatch(value.strip()):
+        return False
+    pairs = (part.strip().split("-") for part in value.strip()[len("bytes="):].split(","))
+    return all(not a or not b or int(a) <= int(b) for a, b in pairs)
+
+
+class MediaFileResponse(FileResponse):
+    """A video file with Range support that ignores a Range header it cannot use (another unit,
+    a malformed or reversed range) and answers the whole file, as RFC 9110 lets a server do, where
+    Starlette answered a plain-text 400 a player cannot read. A range past the end stays a 416."""
+
+    async def __call__(self, scope, receive, send) -> None:
+        headers = scope.get("headers") or []
+        if any(k.lower() == b"range" and not _usable_range(v.decode("latin-1")) for k, v in headers):
+            scope = {**scope, "headers": [(k, v) for k, v in headers if k.lower() != b"range"]}
+        await super().__call__(scope, receive, send)
+
+
 class ReadWriteLock:
     """Many readers at once, or one writer; a waiting writer holds new readers back."""
 
@@ -508,14 +532,15 @@ def create_app(
             raise ApiError(404, f"no segment {segment_id} in the library")
         return SafeJSONResponse({"segment_id": segment_id, "results": [moment_json(m) for m in moments]})
 
-    @app.get("/api/videos/{video_id}/stream", responses=_errors(404, 410, 422))
+    @app.api_route("/api/videos/{video_id}/stream", methods=["GET", "HEAD"], responses=_errors(404, 410, 422))
     def stream(video_id: int) -> FileResponse:
-        """The video file of an indexed video (by id: only library files), with Range support."""
+        """The video file of an indexed video (by id: only library files), with Range support
+        (HEAD too: a player may ask for the size and type first)."""
         row = indexed_video(video_id)
         if not row.path.is_file():
             raise ApiError(410, f"video {video_id} is no longer on disk")
         media_type = mimetypes.guess_type(row.path.name)[0] or "application/octet-stream"
-        return FileResponse(row.path, media_type=media_type,
+        return MediaFileResponse(row.path, media_type=media_type,
                             headers={"Content-Disposition": content_disposition(display_name(row.path))})
 
     @app.get("/api/segments/{segment_id}/thumbnail", responses=_errors(404, 422))
