@@ -262,6 +262,13 @@ def test_search_filters_narrow_the_answer(client, truth):
     assert _videos(folder) == _videos(every)  # the fixture videos all sit in a folder called videos
     nowhere = client.get("/api/search", params={**ask, "folder": "no-such-folder"}).json()
     assert nowhere["results"] == [] and nowhere["note"] == "no good match"
+    assert nowhere["notes"] == ["no indexed video of this library passes the filters (video ids, folder, "
+                                "durations, language)"]  # nothing was searched: said, as the CLI says it
+    assert "notes" not in folder
+    # A weight that cannot count here is explained, as the command line explains it on stderr.
+    unseen = client.get("/api/search", params={**ask, "weights": "visual=1"}).json()
+    (note,) = SearchBody.model_validate(unseen).notes
+    assert note.startswith("--weights visual=1: this library has no visual channel"), note
 
 
 def test_transcript_marks_the_query_words(client):

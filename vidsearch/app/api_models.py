@@ -84,6 +84,8 @@ class SearchBody(_Body):
     query: str
     results: list[MomentBody] = Field(description="Best first; empty when nothing reaches the asked confidence.")
     note: str | None = Field(default=None, description='"no good match" when the results are empty.')
+    notes: list[str] = Field(default_factory=list, description="What the command line says beside the answer: "
+                             "a weight that cannot count in this library, filters no video passes.")
     offset: int = Field(description="Moments of the ranking skipped before these.")
     next_offset: int | None = Field(description="The offset of the next page; null when the ranking ends here.")
 

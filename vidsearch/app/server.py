@@ -412,6 +412,7 @@ def create_app(
             with service.lock.read():
                 page = service.searcher.page(q, k, offset=offset, preset=preset, weights=overrides,
                                              min_confidence=level, where=where)
+                notes = service.searcher.search_notes(overrides, preset, where, answered=bool(page.moments))
         except (WeightsError, ValueError) as exc:
             raise ApiError(400, str(exc)) from None
         except EncoderUnavailable as exc:
@@ -420,6 +421,8 @@ def create_app(
         body: dict[str, Any] = {"query": q, "results": [moment_json(m) for m in moments]}
         if not moments:
             body["note"] = NO_GOOD_MATCH
+        if notes:
+            body["notes"] = notes
         body["offset"], body["next_offset"] = page.offset, page.next_offset
         # A response as is: skips FastAPI's generic re-encoding of the dict (about 1 ms a request).
         return SafeJSONResponse(body)

@@ -462,6 +462,18 @@ class Searcher:
                 w[channel.name] = max(w.get(channel.name, 0.0), w.get(target, 0.0))
         return w
 
+    def search_notes(self, overrides: dict[str, float] | None, preset: str | None, where: SearchFilter | None,
+                     answered: bool) -> list[str]:
+        """What to tell the user beside a text search's answer (the command line prints it on
+        stderr, the server returns it as ``notes``): each weight that cannot count here
+        (:meth:`weight_notes`), and, when nothing ``answered``, that no video passes the filters:
+        nothing was searched, which a bare "no good match" hides (a typo in a language code)."""
+        notes = self.weight_notes(overrides, preset)
+        if not answered and where is not None and where.active and not where.video_ids_in(self.library):
+            notes.append("no indexed video of this library passes the filters (video ids, folder, "
+                         "durations, language)")
+        return notes
+
     def weight_notes(self, overrides: dict[str, float] | None, preset: str | None = None, *,
                      text_query: bool = True) -> list[str]:
         """One line for each channel ``overrides`` (``--weights``) names that cannot count here,

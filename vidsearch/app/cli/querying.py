@@ -77,11 +77,7 @@ def search(
                                       where=where, offset=offset)
         except (WeightsError, ValueError, EncoderUnavailable) as exc:
             fail(str(exc), 2)
-        notes = searcher.weight_notes(overrides, preset)
-        if not moments and where is not None and where.active and not where.video_ids_in(library):
-            # Not a weak answer: nothing was searched (a typo in --language looks like "no match").
-            notes.append("no indexed video of this library passes the filters "
-                         "(--video-id, --folder, --min-duration, --max-duration, --language)")
+        notes = searcher.search_notes(overrides, preset, where, answered=bool(moments))
     print_notes(searcher.notes)
     print_notes(notes)
     if as_json:
