@@ -64,3 +64,29 @@ def test_rotated_video_reports_display_size(tmp_path):
     base = probe(src)
     assert info.rotation in (90, 270)
     assert (info.width, info.height) == (base.height, base.width)
+
+
+def test_a_still_cover_over_a_long_talk_is_indexed_to_the_end_of_its_sound(tmp_path, processor):
+    """One picture frame over 35 s of speech (a podcast's cover, a song under a short clip): the
+    video lasts as long as its sound, every word is searchable, and nothing says "truncated"."""
+    from vidsearch.ingest.indexer import index_paths
+    from vidsearch.query.search import Searcher
+    from vidsearch.store.library import Library
+
+    cover = tmp_path / "cover.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(VIDEOS / "go_forward.mp4"), "-frames:v", "1", "-an",
+                    "-c:v", "libx264", str(cover)], check=True)
+    talk = tmp_path / "videos" / "talk over a still.mp4"
+    talk.parent.mkdir()
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(cover), "-i", str(VIDEOS / "lecture.mp4"),
+                    "-map", "0:v", "-map", "1:a", "-c", "copy", str(talk)], check=True)
+    info = probe(talk)
+    assert info.duration > 30  # the container lasts as long as the sound; the picture is one frame
+    with Library.open(tmp_path / "db", processor.layout.as_dict()) as library:
+        report = index_paths(library, [talk], processor)
+        assert report.indexed == [talk] and report.warnings == [], report.warnings
+        (video,) = library.videos()
+        segments = library.video_segments(video.id)
+        assert segments[-1].end == pytest.approx(info.duration, abs=0.1)
+        (first,) = Searcher(library).search("He might even have been made amiable himself", 1)
+    assert first.start >= 20.0 and first.confidence == "high"  # said near the end of the talk

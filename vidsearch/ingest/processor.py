@@ -316,8 +316,8 @@ class VideoProcessor:
                     stats.feed(frame)
                     signature.feed(frame)
                 # The container's duration can exceed the last decodable frame (truncated files).
-                duration = min(info.duration, stats.times[-1] + 1.0 / info.fps) if stats.times else info.duration
-                return cutter.scenes(duration), sampler, stats, duration, signature.finish(duration)
+                pictures_end = min(info.duration, stats.times[-1] + 1.0 / info.fps) if stats.times else info.duration
+                return cutter, sampler, stats, pictures_end, signature
 
         visual_job = self._pool("visual").submit(visual_pass)
         try:
@@ -326,7 +326,12 @@ class VideoProcessor:
                 analysis = audio_mod.analyse(track) if track is not None else None
         finally:
             # Always collect the visual result (and its VideoError, which wins: no picture, no video).
-            scenes, sampler, stats, duration, signature = visual_job.result()
+            cutter, sampler, stats, pictures_end, builder = visual_job.result()
+        # A picture track may end before the sound does (a still cover over a talk, a short clip
+        # under a long song): the video lasts while either is decodable, its last frame held.
+        sound_end = min(info.duration, track.duration) if track is not None else 0.0
+        duration = max(pictures_end, sound_end)
+        scenes, signature = cutter.scenes(duration), builder.finish(duration)
         warnings = []
         if duration < info.duration - max(1.0, 0.05 * info.duration):
             warnings.append(f"truncated: only {length(duration)} of {length(info.duration)} could be decoded; "
