@@ -480,6 +480,32 @@ def test_a_server_calibrates_against_what_the_library_holds_now(fixture_library,
             (m.video_id, m.start, pytest.approx(m.score, abs=1e-5)) for m in fresh.search("a cat", 10)]
 
 
+def test_captions_added_or_removed_while_serving_answer_the_next_clip(fixture_library, tmp_path, cat_clip):
+    """`captions add` and `captions remove` leave the vector index as it was; the server still
+    reads the corpus again for the next clip."""
+    db = tmp_path / "db"
+    shutil.copytree(fixture_library[0], db)
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+
+    def captions(*args: str) -> None:
+        proc = subprocess.run([sys.executable, "-m", "vidsearch", "captions", *args, "--db", str(db)],
+                              capture_output=True, text=True, timeout=300, env=env)
+        assert proc.returncode == 0, proc.stderr
+
+    def ask(c: TestClient) -> list[str]:
+        with open(cat_clip, "rb") as f:
+            body = c.post("/api/match-clip", params={"k": 3}, files={"clip": ("cut.mp4", f, "video/mp4")}).json()
+        return [hit["caption_id"] for hit in body["results"]]
+
+    with TestClient(create_app(db, warm=False), base_url=LOCAL) as c:
+        assert ask(c) == []  # the fixture library holds no captions
+        captions("add", str(REPO / "fixtures" / "captions" / "captions.jsonl"))
+        first, *_ = ask(c)
+        captions("remove", first)
+        assert first not in ask(c)
+        assert c.get("/api/health").json()["captions"] > 0
+
+
 @pytest.mark.slow
 def test_reindex_is_picked_up_without_a_failed_request(fixture_library, tmp_path, processor):
     """A writer commits new videos while clients search: every request answers, and the new

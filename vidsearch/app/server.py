@@ -2,8 +2,8 @@
 
 The models, the vector index, the captions and the visual signatures are loaded when the server
 starts, so a query costs milliseconds instead of a cold CLI start. The library is opened read-only;
-when a writer (``index``, ``reindex``, ``captions add``) commits, the next request reloads the index
-first (requests meanwhile wait on the lock; none fails).
+when a writer (``index``, ``reindex``, ``captions add``) commits, the next request reloads what
+changed first (requests meanwhile wait on the lock; none fails).
 
 Endpoints (the JSON is the CLI's ``--json`` output, except that a moment's ``video`` is a display
 name, never a path of the server's disk, and that it carries its ``stream`` and ``thumbnail`` URLs):
@@ -251,6 +251,7 @@ class LibraryService:
         self.lock = ReadWriteLock()
         self.match_lock = threading.Lock()
         self.reloads = 0
+        self._seen = self.library.data_version()
 
     def warm_up(self) -> None:
         """Load every model and cache now, not on the first request."""
@@ -260,14 +261,22 @@ class LibraryService:
             _ = self.matcher.captions, self.matcher.signatures, self.matcher.processor
 
     def refresh(self) -> None:
-        """Pick up a writer's commit (new index generation): reload index, captions, signatures."""
-        if not self.library.stale():
+        """Pick up a writer's commit: a new index generation (``index``, ``reindex``, ``delete``)
+        reloads the index; any commit (``captions add`` or ``remove`` too, which leave the index
+        as it was) makes the matcher and the searcher read their captions, signatures, score
+        background and settings again."""
+        version = self.library.data_version()
+        if version == self._seen and not self.library.stale():
             return
         with self.lock.write():
+            version = self.library.data_version()
+            if version == self._seen and not self.library.stale():
+                return  # another request reloaded first
             if self.library.refresh():
-                self.matcher.reload()
-                self.reloads += 1
                 log.info("library %s changed: index reloaded", self.db)
+            self.matcher.reload()
+            self._seen = version
+            self.reloads += 1
 
     def close(self) -> None:
         self.query_batcher.close()

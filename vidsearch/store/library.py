@@ -882,6 +882,13 @@ class Library:
         with self._mutex:
             return int(self._read_meta().get("generation", 0))
 
+    def data_version(self) -> int:
+        """A number that changes whenever another connection commits anything to SQLite: videos,
+        captions, settings (``PRAGMA data_version``; a reader compares it to see any commit, where
+        :meth:`stale` sees only those that changed the vector index)."""
+        with self._mutex:
+            return int(self._db.execute("PRAGMA data_version").fetchone()[0])
+
     def refresh(self) -> bool:
         """Reader: reload the index if a writer committed since; returns whether it did."""
         if not self.stale():
