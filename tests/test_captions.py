@@ -49,7 +49,19 @@ def test_csv_with_bom_and_odd_header_case(tmp_path):
         ("A1", "红色碎花连衣裙, 夏季新款", {"price": "99"}), ("A2", "Waterproof camera", {"price": "10"})]
 
 
+def test_csv_extra_columns_keep_their_names_and_an_open_quote_is_an_error(tmp_path):
+    f = tmp_path / "shop.csv"
+    f.write_text('Id,TEXT,SKU\nA1,"a ""quoted""\nsecond line",X-1\n', encoding="utf-8")
+    assert [(c.id, c.text, c.extra) for c in read_captions(f)[0]] == [("A1", 'a "quoted"\nsecond line', {"SKU": "X-1"})]
+    g = tmp_path / "open_quote.csv"  # the quote opened on line 3 would swallow every row after it
+    g.write_text('id,text\n1,ok\n2,"never closed\n3,third\n', encoding="utf-8")
+    with pytest.raises(CaptionFileError, match="not valid CSV after line"):
+        read_captions(g, skip_invalid=True)
+
+
 @pytest.mark.parametrize("content, fragment", [
+    ('{"id": "a", "text": "ok", "price": NaN}\n', ":1: not valid JSON (NaN is not a JSON number)"),
+    ('[{"id": "a", "text": "ok", "price": Infinity}]', "not valid JSON (Infinity is not a JSON number)"),
     ('{"id": "a", "text": "ok"}\n{"id": "b", "text": \n', ":2: not valid JSON"),
     ('{"id": "a", "text": "ok"}\n{"text": "no id"}\n', ":2: missing 'id'"),
     ('{"id": "a", "text": "   "}\n', ":1: missing or empty 'text'"),

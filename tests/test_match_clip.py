@@ -324,7 +324,7 @@ def test_cli_captions_add_list_replace_remove(cli_library, tmp_path):
     assert len(listed) == n + csv_added["added"]
     promo = [c for c in listed.values() if "点击购买" in c["text"]]
     assert promo and all("点击购买" not in c["clean"] for c in promo)
-    proc = run("captions", "remove", "--db", db, promo[0]["id"], "no-such-id")
+    proc = run("captions", "remove", "--db", db, f" {promo[0]['id']} ", "no-such-id")  # ids are stripped, as added
     assert "not in corpus: no-such-id" in proc.stderr
     after = json.loads(run("captions", "list", "--db", db, "--json").stdout)["captions"]
     assert len(after) == len(listed) - 1

@@ -65,29 +65,49 @@ class Caption:
     extra: dict = field(default_factory=dict)
 
 
+def _no_constant(name: str) -> object:
+    """Python's JSON reader takes NaN and Infinity, which are not JSON: stored in a caption's extra
+    fields they would make every answer holding it invalid JSON."""
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def _json_rows(path: Path, text: str) -> list[tuple[int, object]]:
     """(line number, parsed value) for a JSONL file, or for a JSON array of objects."""
     stripped = text.lstrip()
     if stripped.startswith("["):
         try:
-            data = json.loads(text)
+            data = json.loads(text, parse_constant=_no_constant)
         except json.JSONDecodeError as exc:
             raise CaptionFileError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+        except ValueError as exc:
+            raise CaptionFileError(f"{path}: not valid JSON ({exc})") from None
         return [(i + 1, row) for i, row in enumerate(data)]
     rows = []
     for lineno, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
-            rows.append((lineno, json.loads(line)))
+            rows.append((lineno, json.loads(line, parse_constant=_no_constant)))
         except json.JSONDecodeError as exc:
             rows.append((lineno, CaptionFileError(f"not valid JSON ({exc.msg})")))
+        except ValueError as exc:
+            rows.append((lineno, CaptionFileError(f"not valid JSON ({exc})")))
     return rows
 
 
 def _csv_rows(path: Path, text: str) -> list[tuple[int, object]]:
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = [h.strip().lower() if h else "" for h in (reader.fieldnames or [])]
+    # strict: a quote left open is an error, not a cell that swallows every row after it.
+    reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
+    try:
+        return _csv_records(path, reader)
+    except csv.Error as exc:
+        raise CaptionFileError(f"{path}: not valid CSV after line {reader.line_num} ({exc})") from None
+
+
+def _csv_records(path: Path, reader: csv.DictReader) -> list[tuple[int, object]]:
+    # "ID" and "Text" name the two columns whatever their case; other columns keep their names as given.
+    header = [("" if not h else h.strip().lower() if h.strip().lower() in ("id", "text") else h.strip())
+              for h in (reader.fieldnames or [])]
     if "id" not in header or "text" not in header:
         raise CaptionFileError(f"{path}: a CSV captions file needs a header row with 'id' and 'text' columns "
                                f"(found: {', '.join(h for h in header if h) or 'none'})")

@@ -114,6 +114,7 @@ def captions_remove(
     as_json: Annotated[bool, json_option("Print the ids removed and those not in the corpus as JSON on stdout")] = False,
 ) -> None:
     """Remove captions by id. Exits 1 when none of them was in the corpus."""
+    ids = [cid.strip() for cid in ids]  # as `captions add` stores them
     with open_library(db, "write", existing=True) as library:
         removed = library.remove_captions(ids)
         library.commit()
