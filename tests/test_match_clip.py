@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -201,6 +202,19 @@ def test_a_voice_over_that_leaves_a_shot_silent_does_not_lend_it_the_source_soun
     # With the source's sound kept, the same shots are described by its words and sound too.
     kept = matcher._evidence(segments, dataclasses.replace(source, sound=True))
     assert heard <= set(kept[0][1]) and any("speech" in c for c in kept[2][len(segments):])
+
+
+@pytest.mark.parametrize(("video", "second"), [("cat and yarn.mp4", 5.0), ("coffee_portrait.mp4", 9.0),
+                                                ("rocket_launch.mp4", 9.0)])
+def test_a_frame_saved_from_a_moving_shot_finds_the_second_it_was_taken_at(matcher, tmp_path, video, second):
+    """A photo is aligned as a short clip of itself; held for 2 s it matched the frames around the
+    second it was taken at (placing it 0.5 to 1.5 s early), held for half a second it lands on it."""
+    photo = tmp_path / "frame.png"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-ss", str(second), "-i", str(VIDEOS / video), "-frames:v", "1",
+                    str(photo)], check=True)
+    sources = [m for m in matcher.match(photo, 3).moments if m.match == "source"]
+    assert [Path(m.video).name for m in sources] == [video]
+    assert sources[0].start == pytest.approx(second, abs=0.25)
 
 
 def test_a_png_photo_is_a_one_frame_query_like_a_jpeg(matcher, tmp_path):

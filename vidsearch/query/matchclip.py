@@ -154,7 +154,7 @@ class QueryVideoMatcher:
 
     def analyse(self, path: Path | str) -> IndexedVideo:
         """Run the clip through the library's per-video stage (VideoError for a bad clip). A
-        still image goes through as a two-second video of itself: one segment, one keyframe."""
+        still image goes through as a half-second video of itself: one segment, one keyframe."""
         path = Path(path)
         info = probe(path)
         check_clip(info)
