@@ -217,6 +217,25 @@ def test_a_frame_saved_from_a_moving_shot_finds_the_second_it_was_taken_at(match
     assert sources[0].start == pytest.approx(second, abs=0.25)
 
 
+def test_a_cut_with_black_before_it_is_placed_where_its_picture_starts(matcher, tmp_path):
+    """3 s of black, then the cat video from 0:04: the source moment starts at 0:04, not at 0:01
+    (where the clip's first, black, second would fall)."""
+    black, cut, clip = tmp_path / "black.mp4", tmp_path / "cut.mp4", tmp_path / "black then cut.mp4"
+    ffmpeg = ["ffmpeg", "-v", "error", "-y"]
+    subprocess.run([*ffmpeg, "-f", "lavfi", "-i", "color=c=black:s=640x360:d=3:r=25", "-f", "lavfi", "-i",
+                    "anullsrc=r=44100:cl=stereo", "-t", "3", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac",
+                    str(black)], check=True)
+    subprocess.run([*ffmpeg, "-ss", "4", "-t", "6", "-i", str(VIDEOS / "cat and yarn.mp4"), "-vf", "scale=640:360,fps=25",
+                    "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", "-ar", "44100", "-ac", "2", str(cut)],
+                   check=True)
+    subprocess.run([*ffmpeg, "-i", str(black), "-i", str(cut), "-filter_complex",
+                    "[0:v][0:a][1:v][1:a]concat=n=2:v=1:a=1[v][a]", "-map", "[v]", "-map", "[a]", "-c:v", "libx264",
+                    "-pix_fmt", "yuv420p", str(clip)], check=True)
+    (source,) = [m for m in matcher.match(clip, 3).moments if m.match == "source"]
+    assert Path(source.video).name == "cat and yarn.mp4"
+    assert source.start == pytest.approx(4.0, abs=0.5) and source.jump == source.start
+
+
 def test_a_png_photo_is_a_one_frame_query_like_a_jpeg(matcher, tmp_path):
     """ffmpeg's image demuxer gives a PNG no duration (a JPEG gets one frame's): it was refused
     as "no duration: truncated or not a video"; it is one frame, and reads like the JPEG."""

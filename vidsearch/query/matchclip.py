@@ -50,6 +50,8 @@ from vidsearch.types import IndexedVideo, Moment, Segment, Utterance, VideoError
 STILL_CODECS = frozenset({"mjpeg", "png", "bmp", "tiff", "webp", "gif", "jpeg2000", "jpegls", "pgm", "ppm"})
 #: Shorter than this there is too little to describe or align.
 MIN_CLIP_S = 0.5
+#: A removed span this close to a clip's start or end is its head or tail.
+EDGE_S = 0.05
 #: Sound refines the picture's alignment within this many seconds either way.
 AUDIO_SEARCH_S = 8.0
 #: An audio alignment counts when its fingerprints differ in fewer bits than this (re-encoded
@@ -306,13 +308,20 @@ class QueryVideoMatcher:
         return out
 
     def _source_moments(self, sources: list[SourceMatch], iv: IndexedVideo) -> list[Moment]:
+        # The source shows the clip's content, not the black or frozen head and tail the clip
+        # added (a cut with 3 s of black before it was placed 3 s early, over other footage).
+        shown_from = max((sp.end for sp in iv.removed if sp.start <= EDGE_S), default=0.0)
+        shown_to = min((sp.start for sp in iv.removed if sp.end >= iv.info.duration - EDGE_S),
+                       default=iv.info.duration)
+        if shown_to <= shown_from:
+            shown_from, shown_to = 0.0, iv.info.duration
         out = []
         for src in sources:
             video = self.library.video(src.video_id)
             if video is None:
                 continue
-            start = max(0.0, src.start)
-            end = min(video.duration or start + iv.info.duration, src.start + iv.info.duration)
+            start = max(0.0, src.start + shown_from)
+            end = min(video.duration or src.start + shown_to, src.start + shown_to)
             rows = [r for r in self.library.video_segments(src.video_id) if r.start < end and r.end > start]
             best = _most_overlap(rows, start, end)
             speech = " ".join(r.speech_text for r in rows if r.speech_text)
