@@ -202,6 +202,29 @@ def test_videos_from_other_folders_are_left_alone(tmp_path, clips, processor):
         assert plan_reindex(lib, a).removed[0].path.name == "cockatoo.mp4"
 
 
+def test_links_in_a_folder_are_its_videos_and_go_when_they_go(tmp_path, clips, processor):
+    """A link to a video elsewhere is indexed once, as the link (a second reindex finds it
+    unchanged) and removed with it; a linked folder is walked, a link back up the tree is not
+    followed twice."""
+    root = make_folder(tmp_path / "folder", clips, ["cockatoo.mp4"])
+    elsewhere = make_folder(tmp_path / "elsewhere", clips, ["summer_sale.mp4"])
+    shelf = make_folder(tmp_path / "shelf", clips, ["rocket.mp4"])
+    (root / "link.mp4").symlink_to(elsewhere / "summer_sale.mp4")
+    (root / "linked shelf").symlink_to(shelf, target_is_directory=True)
+    (root / "loop").symlink_to(root, target_is_directory=True)
+    db = tmp_path / "db"
+    plan, report, _ = run_reindex(db, root, processor)
+    assert sorted(p.relative_to(root.resolve()).as_posix() for p in report.added) == [
+        "cockatoo.mp4", "link.mp4", "linked shelf/rocket.mp4"], report.added
+    plan, report, seen = run_reindex(db, root, processor)
+    assert report.added == [] and report.unchanged == 3 and seen == []
+    (root / "link.mp4").unlink()
+    plan, report, _ = run_reindex(db, root, processor)
+    assert [p.name for p in report.removed] == ["link.mp4"]
+    with Library.open(db, readonly=True) as lib:
+        assert sorted(v.path.name for v in lib.videos()) == ["cockatoo.mp4", "rocket.mp4"]
+
+
 def test_reindex_from_python_keeps_the_videos_of_an_empty_or_missing_folder(tmp_path, clips, processor):
     """The unmounted-disk guard holds for the Python API, not only for the command: an empty
     folder below the root keeps its videos, an emptied root is refused before anything is

@@ -44,20 +44,30 @@ def collect_files(paths: Iterable[Path]) -> tuple[list[Path], list[tuple[Path, s
             missing.append((p, f"cannot read: {exc.strerror or exc}"))
             continue
         if not is_dir:
-            found.append(p)
+            found.append(Path(os.path.realpath(p.parent)) / p.name)
             continue
-        for root, dirs, files in os.walk(p, onerror=unreadable):
+        # A folder's videos are kept where they are seen in it, under the folder resolved: a link
+        # in it is its own entry, not its target's path outside the folder (which a reindex of the
+        # folder would never find again). Linked folders are walked too, each real folder once.
+        base, walked = p.resolve(), set()
+        for root, dirs, files in os.walk(p, onerror=unreadable, followlinks=True):
+            real = os.path.realpath(root)
+            if real in walked:  # a link back up the tree, or a second link to a folder seen
+                dirs.clear()
+                continue
+            walked.add(real)
             dirs.sort()
+            inside = base / os.path.relpath(root, p)
             for name in sorted(files):
                 if Path(name).suffix.lower() in VIDEO_EXTENSIONS:
-                    found.append(Path(root) / name)
-    seen: set[Path] = set()
+                    found.append(Path(os.path.normpath(inside / name)))
+    seen: set[Path] = set()  # one entry per file: the first path that reaches it
     unique = []
     for f in found:
-        key = Path(os.path.abspath(f)) if not f.exists() else f.resolve()
+        key = f.resolve() if f.exists() else f
         if key not in seen:
             seen.add(key)
-            unique.append(key)
+            unique.append(f)
     return unique, missing
 
 
