@@ -92,8 +92,6 @@ def test_search_json_contract(fixture_library):
     assert "rocket_launch.mp4" in table and "jump" in table
 
 
-
-
 def test_a_search_command_loads_none_of_the_media_stack(fixture_library):
     """`search` reads the library's pipeline settings, not the pipeline: it answers without importing
     the decoders, the scene detector or SciPy (0.4 s of its start when the settings lived beside
@@ -112,6 +110,8 @@ def test_a_search_command_loads_none_of_the_media_stack(fixture_library):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert json.loads(proc.stdout)["results"][0]["video"].endswith("rocket_launch.mp4")
     assert proc.stderr.strip().splitlines()[-1] == "[]"
+
+
 def test_search_errors(silent_library):
     _, db = silent_library
     bad = run("search", "--db", db, "--weights", "speech=abc", "bird", check_rc=2)

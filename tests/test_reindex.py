@@ -21,7 +21,8 @@ import pytest
 from tests.altered_clips import make_altered_clip
 from tests.conftest import VIDEOS
 from vidsearch.channels.fusion import ChannelLayout
-from vidsearch.ingest.plan import EmptiedFolderError, plan_reindex
+from vidsearch.ingest.indexer import find_video, remove_videos
+from vidsearch.ingest.plan import EmptiedFolderError, collect_files, plan_reindex
 from vidsearch.ingest.reindex import reindex
 from vidsearch.ingest.runners import InProcessRunner
 from vidsearch.store.library import Library
@@ -218,11 +219,20 @@ def test_links_in_a_folder_are_its_videos_and_go_when_they_go(tmp_path, clips, p
         "cockatoo.mp4", "link.mp4", "linked shelf/rocket.mp4"], report.added
     plan, report, seen = run_reindex(db, root, processor)
     assert report.added == [] and report.unchanged == 3 and seen == []
+    run_reindex(db, elsewhere, processor)  # the target is a video of its own folder too
+    with Library.open(db) as lib:  # `delete folder/link.mp4` removes the link's entry, not the target's
+        assert find_video(lib, root / "link.mp4").path == root.resolve() / "link.mp4"
+        assert [p.name for _, p in remove_videos(lib, [root / "link.mp4"]).removed] == ["link.mp4"]
+        lib.commit()
+        assert sorted(v.path.name for v in lib.videos()) == ["cockatoo.mp4", "rocket.mp4", "summer_sale.mp4"]
+    plan, report, _ = run_reindex(db, root, processor)
+    assert [p.name for p in report.added] == ["link.mp4"]
     (root / "link.mp4").unlink()
     plan, report, _ = run_reindex(db, root, processor)
     assert [p.name for p in report.removed] == ["link.mp4"]
-    with Library.open(db, readonly=True) as lib:
-        assert sorted(v.path.name for v in lib.videos()) == ["cockatoo.mp4", "rocket.mp4"]
+    # A file reached both as itself and through a link is kept as itself, whatever comes first.
+    (root / "0 first.mp4").symlink_to(root / "cockatoo.mp4")
+    assert collect_files([root])[0] == [root.resolve() / "cockatoo.mp4", root.resolve() / "linked shelf/rocket.mp4"]
 
 
 def test_reindex_from_python_keeps_the_videos_of_an_empty_or_missing_folder(tmp_path, clips, processor):

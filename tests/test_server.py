@@ -90,6 +90,10 @@ def test_health_and_openapi(client, truth):
     assert {"/api/search", "/api/match-clip", "/api/videos/{video_id}/stream",
             "/api/segments/{segment_id}/thumbnail", "/api/health", "/api/videos", "/api/videos/{video_id}",
             "/api/videos/{video_id}/transcript", "/api/segments/{segment_id}/similar"} <= set(schema["paths"])
+    # HEAD on the stream is served but not a second operation (one id per operation, for client generators).
+    assert set(schema["paths"]["/api/videos/{video_id}/stream"]) == {"get"}
+    ids = [op["operationId"] for path in schema["paths"].values() for op in path.values()]
+    assert len(ids) == len(set(ids))
 
 
 def _response_schema(schema: dict, path: str, method: str, status: str = "200") -> dict:
@@ -438,11 +442,11 @@ def test_serve_answers_on_its_port_and_a_taken_port_fails_before_saying_it_serve
         deadline = time.monotonic() + 120
         while True:
             assert server.poll() is None, server.stderr.read() if server.stderr else ""
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=5) as resp:
+            try:  # the port is bound before the models load: a request may wait for them
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=60) as resp:
                     assert resp.status == 200
                     break
-            except (urllib.error.URLError, ConnectionError):
+            except OSError:  # refused, reset or timed out (URLError is one too)
                 assert time.monotonic() < deadline, "the server did not answer within 2 minutes"
                 time.sleep(0.5)
         second = subprocess.run(serve, capture_output=True, text=True, timeout=120, env=env)

@@ -1,4 +1,5 @@
-"""Durable writes: what "write beside, fsync, rename" needs, and a file's content hash, in one place."""
+"""Durable writes: what "write beside, fsync, rename" needs, a file's content hash, and the path a
+library keeps a file under, in one place."""
 from __future__ import annotations
 
 import hashlib
@@ -23,3 +24,10 @@ def file_blake2b(path: Path | str, digest_size: int = 20, chunk: int = 1 << 20) 
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def indexed_path(path: Path | str) -> Path:
+    """Where a library keeps the file ``path`` names: absolute, its folders resolved, its own name
+    as given (a link stays the link, not its target elsewhere)."""
+    absolute = Path(os.path.abspath(path))
+    return Path(os.path.realpath(absolute.parent)) / absolute.name

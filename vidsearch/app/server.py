@@ -544,7 +544,8 @@ def create_app(
             raise ApiError(404, f"no segment {segment_id} in the library")
         return SafeJSONResponse({"segment_id": segment_id, "results": [moment_json(m) for m in moments]})
 
-    @app.api_route("/api/videos/{video_id}/stream", methods=["GET", "HEAD"], responses=_errors(404, 410, 422))
+    @app.get("/api/videos/{video_id}/stream", responses=_errors(404, 410, 422))
+    @app.head("/api/videos/{video_id}/stream", include_in_schema=False)  # one operation in the schema
     def stream(video_id: int) -> FileResponse:
         """The video file of an indexed video (by id: only library files), with Range support
         (HEAD too: a player may ask for the size and type first)."""

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from stat import S_ISDIR
 
+from vidsearch.fsutil import indexed_path
 from vidsearch.ingest.processor import content_hash
 from vidsearch.ingest.runners import VideoJob
 from vidsearch.store.library import Library, VideoRow
@@ -36,7 +37,7 @@ def collect_files(paths: Iterable[Path]) -> tuple[list[Path], list[tuple[Path, s
             is_dir = S_ISDIR(p.stat().st_mode)
         except FileNotFoundError:
             if p.is_symlink():  # a dangling link is reported when it is read
-                found.append(p)
+                found.append(indexed_path(p))
             else:
                 missing.append((p, "no such file or directory"))
             continue
@@ -44,7 +45,7 @@ def collect_files(paths: Iterable[Path]) -> tuple[list[Path], list[tuple[Path, s
             missing.append((p, f"cannot read: {exc.strerror or exc}"))
             continue
         if not is_dir:
-            found.append(Path(os.path.realpath(p.parent)) / p.name)
+            found.append(indexed_path(p))
             continue
         # A folder's videos are kept where they are seen in it, under the folder resolved: a link
         # in it is its own entry, not its target's path outside the folder (which a reindex of the
@@ -61,14 +62,14 @@ def collect_files(paths: Iterable[Path]) -> tuple[list[Path], list[tuple[Path, s
             for name in sorted(files):
                 if Path(name).suffix.lower() in VIDEO_EXTENSIONS:
                     found.append(Path(os.path.normpath(inside / name)))
-    seen: set[Path] = set()  # one entry per file: the first path that reaches it
-    unique = []
+    # One entry per file: the first path that reaches it, or the file itself where a link to it
+    # came first (so which one is kept does not depend on the order of the walk).
+    chosen: dict[Path, Path] = {}
     for f in found:
         key = f.resolve() if f.exists() else f
-        if key not in seen:
-            seen.add(key)
-            unique.append(f)
-    return unique, missing
+        if key not in chosen or (chosen[key].is_symlink() and not f.is_symlink()):
+            chosen[key] = f
+    return list(chosen.values()), missing
 
 
 def same_content(path: Path, row: VideoRow) -> bool:

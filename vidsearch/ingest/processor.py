@@ -331,7 +331,8 @@ class VideoProcessor:
         # under a long song): the video lasts while either is decodable, its last frame held.
         sound_end = min(info.duration, track.duration) if track is not None else 0.0
         duration = max(pictures_end, sound_end)
-        scenes, signature = cutter.scenes(duration), builder.finish(duration)
+        with stage("decode+scenes"):
+            scenes, signature = cutter.scenes(duration), builder.finish(duration)
         warnings = []
         if duration < info.duration - max(1.0, 0.05 * info.duration):
             warnings.append(f"truncated: only {length(duration)} of {length(info.duration)} could be decoded; "

@@ -308,11 +308,12 @@ class QueryVideoMatcher:
         return out
 
     def _source_moments(self, sources: list[SourceMatch], iv: IndexedVideo) -> list[Moment]:
-        # The source shows the clip's content, not the black or frozen head and tail the clip
-        # added (a cut with 3 s of black before it was placed 3 s early, over other footage).
-        shown_from = max((sp.end for sp in iv.removed if sp.start <= EDGE_S), default=0.0)
-        shown_to = min((sp.start for sp in iv.removed if sp.end >= iv.info.duration - EDGE_S),
-                       default=iv.info.duration)
+        # The source shows the clip's content, not the black head or tail the clip added (a cut
+        # with 3 s of black before it was placed 3 s early, over other footage). A frozen head or
+        # tail stays: a held shot is often the source's own (a photo's zoom coming to rest).
+        black = [sp for sp in iv.removed if sp.kind.startswith("black")]
+        shown_from = max((sp.end for sp in black if sp.start <= EDGE_S), default=0.0)
+        shown_to = min((sp.start for sp in black if sp.end >= iv.info.duration - EDGE_S), default=iv.info.duration)
         if shown_to <= shown_from:
             shown_from, shown_to = 0.0, iv.info.duration
         out = []

@@ -252,8 +252,10 @@ def reindex(
     if not library_dir.is_dir():
         fail(f"{os.fsdecode(library_dir)}: {'not a folder' if library_dir.exists() else 'no such folder'}", 2)
     if dry_run:
-        refuse_unusable(db)  # what the run itself would end with, not a plan against an empty library
-        with open_library(db) if Library.peek(db) is not None else contextlib.nullcontext() as library:
+        held = Library.peek(db) is not None
+        if not held:  # a file or a damaged library: what the run would end with, not a plan against nothing
+            refuse_unusable(db)
+        with open_library(db) if held else contextlib.nullcontext() as library:
             plan = plan_reindex(library, library_dir, retry_failed=retry_failed, allow_missing=allow_empty)
         _show_plan(plan, as_json)
         return
