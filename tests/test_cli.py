@@ -45,6 +45,8 @@ def test_bad_files_are_reported_one_line_each_and_the_rest_indexed(silent_librar
     expected = make_bad_files(bad)
     (bad / "gone.mp4").symlink_to(bad / "deleted-since.mp4")  # a dangling link in the folder
     expected["gone.mp4"] = "cannot read file"
+    (bad / "two\nlines.mp4").write_bytes(b"not a video")  # its line must stay one line
+    expected["two\nlines.mp4"] = "not a readable media file"
     # A good video with a non-UTF-8 file name, beside the bad ones.
     odd_name = os.fsencode(bad) + b"/caf\xe9 \xff.mp4"
     shutil.copy(VIDEOS / "cockatoo_silent.mp4", odd_name)
@@ -55,7 +57,8 @@ def test_bad_files_are_reported_one_line_each_and_the_rest_indexed(silent_librar
     failed = {Path(f["path"]).name: f["reason"] for f in report["failed"]}
     for name, fragment in expected.items():
         assert fragment in failed[name], failed
-        lines = [ln for ln in stderr.splitlines() if name in ln]
+        shown = name.replace("\n", "\\n")  # on the terminal, the newline in the name as an escape
+        lines = [ln for ln in stderr.splitlines() if shown in ln]
         assert len(lines) == 1 and fragment in lines[0], stderr
     proc = run("index", "--db", db, bad / "audio only.mp4", check_rc=1)  # nothing indexed: non-zero
     assert "no video stream" in proc.stderr.decode()

@@ -67,13 +67,22 @@ def json_mode(value: bool) -> bool:
     return value
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+
+
+def one_line(text: str) -> str:
+    """``text`` with its control characters written as escapes (a newline as ``\\n``): a file name
+    may hold a newline, and an error or a note naming it must stay one line."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+
+
 def say_error(message: str) -> None:
     """Print an error: ``{"error": MESSAGE}`` on stdout in ``--json`` mode, else ``error: MESSAGE``
     on stderr, one line either way."""
     if _json_errors:
         print_json({"error": message})
     else:
-        err.print(f"[red]error:[/red] {escape(message)}", markup=True, soft_wrap=True)
+        err.print(f"[red]error:[/red] {escape(one_line(message))}", markup=True, soft_wrap=True)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -86,6 +95,7 @@ def print_notes(lines: Iterable[str], label: str = "note") -> None:
     """Each line on stderr as ``LABEL: line`` (just the line when ``label`` is empty), never wrapped,
     never read as markup: notes, failed and skipped files, damage found."""
     for line in lines:
+        line = one_line(line)
         err.print(f"{label}: {line}" if label else line, highlight=False, markup=False, soft_wrap=True)
 
 

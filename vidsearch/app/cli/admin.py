@@ -15,6 +15,7 @@ from vidsearch.app.cli._console import (
     app,
     err,
     fail,
+    one_line,
     open_library,
     out,
     print_json,
@@ -77,7 +78,7 @@ def _print_info(db: Path, videos: list[dict], profile: dict) -> None:
         table.add_column(col, overflow="fold")
     for v in videos:
         removed = ", ".join(f"{s['kind']} {span(s['start'], s['end'])}" for s in v["removed"])
-        table.add_row(str(v["video_id"]), v["video"], v["status"], length(v["duration"] or 0), str(v["segments"] or 0),
+        table.add_row(str(v["video_id"]), one_line(v["video"]), v["status"], length(v["duration"] or 0), str(v["segments"] or 0),
                       (v["error"] or v["language"] or "") if v["status"] != "indexed" else (v["language"] or ""),
                       removed)
     out.print(table)

@@ -16,6 +16,7 @@ from vidsearch.app.cli._console import (
     app,
     err,
     fail,
+    one_line,
     open_library,
     out,
     print_json,
@@ -292,7 +293,7 @@ def reindex(
                 seconds = outcome.video.info.duration if outcome.video is not None else 0.0
                 left.finished(outcome.job.path, seconds)
                 rate = done / elapsed * 60 if elapsed > 0 else 0.0
-                name = os.fsdecode(outcome.job.path.name)
+                name = one_line(os.fsdecode(outcome.job.path.name))
                 eta = _eta(left, elapsed)
                 bar.update(task, completed=left.done, total=left.total, description=name,
                            files=f"{done}/{total} videos, {rate:.1f}/min", eta=eta)
