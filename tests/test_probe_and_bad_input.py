@@ -90,3 +90,24 @@ def test_a_still_cover_over_a_long_talk_is_indexed_to_the_end_of_its_sound(tmp_p
         assert segments[-1].end == pytest.approx(info.duration, abs=0.1)
         (first,) = Searcher(library).search("He might even have been made amiable himself", 1)
     assert first.start >= 20.0 and first.confidence == "high"  # said near the end of the talk
+
+
+def test_a_truncated_recording_is_kept_at_the_length_it_plays(tmp_path, processor):
+    """A file cut short after its index (moov at the front): the part that decodes is indexed, the
+    warning says so, and the library records that length, not the header's."""
+    from vidsearch.ingest.indexer import index_paths
+    from vidsearch.store.library import Library
+
+    data = (VIDEOS / "cat and yarn.mp4").read_bytes()
+    cut = tmp_path / "videos" / "cut short.mp4"
+    cut.parent.mkdir()
+    cut.write_bytes(data[: len(data) // 2])
+    header = probe(cut).duration
+    with Library.open(tmp_path / "db", processor.layout.as_dict()) as library:
+        report = index_paths(library, [cut], processor)
+        ((_, warning),) = report.warnings
+        assert warning.startswith("truncated: only") and report.indexed == [cut]
+        (video,) = library.videos()
+        segments = library.video_segments(video.id)
+    assert video.duration < header - 2.0
+    assert video.duration == pytest.approx(segments[-1].end, abs=0.5)

@@ -337,6 +337,7 @@ class VideoProcessor:
         if duration < info.duration - max(1.0, 0.05 * info.duration):
             warnings.append(f"truncated: only {length(duration)} of {length(info.duration)} could be decoded; "
                             "indexed that part")
+            info = dataclasses.replace(info, duration=duration)  # the length kept is the length indexed
         with stage("trim"):
             removed = video_trims(stats, analysis, duration)
             fingerprint = make_fingerprint(stats, track, duration)
