@@ -2,6 +2,7 @@
 and the second they were cut from, on pictures alone."""
 from __future__ import annotations
 
+import subprocess
 from types import SimpleNamespace
 
 import numpy as np
@@ -82,6 +83,21 @@ def test_coarse_pass_keeps_the_answer(refs, tmp_path, monkeypatch):
     coarse = cd.SignatureIndex((IDS[n], s) for n, s in refs.items()).search(query)
     assert exact and coarse and coarse[0].video_id == exact[0].video_id == IDS["summer_sale.mp4"]
     assert coarse[0].start == pytest.approx(exact[0].start) and abs(coarse[0].start - 6.2) < 1.0
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[0]}@{c[1]:g}")
+def test_a_mirrored_cut_finds_its_source_and_start(index, refs, tmp_path, case):
+    """A re-upload flipped left to right (a common way past copy checks) is still its source's
+    cut, at the same start; in a library without its source it matches nothing."""
+    name, start, duration, _ = case
+    clip = tmp_path / "mirrored.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-ss", str(start), "-t", str(duration), "-i", str(VIDEOS / name),
+                    "-vf", "hflip", "-an", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(clip)], check=True)
+    query = cd.signature_of(clip)
+    found = index.search(query, top=3)
+    assert [m.video_id for m in found] == [IDS[name]], [(NAMES[m.video_id], round(m.score, 3)) for m in found]
+    assert abs(found[0].start - start) < 1.0 and found[0].matched_s >= 0.8 * duration
+    assert cd.find_sources(query, [(IDS[n], sig) for n, sig in refs.items() if n != name]) == []
 
 
 @pytest.mark.parametrize("name, start, duration", [

@@ -60,6 +60,9 @@ QUERY_WINDOWS: tuple[tuple[float, float, float], ...] = (
     (0.95, 0.0, 0.0),     # ~5% centre crop
     (0.95, -0.025, -0.025), (0.95, 0.025, -0.025), (0.95, -0.025, 0.025), (0.95, 0.025, 0.025),  # 5%, one corner kept
 )
+#: Index, after the crop windows, of the query side's mirrored hypothesis: the plain window of the
+#: frame flipped left to right (a re-upload mirrored to slip past copy checks is still its source's).
+MIRRORED = len(QUERY_WINDOWS)
 #: Score handicap per unit of crop hypothesis (5% of scale, or 2.5% of shift, is one unit):
 #: a cropped window must beat the plain one by this much, so ties (pure zooms) mean "not cropped".
 WINDOW_PENALTY = 0.01
@@ -213,7 +216,7 @@ class VisualSignature:
 
 class QueryFrames:
     """The query side of a signature: its head sampled at ``fps`` (row j at ``origin + j / fps``),
-    each frame described under every crop window of QUERY_WINDOWS.
+    each frame described under every crop window of QUERY_WINDOWS, and mirrored (:data:`MIRRORED`).
 
     Kept as shrunk frames (~11 kB each) and described on first use, so indexing a library pays
     almost nothing for it; only a signature used as a query does (~0.1-0.2 s for a 10 s clip).
@@ -230,7 +233,7 @@ class QueryFrames:
 
     def _describe_all(self) -> None:
         frames = self._frames or []
-        desc = np.zeros((len(QUERY_WINDOWS), len(frames), DESCRIPTOR_DIM), np.float32)
+        desc = np.zeros((MIRRORED + 1, len(frames), DESCRIPTOR_DIM), np.float32)
         flat = np.zeros(len(frames), bool)
         prev: np.ndarray | None = None
         for j, small in enumerate(frames):
@@ -244,12 +247,14 @@ class QueryFrames:
                 desc[0, j] = plain
                 for w in range(1, len(QUERY_WINDOWS)):
                     desc[w, j] = _describe(prep, QUERY_WINDOWS[w])[0]
+                desc[MIRRORED, j] = _describe(np.ascontiguousarray(prep[:, ::-1]), QUERY_WINDOWS[0])[0]
             prev = small
         self._descriptors, self._flat, self._frames = desc, flat, None
 
     @property
     def descriptors(self) -> np.ndarray:
-        """(len(QUERY_WINDOWS), m, DESCRIPTOR_DIM) float32 unit rows; 0 where flat."""
+        """(len(QUERY_WINDOWS) + 1, m, DESCRIPTOR_DIM) float32 unit rows, the last the mirrored
+        hypothesis (:data:`MIRRORED`); 0 where flat."""
         if self._descriptors is None:
             self._describe_all()
         assert self._descriptors is not None

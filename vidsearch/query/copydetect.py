@@ -35,6 +35,7 @@ import numpy as np
 
 from vidsearch.media.signature import (
     LUMA_N,
+    MIRRORED,
     QUERY_WINDOWS,
     REF_FRACTION,
     SIGNATURE_FPS,
@@ -43,6 +44,9 @@ from vidsearch.media.signature import (
     VisualSignature,
 )
 
+#: Score handicap of the mirrored hypothesis: a picture and its mirror image rarely look alike, but
+#: a symmetric one (a title card, a face straight on) does; there the unmirrored reading wins.
+MIRROR_PENALTY = 0.02
 #: Rows of a clip that fall outside the reference are forgiven up to this many seconds (a clip that
 #: starts a little before a video or runs a little past its end); beyond that they count as misses.
 OUTSIDE_SLACK_S = 1.5
@@ -110,6 +114,8 @@ class _Hypotheses:
 
 
 def _window_penalty(i: int) -> float:
+    if i == MIRRORED:
+        return MIRROR_PENALTY
     frac, dx, dy = QUERY_WINDOWS[i]
     return WINDOW_PENALTY * math.hypot((frac - REF_FRACTION) / 0.05, math.hypot(dx, dy) / 0.025)
 
@@ -316,9 +322,12 @@ class SignatureIndex:
         """(video index, row where the clip's first row lands) of the best coarse peak of each of
         the ``COARSE_VIDEOS`` best eligible videos, best first."""
         matrix = self._coarse_matrix()
-        q = _coarse_rows(hyp.rows[hyp.window.index(0)])  # plain window, phase 0
-        n_valid = max(int((np.abs(q).sum(axis=1) > 0).sum()), 1)
-        m, n_total = len(q), len(matrix)
+        # The plain window and, where the query has it, the mirrored one (phase 0): a mirrored
+        # cut's source must reach the fine pass. One product over the matrix for both.
+        views = [hyp.rows[hyp.window.index(w)] for w in (0, MIRRORED) if w in hyp.window]
+        q = np.concatenate([_coarse_rows(rows) for rows in views])
+        n_valid = max(int((np.abs(q[: len(q) // len(views)]).sum(axis=1) > 0).sum()), 1)
+        m, n_total = len(q) // len(views), len(matrix)
         starts = np.asarray(self._block_starts)
         best = np.full(len(self._ids), -np.inf)
         peak = np.zeros(len(self._ids), np.int64)
@@ -327,7 +336,8 @@ class SignatureIndex:
         for c0 in range(-(m - 1), n_total, chunk):
             c1 = min(n_total, c0 + chunk)
             a, b = max(0, c0), min(n_total, c1 + m - 1)
-            acc = _diagonal_sums((q @ matrix[a:b].T)[None])[0] / n_valid  # k <-> offset a-(m-1)+k
+            sim = (q @ matrix[a:b].T).reshape(len(views), m, b - a)
+            acc = _diagonal_sums(sim).max(axis=0) / n_valid  # k <-> offset a-(m-1)+k
             offs = np.arange(a - (m - 1), b)
             sel = (offs >= c0) & (offs < c1)
             acc, offs = acc[sel], offs[sel]
