@@ -158,3 +158,27 @@ def test_doctor_counts_the_channels_off_when_ffprobe_is_missing(tmp_path):
     assert rows["ffmpeg"] and not rows["ffprobe"]
     off = doc["channels"]["off"]
     assert doc["channels"]["live"] == [] and all("binary" in off[c] for c in ("speech", "ocr", "tags", "audio")), off
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_ctrl_c_in_a_read_command_says_so_in_one_line(fixture_library, monkeypatch, capsys, as_json):
+    """Typer turns Ctrl-C into a silent exit 130; the command line says what happened, once (on
+    stderr, or as the one JSON object with --json)."""
+    from vidsearch.app import cli
+    from vidsearch.query.search import Searcher
+
+    def pressed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Searcher, "search", pressed)
+    monkeypatch.setattr(cli._console, "interrupt_said", False)
+    monkeypatch.setattr(sys, "argv", ["vidsearch", "search", "--db", str(fixture_library[0]), "cat",
+                                      *(["--json"] if as_json else [])])
+    with pytest.raises(SystemExit) as exit_:
+        cli.main()
+    assert exit_.value.code == 130
+    said = capsys.readouterr()
+    if as_json:
+        assert json.loads(said.out) == {"error": cli.INTERRUPTED}
+    else:
+        assert said.out == "" and said.err.strip() == cli.INTERRUPTED

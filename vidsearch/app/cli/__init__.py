@@ -10,8 +10,20 @@ import sys
 
 import typer
 
-from vidsearch.app.cli import admin, captions, indexing, querying  # noqa: F401 (importing registers their commands)
+from vidsearch.app.cli import _console, admin, captions, indexing, querying  # noqa: F401 (importing registers their commands)
 from vidsearch.app.cli._console import app, err, print_json
+
+#: What Ctrl-C prints where the command did not say more itself.
+INTERRUPTED = "interrupted: the library keeps its last committed state"
+
+
+def _say_interrupted(as_json: bool) -> None:
+    if _console.interrupt_said:
+        return
+    if as_json:
+        print_json({"error": INTERRUPTED})
+    else:
+        err.print(INTERRUPTED, soft_wrap=True)
 
 __all__ = ["app", "main"]
 
@@ -34,9 +46,15 @@ def main() -> None:
     With ``--json``, a usage error (a bad option value, a missing argument) is one
     ``{"error": ...}`` object on stdout with click's exit code (2), like every other error.
     """
+    as_json = asks_json(sys.argv[1:])
     try:
-        if not asks_json(sys.argv[1:]):
-            app()
+        if not as_json:
+            try:
+                app()
+            except SystemExit as exc:  # Typer turns Ctrl-C into a silent exit 130
+                if exc.code == 130:
+                    _say_interrupted(False)
+                raise
             return
         try:  # not standalone: click's usage errors come here instead of being printed as text
             code = app(standalone_mode=False)
@@ -44,11 +62,12 @@ def main() -> None:
             print_json({"error": exc.format_message()})
             sys.exit(exc.exit_code)
         except typer.Abort:
-            print_json({"error": "interrupted"})
-            sys.exit(130)
+            code = 130
+        if code == 130:
+            _say_interrupted(True)
         sys.exit(code if isinstance(code, int) else 0)
-    except KeyboardInterrupt:
-        err.print("interrupted: the library keeps its last committed state")
+    except KeyboardInterrupt:  # before or after the command itself ran
+        _say_interrupted(as_json)
         sys.exit(130)
 
 

@@ -58,6 +58,8 @@ out = _console(stderr=False)
 
 #: Set by every command's ``--json`` option (see :data:`JsonOption`): errors are then JSON on stdout.
 _json_errors = False
+#: Whether the command already said how Ctrl-C left it (a write command names its last commit).
+interrupt_said = False
 
 
 def json_mode(value: bool) -> bool:
@@ -208,9 +210,11 @@ def writing(db: Path) -> Iterator[None]:
     commit: Ctrl-C (exit 130), a full disk or a damaged library (exit 1)."""
     from vidsearch.store.library import LibraryError, damage_message
 
+    global interrupt_said
     try:
         yield
     except KeyboardInterrupt:
+        interrupt_said = True
         if _json_errors:
             say_error(f"interrupted: {at_last_commit(db)}; run the same command again to go on")
         else:
