@@ -31,3 +31,14 @@ def indexed_path(path: Path | str) -> Path:
     as given (a link stays the link, not its target elsewhere)."""
     absolute = Path(os.path.abspath(path))
     return Path(os.path.realpath(absolute.parent)) / absolute.name
+
+
+def indexed_forms(path: Path | str) -> list[Path]:
+    """The paths a library may hold the file ``path`` names under, likeliest first: as indexed now
+    (:func:`indexed_path`), resolved (how links were kept before), and as given."""
+    forms = [indexed_path(path)]
+    try:
+        forms.append(Path(path).resolve())
+    except (OSError, RuntimeError):  # a link that loops names no indexed file
+        pass
+    return [*forms, Path(path)]

@@ -8,7 +8,6 @@ work is never redone and nothing is stored twice.
 """
 from __future__ import annotations
 
-import contextlib
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -16,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vidsearch.channels.fusion import ChannelLayout
-from vidsearch.fsutil import indexed_path
+from vidsearch.fsutil import indexed_forms
 from vidsearch.ingest.plan import ReindexPlan, collect_files, plan_changes
 from vidsearch.ingest.processor import VideoProcessor
 from vidsearch.ingest.profile import KEEP_BUMPERS_SETTING, check_config
@@ -226,11 +225,7 @@ class Removal:
 def find_video(library: Library, ref: str | Path) -> VideoRow | None:
     """The video ``ref`` names: a path as indexed (given as is or relative to here), else the id
     that ``vidsearch info`` shows. A path wins over an id, so a file named ``12`` is that file."""
-    path = Path(ref)
-    row = library.lookup(indexed_path(path))  # as indexed: a link is its own entry
-    with contextlib.suppress(OSError, RuntimeError):  # a link that loops names no indexed file
-        row = row or library.lookup(path.resolve())  # indexed before links were kept as links
-    row = row or library.lookup(path)
+    row = next((found for form in indexed_forms(ref) if (found := library.lookup(form)) is not None), None)
     text = os.fsdecode(ref)
     if row is None and text.isascii() and text.isdigit():
         row = library.video(int(text))

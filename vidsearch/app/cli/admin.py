@@ -38,7 +38,7 @@ def info(
 
     The library checks itself first: damage is reported (one line per damaged file, "problems"
     in --json) and exits 1 after showing what can be read."""
-    from vidsearch.fsutil import indexed_path
+    from vidsearch.fsutil import indexed_forms
     from vidsearch.ingest.profile import library_profile
 
     with open_library(db) as library:
@@ -47,8 +47,7 @@ def info(
         stats = library.stats()
         rows = library.videos()
         if videos_wanted:
-            wanted = ({os.fsencode(p) for p in videos_wanted} | {os.fsencode(p.resolve()) for p in videos_wanted}
-                      | {os.fsencode(indexed_path(p)) for p in videos_wanted})  # a link is indexed as itself
+            wanted = {os.fsencode(form) for p in videos_wanted for form in indexed_forms(p)}
             rows = [v for v in rows if os.fsencode(v.path) in wanted or os.fsencode(v.path.name) in wanted]
             if not rows:
                 fail(f"not in {db}: {', '.join(os.fsdecode(p) for p in videos_wanted)}", 1)
