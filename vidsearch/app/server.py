@@ -265,18 +265,22 @@ class LibraryService:
         reloads the index; any commit (``captions add`` or ``remove`` too, which leave the index
         as it was) makes the matcher and the searcher read their captions, signatures, score
         background and settings again."""
-        version = self.library.data_version()
-        if version == self._seen and not self.library.stale():
+        if self._changed() is None:
             return
         with self.lock.write():
-            version = self.library.data_version()
-            if version == self._seen and not self.library.stale():
+            version = self._changed()
+            if version is None:
                 return  # another request reloaded first
             if self.library.refresh():
                 log.info("library %s changed: index reloaded", self.db)
             self.matcher.reload()
             self._seen = version
             self.reloads += 1
+
+    def _changed(self) -> int | None:
+        """SQLite's data version when a writer committed since the last reload, else None."""
+        version = self.library.data_version()
+        return None if version == self._seen and not self.library.stale() else version
 
     def close(self) -> None:
         self.query_batcher.close()

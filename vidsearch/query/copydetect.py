@@ -324,10 +324,9 @@ class SignatureIndex:
         matrix = self._coarse_matrix()
         # The plain window and, where the query has it, the mirrored one (phase 0): a mirrored
         # cut's source must reach the fine pass. One product over the matrix for both.
-        views = [hyp.rows[hyp.window.index(w)] for w in (0, MIRRORED) if w in hyp.window]
-        q = np.concatenate([_coarse_rows(rows) for rows in views])
-        n_valid = max(int((np.abs(q[: len(q) // len(views)]).sum(axis=1) > 0).sum()), 1)
-        m, n_total = len(q) // len(views), len(matrix)
+        views = [_coarse_rows(hyp.rows[hyp.window.index(w)]) for w in (0, MIRRORED) if w in hyp.window]
+        q, m, n_total = np.concatenate(views), len(views[0]), len(matrix)
+        n_valid = max(int((np.abs(views[0]).sum(axis=1) > 0).sum()), 1)
         starts = np.asarray(self._block_starts)
         best = np.full(len(self._ids), -np.inf)
         peak = np.zeros(len(self._ids), np.int64)
